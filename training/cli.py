@@ -1,0 +1,61 @@
+"""The `se1b` command line.
+
+Each subcommand lives in the module that owns its work; that module exposes
+`configure(parser)` (adds its arguments) and `main(args) -> int`. Modules are imported only
+for the subcommand that runs, so `se1b --help` answers at once instead of importing jax and torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from training.errors import UserError
+
+# (name, module, one-line help). Other tools call these names: keep them stable.
+COMMANDS: list[tuple[str, str, str]] = [
+    ("data", "datasets_builders.cli", "list, build and publish pair-source datasets (Hub-native Parquet + card)"),
+    ("train", "training.train", "train a sentence embedding model with MultipleNegativesRankingLoss"),
+    ("export", "training.export", "export a training checkpoint to a sentence-transformers folder"),
+    ("convert", "training.convert", "load a model into Flax and export it back as a sentence-transformers folder"),
+    ("encode", "training.encode", "embed the lines of a text file with the Flax encoder"),
+    ("eval", "training.evaluate", "evaluate a model: STS, retrieval, gender bias"),
+    ("card", "model_cards.cli", "regenerate a model card from a run's saved metadata"),
+    ("demo", "spaces_demo.launch", "launch the Gradio Space locally"),
+    ("push", "training.push", "push a dataset, model or Space folder to the Hugging Face Hub"),
+    ("quickstart", "training.quickstart", "build data, train, evaluate, export and card a small model, offline"),
+]
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="se1b",
+        description="Sentence embeddings from a billion pairs: data builders, Flax trainer, export, cards, demo.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module_name, help_text in COMMANDS:
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            importlib.import_module(module_name).configure(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    names = {name: module for name, module, _ in COMMANDS}
+    command = next((a for a in argv if not a.startswith("-")), None)
+    command = command if command in names else None
+    args = build_parser(command).parse_args(argv)
+    try:
+        return int(importlib.import_module(names[args.command]).main(args) or 0)
+    except UserError as error:
+        print(f"se1b {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
