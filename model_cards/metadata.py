@@ -1,0 +1,189 @@
+"""What a training run leaves behind for its model card: `run_metadata.json` in the exported model folder.
+
+The trainer fills a `RunMetadata` and saves it; `se1b card MODEL_DIR` and `write_model_card` read it back. The
+training curves live in `metrics.jsonl` beside it (one JSON object per line, each with a "step"):
+
+    {"step": 10, "loss": 2.31, "learning_rate": 1.9e-05, ...}   training log lines
+    {"step": 100, "eval/stsb-dev/spearman": 0.81, ...}        evaluation lines: keys "eval/<dataset>/<metric>"
+
+Any other numeric keys are kept and ignored by the plots. Example:
+
+    >>> meta = RunMetadata(model_name="se1b-minilm", base_model="nreimers/MiniLM-L6-H384-uncased")
+    >>> meta.training.steps = 1000
+    >>> meta.save(Path("out/model/run_metadata.json"))
+    >>> RunMetadata.load(Path("out/model/run_metadata.json")).training.steps
+    1000
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+from dataclasses import asdict, dataclass, field
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from training.errors import UserError
+
+METADATA_FILE = "run_metadata.json"
+METRICS_FILE = "metrics.jsonl"
+MODEL_KINDS = ("general", "qa", "conversational", "multilingual")
+
+
+@dataclass
+class TrainingInfo:
+    """Every hyperparameter of the run and where and how long it ran."""
+
+    loss: str = "MultipleNegativesRankingLoss"
+    symmetric: bool = True  # CLIP-style (CE(S) + CE(S^T)) / 2 for pairs
+    scale: float = 20.0  # multiplies the cosine similarities before the cross-entropy
+    batch_size: int = 0  # global batch (pairs per step, all devices)
+    steps: int = 0  # optimizer steps actually taken
+    learning_rate: float = 0.0
+    warmup_steps: int = 0
+    schedule: str = "linear"  # learning-rate decay after warmup
+    weight_decay: float = 0.01
+    grad_clip: float | None = 1.0  # global-norm clipping; None = off
+    max_seq_length: int = 128
+    precision: str = "float32"  # compute dtype, e.g. "bfloat16" (parameters stay float32)
+    gradcache_chunk: int | None = None  # GradCache chunk size; None = whole batch at once
+    seed: int = 0
+    pooling: str = "mean"
+    normalize: bool = True
+    hardware: str = ""  # e.g. "1 x NVIDIA H100 80GB HBM3" or "CPU (2 cores)"
+    devices: int = 1
+    processes: int = 1
+    wall_time_seconds: float = 0.0
+    pairs_seen: int = 0
+
+
+@dataclass
+class DataSource:
+    """One row of the card's training-data table."""
+
+    name: str
+    dataset: str  # Hub dataset id ("org/name") or local Hub-format folder
+    config: str | None = None
+    split: str = "train"
+    weight: float = 1.0  # sampling weight as configured
+    share: float | None = None  # share of the pairs actually seen (None: computed from pairs_seen)
+    pairs_seen: int = 0
+    license: str = "unknown"
+
+
+@dataclass
+class Evaluation:
+    """One evaluation result: `metrics` maps a metric name (e.g. "spearman", "ndcg@10") to its value."""
+
+    task: str  # "sts" | "retrieval" | "gender-bias"
+    dataset: str  # Hub id or a name such as "stsb"
+    metrics: dict[str, float] = field(default_factory=dict)
+    split: str = "test"
+    step: int | None = None  # training step the numbers belong to; None = final model
+    dataset_name: str | None = None  # human-readable name for the card
+
+
+@dataclass
+class RunMetadata:
+    """Everything a model card needs about the run that produced the model."""
+
+    model_name: str
+    base_model: str = ""  # Hub id of the starting checkpoint
+    model_kind: str = "general"  # one of MODEL_KINDS
+    languages: list[str] = field(default_factory=lambda: ["en"])
+    license: str = "apache-2.0"
+    embedding_dimension: int | None = None
+    training: TrainingInfo = field(default_factory=TrainingInfo)
+    data: list[DataSource] = field(default_factory=list)
+    history: list[dict[str, float]] = field(default_factory=list)  # metrics.jsonl rows, if kept inline
+    metrics_file: str | None = METRICS_FILE  # relative to the model folder
+    evaluations: list[Evaluation] = field(default_factory=list)
+    framework_versions: dict[str, str] = field(default_factory=dict)
+
+    def save(self, path: Path) -> Path:
+        """Write this metadata as JSON (creating parent folders); returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> RunMetadata:
+        """Read a `run_metadata.json`; an unknown or missing field is a `UserError` naming it."""
+        path = Path(path)
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as error:
+            raise UserError(f"{path}: no run metadata here (the trainer writes {METADATA_FILE})") from error
+        except json.JSONDecodeError as error:
+            raise UserError(f"{path}: line {error.lineno}: not valid JSON: {error.msg}") from error
+        if not isinstance(raw, dict):
+            raise UserError(f"{path}: expected a JSON object")
+        fields = _build(cls, raw, str(path))
+        fields["training"] = TrainingInfo(**_build(TrainingInfo, raw.get("training", {}), f"{path}: training"))
+        fields["data"] = [
+            DataSource(**_build(DataSource, row, f"{path}: data[{i}]")) for i, row in enumerate(raw.get("data", []))
+        ]
+        fields["evaluations"] = [
+            Evaluation(**_build(Evaluation, row, f"{path}: evaluations[{i}]"))
+            for i, row in enumerate(raw.get("evaluations", []))
+        ]
+        meta = cls(**fields)
+        if meta.model_kind not in MODEL_KINDS:
+            raise UserError(f"{path}: model_kind {meta.model_kind!r} is not one of {', '.join(MODEL_KINDS)}")
+        return meta
+
+    def shares(self) -> list[float]:
+        """Each source's share of the pairs seen (the stored share where given, else pairs_seen / total)."""
+        total = sum(source.pairs_seen for source in self.data)
+        return [
+            source.share if source.share is not None else (source.pairs_seen / total if total else 0.0)
+            for source in self.data
+        ]
+
+
+def _build(cls: type, raw: Any, where: str) -> dict[str, Any]:
+    """Check a JSON object against a dataclass's fields: unknown keys and missing required ones are errors."""
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: expected a JSON object, got {type(raw).__name__}")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise UserError(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(known)})")
+    for name, spec in known.items():
+        required = spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING
+        if required and name not in raw:
+            raise UserError(f"{where}: missing field {name!r}")
+    return dict(raw)
+
+
+def read_metrics(path: Path) -> list[dict[str, float]]:
+    """Read `metrics.jsonl`: one JSON object with a "step" per line. A bad line is a `UserError` naming it."""
+    rows = []
+    path = Path(path)
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise UserError(f"{path}: line {number}: not valid JSON: {error.msg}") from error
+            if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+                raise UserError(f"{path}: line {number}: expected an object with an integer 'step'")
+            rows.append({k: v for k, v in row.items() if isinstance(v, (int, float))})  # numbers only
+    return rows
+
+
+def framework_versions() -> dict[str, str]:
+    """Versions of Python and the libraries that shape a trained model, for the card."""
+    versions = {"python": platform.python_version()}
+    for name in ("se1b", "jax", "flax", "optax", "transformers", "sentence-transformers", "tokenizers", "datasets",
+                 "torch"):
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return versions
