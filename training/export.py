@@ -1,0 +1,77 @@
+"""Export a Flax sentence model to a sentence-transformers folder in the classic layout (read by
+sentence-transformers v2 to v6): model.safetensors under Hugging Face names, config.json, tokenizer files,
+modules.json, sentence_bert_config.json, config_sentence_transformers.json, 1_Pooling/config.json, 2_Normalize/.
+
+The folder is written to a temporary sibling and renamed into place, so a failure never leaves a partial model.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from safetensors.numpy import save_file
+
+from training.errors import UserError
+from training.modeling import encoder_state_dict
+from training.sentence_model import SentenceEncoder
+from training.tiny import write_sentence_transformers_modules
+
+
+def check_target(out_dir: Path, overwrite: bool) -> None:
+    """Refuse an existing non-empty target unless overwriting; call before doing expensive work."""
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
+        raise UserError(f"{out_dir} exists and is not empty; pass --overwrite to replace it")
+
+
+def export_sentence_model(
+    model: SentenceEncoder,
+    tokenizer: Any,
+    out_dir: str | Path,
+    *,
+    max_seq_length: int,
+    overwrite: bool = False,
+    prompts: dict[str, str] | None = None,
+    extra_files: dict[str, bytes | str] | None = None,
+) -> Path:
+    """Write `model` + `tokenizer` as a sentence-transformers folder at `out_dir`; returns the folder.
+
+    `extra_files` (relative path -> content) are written alongside, e.g. run_metadata.json or README.md.
+    """
+    out = Path(out_dir)
+    check_target(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        encoder = model.encoder
+        (staging / "config.json").write_text(json.dumps(encoder.hf_config, indent=2, sort_keys=True))
+        save_file(encoder_state_dict(encoder), str(staging / "model.safetensors"), metadata={"format": "pt"})
+        tokenizer.save_pretrained(str(staging))
+        write_sentence_transformers_modules(
+            staging,
+            embedding_dimension=encoder.hidden_size,
+            max_seq_length=max_seq_length,
+            normalize=model.normalize,
+            pooling=model.pooling,
+            prompts=prompts,
+        )
+        for relative, content in (extra_files or {}).items():
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content.encode() if isinstance(content, str) else content)
+        if out.exists():
+            # Swap via a backup so the old folder is only removed once the new one is in place.
+            backup = out.with_name(f".{out.name}.old")
+            shutil.rmtree(backup, ignore_errors=True)
+            out.rename(backup)
+            staging.rename(out)
+            shutil.rmtree(backup)
+        else:
+            staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
