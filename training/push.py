@@ -1,0 +1,323 @@
+"""`se1b push dataset|model|space DIR --repo-id ID`: publish a folder to the Hugging Face Hub in one commit.
+
+The folder is checked first, before any request, so that only a usable repo ever reaches the Hub:
+
+- model: a sentence-transformers folder that `SentenceTransformer(DIR)` loads and encodes with (on CPU);
+- dataset: a README.md card whose YAML `configs:` list data_files patterns that each match files in the folder;
+- space: a README.md card whose YAML names a known `sdk` and an `app_file` that exists.
+
+Then `create_repo(exist_ok=True)` and ONE `create_commit` holding every file of the folder: the Hub applies a
+commit all at once, so an interrupted or refused push leaves the repo as it was. The token comes from the
+standard Hugging Face login (`hf auth login`) or `HF_TOKEN`, resolved by huggingface_hub; this module never
+reads, prints or writes it.
+
+    se1b push model out/my-model --repo-id me/my-model --dry-run     # list files and sizes, send nothing
+    se1b push dataset hub/gooaq --repo-id me/gooaq-pairs --private
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from training.errors import UserError
+
+REPO_KINDS = ("dataset", "model", "space")
+
+
+@dataclass(frozen=True)
+class FileToPush:
+    path_in_repo: str
+    local_path: Path
+    size: int
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the `se1b push` arguments."""
+    parser.add_argument("kind", choices=REPO_KINDS, help="what the folder is: a dataset, a model or a Space")
+    parser.add_argument("folder", type=Path, help="the folder to publish (its whole content, one commit)")
+    parser.add_argument("--repo-id", required=True, help="target Hub repo, e.g. 'user/name'")
+    parser.add_argument(
+        "--private", action="store_true", help="create the repo private (an existing repo keeps its visibility)"
+    )
+    parser.add_argument("--revision", default=None, help="branch to commit to (created if missing; default: main)")
+    parser.add_argument("--commit-message", default=None, help="commit title (default: 'Upload <kind> with se1b')")
+    parser.add_argument("--dry-run", action="store_true", help="check the folder and list what would be uploaded")
+    parser.add_argument(
+        "--endpoint", default=None, help="Hub URL (default: $HF_ENDPOINT or https://huggingface.co)"
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run `se1b push`."""
+    folder: Path = args.folder
+    files, ignored = list_files(folder)
+    card = validate_folder(args.kind, folder, files)
+    if ignored:
+        print(f"not uploaded: {len(ignored)} file(s) under .git/ or .cache/huggingface/ (e.g. {ignored[0]})")
+    if args.dry_run:
+        print_plan(args.kind, args.repo_id, files, private=args.private, revision=args.revision)
+        return 0
+    url = push_folder(
+        args.kind,
+        folder,
+        args.repo_id,
+        files=files,
+        space_sdk=card.get("sdk") if args.kind == "space" else None,
+        private=args.private,
+        revision=args.revision,
+        commit_message=args.commit_message,
+        endpoint=args.endpoint,
+    )
+    print(f"pushed {len(files)} file(s) ({human_size(sum(f.size for f in files))}) in one commit: {url}")
+    return 0
+
+
+def list_files(folder: Path) -> tuple[list[FileToPush], list[str]]:
+    """Every file under `folder` as it will appear in the repo, and the paths left out (git and Hub caches,
+    the same ones huggingface_hub's upload_folder leaves out)."""
+    from huggingface_hub.utils import filter_repo_objects
+    from huggingface_hub.utils._paths import DEFAULT_IGNORE_PATTERNS
+
+    if not folder.is_dir():
+        raise UserError(f"{folder}: not a folder")
+    all_paths = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    kept = set(filter_repo_objects(all_paths, ignore_patterns=DEFAULT_IGNORE_PATTERNS))
+    files = [FileToPush(p, folder / p, (folder / p).stat().st_size) for p in all_paths if p in kept]
+    if not files:
+        raise UserError(f"{folder}: no files to push")
+    return files, [p for p in all_paths if p not in kept]
+
+
+def validate_folder(kind: str, folder: Path, files: list[FileToPush]) -> dict:
+    """Refuse a folder that would not work as a Hub repo of this kind; return its card metadata ({} if none)."""
+    if kind == "model":
+        return validate_model_folder(folder)
+    if kind == "dataset":
+        return validate_dataset_folder(folder, {f.path_in_repo for f in files})
+    return validate_space_folder(folder)
+
+
+def read_card_metadata(folder: Path) -> dict | None:
+    """The YAML metadata of `folder/README.md`, or None when the card is missing or has no YAML block."""
+    from huggingface_hub import metadata_load
+
+    card = folder / "README.md"
+    if not card.is_file():
+        return None
+    try:
+        return metadata_load(card) or None
+    except Exception as error:  # a YAML syntax error, or YAML that is not a mapping
+        raise UserError(f"{card}: invalid YAML metadata: {str(error).splitlines()[0]}") from error
+
+
+def validate_model_folder(folder: Path) -> dict:
+    """A model folder must load in sentence-transformers: its files are checked, then it is loaded on CPU and
+    one sentence is encoded (cheap for a small model, and it catches broken tokenizers or weights)."""
+    import json
+
+    modules_file = folder / "modules.json"
+    if not modules_file.is_file():
+        raise UserError(f"{folder}: no modules.json, not a sentence-transformers folder (`se1b export` writes one)")
+    try:
+        modules = json.loads(modules_file.read_text())
+        transformer_dirs = [folder / m["path"] for m in modules if m["type"].endswith("Transformer")]
+    except (ValueError, KeyError, TypeError) as error:
+        raise UserError(f"{modules_file}: not a list of {{idx, name, path, type}} modules ({error})") from error
+    for transformer_dir in transformer_dirs or [folder]:
+        if not (transformer_dir / "config.json").is_file():
+            raise UserError(f"{transformer_dir}: no config.json")
+        weights = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+        if not any((transformer_dir / name).is_file() for name in weights):
+            raise UserError(f"{transformer_dir}: no weights (expected one of {', '.join(weights)})")
+
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+        model.encode(["a sentence to check the model"])
+    except Exception as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UserError(f"{folder}: SentenceTransformer cannot load this model: {message}") from error
+    metadata = read_card_metadata(folder)
+    if metadata is None:
+        print(f"warning: {folder} has no README.md model card with metadata (`se1b card` writes one)")
+    return metadata or {}
+
+
+def validate_dataset_folder(folder: Path, repo_paths: set[str]) -> dict:
+    """A dataset folder needs a card whose `configs:` give each config data_files that match files in the folder,
+    the Hub-native layout `load_dataset(repo_id, config)` reads."""
+    card = folder / "README.md"
+    metadata = read_card_metadata(folder)
+    if metadata is None:
+        raise UserError(f"{card}: missing, or without YAML metadata; a dataset card needs `configs:`")
+    configs = metadata.get("configs")
+    if not configs or not isinstance(configs, list):
+        raise UserError(f"{card}: the YAML has no `configs:` list, so load_dataset cannot find the data files")
+    for index, config in enumerate(configs):
+        name = config.get("config_name") if isinstance(config, dict) else None
+        if not name:
+            raise UserError(f"{card}: configs[{index}] has no config_name")
+        for split, pattern in _data_file_patterns(config.get("data_files"), f"{card}: config {name!r}"):
+            if not any(_matches(path, pattern) for path in repo_paths):
+                raise UserError(f"{card}: config {name!r} split {split!r}: data_files {pattern!r} match no file")
+    return metadata
+
+
+def _data_file_patterns(data_files: object, where: str) -> list[tuple[str, str]]:
+    """(split, pattern) pairs from the three forms a card may use: a pattern, a list, or split entries."""
+    if isinstance(data_files, str):
+        return [("train", data_files)]
+    if isinstance(data_files, list) and data_files:
+        pairs = []
+        for entry in data_files:
+            if isinstance(entry, str):
+                pairs.append(("train", entry))
+            elif isinstance(entry, dict) and "split" in entry and isinstance(entry.get("path"), (str, list)):
+                paths = entry["path"] if isinstance(entry["path"], list) else [entry["path"]]
+                pairs.extend((entry["split"], p) for p in paths)
+            else:
+                raise UserError(f"{where}: a data_files entry is neither a pattern nor {{split, path}}: {entry!r}")
+        return pairs
+    raise UserError(f"{where}: no data_files")
+
+
+def _matches(path: str, pattern: str) -> bool:
+    """Hub glob semantics, segment by segment: `*` stays within one folder, `**` spans any number of folders."""
+    from fnmatch import fnmatchcase
+
+    def match(parts: list[str], pats: list[str]) -> bool:
+        if not pats:
+            return not parts
+        if pats[0] == "**":
+            return any(match(parts[i:], pats[1:]) for i in range(len(parts) + 1))
+        return bool(parts) and fnmatchcase(parts[0], pats[0]) and match(parts[1:], pats[1:])
+
+    return match(path.split("/"), pattern.lstrip("/").split("/"))
+
+
+def validate_space_folder(folder: Path) -> dict:
+    """A Space needs card YAML naming its sdk, and the file the sdk runs."""
+    from huggingface_hub.constants import SPACES_SDK_TYPES
+
+    card = folder / "README.md"
+    metadata = read_card_metadata(folder)
+    if metadata is None:
+        raise UserError(f"{card}: missing, or without YAML metadata; a Space card needs `sdk:` and `app_file:`")
+    sdk = metadata.get("sdk")
+    if sdk not in SPACES_SDK_TYPES:
+        raise UserError(f"{card}: `sdk: {sdk}` is not one of {', '.join(SPACES_SDK_TYPES)}")
+    if sdk == "docker":
+        required = "Dockerfile"
+    elif sdk == "static":
+        required = metadata.get("app_file") or "index.html"
+    else:
+        required = metadata.get("app_file")
+        if not required:
+            raise UserError(f"{card}: no `app_file:` (the script the {sdk} Space runs)")
+    if not (folder / required).is_file():
+        raise UserError(f"{card}: the Space runs {required!r}, which is not in {folder}")
+    return metadata
+
+
+def human_size(size: int) -> str:
+    """Bytes in the largest unit that keeps the number >= 1."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def print_plan(kind: str, repo_id: str, files: list[FileToPush], *, private: bool, revision: str | None) -> None:
+    """What a push would do, without doing it."""
+    visibility = "private" if private else "default visibility"
+    print(f"dry run: would create {kind} repo {repo_id} ({visibility}) if missing and commit to {revision or 'main'}:")
+    width = max(len(f.path_in_repo) for f in files)
+    for f in files:
+        print(f"  {f.path_in_repo:<{width}}  {human_size(f.size):>9}")
+    print(f"{len(files)} file(s), {human_size(sum(f.size for f in files))} in total; nothing was sent")
+
+
+def push_folder(
+    kind: str,
+    folder: Path,
+    repo_id: str,
+    *,
+    files: list[FileToPush] | None = None,
+    space_sdk: str | None = None,
+    private: bool = False,
+    revision: str | None = None,
+    commit_message: str | None = None,
+    endpoint: str | None = None,
+) -> str:
+    """Create the repo if needed and commit every file of `folder` in one commit; return the commit URL.
+    Network and authorisation failures become one-line UserErrors."""
+    import huggingface_hub
+    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise UserError(f"--repo-id {repo_id!r}: {error}") from error
+    if huggingface_hub.constants.is_offline_mode():
+        raise UserError("HF_HUB_OFFLINE is set: unset it to push to the Hub")
+    files = files if files is not None else list_files(folder)[0]
+    api = HfApi(endpoint=endpoint)
+    if api.token is None and huggingface_hub.get_token() is None:
+        raise UserError("not logged in to the Hugging Face Hub: run `hf auth login` or set HF_TOKEN")
+    operations = [CommitOperationAdd(path_in_repo=f.path_in_repo, path_or_fileobj=str(f.local_path)) for f in files]
+    with _hub_errors(api.endpoint, repo_id):
+        api.create_repo(repo_id, repo_type=kind, private=True if private else None, exist_ok=True, space_sdk=space_sdk)
+        if revision is not None:
+            api.create_branch(repo_id, repo_type=kind, branch=revision, exist_ok=True)
+        commit = api.create_commit(
+            repo_id,
+            repo_type=kind,
+            operations=operations,
+            commit_message=commit_message or f"Upload {kind} with se1b",
+            revision=revision,
+        )
+    return commit.commit_url
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Connection failures: huggingface_hub 2.x sends requests with httpx2, 1.x with httpx."""
+    import importlib
+
+    errors: list[type[BaseException]] = [ConnectionError]
+    for name in ("httpx2", "httpx"):
+        try:
+            errors.append(importlib.import_module(name).TransportError)
+        except ImportError:
+            pass
+    return tuple(errors)
+
+
+@contextmanager
+def _hub_errors(endpoint: str, repo_id: str) -> Iterator[None]:
+    """Turn the Hub's failures into one-line errors that say what to do (no traceback, never the token)."""
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    try:
+        yield
+    except OfflineModeIsEnabled:
+        raise UserError("HF_HUB_OFFLINE is set: unset it to push to the Hub") from None
+    except HfHubHTTPError as error:
+        status = error.response.status_code
+        if status in (401, 403):
+            raise UserError(
+                f"unauthorised (HTTP {status}): the Hub refused to let this token write to {repo_id}; "
+                "log in with `hf auth login` or set HF_TOKEN to a token with write access"
+            ) from None
+        detail = error.server_message or str(error).splitlines()[0]
+        raise UserError(f"the Hub refused the push to {repo_id} (HTTP {status}): {detail}") from None
+    except _transport_errors() as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UserError(f"cannot reach the Hub at {endpoint} (offline?): {reason}") from None
