@@ -83,6 +83,7 @@ class Evaluation:
     split: str = "test"
     step: int | None = None  # training step the numbers belong to; None = final model
     dataset_name: str | None = None  # human-readable name for the card
+    details: list[dict[str, Any]] = field(default_factory=list)  # per-row results, e.g. per-occupation bias rows
 
 
 @dataclass
