@@ -1,0 +1,136 @@
+"""`se1b eval`: evaluate a sentence embedding model on STS, retrieval and gender bias; print a table, write JSON.
+
+    se1b eval sentence-transformers/all-MiniLM-L6-v2 --sts stsbenchmark/sts-test.csv --retrieval scifact --bias \\
+        --output results.json
+    se1b eval out/model --backend flax --sts data/stsb/dev.tsv
+
+The same evaluations run inside training through `evaluate_model(encode, ...)`, which returns the
+`model_cards.metadata.Evaluation` records a model card reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from model_cards.metadata import Evaluation
+from spaces_demo.gender_bias import evaluate_gender_bias
+from training.errors import UserError
+from training.evaluators.retrieval import evaluate_retrieval, load_beir
+from training.evaluators.sts import evaluate_sts, load_sts
+
+BACKENDS = ("sentence-transformers", "flax")
+BIAS_DATASET = "se1b-gender-bias-occupations"
+BIAS_NAME = "se1b gender bias, 52 occupations (BLS CPS 2023)"
+
+
+def load_encoder(model: str, backend: str = "sentence-transformers", batch_size: int = 64) -> Callable:
+    """An `encode(texts) -> np.ndarray` for a model id or folder, run by sentence-transformers (PyTorch) or by
+    the project's Flax encoder."""
+    if backend == "sentence-transformers":
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            st_model = SentenceTransformer(model)
+        except OSError as error:
+            raise UserError(f"{model}: cannot load as a sentence-transformers model: {error}") from error
+        return lambda texts: st_model.encode(texts, batch_size=batch_size, convert_to_numpy=True)
+    if backend == "flax":
+        from training.sentence_model import load_sentence_model
+
+        flax_model = load_sentence_model(model)
+        return lambda texts: flax_model.encode(texts, batch_size=batch_size)
+    raise UserError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def evaluate_model(
+    encode: Callable[[list[str]], np.ndarray],
+    *,
+    sts: str | Path | None = None,
+    sts_split: str | None = None,
+    retrieval: Path | None = None,
+    retrieval_split: str = "test",
+    bias: bool = False,
+    step: int | None = None,
+) -> list[Evaluation]:
+    """Run the requested evaluations; one `Evaluation` each (task "sts", "retrieval" or "gender-bias")."""
+    results = []
+    if sts is not None:
+        data = load_sts(sts, sts_split)
+        results.append(
+            Evaluation(task="sts", dataset=str(sts), dataset_name=data.name, split=sts_split or _split_name(sts),
+                       step=step, metrics=evaluate_sts(encode, data))
+        )
+    if retrieval is not None:
+        beir = load_beir(Path(retrieval), retrieval_split)
+        for reason, count in sorted(beir.skipped.items()):
+            print(f"retrieval {beir.name}: left out {count:,} x {reason}")
+        results.append(
+            Evaluation(task="retrieval", dataset=str(retrieval), dataset_name=beir.name, split=retrieval_split,
+                       step=step, metrics=evaluate_retrieval(encode, beir))
+        )
+    if bias:
+        report = evaluate_gender_bias(encode)
+        results.append(
+            Evaluation(task="gender-bias", dataset=BIAS_DATASET, dataset_name=BIAS_NAME, split="test", step=step,
+                       metrics=report.overall, details=report.per_occupation)
+        )
+    return results
+
+
+def _split_name(source: str | Path) -> str:
+    """A file's split from its name (sts-dev.csv, dev.tsv -> dev); "test" when the name does not say."""
+    name = Path(source).name.lower()
+    return next((split for split in ("train", "dev", "validation", "test") if split in name), "test")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="sentence-transformers model id or folder (or a plain Hugging Face folder)")
+    parser.add_argument("--sts", metavar="PATH", help="STS file (tsv/csv, STSb raw or with sentence1, sentence2, "
+                        "score columns) or Hub-format dataset folder/id")
+    parser.add_argument("--sts-split", help="split to use: the 'split' column of a file, or a dataset split "
+                        "(default: the whole file; for datasets test, then validation)")
+    parser.add_argument("--retrieval", metavar="DIR", type=Path,
+                        help="BEIR-layout folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
+    parser.add_argument("--retrieval-split", default="test", help="qrels file to use (default: %(default)s)")
+    parser.add_argument("--bias", action="store_true", help="run the gender-bias evaluation (52 occupations)")
+    parser.add_argument("--backend", choices=BACKENDS, default="sentence-transformers",
+                        help="which implementation encodes (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=64, help="texts per encode batch (default: %(default)s)")
+    parser.add_argument("--output", type=Path, help="write the results as JSON here")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.sts is None and args.retrieval is None and not args.bias:
+        raise UserError("nothing to evaluate: give --sts PATH, --retrieval DIR and/or --bias")
+    encode = load_encoder(args.model, args.backend, args.batch_size)
+    results = evaluate_model(encode, sts=args.sts, sts_split=args.sts_split, retrieval=args.retrieval,
+                             retrieval_split=args.retrieval_split, bias=args.bias)
+    print_table(args.model, results)
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"model": args.model, "backend": args.backend, "evaluations": [asdict(r) for r in results]}
+        args.output.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.output}")
+    return 0
+
+
+def print_table(model: str, results: list[Evaluation]) -> None:
+    """One row per metric, with rich."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"evaluation of {model}")
+    for column in ("task", "dataset", "split", "metric"):
+        table.add_column(column)
+    table.add_column("value", justify="right")
+    for result in results:
+        for metric, value in result.metrics.items():
+            shown = f"{value:,}" if isinstance(value, int) else f"{value:.4f}"
+            table.add_row(result.task, result.dataset_name or result.dataset, result.split, metric, shown)
+    Console().print(table)
