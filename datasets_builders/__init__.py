@@ -1,0 +1,62 @@
+"""Pair-source builders and Hub-native dataset publishing.
+
+Every source of the 2021 "1B training pairs" mix (and any source a miner adds) is built into one schema,
+`datasets_builders.schema.FEATURES` = {anchor: string, positive: string, negative: string or null}, and published as
+a Hub dataset repo folder: `data/<config>/train-XXXXX-of-YYYYY.parquet` shards plus a README.md card whose YAML
+`configs:` lets `load_dataset(folder_or_repo_id, config)` work with no remote code.
+
+Public API (import from `datasets_builders`):
+
+    Source(...)                                   catalog facts + how to read raw files (source.py)
+    register_source(source, *, replace=False)     add a source (miners do this on import)
+    get_source(name) -> Source;  list_sources() -> list[Source]
+    build_source(source, raw_paths=None, *, on_error="raise", dedupe=False, out_dir=None, progress=True) -> Build
+        Build: .source, .dataset (memory-mapped datasets.Dataset), .stats (BuildStats), .path, .facts
+    load_build(folder) -> Build                   reopen a build made with out_dir=folder (`se1b data build`)
+    iter_rows(source, paths, stats, on_error="raise") -> Iterator[(anchor, positive, negative|None)]
+    publish(builds, out_dir, *, max_shard_bytes=DEFAULT_MAX_SHARD_BYTES, pretty_name=None) -> Path
+        builds: Build(s) or build folders; existing configs in out_dir are kept, a config of the same name replaced
+    RecordError(reason, detail, line=None)        a bad record; `reason` is the key it is counted under
+
+Adding a source (what a miner writes, e.g. in datasets_builders/miners/<name>.py, imported by miners/__init__.py):
+
+    from datasets_builders import RecordError, Source, register_source
+
+    def read_posts(path):                     # Reader: yields (location, record); constant memory
+        for number, post in enumerate(parse_xml(path), 1):
+            yield number, post                # or yield number, RecordError("missing_attribute", "no Title")
+                                              # raise RecordError("corrupt_file", "...", line=number) if unreadable
+    def post_texts(post):                     # ToTexts: record -> [(anchor, positive)] or [(a, p, negative)]
+        return [(post["Title"], post["Body"])]
+
+    register_source(Source(name="stackexchange_xml_title_body", pretty_name=..., description=..., license=...,
+                           citation=..., homepage=..., raw_format="Posts.xml of a site dump",
+                           reader=read_posts, to_texts=post_texts))
+
+Then `build_source("stackexchange_xml_title_body", [path])`, `publish(...)`, the card and
+`se1b data list|build|publish` all work for it: cleaning (whitespace, empty texts, optional dedupe), the error policy
+and the counting are the builder's, not the miner's. The registry loads `datasets_builders.catalog` and, if present,
+`datasets_builders.miners` the first time it is asked.
+"""
+
+from datasets_builders.build import Build, BuildStats, build_source, iter_rows, load_build
+from datasets_builders.readers import RecordError, read_json_lines, record_texts
+from datasets_builders.schema import COLUMNS, FEATURES
+from datasets_builders.source import Source, get_source, list_sources, register_source
+
+__all__ = [
+    "COLUMNS",
+    "FEATURES",
+    "Build",
+    "BuildStats",
+    "RecordError",
+    "Source",
+    "build_source",
+    "get_source",
+    "iter_rows",
+    "list_sources",
+    "load_build",
+    "read_json_lines",
+    "record_texts",
+    "register_source",
+]

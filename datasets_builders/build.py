@@ -1,0 +1,260 @@
+"""Building a source: raw files -> cleaned rows of the common schema, written to an Arrow file in constant memory.
+
+The loop (`iter_rows`) reads each record, turns it into text tuples, checks the arity, normalises whitespace,
+rejects empty texts and (optionally) exact duplicates, and counts everything:
+
+    rows read = rows kept + rows rejected (by reason)        (a row is one raw record, e.g. one JSON line)
+    pairs generated = pairs written + duplicates removed      (a set record gives several pairs)
+
+Error policy: `on_error="raise"` (default) stops at the first bad record with a `UserError` naming the file and the
+line; `on_error="skip"` goes on and counts the record under its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import tempfile
+import weakref
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import datasets
+import pyarrow as pa
+from tqdm.auto import tqdm
+
+from datasets_builders.readers import RecordError
+from datasets_builders.schema import FEATURES
+from datasets_builders.source import Source, get_source
+from training.errors import UserError
+
+ON_ERROR = ("raise", "skip")
+ARROW_FILE = "pairs.arrow"
+STATS_FILE = "build.json"
+_BATCH_ROWS = 10_000
+_WHITESPACE = re.compile(r"\s+")
+_MAX_ERROR_SAMPLES = 5
+
+Row = tuple[str, str, "str | None"]
+
+
+@dataclass
+class BuildStats:
+    """What a build read, kept and dropped, and why. Saved next to the data and shown in the card."""
+
+    source: str
+    files: list[str] = field(default_factory=list)
+    on_error: str = "raise"
+    dedupe: bool = False
+    rows_read: int = 0
+    rows_kept: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    pairs_generated: int = 0
+    duplicates_removed: int = 0
+    pairs_written: int = 0
+    error_samples: list[str] = field(default_factory=list)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(self.rejected.values())
+
+    def reject(self, reason: str, where: str, detail: str) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        if len(self.error_samples) < _MAX_ERROR_SAMPLES:
+            self.error_samples.append(f"{where}: {reason}: {detail}")
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"rows_rejected": self.rows_rejected}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BuildStats:
+        return cls(**{key: value for key, value in data.items() if key != "rows_rejected"})
+
+    def summary(self) -> str:
+        """One line for command output."""
+        reasons = ", ".join(f"{reason} {count:,}" for reason, count in sorted(self.rejected.items())) or "none"
+        return (
+            f"{self.source}: read {self.rows_read:,} rows, kept {self.rows_kept:,}, rejected {self.rows_rejected:,} "
+            f"({reasons}); {self.pairs_written:,} pairs written, {self.duplicates_removed:,} duplicates removed"
+        )
+
+
+@dataclass
+class Build:
+    """A built source: its `Source`, the rows as a memory-mapped `datasets.Dataset`, the statistics, the folder
+    holding them, and the catalog facts (`Source.facts()`) that publishing and the card use."""
+
+    source: Source
+    dataset: datasets.Dataset
+    stats: BuildStats
+    path: Path
+    facts: dict
+
+
+def normalize(text: str, whitespace: str) -> str:
+    """'collapse': every run of whitespace (newlines included) becomes one space; 'strip': only the ends go."""
+    if whitespace == "collapse":
+        return _WHITESPACE.sub(" ", text).strip()
+    return text.strip()
+
+
+def iter_rows(source: Source, paths: Sequence[str | Path], stats: BuildStats, on_error: str = "raise") -> Iterator[Row]:
+    """Yield cleaned `(anchor, positive, negative or None)` rows of the raw files, counting into `stats`."""
+    if on_error not in ON_ERROR:
+        raise UserError(f"--on-error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
+    seen: set[bytes] | None = set() if stats.dedupe else None
+
+    def fail(where: str, error: RecordError) -> None:
+        if on_error == "raise":
+            raise UserError(f"{where}: {error.reason}: {error.detail} (use --on-error skip to skip and count)")
+        stats.reject(error.reason, where, error.detail)
+
+    for path in paths:
+        stats.files.append(str(path))
+        records = source.reader(str(path))
+        while True:
+            try:
+                location, record = next(records)
+            except StopIteration:
+                break
+            except RecordError as error:  # the rest of the file cannot be read: one rejected row, next file
+                stats.rows_read += 1
+                fail(f"{path}:{error.line}", error)
+                break
+            stats.rows_read += 1
+            where = f"{path}:{location}"
+            try:
+                if isinstance(record, RecordError):
+                    raise record
+                rows = _clean(source, source.to_texts(record))
+            except RecordError as error:
+                fail(where, error)
+                continue
+            stats.rows_kept += 1
+            for row in rows:
+                stats.pairs_generated += 1
+                if seen is not None:
+                    key = hashlib.blake2b("\0".join(t or "" for t in row).encode(), digest_size=12).digest()
+                    if key in seen:
+                        stats.duplicates_removed += 1
+                        continue
+                    seen.add(key)
+                stats.pairs_written += 1
+                yield row
+
+
+def _clean(source: Source, tuples: list[tuple[str, ...]]) -> list[Row]:
+    rows = []
+    for texts in tuples:
+        if len(texts) not in source.arity:
+            expected = " or ".join(map(str, source.arity))
+            raise RecordError("wrong_arity", f"{len(texts)} texts, {source.name} expects {expected}")
+        cleaned = [normalize(text, source.whitespace) for text in texts]
+        if not all(cleaned):
+            raise RecordError("empty_text", f"text {cleaned.index('') + 1} is empty after whitespace normalisation")
+        rows.append((cleaned[0], cleaned[1], cleaned[2] if len(cleaned) == 3 else None))
+    return rows
+
+
+def resolve_raw_paths(source: Source, raw_paths: Sequence[str | Path] | None) -> list[str]:
+    """Local raw files as given (each must exist; a folder means its files), else the source's canonical URLs
+    fetched through the `datasets` download manager (cached, resumable, honours HF_DATASETS_OFFLINE)."""
+    if raw_paths:
+        paths: list[str] = []
+        for raw in map(Path, raw_paths):
+            if raw.is_dir():
+                paths.extend(str(p) for p in sorted(raw.rglob("*")) if p.is_file())
+            elif raw.is_file():
+                paths.append(str(raw))
+            else:
+                raise UserError(f"raw file not found: {raw}")
+        if not paths:
+            raise UserError(f"no raw files under {', '.join(map(str, raw_paths))}")
+        return paths
+    if not source.urls:
+        raise UserError(f"source {source.name} has no downloadable raw file; pass local files with --raw. {source.notes}")
+    try:
+        return list(datasets.DownloadManager(dataset_name=source.name).download(list(source.urls)))
+    except Exception as error:  # offline, 404, ...: say which source and how to work around it
+        raise UserError(f"cannot download {source.name} ({error}); pass local files with --raw") from error
+
+
+def build_source(
+    source: str | Source,
+    raw_paths: Sequence[str | Path] | None = None,
+    *,
+    on_error: str = "raise",
+    dedupe: bool = False,
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+) -> Build:
+    """Build one source into an Arrow file of the common schema (constant memory; dedupe keeps 12 bytes per pair).
+
+    Args:
+        source: a registered source name or a `Source`.
+        raw_paths: local raw files or folders; None downloads the source's `urls`.
+        on_error: "raise" (stop at the first bad record, naming file and line) or "skip" (count it and go on).
+        dedupe: drop exact duplicate rows (after normalisation), counted as `duplicates_removed`.
+        out_dir: where the build is kept (`pairs.arrow` + `build.json`); default a temporary folder removed when
+            the returned `Build` is garbage-collected.
+        progress: show a tqdm progress bar.
+
+    Example:
+        >>> build = build_source("squad", ["squad_pairs.jsonl.gz"])      # doctest: +SKIP
+        >>> build.stats.pairs_written, build.dataset[0]["anchor"]         # doctest: +SKIP
+    """
+    source = get_source(source) if isinstance(source, str) else source
+    paths = resolve_raw_paths(source, raw_paths)
+    temporary = out_dir is None
+    folder = Path(tempfile.mkdtemp(prefix=f"se1b-build-{source.name}-")) if temporary else Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    stats = BuildStats(source=source.name, on_error=on_error, dedupe=dedupe)
+    schema = FEATURES.arrow_schema
+    bar = tqdm(desc=f"build {source.name}", unit=" pairs", disable=not progress, mininterval=1.0)
+    columns: tuple[list, list, list] = ([], [], [])
+    try:
+        with pa.OSFile(str(folder / ARROW_FILE), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+            for row in iter_rows(source, paths, stats, on_error):
+                for column, value in zip(columns, row):
+                    column.append(value)
+                if len(columns[0]) >= _BATCH_ROWS:
+                    writer.write_batch(pa.record_batch(list(columns), schema=schema))
+                    bar.update(len(columns[0]))
+                    columns = ([], [], [])
+            if columns[0] or stats.pairs_written == 0:
+                writer.write_batch(pa.record_batch(list(columns), schema=schema))
+                bar.update(len(columns[0]))
+    except BaseException:
+        if temporary:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    finally:
+        bar.close()
+    (folder / STATS_FILE).write_text(json.dumps({"source": source.facts(), "stats": stats.to_dict()}, indent=2))
+    build = Build(source, datasets.Dataset.from_file(str(folder / ARROW_FILE)), stats, folder, source.facts())
+    if temporary:
+        weakref.finalize(build, shutil.rmtree, folder, True)
+    return build
+
+
+def load_build(folder: str | Path) -> Build:
+    """Reopen a build written by `build_source(..., out_dir=folder)` (or `se1b data build`)."""
+    folder = Path(folder)
+    if not (folder / STATS_FILE).is_file() or not (folder / ARROW_FILE).is_file():
+        raise UserError(f"{folder} is not a build folder (no {STATS_FILE} and {ARROW_FILE}); run `se1b data build`")
+    saved = json.loads((folder / STATS_FILE).read_text())
+    facts = saved["source"]
+    try:
+        source = get_source(facts["name"])
+    except UserError:  # a source registered elsewhere: its saved facts are enough to publish and card it
+        source = Source(
+            **{key: facts[key] for key in ("name", "pretty_name", "description", "license", "citation", "homepage")},
+            raw_format=facts["raw_format"],
+            notes=facts["notes"],
+        )
+    stats = BuildStats.from_dict(saved["stats"])
+    return Build(source, datasets.Dataset.from_file(str(folder / ARROW_FILE)), stats, folder, facts)

@@ -1,0 +1,144 @@
+"""Reading raw pair files: JSON lines, plain or compressed, and every record form the 2021 files use.
+
+A reader turns a file into `(line number, record)` items in constant memory; a record converter turns one record
+into text tuples of 2 (pair) or 3 (triplet) texts. Problems with one record are *yielded or raised* as
+`RecordError` carrying a short machine reason (counted in build statistics) and a human detail, so the builder can
+either stop with the file and line or skip and count.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import itertools
+import json
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+TextTuple = tuple[str, ...]
+
+
+class RecordError(Exception):
+    """One bad record (or, when raised by a reader, a file that cannot be read further).
+
+    `reason` is a short key used for counting (e.g. "invalid_json", "wrong_arity"); `detail` explains it.
+    `line` is set by readers that raise, so the error names where the file broke.
+    """
+
+    def __init__(self, reason: str, detail: str, line: int | str | None = None):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.line = line
+
+
+def open_binary(path: str | Path) -> io.BufferedIOBase:
+    """Open a raw file for reading bytes, decompressing .gz, .bz2 and .zst by extension."""
+    name = str(path)
+    if name.endswith(".gz"):
+        return gzip.open(name, "rb")
+    if name.endswith(".bz2"):
+        return bz2.open(name, "rb")
+    if name.endswith(".zst"):
+        import zstandard
+
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(open(name, "rb"), closefd=True))
+    return open(name, "rb")
+
+
+def read_json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """Yield `(line number, parsed JSON value)` for each line of a JSON-lines file (optionally compressed).
+
+    A line that is not UTF-8, blank, or not JSON is yielded as a `RecordError` value (the file goes on); a stream
+    that breaks (truncated or corrupt compression) raises `RecordError` naming the line where it broke.
+    """
+    line_no = 0
+    try:
+        with open_binary(path) as handle:
+            for line_no, raw in enumerate(handle, 1):
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    yield line_no, RecordError("not_utf8", f"invalid UTF-8 byte at column {error.start + 1}")
+                    continue
+                if not text.strip():
+                    yield line_no, RecordError("blank_line", "empty line")
+                    continue
+                try:
+                    yield line_no, json.loads(text)
+                except json.JSONDecodeError as error:
+                    yield line_no, RecordError("invalid_json", f"{error.msg} at column {error.colno}")
+    except EOFError as error:
+        raise RecordError("truncated_file", f"compressed stream ends early ({error})", line_no + 1) from error
+    except (gzip.BadGzipFile, zlib.error, OSError) as error:
+        raise RecordError("corrupt_file", f"cannot decompress ({error})", line_no + 1) from error
+    except Exception as error:  # zstandard.ZstdError and other decompressor failures
+        if type(error).__module__.startswith("zstandard"):
+            raise RecordError("corrupt_file", f"cannot decompress ({error})", line_no + 1) from error
+        raise
+
+
+def _texts(values: Any, field: str) -> list[str]:
+    if not isinstance(values, list):
+        raise RecordError("wrong_type", f"'{field}' must be a list of texts, got {type(values).__name__}")
+    for value in values:
+        if not isinstance(value, str):
+            raise RecordError("wrong_type", f"'{field}' holds a {type(value).__name__}, expected text")
+    return values
+
+
+def _text(record: dict, field: str) -> str:
+    value = record[field]
+    if not isinstance(value, str):
+        raise RecordError("wrong_type", f"'{field}' must be text, got {type(value).__name__}")
+    return value
+
+
+def record_texts(record: Any) -> list[TextTuple]:
+    """Turn one raw record into text tuples, whatever form of the 2021 data it has:
+
+    - `["a", "b"]` or `["a", "b", "c"]`: one pair or triplet (the 2021 files; also `{"texts": [...]}`);
+    - `{"set": [t1, t2, ..., tn]}`: paraphrases of one thing (WikiAnswers, COCO, Flickr30k): every unordered
+      combination `(ti, tj)` with i < j, in order, so n texts give n(n-1)/2 pairs (5 captions -> 10 pairs, which
+      is how the 2021 COCO/Flickr files got ~10 pairs per image);
+    - `{"query": q, "pos": [p1, ...]}`: one pair `(q, pi)` per positive;
+    - `{"query": q, "pos": [...], "neg": [n1, ...]}`: one triplet `(q, pi, n_(i mod len(neg)))` per positive;
+    - `{"context": c, "response": r}` (Reddit, PolyAI conversational format): the pair `(c, r)`;
+    - `{"anchor": a, "positive": p, "negative": n?}`: the common schema itself.
+    """
+    if isinstance(record, list):
+        return [tuple(_texts(record, "line"))]
+    if not isinstance(record, dict):
+        raise RecordError("wrong_type", f"expected a JSON list or object, got {type(record).__name__}")
+    if "texts" in record:
+        return [tuple(_texts(record["texts"], "texts"))]
+    if "set" in record:
+        texts = _texts(record["set"], "set")
+        if len(texts) < 2:
+            raise RecordError("wrong_arity", f"a set needs at least 2 texts, got {len(texts)}")
+        return list(itertools.combinations(texts, 2))
+    if "query" in record and "pos" in record:
+        query = _text(record, "query")
+        positives = _texts(record["pos"], "pos")
+        if not positives:
+            raise RecordError("wrong_arity", "'pos' is empty")
+        if "neg" not in record:
+            return [(query, positive) for positive in positives]
+        negatives = _texts(record["neg"], "neg")
+        if not negatives:
+            raise RecordError("wrong_arity", "'neg' is empty")
+        return [(query, positive, negatives[i % len(negatives)]) for i, positive in enumerate(positives)]
+    if "context" in record and "response" in record:
+        return [(_text(record, "context"), _text(record, "response"))]
+    if "anchor" in record and "positive" in record:
+        if record.get("negative") is None:
+            return [(_text(record, "anchor"), _text(record, "positive"))]
+        return [(_text(record, "anchor"), _text(record, "positive"), _text(record, "negative"))]
+    keys = ", ".join(sorted(map(str, record))) or "none"
+    raise RecordError(
+        "unknown_format",
+        f"object keys [{keys}]; expected texts, set, query+pos(+neg), context+response or anchor+positive",
+    )

@@ -1,0 +1,149 @@
+"""What a pair source is: its catalog facts and how its raw files become text tuples; plus the registry.
+
+Every source, the 2021 catalog and any miner alike, is a `Source`. Registering one (`register_source`) is all it
+takes for `build_source`, `publish`, the dataset card and `se1b data list|build|publish` to work with it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from datasets_builders.readers import TextTuple, read_json_lines, record_texts
+from training.errors import UserError
+
+Reader = Callable[[str], Iterator[tuple[Any, Any]]]
+"""`reader(path)` yields `(location, record)`; location is a line number or any short label ("post 17");
+a record that is a `RecordError` instance is a bad record (skippable); a raised `RecordError` ends the file."""
+
+ToTexts = Callable[[Any], list[TextTuple]]
+"""`to_texts(record)` returns text tuples of 2 or 3 texts, or raises `RecordError` for a bad record."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """A sentence-pair source: catalog facts for `data list` and the card, and how to read its raw files.
+
+    Args:
+        name: config name, `[a-z0-9_]+` (the Hub config and the `data/<name>/` folder).
+        pretty_name: a human title.
+        description: one or two sentences: what the anchor and the positive (and the negative) are.
+        license: a Hub licence id (`cc-by-sa-4.0`, `apache-2.0`, `other`, `unknown`...).
+        citation: BibTeX of the upstream data.
+        homepage: the upstream page.
+        raw_format: how the raw files look, in words (shown by `data list` and in the card).
+        urls: downloadable raw files `reader` understands; the default input of `build_source`.
+            Empty when no ready file exists (then pass local files, e.g. made by a miner).
+        files_2021: `(file, pairs, weight)` of this source in the 2021 all-MiniLM-L6-v2 data_config.json.
+        arity: allowed texts per example: 2 (pair, negative null) and/or 3 (triplet).
+        whitespace: "collapse" (every run of whitespace becomes one space) or "strip" (only the ends; code).
+        language: language codes for the card.
+        tags: extra card tags.
+        reader: `Reader` for one raw file (default: JSON lines, plain or compressed).
+        to_texts: `ToTexts` for one record (default: every JSON form of the 2021 data, see `record_texts`).
+        notes: anything a user should know (where raw files come from when `urls` is empty, count differences).
+    """
+
+    name: str
+    pretty_name: str
+    description: str
+    license: str
+    citation: str
+    homepage: str
+    raw_format: str = "JSON lines (.jsonl.gz): a list of texts per line"
+    urls: tuple[str, ...] = ()
+    files_2021: tuple[tuple[str, int, int], ...] = ()
+    arity: tuple[int, ...] = (2,)
+    whitespace: str = "collapse"
+    language: tuple[str, ...] = ("en",)
+    tags: tuple[str, ...] = ()
+    reader: Reader = read_json_lines
+    to_texts: ToTexts = record_texts
+    notes: str = ""
+
+    @property
+    def pairs_2021(self) -> int:
+        """Pairs of this source in the 2021 training mix (0 if it was not part of it)."""
+        return sum(lines for _, lines, _ in self.files_2021)
+
+    @property
+    def weight_2021(self) -> int:
+        """Sum of the 2021 integer sampling weights of this source's files."""
+        return sum(weight for _, _, weight in self.files_2021)
+
+    def facts(self) -> dict[str, Any]:
+        """The JSON-serialisable catalog facts (saved with each build, so cards need no registry)."""
+        return {
+            "name": self.name,
+            "pretty_name": self.pretty_name,
+            "description": self.description,
+            "license": self.license,
+            "citation": self.citation,
+            "homepage": self.homepage,
+            "raw_format": self.raw_format,
+            "urls": list(self.urls),
+            "pairs_2021": self.pairs_2021,
+            "weight_2021": self.weight_2021,
+            "files_2021": len(self.files_2021),
+            "arity": list(self.arity),
+            "whitespace": self.whitespace,
+            "language": list(self.language),
+            "tags": list(self.tags),
+            "notes": self.notes,
+        }
+
+
+_REGISTRY: dict[str, Source] = {}
+
+
+def register_source(source: Source, *, replace: bool = False) -> Source:
+    """Add a source to the registry (e.g. from a miner module); returns it. Names must be unique."""
+    if not source.name.replace("_", "").isalnum() or source.name != source.name.lower():
+        raise ValueError(f"source name {source.name!r} must be lower-case letters, digits and underscores")
+    if source.whitespace not in ("collapse", "strip"):
+        raise ValueError(f"source {source.name}: whitespace must be 'collapse' or 'strip'")
+    if not set(source.arity) <= {2, 3} or not source.arity:
+        raise ValueError(f"source {source.name}: arity must be drawn from (2, 3)")
+    if source.name in _REGISTRY and not replace:
+        raise ValueError(f"source {source.name!r} is already registered")
+    _REGISTRY[source.name] = source
+    return source
+
+
+@cache
+def _load_all() -> None:
+    """Import the catalog and, when present, the miners package, whose modules register their sources."""
+    importlib.import_module("datasets_builders.catalog")
+    if importlib.util.find_spec("datasets_builders.miners") is not None:
+        importlib.import_module("datasets_builders.miners")
+
+
+def list_sources() -> list[Source]:
+    """Every registered source, in name order."""
+    _load_all()
+    return [_REGISTRY[name] for name in sorted(_REGISTRY)]
+
+
+def get_source(name: str) -> Source:
+    """The registered source called `name`; a `UserError` listing the known names otherwise."""
+    _load_all()
+    if name not in _REGISTRY:
+        known = ", ".join(sorted(_REGISTRY))
+        raise UserError(f"unknown source {name!r}; known sources: {known}")
+    return _REGISTRY[name]
+
+
+def files_2021(name: str) -> tuple[tuple[str, int, int], ...]:
+    """`(file, pairs, weight)` rows of one catalog source from the packaged copy of the 2021 data_config.json."""
+    return tuple(tuple(row) for row in _data_config_2021()[name])
+
+
+@cache
+def _data_config_2021() -> dict[str, list]:
+    return json.loads((Path(__file__).parent / "data_config_2021.json").read_text())
