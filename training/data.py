@@ -1,0 +1,601 @@
+"""Streaming weighted pair pipeline: many Hub-format sources -> deduplicated, tokenised, resumable batches.
+
+Data config (YAML or JSON)::
+
+    sources:                      # or a path to a 2021 data_config.json (relative to this file)
+      - {name: gooaq, path: se1b/gooaq, config: default, split: train, weight: 6}
+      - {name: eli5, path: ./data/eli5, weight: 3}          # a local folder: Parquet shards + README.md `configs:`
+    root: ./published             # where sources without `path` live: root/<name> (a folder or a Hub namespace)
+    batch_composition: single_source   # or "mixed"
+    steps_per_source: 4           # single_source: keep a source for k consecutive steps (the 2021 run used 4)
+    stopping_strategy: never      # never | first_exhausted | all_exhausted | all_exhausted_without_replacement
+    shuffle_window: 10000         # rows shuffled together per source
+    swap_sides: false             # randomly swap anchor and positive of pairs (not of triplets)
+    drop_last: false              # with a stopping strategy: drop the short batch at the end of the data
+
+The 2021 form is a JSON list of {"name": "reddit/reddit_2015.jsonl.gz", "lines": N, "weight": W}; give it with a
+`root`: "a/b.jsonl.gz" is the folder root/a, config "b"; "a.jsonl.gz" is root/a, its default config.
+Weights are relative (any positive numbers) and are normalised into sampling probabilities, exactly as
+`interleave_datasets(..., probabilities=...)` uses them, with the same stopping strategies plus "never" (the
+default: exhausted sources restart with a new epoch, as a long run needs).
+
+Batch contract (what iterating a `PairPipeline` yields, one dict per step, per process)::
+
+    {"anchor":   {"input_ids": int32[B, T1], "attention_mask": int32[B, T1]},
+     "positive": {"input_ids": int32[B, T2], "attention_mask": int32[B, T2]},
+     "negative": {...}                # only when every row of the batch has a hard negative
+     "source": "gooaq"                # single_source
+     "sources": ["gooaq", "eli5", ...]}  # mixed: one name per row
+
+with B = global_batch_size // process_count and T1, T2 bucket lengths <= max_seq_length (see training/tokenize.py).
+Without a tokenizer the same dict holds lists of strings instead of the token dicts.
+
+Design, and why:
+- Sources are read with `load_dataset(..., streaming=True)`, split per process with `split_dataset_by_node`, in Arrow
+  blocks (`.iter(batch_size=shuffle_window)`); each block is shuffled with a permutation seeded by
+  (seed, source, process, epoch, block). We do not use `.shuffle(buffer_size=...)`: datasets does not restore its
+  buffer, so a resume would not replay the same batches. Our shuffle is a pure function of the position, so the
+  state is tiny: the datasets stream state at the start of the current block plus the offset inside it.
+- Which source a step (single_source) or a row (mixed) comes from is drawn with numpy from a generator seeded by
+  (seed, step): no RNG state to carry, and every process draws the same source for the same step. Mixing rows with
+  numpy over Arrow blocks avoids row-level `interleave_datasets`, which runs at ~3,100 rows/s here
+  (bench/bench_pipeline.py measures both).
+- No text appears twice in a batch (in-batch negatives would contain false negatives): a row whose anchor, positive
+  or negative is already in the batch is deferred to the source's next batch; beyond `global_batch_size` deferred
+  rows per source the excess is dropped. Both are counted in `stats`.
+- mixed mode carries hard negatives only when every source has a `negative` column (a batch with negatives for some
+  rows only would not fit one loss); otherwise negatives are ignored and counted in `stats["negatives_ignored"]`.
+  single_source batches carry the negatives of their source.
+- Tokenisation runs in a thread pool (the Rust tokenizer releases the GIL), fed by a producer thread that keeps
+  `prefetch` batches ahead. Every produced batch carries a snapshot of the pipeline state after it, and
+  `state_dict()` returns the snapshot of the last batch handed out, so prefetching never leaks into a checkpoint.
+
+State (`state_dict()`, JSON-serialisable)::
+
+    {"version": 1, "step": int, "finished": bool, "fingerprint": {...the settings that shape the stream...},
+     "pairs_per_source": {name: int}, "stats": {name: int},
+     "sources": [{"epoch", "block", "offset", "stream_state", "stream_ended", "exhausted_once", "finished",
+                  "deferred": [[anchor, positive, negative_or_null], ...]}, ...]}
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import copy
+import json
+import math
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from training.errors import UserError
+
+COMPOSITIONS = ("single_source", "mixed")
+STOPPING_STRATEGIES = ("never", "first_exhausted", "all_exhausted", "all_exhausted_without_replacement")
+STATE_VERSION = 1
+_SOURCE_KEYS = {"name", "path", "config", "split", "weight", "lines"}
+_CONFIG_KEYS = {"sources", "root", "batch_composition", "steps_per_source", "stopping_strategy", "shuffle_window",
+                "swap_sides", "drop_last"}
+_STATS = ("deferred_duplicates", "dropped_duplicates", "skipped_empty", "dropped_at_end", "negatives_ignored")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One pair source: a Hub dataset repo id or a local Hub-format folder, its config and split, and a weight."""
+
+    name: str
+    path: str
+    config: str | None = None
+    split: str = "train"
+    weight: float = 1.0
+    lines: int | None = None  # informational (the 2021 config lists it)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    sources: tuple[SourceSpec, ...]
+    batch_composition: str = "single_source"
+    steps_per_source: int = 1
+    stopping_strategy: str = "never"
+    shuffle_window: int = 10_000
+    swap_sides: bool = False
+    drop_last: bool = False
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        weights = np.array([s.weight for s in self.sources], dtype=np.float64)
+        return weights / weights.sum()
+
+
+def _legacy_location(name: str, root: str) -> tuple[str, str | None]:
+    """2021 file name -> (folder or repo id, config): "reddit/reddit_2015.jsonl.gz" -> (root/reddit, reddit_2015)."""
+    stem = name.removesuffix(".gz").removesuffix(".jsonl").removesuffix(".json")
+    folder, _, config = stem.partition("/")
+    return f"{root.rstrip('/')}/{folder}", (config or None)
+
+
+def _parse_source(entry: object, where: str, root: str | None) -> SourceSpec:
+    if not isinstance(entry, dict):
+        raise UserError(f"{where}: a source must be a mapping with name, path, config, split, weight")
+    unknown = set(entry) - _SOURCE_KEYS
+    if unknown:
+        raise UserError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_SOURCE_KEYS)}")
+    name = entry.get("name")
+    if not isinstance(name, str) or not name:
+        raise UserError(f"{where}: missing source 'name'")
+    weight = entry.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) or weight <= 0:
+        raise UserError(f"{where}: source {name!r} has weight {weight!r}; weights must be positive numbers")
+    path, config = entry.get("path"), entry.get("config")
+    if path is None:
+        if root is None:
+            raise UserError(f"{where}: source {name!r} has no 'path' and the config gives no 'root'")
+        path, legacy_config = _legacy_location(name, str(root))
+        config = config if config is not None else legacy_config
+    return SourceSpec(name=name, path=str(path), config=config, split=str(entry.get("split", "train")),
+                      weight=float(weight), lines=entry.get("lines"))
+
+
+def _read_file(path: Path) -> object:
+    if not path.is_file():
+        raise UserError(f"data config not found: {path}")
+    try:
+        return yaml.safe_load(path.read_text())  # YAML is a superset of JSON
+    except yaml.YAMLError as error:
+        raise UserError(f"{path}: not valid YAML/JSON: {str(error).splitlines()[0]}") from error
+
+
+def load_data_config(config: str | Path | dict | list, *, root: str | Path | None = None) -> DataConfig:
+    """Read and check a data config (a YAML/JSON file, or the parsed mapping/list); `root` locates sources given by
+    name only (the 2021 form) and overrides the file's own `root`. Raises UserError naming the field at fault."""
+    where, base = "data config", Path.cwd()
+    if isinstance(config, str | Path):
+        where, base = str(config), Path(config).parent
+        config = _read_file(Path(config))
+    if isinstance(config, list):  # the 2021 data_config.json form
+        config = {"sources": config}
+    if not isinstance(config, dict):
+        raise UserError(f"{where}: expected a mapping with 'sources' or a list of sources")
+    unknown = set(config) - _CONFIG_KEYS
+    if unknown:
+        raise UserError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_CONFIG_KEYS)}")
+    root = str(root) if root is not None else config.get("root")
+    if root is not None and not Path(str(root)).is_absolute() and (base / str(root)).exists():
+        root = str(base / str(root))
+    entries = config.get("sources")
+    if isinstance(entries, str):  # a path to a 2021 data_config.json
+        sources_file = base / entries
+        where, entries = str(sources_file), _read_file(sources_file)
+    if not isinstance(entries, list) or not entries:
+        raise UserError(f"{where}: 'sources' must be a non-empty list")
+    sources = tuple(_parse_source(e, f"{where}: sources[{i}]", root) for i, e in enumerate(entries))
+    names = [s.name for s in sources]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise UserError(f"{where}: source name(s) listed twice: {duplicated}")
+    composition = config.get("batch_composition", "single_source")
+    if composition not in COMPOSITIONS:
+        raise UserError(f"{where}: batch_composition {composition!r} is not one of {COMPOSITIONS}")
+    strategy = config.get("stopping_strategy", "never")
+    if strategy not in STOPPING_STRATEGIES:
+        raise UserError(f"{where}: stopping_strategy {strategy!r} is not one of {STOPPING_STRATEGIES}")
+    for key in ("steps_per_source", "shuffle_window"):
+        value = config.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UserError(f"{where}: {key} must be a positive integer, got {value!r}")
+    return DataConfig(sources=sources, batch_composition=composition,
+                      steps_per_source=config.get("steps_per_source", 1), stopping_strategy=strategy,
+                      shuffle_window=config.get("shuffle_window", 10_000), swap_sides=bool(config.get("swap_sides")),
+                      drop_last=bool(config.get("drop_last")))
+
+
+def open_source(spec: SourceSpec, process_index: int = 0, process_count: int = 1):
+    """`load_dataset(..., streaming=True)` for one source, this process's part of it, Arrow-formatted.
+    Raises UserError when the source cannot be opened or lacks the anchor/positive columns."""
+    import datasets
+    from datasets.distributed import split_dataset_by_node
+
+    what = f"data source {spec.name!r} ({spec.path}, config {spec.config}, split {spec.split})"
+    looks_local = spec.path.startswith((".", "/", "~")) or spec.path.count("/") > 1
+    if looks_local and not Path(spec.path).expanduser().is_dir():
+        raise UserError(f"{what}: folder not found")
+    try:
+        dataset = datasets.load_dataset(spec.path, spec.config, split=spec.split, streaming=True)
+    except Exception as error:  # datasets raises many types (ValueError, FileNotFoundError, ConnectionError, ...)
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UserError(f"{what}: cannot open: {reason}") from error
+    columns = list(dataset.features) if dataset.features is not None else list(next(iter(dataset.take(1)), {}))
+    missing = [c for c in ("anchor", "positive") if c not in columns]
+    if missing:
+        raise UserError(f"{what}: missing column(s) {missing}; found {columns} (needs anchor, positive[, negative])")
+    keep = [c for c in ("anchor", "positive", "negative") if c in columns]
+    dataset = dataset.select_columns(keep)
+    if process_count > 1:
+        dataset = split_dataset_by_node(dataset, rank=process_index, world_size=process_count)
+    return dataset.with_format("arrow")
+
+
+@dataclass
+class _SourceStream:
+    """One source's rows for this process, shuffled by block, with the duplicates it had to defer."""
+
+    spec: SourceSpec
+    index: int
+    seed: int
+    process_index: int
+    process_count: int
+    block_size: int
+    has_negative: bool
+    epoch: int = 0
+    block: int = -1  # -1: no block read yet in this epoch
+    offset: int = 0
+    stream_state: dict | None = None  # datasets' state at the start of the current block
+    stream_ended: bool = False
+    exhausted_once: bool = False
+    finished: bool = False  # all_exhausted_without_replacement: nothing left
+    deferred: list = field(default_factory=list)
+    _base: object = None  # as opened, never given a state
+    _dataset: object = None
+    _blocks: Iterator | None = None
+    _rows: list | None = None
+    _state_after: dict | None = None
+    _snapshot: dict | None = None
+
+    def _open(self) -> None:
+        """A fresh copy of the source: a dataset that was given a state replays from it on every later iteration."""
+        if self._base is None:
+            self._base = open_source(self.spec, self.process_index, self.process_count)
+        self._dataset = self._base.with_format("arrow")  # a new IterableDataset object over the same files
+
+    def _read_block(self) -> None:
+        """Read the next Arrow block and put its rows in this block's seeded order."""
+        if self._blocks is None:
+            if self._dataset is None:
+                self._open()
+            if self.stream_state is not None:
+                self._dataset.load_state_dict(self.stream_state)
+            self._blocks = iter(self._dataset.iter(batch_size=self.block_size))
+            self._state_after = self.stream_state  # None: the start of the epoch
+        table = next(self._blocks, None)
+        if table is None:
+            self.stream_ended, self._rows = True, []
+            return
+        # datasets' state is live only while iterating: read it after each block, it is where the next one starts
+        self.stream_state, self._state_after = self._state_after, self._dataset.state_dict()
+        self.block += 1
+        columns = [table.column(c).to_pylist() for c in ("anchor", "positive")]
+        columns.append(table.column("negative").to_pylist() if self.has_negative else [None] * table.num_rows)
+        order = np.random.default_rng([self.seed, self.index, self.process_index, self.epoch, self.block])
+        self._rows = [(columns[0][j], columns[1][j], columns[2][j]) for j in order.permutation(table.num_rows)]
+
+    def restore(self, state: dict) -> None:
+        for key in ("epoch", "block", "offset", "stream_ended", "exhausted_once", "finished"):
+            setattr(self, key, state[key])
+        self.stream_state = state["stream_state"]
+        self.deferred = [tuple(row) for row in state["deferred"]]
+        self._dataset = self._blocks = self._rows = self._snapshot = None
+        if self.block >= 0 and not self.stream_ended:  # re-read the current block; we resume at `offset` inside it
+            offset, self.block = self.offset, self.block - 1
+            self._open()
+            self._read_block()
+            self.offset = offset
+
+    def new_epoch(self) -> None:
+        self.epoch += 1
+        self.block, self.offset, self.stream_state, self.stream_ended = -1, 0, None, False
+        self._dataset = self._blocks = self._rows = self._snapshot = None
+
+    def snapshot(self) -> dict:
+        if self._snapshot is None:
+            self._snapshot = {
+                "name": self.spec.name, "epoch": self.epoch, "block": self.block, "offset": self.offset,
+                "stream_state": copy.deepcopy(self.stream_state), "stream_ended": self.stream_ended,
+                "exhausted_once": self.exhausted_once, "finished": self.finished,
+                "deferred": [list(row) for row in self.deferred],
+            }
+        return self._snapshot
+
+    def take(self, n: int, seen: set, stats: dict, max_deferred: int) -> list[tuple]:
+        """Up to n rows none of whose texts is in `seen` (which grows); fewer only at the end of the epoch."""
+        self._snapshot = None
+        rows, retry, self.deferred = [], self.deferred, []
+
+        def offer(row: tuple) -> None:
+            anchor, positive, negative = row
+            if not anchor or not positive:
+                stats["skipped_empty"] += 1
+            elif anchor in seen or positive in seen or (negative is not None and negative in seen):
+                if len(self.deferred) < max_deferred:
+                    self.deferred.append(row)
+                    stats["deferred_duplicates"] += 1
+                else:
+                    stats["dropped_duplicates"] += 1
+            else:
+                seen.add(anchor)
+                seen.add(positive)
+                if negative is not None:
+                    seen.add(negative)
+                rows.append(row)
+
+        for i, row in enumerate(retry):
+            if len(rows) == n:
+                self.deferred = retry[i:] + self.deferred
+                return rows
+            offer(row)
+        while len(rows) < n and not self.stream_ended:
+            if self._rows is None or self.offset == len(self._rows):
+                self._read_block()
+                self.offset = 0
+                continue
+            block_rows, offset = self._rows, self.offset
+            while len(rows) < n and offset < len(block_rows):
+                offer(block_rows[offset])
+                offset += 1
+            self.offset = offset
+        return rows
+
+
+class PairPipeline:
+    """Iterate deduplicated (and, with a tokenizer, tokenised) batches of pairs from weighted streaming sources.
+
+    Example:
+        >>> pipeline = PairPipeline("data.yaml", global_batch_size=1024, tokenizer="path/to/model", seed=0)
+        >>> batch = next(pipeline)
+        >>> state = pipeline.state_dict()          # JSON-serialisable; save it with the checkpoint
+        >>> pipeline.load_state_dict(state)        # later, in a new process: the same batches follow
+        >>> pipeline.pairs_per_source              # {"gooaq": 615, ...} pairs handed out so far
+
+    Opening checks every source (exists, config and split known, anchor/positive columns present) and raises
+    UserError before any training starts.
+    """
+
+    def __init__(self, config: DataConfig | str | Path | dict | list, *, global_batch_size: int,
+                 tokenizer: object = None, max_seq_length: int = 128, buckets: tuple[int, ...] | None = None,
+                 seed: int = 0, process_index: int = 0, process_count: int = 1, root: str | Path | None = None,
+                 num_workers: int | None = None, prefetch: int = 4):
+        self.config = config if isinstance(config, DataConfig) else load_data_config(config, root=root)
+        if global_batch_size < 1 or global_batch_size % process_count:
+            raise UserError(f"global batch size {global_batch_size} must be a positive multiple of the "
+                            f"{process_count} processes")
+        if not 0 <= process_index < process_count:
+            raise UserError(f"process index {process_index} outside 0..{process_count - 1}")
+        self.batch_size = global_batch_size // process_count
+        self.seed, self.process_index, self.process_count = seed, process_index, process_count
+        self.prefetch = max(1, prefetch)
+        self.num_workers = num_workers or max(1, (os.cpu_count() or 2) - 1)
+        self.tokenize = None
+        if tokenizer is not None:
+            from training.tokenize import BucketTokenizer
+
+            self.tokenize = BucketTokenizer(tokenizer, max_seq_length, buckets)
+        self._streams = []
+        for i, spec in enumerate(self.config.sources):
+            dataset = open_source(spec, process_index, process_count)
+            stream = _SourceStream(spec, i, seed, process_index, process_count, self.config.shuffle_window,
+                                   has_negative="negative" in dataset.features)
+            stream._base = dataset
+            self._streams.append(stream)
+        self.has_negative = {s.spec.name: s.has_negative for s in self._streams}
+        self._carry_negatives = self.config.batch_composition == "single_source" or all(self.has_negative.values())
+        self._step = 0
+        self._finished = False
+        self._pairs = {s.spec.name: 0 for s in self._streams}
+        self._stats = dict.fromkeys(_STATS, 0)
+        self._state = self._snapshot()
+        self._thread: threading.Thread | None = None
+
+    # ---- state -------------------------------------------------------------------------------------------------
+    def _fingerprint(self) -> dict:
+        c = self.config
+        return {"sources": [[s.name, s.path, s.config, s.split, s.weight] for s in c.sources],
+                "batch_composition": c.batch_composition, "steps_per_source": c.steps_per_source,
+                "stopping_strategy": c.stopping_strategy, "shuffle_window": c.shuffle_window,
+                "swap_sides": c.swap_sides, "drop_last": c.drop_last, "batch_size": self.batch_size,
+                "seed": self.seed, "process_index": self.process_index, "process_count": self.process_count}
+
+    def _snapshot(self) -> dict:
+        return {"version": STATE_VERSION, "step": self._step, "finished": self._finished,
+                "fingerprint": self._fingerprint(), "pairs_per_source": dict(self._pairs),
+                "stats": dict(self._stats), "sources": [s.snapshot() for s in self._streams]}
+
+    def state_dict(self) -> dict:
+        """The state after the last batch handed out (JSON-serialisable); batches prefetched beyond it are replayed
+        after `load_state_dict`."""
+        return copy.deepcopy(self._state)
+
+    def load_state_dict(self, state: dict) -> None:
+        """Resume exactly where `state` was taken. The config, batch size, seed and process layout must match."""
+        if state.get("version") != STATE_VERSION:
+            raise UserError(f"data pipeline state version {state.get('version')} is not {STATE_VERSION}")
+        expected = json.loads(json.dumps(self._fingerprint()))
+        if state["fingerprint"] != expected:
+            changed = sorted(k for k in expected if state["fingerprint"].get(k) != expected[k])
+            raise UserError(f"data pipeline state was saved with different settings: {changed}")
+        self.close()
+        self._step, self._finished = state["step"], state["finished"]
+        self._pairs, self._stats = dict(state["pairs_per_source"]), dict(state["stats"])
+        for stream, source_state in zip(self._streams, state["sources"], strict=True):
+            stream.restore(source_state)
+        self._state = self._snapshot()
+
+    @property
+    def pairs_per_source(self) -> dict[str, int]:
+        """Pairs handed out so far per source (as of the last batch returned): for logs and the model card."""
+        return dict(self._state["pairs_per_source"])
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Rows deferred or dropped as in-batch duplicates, skipped as empty, dropped at the end, negatives ignored."""
+        return dict(self._state["stats"])
+
+    # ---- producing text batches (one thread, deterministic) ----------------------------------------------------
+    def _active(self) -> list[int]:
+        return [i for i, s in enumerate(self._streams) if not s.finished]
+
+    def _probabilities(self, active: list[int]) -> np.ndarray:
+        p = self.config.probabilities[active]
+        return p / p.sum()
+
+    def _fill(self, i: int, n: int, seen: set) -> tuple[list, bool]:
+        """n rows from source i, restarting or finishing it at its end as the stopping strategy says.
+        Returns the rows and whether the whole stream must stop after this batch."""
+        stream, strategy = self._streams[i], self.config.stopping_strategy
+        rows = []
+        while len(rows) < n:
+            rows += stream.take(n - len(rows), seen, self._stats, self.batch_size)
+            if len(rows) == n:
+                break
+            stream.exhausted_once = True
+            if strategy == "first_exhausted":
+                return rows, True
+            if strategy == "all_exhausted" and all(s.exhausted_once for s in self._streams):
+                return rows, True
+            if strategy == "all_exhausted_without_replacement":
+                if not stream.deferred:
+                    stream.finished = True
+                break
+            stream.new_epoch()
+        return rows, False
+
+    def _next_text_batch(self) -> dict | None:
+        if self._finished:
+            return None
+        step, n, seen = self._step, self.batch_size, set()
+        names = [s.spec.name for s in self._streams]
+        stop = False
+        active = self._active()
+        if self.config.batch_composition == "single_source":
+            # the same draw on every process: a global batch comes from one source
+            group_rng = np.random.default_rng([self.seed, 1, step // self.config.steps_per_source])
+            i = int(active[group_rng.choice(len(active), p=self._probabilities(active))])
+            rows, stop = self._fill(i, n, seen)
+            row_sources = [i] * len(rows)
+        else:
+            rng = np.random.default_rng([self.seed, 2, self.process_index, step])
+            rows, row_sources = [], []
+            while len(rows) < n and active and not stop:
+                counts = np.bincount(rng.choice(len(active), size=n - len(rows), p=self._probabilities(active)),
+                                     minlength=len(active))
+                for i, count in zip(active, counts.tolist(), strict=True):
+                    if count and not stop:
+                        got, stop = self._fill(i, count, seen)
+                        rows += got
+                        row_sources += [i] * len(got)
+                short_active = self._active()
+                if short_active == active and len(rows) < n:  # only clashing deferred rows left: a short batch
+                    break
+                active = short_active
+        if stop or not self._active():
+            self._finished = True
+            for s in self._streams:
+                self._stats["dropped_at_end"] += len(s.deferred)
+        if not rows or (self._finished and self.config.drop_last and len(rows) < n):
+            self._stats["dropped_at_end"] += len(rows)
+            return None
+        self._step += 1
+        for i in row_sources:
+            self._pairs[names[i]] += 1
+        return self._assemble(rows, [names[i] for i in row_sources], step)
+
+    def _assemble(self, rows: list[tuple], sources: list[str], step: int) -> dict:
+        anchors, positives, negatives = (list(column) for column in zip(*rows, strict=True))
+        if self.config.swap_sides:
+            swap = np.random.default_rng([self.seed, 3, self.process_index, step]).random(len(rows)) < 0.5
+            for j in np.flatnonzero(swap).tolist():
+                if negatives[j] is None:  # a triplet's negative belongs to its anchor: keep triplets as they are
+                    anchors[j], positives[j] = positives[j], anchors[j]
+        batch = {"anchor": anchors, "positive": positives}
+        if all(n is not None for n in negatives):
+            if self._carry_negatives:
+                batch["negative"] = negatives
+            else:
+                self._stats["negatives_ignored"] += len(negatives)
+        elif any(n is not None for n in negatives):
+            self._stats["negatives_ignored"] += sum(n is not None for n in negatives)
+        if self.config.batch_composition == "single_source":
+            batch["source"] = sources[0]
+        else:
+            batch["sources"] = sources
+        return batch
+
+    def _tokenized(self, batch: dict) -> dict:
+        out = {k: v for k, v in batch.items() if k in ("source", "sources")}
+        for side in ("anchor", "positive", "negative"):
+            if side in batch:
+                out[side] = self.tokenize(batch[side])
+        return out
+
+    # ---- background producer, thread pool, prefetch -----------------------------------------------------------
+    def _produce(self, out: queue.Queue, stop: threading.Event, pool) -> None:
+        def put(item: tuple) -> bool:
+            while not stop.is_set():
+                try:
+                    out.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        try:
+            while not stop.is_set():
+                batch = self._next_text_batch()
+                if batch is None:
+                    put(("end", None, None))
+                    return
+                work = pool.submit(self._tokenized, batch) if pool is not None else batch
+                if not put(("batch", work, self._snapshot())):
+                    return
+        except BaseException as error:  # handed to the consumer, which raises it
+            put(("error", error, None))
+
+    def _start(self) -> None:
+        self._queue = queue.Queue(maxsize=self.prefetch)
+        self._stop = threading.Event()
+        self._pool = (concurrent.futures.ThreadPoolExecutor(self.num_workers, thread_name_prefix="tokenize")
+                      if self.tokenize is not None else None)
+        self._thread = threading.Thread(target=self._produce, args=(self._queue, self._stop, self._pool),
+                                        name="pair-pipeline", daemon=True)
+        self._thread.start()
+
+    def __iter__(self) -> PairPipeline:
+        return self
+
+    def __next__(self) -> dict:
+        if self._thread is None:
+            self._start()
+        kind, work, state = self._queue.get()
+        if kind == "error":
+            self.close()
+            raise work
+        if kind == "end":
+            self._queue.put((kind, work, state))  # stay exhausted
+            raise StopIteration
+        batch = work.result() if isinstance(work, concurrent.futures.Future) else work
+        self._state = state
+        return batch
+
+    def close(self) -> None:
+        """Stop the background threads (prefetched batches are discarded; `state_dict()` is unaffected)."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._thread = None
+        # the producer ran ahead of the consumer: rewind the source streams to the last handed-out batch
+        state = self._state
+        self._step, self._finished = state["step"], state["finished"]
+        self._pairs, self._stats = dict(state["pairs_per_source"]), dict(state["stats"])
+        for stream, source_state in zip(self._streams, state["sources"], strict=True):
+            stream.restore(source_state)
+
+    def __del__(self) -> None:
+        if getattr(self, "_thread", None) is not None:
+            self._stop.set()
