@@ -228,7 +228,9 @@ class TransformerEncoder(nnx.Module):
         if self.token_type_embeddings is not None:  # single-segment input: token type 0 everywhere
             x = x + self.token_type_embeddings.embedding[0].astype(self.dtype)
         x = self.embeddings_norm(x).astype(self.dtype)
-        x = _dropout(x, self.config.dropout, None if dropout_rng is None else jax.random.fold_in(dropout_rng, -1))
+        x = _dropout(
+            x, self.config.dropout, None if dropout_rng is None else jax.random.fold_in(dropout_rng, len(self.layers))
+        )
 
         # Additive attention bias [batch or 1, heads or 1, query, key]: padding keys get the most negative float.
         score_bias = jnp.where(attention_mask[:, None, None, :] > 0, 0.0, jnp.finfo(jnp.float32).min)
@@ -339,12 +341,12 @@ def load_hf_encoder(path: str | Path, *, dtype: Any = jnp.float32) -> Transforme
         if hf_name not in tensors:
             raise UserError(f"{folder}: checkpoint is missing weight {hf_name!r}")
         value = tensors[hf_name].T if transposed else tensors[hf_name]
-        if value.shape != variable.value.shape:
+        if value.shape != variable.get_value().shape:
             raise UserError(
                 f"{folder}: weight {hf_name!r} has shape {tensors[hf_name].shape}, config implies "
-                f"{variable.value.shape[::-1] if transposed else variable.value.shape}"
+                f"{variable.get_value().shape[::-1] if transposed else variable.get_value().shape}"
             )
-        variable.value = jnp.asarray(value, dtype=jnp.float32)
+        variable.set_value(jnp.asarray(value, dtype=jnp.float32))
         used.add(hf_name)
     nnx.update(encoder, state)
     encoder.passthrough = nnx.Dict(
@@ -363,8 +365,10 @@ def encoder_state_dict(encoder: TransformerEncoder) -> dict[str, np.ndarray]:
     tensors = {}
     for path, variable in nnx.state(encoder, nnx.Param).flat_state():
         hf_name, transposed = table[path]
-        value = np.asarray(variable.value, dtype=np.float32)
+        value = np.asarray(variable.get_value(), dtype=np.float32)
         tensors[hf_name] = np.ascontiguousarray(value.T if transposed else value)
     # jax holds int64 buffers (e.g. position_ids) as int32 by default: give them back their checkpoint dtype.
-    tensors.update({name: np.asarray(v.value).astype(v.original_dtype) for name, v in encoder.passthrough.items()})
+    tensors.update(
+        {name: np.asarray(v.get_value()).astype(v.original_dtype) for name, v in encoder.passthrough.items()}
+    )
     return tensors
