@@ -245,8 +245,8 @@ def build_demo(registry: ModelRegistry | None = None) -> gr.Blocks:
                     models = pick_models("Models")
                     compare = gr.Button("Compare", variant="primary")
                 with gr.Column():
-                    similarity_table = gr.Dataframe(label="Cosine similarity")
-                    similarity_plot = gr.Plot(label="Similarity chart")
+                    similarity_table = gr.Dataframe(label="Cosine similarity", elem_id="similarity-table")
+                    similarity_plot = gr.Plot(label="Similarity chart", elem_id="similarity-plot")
             compare.click(
                 _user_errors(tabs.similarity),
                 [source, texts, models],
@@ -261,7 +261,7 @@ def build_demo(registry: ModelRegistry | None = None) -> gr.Blocks:
                     answers = gr.Textbox(EXAMPLE_ANSWERS, lines=6, label="Candidate answers (one per line)")
                     qa_model = pick_model("Model (a QA-oriented one ranks best)")
                     rank = gr.Button("Rank answers", variant="primary")
-                ranking = gr.Dataframe(label="Ranked answers")
+                ranking = gr.Dataframe(label="Ranked answers", elem_id="qa-ranking")
             rank.click(
                 _user_errors(tabs.rank_answers), [question, answers, qa_model], ranking, api_name="rank_answers"
             )
@@ -273,21 +273,24 @@ def build_demo(registry: ModelRegistry | None = None) -> gr.Blocks:
                         label="Corpus (optional): .txt one text per line, .csv or .jsonl with a text column",
                         file_types=list(inputs.CORPUS_SUFFIXES),
                         type="filepath",
+                        elem_id="corpus-file",
                     )
                     column = gr.Textbox("text", label="Column holding the text (csv / jsonl)")
                     corpus_model = pick_model("Model")
-                    corpus_info = gr.Markdown("Without an upload, the project's default corpus is used.")
+                    corpus_info = gr.Markdown(
+                        "Without an upload, the project's default corpus is used.", elem_id="corpus-info"
+                    )
                 with gr.Column():
                     query = gr.Textbox("How do I bake bread at home?", label="Query")
                     top_k = gr.Slider(1, MAX_TOP_K, value=5, step=1, label="Top k")
                     search = gr.Button("Search", variant="primary")
-                    hits = gr.Dataframe(label="Nearest texts")
+                    hits = gr.Dataframe(label="Nearest texts", elem_id="search-hits")
             with gr.Row():
                 clusters = gr.Slider(2, MAX_CLUSTERS, value=8, step=1, label="Number of clusters (k-means)")
                 cluster = gr.Button("Cluster corpus", variant="primary")
             with gr.Row():
-                cluster_plot = gr.Plot(label="2-D projection (PCA)")
-                cluster_table = gr.Dataframe(label="Clusters")
+                cluster_plot = gr.Plot(label="2-D projection (PCA)", elem_id="cluster-plot")
+                cluster_table = gr.Dataframe(label="Clusters", elem_id="cluster-table")
             search.click(
                 _user_errors(tabs.search),
                 [query, corpus_file, column, top_k, corpus_model],
@@ -311,9 +314,9 @@ def build_demo(registry: ModelRegistry | None = None) -> gr.Blocks:
             bias_models = pick_models("Models")
             run_set = gr.Button("Run the evaluation set", variant="primary")
             with gr.Row():
-                bias_overall = gr.Dataframe(label="Overall")
+                bias_overall = gr.Dataframe(label="Overall", elem_id="bias-overall")
             with gr.Row():
-                bias_plot = gr.Plot(label="Per occupation")
+                bias_plot = gr.Plot(label="Per occupation", elem_id="bias-plot")
                 bias_table = gr.Dataframe(label="Per occupation", max_height=600)
             run_set.click(
                 _user_errors(tabs.bias_set), bias_models, [bias_overall, bias_plot, bias_table], api_name="bias_set"
@@ -324,7 +327,7 @@ def build_demo(registry: ModelRegistry | None = None) -> gr.Blocks:
                 proposition_a = gr.Textbox("He fixed the machine.", label="Proposition A")
                 proposition_b = gr.Textbox("She fixed the machine.", label="Proposition B")
             try_pair = gr.Button("Compare A and B")
-            pair_table = gr.Dataframe(label="Which proposition is closer")
+            pair_table = gr.Dataframe(label="Which proposition is closer", elem_id="bias-pair")
             try_pair.click(
                 _user_errors(tabs.bias_pair),
                 [anchor, proposition_a, proposition_b, bias_models],
