@@ -18,7 +18,6 @@ import re
 import shutil
 import tempfile
 import weakref
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -102,7 +101,9 @@ def normalize(text: str, whitespace: str) -> str:
     return text.strip()
 
 
-def iter_rows(source: Source, paths: Sequence[str | Path], stats: BuildStats, on_error: str = "raise") -> Iterator[Row]:
+def iter_rows(
+    source: Source, paths: Sequence[str | Path], stats: BuildStats, on_error: str = "raise"
+) -> Iterator[Row]:
     """Yield cleaned `(anchor, positive, negative or None)` rows of the raw files, counting into `stats`."""
     if on_error not in ON_ERROR:
         raise UserError(f"--on-error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
@@ -176,7 +177,9 @@ def resolve_raw_paths(source: Source, raw_paths: Sequence[str | Path] | None) ->
             raise UserError(f"no raw files under {', '.join(map(str, raw_paths))}")
         return paths
     if not source.urls:
-        raise UserError(f"source {source.name} has no downloadable raw file; pass local files with --raw. {source.notes}")
+        raise UserError(
+            f"source {source.name} has no downloadable raw file; pass local files with --raw ({source.notes})"
+        )
     try:
         return list(datasets.DownloadManager(dataset_name=source.name).download(list(source.urls)))
     except Exception as error:  # offline, 404, ...: say which source and how to work around it
@@ -219,7 +222,7 @@ def build_source(
     try:
         with pa.OSFile(str(folder / ARROW_FILE), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
             for row in iter_rows(source, paths, stats, on_error):
-                for column, value in zip(columns, row):
+                for column, value in zip(columns, row, strict=True):
                     column.append(value)
                 if len(columns[0]) >= _BATCH_ROWS:
                     writer.write_batch(pa.record_batch(list(columns), schema=schema))

@@ -1,0 +1,116 @@
+"""`se1b data`: list the pair sources, build one, publish builds as a Hub-native dataset folder.
+
+se1b data list
+se1b data build squad --raw squad_pairs.jsonl.gz --out builds/squad
+se1b data publish builds/squad builds/gooaq --out hub/pairs
+se1b data publish squad --raw squad_pairs.jsonl.gz --out hub/pairs --on-error skip
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from datasets_builders.build import ON_ERROR, STATS_FILE, Build, build_source, load_build
+from datasets_builders.publish import DEFAULT_MAX_SHARD_BYTES, publish
+from datasets_builders.source import list_sources
+from training.errors import UserError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the `data` subcommands."""
+    commands = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    commands.add_parser("list", help="list the catalogued sources: pairs and weight in the 2021 mix, licence, format")
+
+    def build_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--raw",
+            nargs="+",
+            metavar="PATH",
+            help="local raw files or folders (default: download the source's canonical files)",
+        )
+        sub.add_argument(
+            "--on-error",
+            choices=ON_ERROR,
+            default="raise",
+            help="bad records: stop with file and line (raise, default) or skip them and count by reason (skip)",
+        )
+        sub.add_argument("--dedupe", action="store_true", help="drop exact duplicate pairs (counted)")
+
+    build = commands.add_parser(
+        "build",
+        help="build one source into the common schema (anchor, positive, negative)",
+        description="Read a source's raw files, clean them and write a build folder (pairs.arrow + build.json) "
+        "that `se1b data publish` turns into a Hub dataset.",
+    )
+    build.add_argument("source", help="source name (see `se1b data list`)")
+    build_options(build)
+    build.add_argument("--out", required=True, type=Path, help="build folder to write")
+
+    pub = commands.add_parser(
+        "publish",
+        help="write builds as a Hub-native dataset folder (Parquet shards per config + README.md card)",
+        description="Each ITEM is a build folder (from `se1b data build`) or a source name, built on the fly from "
+        "--raw files or its canonical URLs. Each becomes config <source> of the folder --out; configs already "
+        "there are kept.",
+    )
+    pub.add_argument("items", nargs="+", metavar="ITEM", help="build folder or source name")
+    build_options(pub)
+    pub.add_argument("--out", required=True, type=Path, help="dataset repo folder to write (or add configs to)")
+    pub.add_argument(
+        "--max-shard-mb",
+        type=float,
+        default=DEFAULT_MAX_SHARD_BYTES / 2**20,
+        help="largest shard, in MiB of Arrow data (default %(default)s)",
+    )
+    pub.add_argument("--pretty-name", help="title of the dataset card")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run a `data` subcommand."""
+    if args.data_command == "list":
+        return _list()
+    if args.data_command == "build":
+        build = build_source(args.source, args.raw, on_error=args.on_error, dedupe=args.dedupe, out_dir=args.out)
+        print(build.stats.summary())
+        print(f"build written to {args.out}; publish it with: se1b data publish {args.out} --out DIR")
+        return 0
+    names = [item for item in args.items if not (Path(item) / STATS_FILE).is_file()]
+    if args.raw and len(args.items) != 1:
+        raise UserError(
+            "--raw needs exactly one ITEM (a source name); build sources one by one with `se1b data build`"
+        )
+    if args.max_shard_mb <= 0:
+        raise UserError("--max-shard-mb must be positive")
+    builds: list[Build] = []
+    for item in args.items:
+        if item in names:
+            build = build_source(item, args.raw, on_error=args.on_error, dedupe=args.dedupe)
+        else:
+            build = load_build(item)
+        print(build.stats.summary())
+        builds.append(build)
+    out = publish(builds, args.out, max_shard_bytes=int(args.max_shard_mb * 2**20), pretty_name=args.pretty_name)
+    configs = ", ".join(build.facts["name"] for build in builds)
+    print(f"published {configs} to {out} (card: {out / 'README.md'})")
+    return 0
+
+
+def _list() -> int:
+    rows = [
+        (s.name, f"{s.pairs_2021:,}", str(s.weight_2021), s.license, s.raw_format.split(": ", 1)[-1])
+        for s in list_sources()
+    ]
+    header = ("name", "pairs (2021)", "weight", "licence", "format")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print(
+            "  ".join(
+                cell.rjust(w) if i in (1, 2) else cell.ljust(w)
+                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+        )
+    total_pairs = sum(s.pairs_2021 for s in list_sources())
+    print(f"{len(rows)} sources, {total_pairs:,} pairs in the 2021 mix")
+    return 0
