@@ -1,0 +1,144 @@
+"""The training configuration: one flat dataclass, read from a YAML or JSON file, overridable from the command line.
+
+Defaults reproduce the 2021 recipe of the all-* models: global batch 1024, AdamW lr 2e-5 with 500 warmup steps then
+linear decay, weight decay 0.01 (not on biases and LayerNorm), gradient clipping 1.0, similarity scale 20, symmetric
+loss for pairs, max_seq_length 128. Paths are relative to the current directory.
+
+A runnable example (`se1b train run.yaml`, or `se1b train run.yaml --set steps=20 --set precision=bf16`):
+
+    model: tiny-bert            # a Hugging Face folder, a sentence-transformers folder, or tiny-bert|tiny-roberta|...
+    data: data_config.yaml      # the data pipeline's config (training/data.py)
+    output_dir: runs/tiny
+    batch_size: 32
+    steps: 100
+    learning_rate: 2.0e-4
+    warmup_steps: 10
+    max_seq_length: 64
+    eval_sts: sts_dev.tsv       # TSV with sentence1, sentence2, score columns (optional)
+    eval_every: 50
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from training.errors import UserError
+
+SCHEDULES = ("linear", "cosine", "constant")
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of `se1b train`; see the module docstring for the file format."""
+
+    model: str = ""  # base model: HF folder, sentence-transformers folder, or a tiny random config name ("tiny-bert")
+    data: str | dict[str, Any] = ""  # data config file (or the config itself, inline)
+    output_dir: str = "runs/se1b"
+    batch_size: int = 1024  # global batch: pairs per optimizer step over all devices and hosts
+    steps: int = 100_000
+    learning_rate: float = 2e-5
+    warmup_steps: int = 500
+    schedule: str = "linear"  # decay after warmup: linear | cosine | constant
+    weight_decay: float = 0.01  # AdamW; biases and LayerNorm parameters are exempt
+    grad_clip: float = 1.0  # global-norm clipping; 0 = off
+    scale: float = 20.0  # cosine similarities are multiplied by this before the cross-entropy
+    symmetric: bool = True  # pairs: (CE(S) + CE(S^T)) / 2; triplets are always one-way
+    max_seq_length: int = 128
+    precision: str = "fp32"  # compute dtype; parameters and optimizer state stay fp32
+    gradcache_chunk: int = 0  # GradCache chunk (rows of the global batch per chunk); 0 = whole batch at once
+    seed: int = 0
+    log_every: int = 10
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    eval_sts: str | None = None  # STS TSV (sentence1, sentence2, score) scored by Spearman every eval_every steps
+    eval_every: int = 0  # 0 = only at the end (when eval_sts is set)
+    # For the model card.
+    model_name: str = ""
+    model_kind: str = "general"
+    languages: list[str] = field(default_factory=lambda: ["en"])
+    license: str = "apache-2.0"
+
+    def validate(self) -> TrainConfig:
+        """Raise a one-line `UserError` naming the first bad field."""
+        if not self.model:
+            raise UserError("config field 'model' is required (a model folder or a tiny config such as tiny-bert)")
+        if not self.data:
+            raise UserError("config field 'data' is required (a data config file, see training/data.py)")
+        positive = ("batch_size", "steps", "max_seq_length", "log_every", "checkpoint_every", "keep_checkpoints")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise UserError(f"config field '{name}' must be > 0, got {getattr(self, name)}")
+        for name in ("learning_rate", "warmup_steps", "weight_decay", "grad_clip", "gradcache_chunk", "eval_every"):
+            if getattr(self, name) < 0:
+                raise UserError(f"config field '{name}' must be >= 0, got {getattr(self, name)}")
+        if self.scale <= 0:
+            raise UserError(f"config field 'scale' must be > 0, got {self.scale}")
+        if self.schedule not in SCHEDULES:
+            raise UserError(f"config field 'schedule' must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.precision not in PRECISIONS:
+            raise UserError(f"config field 'precision' must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.gradcache_chunk and self.batch_size % self.gradcache_chunk:
+            raise UserError(
+                f"config field 'gradcache_chunk' ({self.gradcache_chunk}) must divide batch_size ({self.batch_size})"
+            )
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    """Check a value against the field's default type (ints may stand for floats); `source` says where it was."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    if name not in fields:
+        raise UserError(f"{source}: unknown config field '{name}' (known: {', '.join(fields)})")
+    default = TrainConfig().__getattribute__(name)
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, list):
+        ok = isinstance(value, list)
+    elif name == "data":
+        ok = isinstance(value, (str, dict))
+    else:  # str or optional str
+        ok = value is None or isinstance(value, str)
+    if not ok:
+        raise UserError(f"{source}: config field '{name}' has the wrong type: {value!r}")
+    return value
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+    """Read a YAML/JSON config (None: defaults only) and apply `key=value` overrides (values parsed as YAML)."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as error:
+            raise UserError(f"{path}: config file not found") from error
+        except yaml.YAMLError as error:
+            raise UserError(f"{path}: not valid YAML/JSON: {str(error).splitlines()[0]}") from error
+        if not isinstance(loaded, dict):
+            raise UserError(f"{path}: the config must be a mapping of field: value")
+        values = {name: _coerce(name, value, str(path)) for name, value in loaded.items()}
+    for override in overrides:
+        name, sep, text = override.partition("=")
+        if not sep:
+            raise UserError(f"--set {override!r}: expected key=value")
+        values[name.strip()] = _coerce(name.strip(), yaml.safe_load(text), f"--set {override}")
+    return TrainConfig(**values).validate()
+
+
+def save_config(config: TrainConfig, path: Path) -> None:
+    path.write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
