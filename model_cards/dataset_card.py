@@ -74,7 +74,8 @@ def dataset_card_metadata(reports: list[dict[str, Any]], pretty_name: str) -> di
 
 def dataset_card_text(reports: list[dict[str, Any]], pretty_name: str) -> str:
     """The whole README.md: YAML metadata and the markdown body."""
-    body = render_template("dataset_card.md.j2", pretty_name=pretty_name, reports=reports)
+    examples = {r["config"]: [json.dumps(row, ensure_ascii=False) for row in r["examples"]] for r in reports}
+    body = render_template("dataset_card.md.j2", pretty_name=pretty_name, reports=reports, examples=examples)
     return card_text(dataset_card_metadata(reports, pretty_name), body)
 
 
