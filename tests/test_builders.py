@@ -16,10 +16,27 @@ from datasets_builders.publish import publish
 from model_cards.dataset_card import size_category
 
 # The raw form of each catalogued source's files (the form its canonical URL serves; see the catalog).
-PAIR_LIST = ("altlex", "eli5", "gooaq", "natural_questions", "paq", "s2orc_citation_abstracts", "s2orc_citation_titles",
-             "s2orc_title_abstract", "sentence_compression", "simplewiki", "squad", "stackexchange_duplicates_body_body",
-             "stackexchange_duplicates_title_title", "stackexchange_duplicates_titlebody_titlebody", "triviaqa",
-             "wikihow", "yahoo_answers_question_answer", "yahoo_answers_title_answer", "yahoo_answers_title_question")
+PAIR_LIST = (
+    "altlex",
+    "eli5",
+    "gooaq",
+    "natural_questions",
+    "paq",
+    "s2orc_citation_abstracts",
+    "s2orc_citation_titles",
+    "s2orc_title_abstract",
+    "sentence_compression",
+    "simplewiki",
+    "squad",
+    "stackexchange_duplicates_body_body",
+    "stackexchange_duplicates_title_title",
+    "stackexchange_duplicates_titlebody_titlebody",
+    "triviaqa",
+    "wikihow",
+    "yahoo_answers_question_answer",
+    "yahoo_answers_title_answer",
+    "yahoo_answers_title_question",
+)
 TRIPLET_LIST = ("allnli", "msmarco_triplets", "quora_duplicates_triplets", "specter")
 SETS = ("coco_captions", "flickr30k_captions", "wikianswers")
 QUERY_POS = ("amazon_qa", "searchqa")
@@ -40,8 +57,12 @@ def raw_fixture(name: str) -> tuple[list[object], list[dict]]:
         rows = [(f"{t} anchor", f"{t} positive", f"{t} negative"), (f"{t} a2", f"{t} p2", f"{t} n2")]
     elif name in SETS:
         records = [{"set": [f"{t} one", f"{t}  two", f"{t} three"]}, {"set": [f"{t} four", f"{t} five"]}]
-        rows = [(f"{t} one", f"{t} two", None), (f"{t} one", f"{t} three", None), (f"{t} two", f"{t} three", None),
-                (f"{t} four", f"{t} five", None)]
+        rows = [
+            (f"{t} one", f"{t} two", None),
+            (f"{t} one", f"{t} three", None),
+            (f"{t} two", f"{t} three", None),
+            (f"{t} four", f"{t} five", None),
+        ]
     elif name in QUERY_POS:
         records = [{"query": f"{t} q1", "pos": [f"{t} a1", f"{t} a2"]}, {"query": f"{t} q2", "pos": [f"{t} a3"]}]
         rows = [(f"{t} q1", f"{t} a1", None), (f"{t} q1", f"{t} a2", None), (f"{t} q2", f"{t} a3", None)]
@@ -116,7 +137,11 @@ def test_card_describes_every_config_with_real_counts(published_catalog):
     for info in meta["dataset_info"]:
         name = info["config_name"]
         files = sorted((hub / "data" / name).glob("*.parquet"))
-        assert info["splits"][0]["num_examples"] == len(expected[name]) == sum(pq.read_metadata(f).num_rows for f in files)
+        assert (
+            info["splits"][0]["num_examples"]
+            == len(expected[name])
+            == sum(pq.read_metadata(f).num_rows for f in files)
+        )
         assert info["download_size"] == sum(f.stat().st_size for f in files)
         assert [f["name"] for f in info["features"]] == ["anchor", "positive", "negative"]
     assert "## `squad`: SQuAD (question, passage)" in body and "@inproceedings{rajpurkar2016squad" in body
@@ -127,12 +152,20 @@ def test_card_describes_every_config_with_real_counts(published_catalog):
 def test_republishing_a_config_replaces_only_that_config(tmp_path):
     hub = tmp_path / "hub"
     for name in ("squad", "gooaq"):
-        publish(build_source(name, [write_jsonl_gz(tmp_path / f"{name}.jsonl.gz", raw_fixture(name)[0])],
-                             progress=False), hub, progress=False, pretty_name="My pairs")
-    publish(build_source("squad", [write_jsonl_gz(tmp_path / "new.jsonl.gz", [["new q", "new a"]])], progress=False),
-            hub, progress=False)
+        publish(
+            build_source(name, [write_jsonl_gz(tmp_path / f"{name}.jsonl.gz", raw_fixture(name)[0])], progress=False),
+            hub,
+            progress=False,
+            pretty_name="My pairs",
+        )
+    publish(
+        build_source("squad", [write_jsonl_gz(tmp_path / "new.jsonl.gz", [["new q", "new a"]])], progress=False),
+        hub,
+        progress=False,
+    )
     assert datasets.load_dataset(str(hub), "squad", split="train").to_list() == [
-        {"anchor": "new q", "positive": "new a", "negative": None}]
+        {"anchor": "new q", "positive": "new a", "negative": None}
+    ]
     assert datasets.load_dataset(str(hub), "gooaq", split="train").to_list() == raw_fixture("gooaq")[1]
     meta = yaml.safe_load((hub / "README.md").read_text().split("---\n")[1])
     assert meta["pretty_name"] == "My pairs"  # remembered across publishes
@@ -141,8 +174,9 @@ def test_republishing_a_config_replaces_only_that_config(tmp_path):
 
 def test_shards_are_bounded_and_named_and_keep_order(tmp_path):
     rows = [[f"question number {i} " + "x" * 50, f"answer number {i} " + "y" * 80] for i in range(3000)]
-    build = build_source("squad", [write_jsonl_gz(tmp_path / "big.jsonl.gz", rows)], progress=False,
-                         out_dir=tmp_path / "build")
+    build = build_source(
+        "squad", [write_jsonl_gz(tmp_path / "big.jsonl.gz", rows)], progress=False, out_dir=tmp_path / "build"
+    )
     limit = 100_000
     hub = publish(build, tmp_path / "hub", max_shard_bytes=limit, progress=False)
     shards = sorted((hub / "data" / "squad").iterdir())
@@ -158,8 +192,10 @@ def test_shards_are_bounded_and_named_and_keep_order(tmp_path):
 def test_dedupe_removes_exact_duplicates_and_counts_them(tmp_path):
     raw = write_jsonl_gz(tmp_path / "d.jsonl.gz", [["a", "b"], ["a ", " b"], ["a", "c"], {"set": ["a", "b"]}])
     build = build_source("squad", [raw], dedupe=True, progress=False)
-    assert build.dataset.to_list() == [{"anchor": "a", "positive": "b", "negative": None},
-                                       {"anchor": "a", "positive": "c", "negative": None}]
+    assert build.dataset.to_list() == [
+        {"anchor": "a", "positive": "b", "negative": None},
+        {"anchor": "a", "positive": "c", "negative": None},
+    ]
     stats = build.stats
     assert (stats.rows_read, stats.rows_kept, stats.pairs_generated, stats.duplicates_removed) == (4, 4, 4, 2)
     assert build_source("squad", [raw], progress=False).stats.pairs_written == 4  # off by default
@@ -173,4 +209,9 @@ def test_query_pos_neg_records_give_one_triplet_per_positive(tmp_path):
 
 def test_size_categories():
     assert [size_category(n) for n in (0, 999, 1000, 2_500_000, 1_170_060_424)] == [
-        "n<1K", "n<1K", "1K<n<10K", "1M<n<10M", "1B<n<10B"]
+        "n<1K",
+        "n<1K",
+        "1K<n<10K",
+        "1M<n<10M",
+        "1B<n<10B",
+    ]
