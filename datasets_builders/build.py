@@ -234,6 +234,9 @@ def build_source(
     except BaseException:
         if temporary:
             shutil.rmtree(folder, ignore_errors=True)
+        else:
+            (folder / ARROW_FILE).unlink(missing_ok=True)
+            (folder / STATS_FILE).unlink(missing_ok=True)
         raise
     finally:
         bar.close()
