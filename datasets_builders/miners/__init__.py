@@ -1,0 +1,34 @@
+"""Miners: pair sources made from raw dumps rather than ready pair files.
+
+    stackexchange.py   Posts.xml + PostLinks.xml of a site dump -> title/body, title(+body)/answer, duplicates
+    reddit.py          monthly comment dumps (.zst JSON lines)   -> (parent comment, reply)
+    codesearchnet.py   CodeSearchNet jsonl.gz                    -> (docstring, code) per language
+    nli.py             SNLI / MultiNLI jsonl                     -> AllNLI-style triplets and pairs
+    wikipedia.py       pages-articles XML dump (.bz2)            -> intros of two articles of one category
+
+Each streams in constant memory (bounded indexes, documented per module). Python API:
+`mine_stackexchange(path, kind)`, `mine_reddit(path)`, `mine_codesearchnet(path)`, `mine_nli(path, kind)`,
+`mine_wikipedia(path)`, each yielding {"anchor", "positive", "negative"} dicts, counting drops by reason in a
+`MiningStats` (on_error="raise" or "skip"). Importing this package registers them as builder sources
+(sources.py), so `se1b data build|publish stackexchange_dump_title_answer --raw SITE_FOLDER ...` works.
+"""
+
+from .codesearchnet import mine_codesearchnet
+from .common import Drop, MiningStats
+from .nli import mine_nli
+from .reddit import mine_reddit
+from .sources import SOURCES, miner_reader
+from .stackexchange import mine_stackexchange
+from .wikipedia import mine_wikipedia
+
+__all__ = [
+    "SOURCES",
+    "Drop",
+    "MiningStats",
+    "mine_codesearchnet",
+    "mine_nli",
+    "mine_reddit",
+    "mine_stackexchange",
+    "mine_wikipedia",
+    "miner_reader",
+]
