@@ -71,6 +71,7 @@ class DataSource:
     share: float | None = None  # share of the pairs actually seen (None: computed from pairs_seen)
     pairs_seen: int = 0
     license: str = "unknown"
+    citation: str = ""  # how to cite the original data (BibTeX or a line of text), from its dataset card
 
 
 @dataclass

@@ -63,16 +63,16 @@ def evaluate_model(
     if sts is not None:
         data = load_sts(sts, sts_split)
         results.append(
-            Evaluation(task="sts", dataset=str(sts), dataset_name=data.name, split=sts_split or _split_name(sts),
-                       step=step, metrics=evaluate_sts(encode, data))
+            Evaluation(task="sts", dataset=_dataset_id(sts, data.name), dataset_name=data.name,
+                       split=sts_split or _split_name(sts), step=step, metrics=evaluate_sts(encode, data))
         )
     if retrieval is not None:
         beir = load_beir(Path(retrieval), retrieval_split)
         for reason, count in sorted(beir.skipped.items()):
             print(f"retrieval {beir.name}: left out {count:,} x {reason}")
         results.append(
-            Evaluation(task="retrieval", dataset=str(retrieval), dataset_name=beir.name, split=retrieval_split,
-                       step=step, metrics=evaluate_retrieval(encode, beir))
+            Evaluation(task="retrieval", dataset=_dataset_id(retrieval, beir.name), dataset_name=beir.name,
+                       split=retrieval_split, step=step, metrics=evaluate_retrieval(encode, beir))
         )
     if bias:
         report = evaluate_gender_bias(encode)
@@ -81,6 +81,11 @@ def evaluate_model(
                        metrics=report.overall, details=report.per_occupation)
         )
     return results
+
+
+def _dataset_id(source: str | Path, name: str) -> str:
+    """A Hub id stays as given (the card links it); a local path is named by its short name, not the machine's."""
+    return name if Path(source).exists() else str(source)
 
 
 def _split_name(source: str | Path) -> str:
