@@ -76,3 +76,49 @@ def test_generated_data_recipes_are_up_to_date() -> None:
     result = subprocess.run([sys.executable, str(REPO / "recipes" / "make_data_configs.py"), "--check"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def write_fixture_sources(root: Path, names: list[str], rows: int = 24) -> None:
+    """A Hub-format dataset folder per source (README.md `configs:` + one Parquet shard of the common schema), with
+    texts unique to the source so batches never hold duplicates."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for name in names:
+        folder = root / name
+        (folder / "data").mkdir(parents=True)
+        table = pa.table({
+            "anchor": [f"{name} question number {i}" for i in range(rows)],
+            "positive": [f"the answer from {name} to question {i}" for i in range(rows)],
+            "negative": pa.array([None] * rows, pa.string()),
+        })
+        pq.write_table(table, folder / "data" / "train-00000-of-00001.parquet")
+        (folder / "README.md").write_text(
+            f"---\nconfigs:\n- config_name: {name}\n  data_files:\n  - split: train\n    path: data/*.parquet\n---\n"
+        )
+
+
+def test_the_2021_recipe_trains_and_its_sources_and_weights_reach_the_card(tmp_path: Path, monkeypatch) -> None:
+    """The general recipe, scaled down (tiny model, 3 steps of 8 pairs) on fixture folders for all its sources."""
+    import yaml
+
+    from training.train import train
+
+    monkeypatch.chdir(REPO)
+    data = yaml.safe_load((REPO / "recipes" / "data" / "all_2021.yaml").read_text())
+    data["root"] = str(tmp_path / "published")
+    write_fixture_sources(tmp_path / "published", [source["name"] for source in data["sources"]])
+    overrides = ["model=tiny-bert", "steps=3", "batch_size=8", "max_seq_length=32", "warmup_steps=1",
+                 "precision=fp32", f"output_dir={tmp_path / 'run'}", "checkpoint_every=100", "log_every=1"]
+    config = load_config(REPO / "recipes" / "train" / "all-MiniLM-L6-v2.yaml", overrides)
+    config.data = data
+    out = train(config)
+
+    metadata = json.loads((out / "run_metadata.json").read_text())
+    assert [(row["name"], row["weight"]) for row in metadata["data"]] == [
+        (source["name"], source["weight"]) for source in data["sources"]
+    ]
+    assert sum(row["pairs_seen"] for row in metadata["data"]) == 3 * 8
+    card = (out / "README.md").read_text()
+    for source in data["sources"]:
+        assert source["name"] in card
