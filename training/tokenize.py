@@ -57,12 +57,14 @@ class BucketTokenizer:
         self.tokenizer.enable_truncation(max_length=max_seq_length)
         self.tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)  # to the longest text of each call
         self.pad_id = pad_id
+        # encode_batch_fast skips character offsets (~20% faster); older tokenizers only have encode_batch
+        self._encode_batch = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
 
     def bucket(self, length: int) -> int:
         return next(b for b in self.buckets if b >= length)
 
     def __call__(self, texts: list[str]) -> dict[str, np.ndarray]:
-        encodings = self.tokenizer.encode_batch(texts)
+        encodings = self._encode_batch(texts)
         input_ids = np.array([e.ids for e in encodings], dtype=np.int32)
         attention_mask = np.array([e.attention_mask for e in encodings], dtype=np.int32)
         extra = self.bucket(input_ids.shape[1]) - input_ids.shape[1]

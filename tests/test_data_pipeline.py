@@ -1,0 +1,228 @@
+"""The streaming pair pipeline on fixture Hub-format folders: weights, composition, dedupe, ranks, bad configs."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pair_fixtures import pair_shards, write_hub_folder, write_three_sources
+
+from training.data import PairPipeline, load_data_config
+from training.errors import UserError
+
+WEIGHTS = {"alpha": 0.6, "beta": 0.3, "gamma": 0.1}
+
+
+@pytest.fixture(scope="module")
+def three(tmp_path_factory) -> dict[str, Path]:
+    return write_three_sources(tmp_path_factory.mktemp("pairs"))
+
+
+def config_for(folders: dict[str, Path], **options) -> dict:
+    sources = [{"name": name, "path": str(folders[name]), "weight": weight} for name, weight in WEIGHTS.items()]
+    return {"sources": sources, "shuffle_window": 128, **options}
+
+
+def source_of(text: str) -> str:
+    return text.split()[0]  # fixture texts start with their source's name
+
+
+def texts_of(batch: dict) -> list[str]:
+    return [t for side in ("anchor", "positive", "negative") for t in batch.get(side, [])]
+
+
+def assert_no_repeated_text(batch: dict) -> None:
+    rows = list(zip(*(batch[s] for s in ("anchor", "positive", "negative") if s in batch), strict=True))
+    counts = Counter(t for row in rows for t in set(row))
+    assert max(counts.values()) == 1, f"repeated text in a batch: {counts.most_common(1)}"
+
+
+def test_mixed_shares_follow_weights_and_batches_hold_no_repeated_text(three):
+    pipeline = PairPipeline(config_for(three, batch_composition="mixed"), global_batch_size=8, seed=1)
+    rows = Counter()
+    for _, batch in zip(range(10_000), pipeline, strict=False):
+        assert len(batch["anchor"]) == 8 and "source" not in batch
+        assert [source_of(a) for a in batch["anchor"]] == batch["sources"]
+        assert_no_repeated_text(batch)
+        rows.update(batch["sources"])
+    total = sum(rows.values())
+    assert total == 80_000
+    for name, weight in WEIGHTS.items():
+        assert abs(rows[name] / total - weight) < 0.01, (name, rows[name] / total)
+    assert pipeline.pairs_per_source == dict(rows)
+    # alpha repeats every anchor 3 times: the pipeline met those clashes and deferred them, it did not drop them
+    assert pipeline.stats["deferred_duplicates"] > 0 and pipeline.stats["dropped_duplicates"] == 0
+    # beta has negatives but alpha and gamma do not: mixed batches leave them out, and say so
+    assert pipeline.stats["negatives_ignored"] > 0
+    pipeline.close()
+
+
+def test_single_source_batches_hold_one_source_and_shares_follow_weights(three):
+    pipeline = PairPipeline(config_for(three), global_batch_size=2, seed=2)
+    batches = Counter()
+    for _, batch in zip(range(40_000), pipeline, strict=False):
+        assert {source_of(t) for t in texts_of(batch)} == {batch["source"]}
+        assert ("negative" in batch) == (batch["source"] == "beta")  # a source's hard negatives are carried
+        assert_no_repeated_text(batch)
+        batches[batch["source"]] += 1
+    for name, weight in WEIGHTS.items():
+        assert abs(batches[name] / 40_000 - weight) < 0.01, (name, batches[name] / 40_000)
+    pipeline.close()
+
+
+def test_steps_per_source_keeps_a_source_for_k_steps(three):
+    pipeline = PairPipeline(config_for(three, steps_per_source=3), global_batch_size=4)
+    sources = [b["source"] for _, b in zip(range(300), pipeline, strict=False)]
+    groups = [sources[i:i + 3] for i in range(0, 300, 3)]
+    assert all(len(set(g)) == 1 for g in groups)
+    assert len({g[0] for g in groups}) == 3  # and it does switch between sources
+    pipeline.close()
+
+
+def test_mixed_carries_negatives_when_every_source_has_them(tmp_path):
+    folders = {name: write_hub_folder(tmp_path / name, {"default": pair_shards(name, 200, 1, negatives=True)})
+               for name in WEIGHTS}
+    pipeline = PairPipeline(config_for(folders, batch_composition="mixed"), global_batch_size=8)
+    batch = next(pipeline)
+    assert len(batch["negative"]) == 8
+    assert [source_of(n) for n in batch["negative"]] == batch["sources"]
+    assert pipeline.stats["negatives_ignored"] == 0
+    pipeline.close()
+
+
+def test_swap_sides_swaps_pairs_only(three):
+    pipeline = PairPipeline(config_for(three, swap_sides=True), global_batch_size=16, seed=3)
+    swapped = Counter()
+    for _, batch in zip(range(300), pipeline, strict=False):
+        for anchor in batch["anchor"]:
+            swapped[(batch["source"], "positive" in anchor)] += 1
+    assert swapped[("alpha", True)] > 0 and swapped[("alpha", False)] > 0
+    assert swapped[("beta", True)] == 0  # triplets keep anchor and negative together
+    pipeline.close()
+
+
+@pytest.mark.parametrize("composition", ["mixed", "single_source"])
+def test_two_ranks_are_disjoint_and_cover_the_data(three, composition):
+    config = config_for(three, batch_composition=composition, stopping_strategy="all_exhausted_without_replacement")
+    seen = []
+    for rank in range(2):
+        pipeline = PairPipeline(config, global_batch_size=16, process_index=rank, process_count=2)
+        pairs = [(a, p) for batch in pipeline for a, p in zip(batch["anchor"], batch["positive"], strict=True)]
+        assert len(pairs) == len(set(pairs))  # a rank sees each pair once in the epoch
+        assert pipeline.stats["dropped_duplicates"] == pipeline.stats["dropped_at_end"] == 0
+        seen.append(set(pairs))
+    everything = {(a, p) for folder in three.values()
+                  for shard in pair_shards_of(folder) for a, p in zip(shard["anchor"], shard["positive"], strict=True)}
+    assert not seen[0] & seen[1]
+    assert seen[0] | seen[1] == everything
+    assert len(seen[0]) > 0.3 * len(everything) and len(seen[1]) > 0.3 * len(everything)
+
+
+def pair_shards_of(folder: Path) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    return [pq.read_table(f).to_pydict() for f in sorted(folder.glob("data/*/*.parquet"))]
+
+
+def test_duplicates_beyond_the_deferral_limit_are_dropped_and_counted(tmp_path):
+    # 400 pairs over only 8 distinct anchors: most rows clash with the batch they arrive in
+    folder = write_hub_folder(tmp_path / "dup", {"default": pair_shards("dup", 400, 1, repeat_anchor=50)})
+    config = {"sources": [{"name": "dup", "path": str(folder)}],
+              "stopping_strategy": "all_exhausted_without_replacement"}
+    pipeline = PairPipeline(config, global_batch_size=4)
+    emitted = 0
+    for batch in pipeline:
+        assert_no_repeated_text(batch)
+        emitted += len(batch["anchor"])
+    stats = pipeline.stats
+    assert stats["dropped_duplicates"] > 0
+    assert emitted + stats["dropped_duplicates"] + stats["dropped_at_end"] == 400  # every row accounted for
+
+
+def test_tokenized_batches_follow_the_contract(three, minilm_path):
+    pipeline = PairPipeline(config_for(three), global_batch_size=8, tokenizer=minilm_path, max_seq_length=32,
+                            num_workers=2)
+    shapes = set()
+    for _, batch in zip(range(40), pipeline, strict=False):
+        for side in ("anchor", "positive", "negative"):
+            if side not in batch:
+                assert side == "negative" and batch["source"] != "beta"
+                continue
+            ids, mask = batch[side]["input_ids"], batch[side]["attention_mask"]
+            assert ids.dtype == mask.dtype == np.int32 and ids.shape == mask.shape and ids.shape[0] == 8
+            assert ids.shape[1] in (8, 16, 32)
+            assert (ids[:, 0] == 101).all()  # [CLS]
+            assert ((mask == 0) == (ids == 0)).all()  # padding is exactly where the mask is off
+            shapes.add(ids.shape)
+    assert len(shapes) <= 3
+    pipeline.close()
+
+
+def test_data_config_2021_form_maps_names_to_folders(tmp_path, three):
+    write_hub_folder(tmp_path / "multi", {"sub_a": pair_shards("multi", 50, 1), "sub_b": pair_shards("other", 50, 1)})
+    write_hub_folder(tmp_path / "alpha", {"default": pair_shards("alpha", 50, 1)})
+    legacy = [{"name": "alpha.jsonl.gz", "lines": 50, "weight": 3}, {"name": "multi/sub_b.jsonl.gz", "lines": 50,
+                                                                      "weight": 1}]
+    (tmp_path / "data_config.json").write_text(json.dumps(legacy))
+    config = load_data_config(tmp_path / "data_config.json", root=tmp_path)
+    assert [(s.name, s.path, s.config, s.weight, s.lines) for s in config.sources] == [
+        ("alpha.jsonl.gz", f"{tmp_path}/alpha", None, 3.0, 50), ("multi/sub_b.jsonl.gz", f"{tmp_path}/multi", "sub_b",
+                                                                 1.0, 50)]
+    assert config.probabilities.tolist() == [0.75, 0.25]
+    # the same sources from a YAML config that points at the 2021 file and sets the composition
+    (tmp_path / "data.yaml").write_text("sources: data_config.json\nroot: .\nbatch_composition: mixed\n")
+    pipeline = PairPipeline(tmp_path / "data.yaml", global_batch_size=4)
+    batch = next(pipeline)
+    assert set(batch["sources"]) <= {"alpha.jsonl.gz", "multi/sub_b.jsonl.gz"}
+    assert all(source_of(a) in ("alpha", "other") for a in batch["anchor"])
+    pipeline.close()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c, t: c["sources"][0].update(path=str(t / "nowhere")), "'alpha' .* folder not found"),
+        (lambda c, t: c["sources"][0].update(path="someone/not-on-this-machine"), "'alpha' .* cannot open"),
+        (lambda c, t: c["sources"][1].update(config="nope"), "'beta' .* cannot open: BuilderConfig 'nope' not found"),
+        (lambda c, t: c["sources"][2].update(split="test"), "'gamma' .* Bad split"),
+        (lambda c, t: c["sources"][1].update(weight=0), "'beta' has weight 0; weights must be positive"),
+        (lambda c, t: c["sources"][2].update(weight=-1.5), "'gamma' has weight -1.5"),
+        (lambda c, t: c["sources"][0].update(wieght=1), r"sources\[0\]: unknown key\(s\) \['wieght'\]"),
+        (lambda c, t: c["sources"][0].update(path=str(t / "qa")), r"missing column\(s\) \['anchor', 'positive'\]"),
+        (lambda c, t: c.update(batch_composition="blend"), "batch_composition 'blend' is not one of"),
+        (lambda c, t: c.update(stopping_strategy="later"), "stopping_strategy 'later'"),
+        (lambda c, t: c.update(sources=[]), "'sources' must be a non-empty list"),
+        (lambda c, t: c["sources"].append(dict(c["sources"][0])), r"listed twice: \['alpha'\]"),
+        (lambda c, t: c["sources"][0].pop("path"), "'alpha' has no 'path' and the config gives no 'root'"),
+    ],
+)
+def test_bad_config_is_a_clear_error_before_training(three, tmp_path, change, message):
+    write_hub_folder(tmp_path / "qa", {"default": [{"question": ["q"], "answer": ["a"]}]})
+    config = config_for(three)
+    change(config, tmp_path)
+    with pytest.raises(UserError, match=message) as error:
+        PairPipeline(config, global_batch_size=8)
+    assert "\n" not in str(error.value)
+
+
+def test_bad_config_file_and_batch_size_are_clear_errors(three, tmp_path):
+    with pytest.raises(UserError, match="data config not found"):
+        load_data_config(tmp_path / "missing.yaml")
+    (tmp_path / "broken.yaml").write_text("sources: [\n")
+    with pytest.raises(UserError, match="broken.yaml: not valid YAML"):
+        load_data_config(tmp_path / "broken.yaml")
+    with pytest.raises(UserError, match="multiple of the 3 processes"):
+        PairPipeline(config_for(three), global_batch_size=8, process_count=3)
+
+
+def test_ranks_draw_the_same_source_for_each_step(three):
+    """A global single_source batch is assembled from every process's part: all must read the same source."""
+    ranks = [PairPipeline(config_for(three, steps_per_source=2), global_batch_size=8, process_index=r, process_count=2)
+             for r in range(2)]
+    steps = [[b["source"] for _, b in zip(range(200), pipeline, strict=False)] for pipeline in ranks]
+    assert steps[0] == steps[1] and len(set(steps[0])) == 3
+    for pipeline in ranks:
+        pipeline.close()
