@@ -19,9 +19,10 @@ FAKE_TOKEN = "hf_fakeTOKENforTESTS0123456789abcdef"
 class FakeHub:
     """Records every request; answers like the Hub, or with `fail_status` for every request."""
 
-    def __init__(self, fail_status: int | None = None) -> None:
+    def __init__(self, fail_status: int | None = None, remote_files: tuple[str, ...] = ()) -> None:
         self.requests: list[dict] = []
         self.fail_status = fail_status
+        self.remote_files = remote_files  # what the repo already holds (answered by the tree listing)
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,7 +51,7 @@ class FakeHub:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
-    def route(self, method: str, path: str, body: bytes) -> tuple[int, dict]:
+    def route(self, method: str, path: str, body: bytes) -> tuple[int, dict | list]:
         if self.fail_status is not None:
             return self.fail_status, {"error": "Invalid credentials in Authorization header"}
         if path == "/api/repos/create":
@@ -66,6 +67,8 @@ class FakeHub:
             return 200, {"commitUrl": f"{self.url}/{parts[3]}/{parts[4]}/commit/{'a' * 40}", "commitOid": "a" * 40}
         if method == "POST" and len(parts) == 7 and parts[5] == "branch":
             return 200, {}
+        if method == "GET" and len(parts) == 7 and parts[5] == "tree":
+            return 200, [{"type": "file", "path": p, "size": 1, "oid": "0" * 40} for p in self.remote_files]
         return 404, {"error": f"no route {method} {path}"}
 
     def paths(self) -> list[str]:
@@ -93,12 +96,15 @@ def online(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
 
 
-def committed_files(commit_request: dict) -> dict[str, bytes]:
-    """path -> bytes of the file operations in an NDJSON commit body (header line first)."""
+def committed_files(commit_request: dict, deleted: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """path -> bytes of the file additions in an NDJSON commit body (header line first); the body must delete
+    exactly `deleted`."""
     lines = [json.loads(line) for line in commit_request["body"].splitlines()]
     assert lines[0]["key"] == "header"
-    assert all(line["key"] == "file" for line in lines[1:]), "only plain file additions expected"
-    return {line["value"]["path"]: base64.b64decode(line["value"]["content"]) for line in lines[1:]}
+    assert sorted(line["value"]["path"] for line in lines if line["key"] == "deletedFile") == sorted(deleted)
+    additions = [line for line in lines[1:] if line["key"] != "deletedFile"]
+    assert all(line["key"] == "file" for line in additions), "only plain file additions expected"
+    return {line["value"]["path"]: base64.b64decode(line["value"]["content"]) for line in additions}
 
 
 def folder_files(folder: Path) -> dict[str, bytes]:
@@ -184,6 +190,17 @@ def test_dataset_push_to_a_branch_with_message(tmp_path: Path, online, capsys, c
     out = capsys.readouterr().out
     assert "not uploaded: 1 file(s)" in out
     assert FAKE_TOKEN not in out
+
+
+def test_delete_missing_removes_stale_files_in_the_same_commit(tmp_path: Path, online, capsys) -> None:
+    folder = write_dataset_folder(tmp_path / "ds")
+    stale = ("pairs/train-00000-of-00002.parquet", "pairs/train-00001-of-00002.parquet")  # an older publish
+    with FakeHub(remote_files=(".gitattributes", "README.md", *stale)) as hub:
+        argv = ["dataset", str(folder), "--repo-id", "me/pairs", "--delete-missing"]
+        assert run_push(*argv, "--endpoint", hub.url) == 0
+    (commit,) = hub.commits()
+    assert committed_files(commit, deleted=stale) == folder_files(folder)
+    assert "deleting 2 repo file(s)" in capsys.readouterr().out
 
 
 def test_space_push_declares_the_sdk(tmp_path: Path, online) -> None:

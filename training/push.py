@@ -7,12 +7,15 @@ The folder is checked first, before any request, so that only a usable repo ever
 - space: a README.md card whose YAML names a known `sdk` and an `app_file` that exists.
 
 Then `create_repo(exist_ok=True)` and ONE `create_commit` holding every file of the folder: the Hub applies a
-commit all at once, so an interrupted or refused push leaves the repo as it was. The token comes from the
+commit all at once (large files are uploaded first but stay invisible until the commit), so an interrupted or
+refused push leaves the repo as it was. `--delete-missing` adds, to that same commit, the deletion of repo files
+the folder no longer has (stale shards of a re-published dataset). The token comes from the
 standard Hugging Face login (`hf auth login`) or `HF_TOKEN`, resolved by huggingface_hub; this module never
 reads, prints or writes it.
 
     se1b push model out/my-model --repo-id me/my-model --dry-run     # list files and sizes, send nothing
-    se1b push dataset hub/gooaq --repo-id me/gooaq-pairs --private
+    se1b push dataset published/gooaq --repo-id me/gooaq --private
+    se1b push dataset published/gooaq --repo-id me/gooaq --delete-missing     # re-publish after the shards changed
 """
 
 from __future__ import annotations
@@ -45,6 +48,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--revision", default=None, help="branch to commit to (created if missing; default: main)")
     parser.add_argument("--commit-message", default=None, help="commit title (default: 'Upload <kind> with se1b')")
+    parser.add_argument(
+        "--delete-missing",
+        action="store_true",
+        help="in the same commit, delete repo files that are not in the folder (never .gitattributes): use it when "
+        "re-publishing a dataset whose shards changed, so no stale shard matches its data_files",
+    )
     parser.add_argument("--dry-run", action="store_true", help="check the folder and list what would be uploaded")
     parser.add_argument(
         "--endpoint", default=None, help="Hub URL (default: $HF_ENDPOINT or https://huggingface.co)"
@@ -60,6 +69,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"not uploaded: {len(ignored)} file(s) under .git/ or .cache/huggingface/ (e.g. {ignored[0]})")
     if args.dry_run:
         print_plan(args.kind, args.repo_id, files, private=args.private, revision=args.revision)
+        if args.delete_missing:
+            print("with --delete-missing, repo files not in the folder would also be deleted (listed when pushing)")
         return 0
     url = push_folder(
         args.kind,
@@ -71,6 +82,7 @@ def main(args: argparse.Namespace) -> int:
         revision=args.revision,
         commit_message=args.commit_message,
         endpoint=args.endpoint,
+        delete_missing=args.delete_missing,
     )
     print(f"pushed {len(files)} file(s) ({human_size(sum(f.size for f in files))}) in one commit: {url}")
     return 0
@@ -254,11 +266,13 @@ def push_folder(
     revision: str | None = None,
     commit_message: str | None = None,
     endpoint: str | None = None,
+    delete_missing: bool = False,
 ) -> str:
-    """Create the repo if needed and commit every file of `folder` in one commit; return the commit URL.
+    """Create the repo if needed and commit every file of `folder` in one commit (with `delete_missing`, the same
+    commit deletes the repo's other files, except .gitattributes); return the commit URL.
     Network and authorisation failures become one-line UserErrors."""
     import huggingface_hub
-    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
@@ -277,6 +291,12 @@ def push_folder(
         api.create_repo(repo_id, repo_type=kind, private=True if private else None, exist_ok=True, space_sdk=space_sdk)
         if revision is not None:
             api.create_branch(repo_id, repo_type=kind, branch=revision, exist_ok=True)
+        if delete_missing:
+            local = {f.path_in_repo for f in files} | {".gitattributes"}
+            stale = sorted(set(api.list_repo_files(repo_id, repo_type=kind, revision=revision)) - local)
+            if stale:
+                print(f"deleting {len(stale)} repo file(s) not in the folder: {', '.join(stale)}")
+            operations += [CommitOperationDelete(path_in_repo=path) for path in stale]
         commit = api.create_commit(
             repo_id,
             repo_type=kind,
