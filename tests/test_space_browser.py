@@ -1,0 +1,126 @@
+"""The Space in a real browser: headless Debian Chromium driven by Playwright uses every tab through the page and
+saves a screenshot of each (plus the limit message) to the test's tmp folder."""
+
+import socket
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from spaces_demo.app import build_demo, launch
+from spaces_demo.registry import ModelRegistry
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+RESULT_TIMEOUT_MS = 120_000  # a wait for the page, not a test time limit: model loading on a busy 2-core CI box
+expect.set_options(timeout=RESULT_TIMEOUT_MS)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def space_url(minilm_path):
+    demo = build_demo(ModelRegistry([str(minilm_path)]))
+    _, url, _ = launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        yield url
+    finally:
+        demo.close()
+
+
+@pytest.fixture
+def page(space_url):
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(RESULT_TIMEOUT_MS)
+        page.goto(space_url)
+        yield page
+        browser.close()
+
+
+def first_row(page, table_id: str) -> str:
+    return page.locator(f"#{table_id} .virtual-row[data-index='0']").inner_text()
+
+
+def test_every_tab_works_in_a_browser(page, tmp_path):
+    # Sentence similarity: a paraphrase and an unrelated sentence, table and chart.
+    page.get_by_label("Source sentence").fill("A cat naps on the couch.")
+    page.get_by_label("Sentences to compare (one per line)").fill(
+        "A kitten is sleeping on the sofa.\nThe quarterly earnings report disappointed investors."
+    )
+    page.get_by_role("button", name="Compare", exact=True).click()
+    expect(page.locator("#similarity-table .virtual-row")).to_have_count(2)
+    expect(page.locator("#similarity-table")).to_contain_text("A kitten is sleeping on the sofa.")
+    expect(page.locator("#similarity-plot img")).to_be_visible()
+    page.screenshot(path=tmp_path / "1_similarity.png", full_page=True, animations="disabled")
+
+    # Oversized input: the limit message appears and the page keeps working.
+    page.get_by_label("Source sentence").fill("x" * 1001)
+    page.get_by_role("button", name="Compare", exact=True).click()
+    toast = page.locator(".toast-wrap")
+    expect(toast).to_contain_text("source sentence has 1,001 characters; the limit is 1,000")
+    page.screenshot(path=tmp_path / "2_limit_message.png", animations="disabled")
+    toast.get_by_test_id("toast-close").click()
+    expect(toast).not_to_contain_text("limit")
+
+    # Asymmetric QA: the right answer ranks first.
+    page.get_by_role("tab", name="Asymmetric QA").click()
+    page.get_by_label("Question").fill("At what temperature does water boil?")
+    page.get_by_label("Candidate answers (one per line)").fill(
+        "The Eiffel Tower is in Paris.\nWater boils at 100 degrees Celsius at sea level.\nPenguins live in the south."
+    )
+    page.get_by_role("button", name="Rank answers").click()
+    expect(page.locator("#qa-ranking .virtual-row")).to_have_count(3)
+    assert "Water boils at 100 degrees Celsius" in first_row(page, "qa-ranking")
+    page.screenshot(path=tmp_path / "3_qa.png", full_page=True, animations="disabled")
+
+    # Search / cluster on an uploaded corpus: the planted item comes first, then a cluster plot.
+    page.get_by_role("tab", name="Search / cluster").click()
+    corpus = tmp_path / "upload.txt"
+    planted = "The violinist tuned her instrument before the recital."
+    others = [
+        "Knead the dough for ten minutes.", "Bake the bread until golden.", "Whisk the eggs with sugar.",
+        "The rocket reached orbit.", "Mars has two moons.", "The telescope found a comet.",
+        "The striker scored a goal.", "The team won the final.", "She ran a marathon.",
+        "The drummer kept the beat.", "The choir sang a hymn.",
+    ]  # fmt: skip
+    corpus.write_text("\n".join([*others[:5], planted, *others[5:]]), encoding="utf-8")
+    page.locator("#corpus-file input[type=file]").set_input_files(corpus)
+    page.get_by_label("Query").fill("Who got the violin ready for the concert?")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#corpus-info")).to_contain_text("12 texts from upload.txt")
+    expect(page.locator("#search-hits .virtual-row")).to_have_count(5)
+    assert planted in first_row(page, "search-hits")
+    page.get_by_role("button", name="Cluster corpus").click()
+    expect(page.locator("#cluster-plot img")).to_be_visible()
+    expect(page.locator("#cluster-table .virtual-row")).to_have_count(8)
+    page.screenshot(path=tmp_path / "4_search_cluster.png", full_page=True, animations="disabled")
+
+    # Gender bias: the set's overall share and per-occupation chart, then one's own anchor and propositions.
+    page.get_by_role("tab", name="Gender bias").click()
+    page.get_by_role("button", name="Run the evaluation set").click()
+    expect(page.locator("#bias-overall")).to_contain_text("624")
+    expect(page.locator("#bias-plot img")).to_be_visible()
+    page.get_by_label("Anchor").fill("The kitten sleeps in the sun.")
+    page.get_by_label("Proposition A").fill("A small cat is sleeping.")
+    page.get_by_label("Proposition B").fill("The bank raised interest rates.")
+    page.get_by_role("button", name="Compare A and B").click()
+    expect(page.locator("#bias-pair .virtual-row")).to_have_count(1)
+    assert first_row(page, "bias-pair").split()[-1] == "A"
+    page.screenshot(path=tmp_path / "5_gender_bias.png", full_page=True, animations="disabled")
+
+    saved = sorted(path.stem for path in tmp_path.glob("*.png"))
+    assert saved == ["1_similarity", "2_limit_message", "3_qa", "4_search_cluster", "5_gender_bias"]
+    print(f"screenshots in {tmp_path}")
