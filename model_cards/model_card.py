@@ -9,6 +9,7 @@ to `<model>/plots/` and linked relatively, so they render on the Hub.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -171,6 +172,7 @@ def _final_evaluations(evaluations: list[Evaluation]) -> list[Evaluation]:
     for evaluation in evaluations:
         if evaluation.task not in TASKS:
             raise UserError(f"evaluation task {evaluation.task!r} is not one of {', '.join(TASKS)}")
+        evaluation = dataclasses.replace(evaluation, dataset=_dataset_label(evaluation.dataset))
         key = (evaluation.task, evaluation.dataset, evaluation.split)
         rank = float("inf") if evaluation.step is None else evaluation.step
         current = latest.get(key)
@@ -187,7 +189,7 @@ def _eval_points(history: list[dict[str, float]], evaluations: list[Evaluation])
             continue
         for metric in TASKS[evaluation.task][2]:
             if metric in evaluation.metrics:
-                name = f"{evaluation.dataset_name or evaluation.dataset}/{metric}"
+                name = f"{evaluation.dataset_name or _dataset_label(evaluation.dataset)}/{metric}"
                 points = series.setdefault(name, [])
                 if (evaluation.step, evaluation.metrics[metric]) not in points:
                     points.append((evaluation.step, float(evaluation.metrics[metric])))
@@ -214,6 +216,11 @@ def _embedding_dimension(model_dir: Path, metadata: RunMetadata) -> int | None:
             if value:
                 return int(value)
     return None
+
+
+def _dataset_label(dataset: str) -> str:
+    """A Hub id as is; a local file or folder by its last two path parts, without this machine's directories."""
+    return "/".join(Path(dataset).parts[-2:]) if Path(dataset).exists() else dataset
 
 
 def _is_hub_id(dataset: str) -> bool:

@@ -211,3 +211,16 @@ def test_metadata_round_trips_through_json(tmp_path):
     metadata = realistic_run(tmp_path)
     path = metadata.save(tmp_path / "out" / "run_metadata.json")
     assert RunMetadata.load(path) == metadata
+
+
+def test_local_evaluation_files_are_named_without_machine_paths(tmp_path):
+    sts_file = tmp_path / "stsb" / "dev.tsv"
+    sts_file.parent.mkdir()
+    sts_file.write_text("sentence1\tsentence2\tscore\n")
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    metadata = RunMetadata(model_name="m", metrics_file=None, evaluations=[
+        Evaluation(task="sts", dataset=str(sts_file), split="dev", step=10, metrics={"spearman": 0.5})])
+    card = ModelCard.load(write_model_card(model_dir, metadata))
+    assert [r.dataset_type for r in card.data.eval_results] == ["stsb/dev.tsv"]
+    assert str(tmp_path) not in card.text
