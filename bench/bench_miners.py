@@ -1,0 +1,243 @@
+"""Miners on large generated dumps: pairs/s and peak RSS, at two input sizes, side by side with an in-memory peer.
+
+    python bench/bench_miners.py                 # 200k StackExchange posts, 1M Reddit comments, 40k wiki pages
+    python bench/bench_miners.py --scale 0.1     # a quick run
+
+Each measurement runs in a fresh child process (so peak RSS is its own): it imports the miners, notes its RSS, mines
+the whole dump, and reports pairs, seconds, peak RSS (ru_maxrss) and the growth of RSS over the post-import RSS.
+"Memory stays flat" means the growth does not rise with the input size. The peers are what a straightforward script
+does: StackExchange with `ET.parse` of the whole Posts.xml and dicts of questions and answers; Reddit and Wikipedia
+with the same miner but unbounded indexes (every comment kept as a parent; every category kept open).
+
+The dumps are generated (seeded) in the upstream formats: Posts.xml/PostLinks.xml rows with HTML bodies, Pushshift
+comment JSON lines in a long-window .zst, a MediaWiki multistream .xml.bz2 with templates, links, refs and categories.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
+
+WORDS = (
+    "the of and to in is that for it as with was on be by this are or from at an have not which but can all one "
+    "file system error python code server network data using value function user page memory disk linux install "
+    "package version update window button screen mouse power battery cable port kernel driver module process"
+).split()
+
+
+def sentence(rng: random.Random, low: int, high: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(low, high)))
+
+
+def generate_stackexchange(folder: Path, posts: int, seed: int = 0) -> Path:
+    """A site dump of about `posts` posts: questions each followed by 0-3 answers, 1 duplicate link per 40."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    post_id = 0
+    questions: list[int] = []
+    with open(folder / "Posts.xml", "w") as fh:
+        fh.write('<?xml version="1.0" encoding="utf-8"?>\n<posts>\n')
+        while post_id < posts:
+            post_id += 1
+            question_id, answers = post_id, rng.randint(0, 3)
+            accepted = question_id + rng.randint(1, answers) if answers and rng.random() < 0.5 else None
+            body = f"<p>{sentence(rng, 30, 120)}</p><pre><code>{sentence(rng, 3, 10)}</code></pre>"
+            attrs = {"Id": question_id, "PostTypeId": 1, "Score": rng.randint(-2, 40), "Body": body}
+            attrs |= {"Title": sentence(rng, 4, 12).capitalize() + "?", "Tags": "<linux>", "AnswerCount": answers}
+            if accepted:
+                attrs["AcceptedAnswerId"] = accepted
+            fh.write("  <row " + " ".join(f"{k}={quoteattr(str(v))}" for k, v in attrs.items()) + " />\n")
+            questions.append(question_id)
+            for _ in range(answers):
+                post_id += 1
+                body = f"<p>{sentence(rng, 20, 90)}</p>"
+                attrs = {"Id": post_id, "PostTypeId": 2, "ParentId": question_id, "Score": rng.randint(-1, 30)}
+                attrs["Body"] = body
+                fh.write("  <row " + " ".join(f"{k}={quoteattr(str(v))}" for k, v in attrs.items()) + " />\n")
+        fh.write("</posts>\n")
+    with open(folder / "PostLinks.xml", "w") as fh:
+        fh.write('<?xml version="1.0" encoding="utf-8"?>\n<postlinks>\n')
+        for link in range(len(questions) // 40):
+            a, b = rng.sample(questions, 2)
+            fh.write(f'  <row Id="{link + 1}" PostId="{a}" RelatedPostId="{b}" LinkTypeId="{rng.choice((1, 3))}" />\n')
+        fh.write("</postlinks>\n")
+    return folder
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+        if not number:
+            return out
+
+
+def generate_reddit(path: Path, comments: int, seed: int = 0) -> Path:
+    """A monthly comment dump: 30% top-level comments, 62% replies to one of the last 2,000 comments, 8% replies to
+    any earlier comment (old threads, which a bounded index may have evicted)."""
+    import zstandard
+
+    rng = random.Random(seed)
+    first = 36**5
+    params = zstandard.ZstdCompressionParameters.from_level(3, window_log=27, enable_ldm=True)
+    with open(path, "wb") as raw, zstandard.ZstdCompressor(compression_params=params).stream_writer(raw) as out:
+        for i in range(comments):
+            draw = rng.random()
+            if draw < 0.30 or i == 0:
+                parent = "t3_" + _base36(first // 7 + i // 50)
+            elif draw < 0.92:
+                parent = "t1_" + _base36(first + max(0, i - rng.randint(1, 2000)))
+            else:
+                parent = "t1_" + _base36(first + rng.randrange(i))
+            body = "[deleted]" if rng.random() < 0.03 else sentence(rng, 3, 60)
+            author = "AutoModerator" if rng.random() < 0.01 else f"user{rng.randrange(50_000)}"
+            record = {"author": author, "body": body, "created_utc": 1420070400 + i, "id": _base36(first + i)}
+            record |= {"link_id": "t3_x", "parent_id": parent, "score": rng.randint(-3, 50), "subreddit": "AskReddit"}
+            out.write((json.dumps(record) + "\n").encode())
+    return path
+
+
+def generate_wikipedia(path: Path, pages: int, seed: int = 0) -> Path:
+    """A multistream pages-articles dump: articles with an infobox, links, refs, a section and 2 categories drawn
+    from pages/2 categories (so the number of categories grows with the dump), plus 10% redirects."""
+    rng = random.Random(seed)
+    categories = max(10, pages // 2)
+    header = '<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/" version="0.10" xml:lang="en">\n'
+    streams = [bz2.compress(header.encode())]
+    chunk: list[str] = []
+    for page in range(pages):
+        title = f"Article {page}"
+        if rng.random() < 0.1:
+            text, redirect = f"#REDIRECT [[Article {rng.randrange(pages)}]]", f'<redirect title="Article {page}" />'
+        else:
+            redirect = ""
+            intro = " ".join(f"[[{w}]]" if rng.random() < 0.1 else w for w in sentence(rng, 40, 160).split())
+            cats = "".join(f"[[Category:Topic {rng.randrange(categories)}]]\n" for _ in range(2))
+            text = (
+                "{{Infobox thing|name={{nowrap|" + title + "}}|image=x.jpg}}\n'''" + title + "''' " + intro
+                + "<ref>{{cite web|url=http://example.org|title=Source}}</ref>.\n\n== History ==\n"
+                + sentence(rng, 50, 200) + "\n" + cats
+            )  # fmt: skip
+        chunk.append(
+            f"  <page>\n    <title>{title}</title>\n    <ns>0</ns>\n    <id>{page + 1}</id>\n    {redirect}\n"
+            f'    <revision>\n      <id>{page + 1}</id>\n      <text xml:space="preserve">{escape(text)}</text>\n'
+            "    </revision>\n  </page>\n"
+        )
+        if len(chunk) == 100:
+            streams.append(bz2.compress("".join(chunk).encode()))
+            chunk = []
+    streams.append(bz2.compress(("".join(chunk) + "</mediawiki>\n").encode()))
+    path.write_bytes(b"".join(streams))
+    return path
+
+
+def naive_stackexchange(posts_path: Path) -> int:
+    """The in-memory peer: parse the whole tree, keep every question and answer in dicts, pick the best answer."""
+    import xml.etree.ElementTree as ET
+
+    from datasets_builders.miners.text import html_to_text
+
+    questions, answers = {}, {}
+    for row in ET.parse(posts_path).getroot():
+        if row.get("PostTypeId") == "1" and int(row.get("Score")) >= 0:
+            questions[row.get("Id")] = (row.get("Title"), html_to_text(row.get("Body")), row.get("AcceptedAnswerId"))
+        elif row.get("PostTypeId") == "2" and int(row.get("Score")) >= 1:
+            answers.setdefault(row.get("ParentId"), []).append((int(row.get("Score")), row.get("Id"), row.get("Body")))
+    pairs = 0
+    for question_id, (_title, _body, accepted) in questions.items():
+        candidates = answers.get(question_id)
+        if candidates:
+            chosen = next((a for a in candidates if a[1] == accepted), None) or max(candidates)
+            html_to_text(chosen[2])
+            pairs += 1
+    return pairs
+
+
+def child(case: str, path: str) -> None:
+    """Mine one dump in this process and print {pairs, seconds, peak_rss_mb, rss_growth_mb} as JSON."""
+    import psutil
+
+    from datasets_builders.miners import MiningStats, mine_reddit, mine_stackexchange, mine_wikipedia
+
+    start_rss = psutil.Process().memory_info().rss
+    start = time.perf_counter()
+    stats = MiningStats(on_error="skip")
+    if case == "stackexchange":
+        pairs = sum(1 for _ in mine_stackexchange(path, "title_answer", stats=stats))
+    elif case == "stackexchange_peer":
+        pairs = naive_stackexchange(Path(path) / "Posts.xml")
+    elif case in ("reddit", "reddit_peer"):
+        bound = 100_000 if case == "reddit" else 10**12
+        pairs = sum(1 for _ in mine_reddit(path, stats=stats, max_parents=bound))
+    else:
+        bound = 5_000 if case == "wikipedia" else 10**12
+        pairs = sum(1 for _ in mine_wikipedia(path, stats=stats, max_categories=bound))
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    lost = stats.dropped.get("parent_evicted", 0)
+    report = {"pairs": pairs, "seconds": seconds, "peak_rss_mb": peak / 2**20, "lost_to_eviction": lost}
+    report["rss_growth_mb"] = (peak - start_rss) / 2**20
+    print(json.dumps(report))
+
+
+def measure(case: str, path: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", case, str(path)], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every dump size (default 1.0)")
+    parser.add_argument("--work-dir", type=Path, help="where to write the generated dumps (default: a temp folder)")
+    parser.add_argument("--child", nargs=2, metavar=("CASE", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(*args.child)
+    sizes = {
+        "stackexchange": [int(50_000 * args.scale), int(200_000 * args.scale)],
+        "reddit": [int(250_000 * args.scale), int(1_000_000 * args.scale)],
+        "wikipedia": [int(10_000 * args.scale), int(40_000 * args.scale)],
+    }
+    generators = {
+        "stackexchange": lambda root, n: generate_stackexchange(root / f"se_{n}", n),
+        "reddit": lambda root, n: generate_reddit(root / f"RC_{n}.zst", n),
+        "wikipedia": lambda root, n: generate_wikipedia(root / f"wiki_{n}.xml.bz2", n),
+    }
+    units = {"stackexchange": "posts", "reddit": "comments", "wikipedia": "pages"}
+    with tempfile.TemporaryDirectory(dir=args.work_dir) as tmp:
+        rows = []
+        for case, case_sizes in sizes.items():
+            for size in case_sizes:
+                path = generators[case](Path(tmp), size)
+                ours, peer = measure(case, path), measure(f"{case}_peer", path)
+                rows.append((case, size, units[case], ours, peer))
+                print(f"{case} {size:,}: ours {ours} peer {peer}", file=sys.stderr, flush=True)
+    print("| miner | input | pairs | ours pairs/s | peer pairs/s | speed ratio | ours peak RSS (growth) MiB "
+          "| peer peak RSS (growth) MiB | memory ratio (growth) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
+    for case, size, unit, ours, peer in rows:
+        speed = (ours["pairs"] / ours["seconds"], peer["pairs"] / peer["seconds"])
+        growth = ours["rss_growth_mb"], peer["rss_growth_mb"]
+        lost = f" ({ours['lost_to_eviction']:,} lost to eviction)" if ours["lost_to_eviction"] else ""
+        print(
+            f"| {case} | {size:,} {unit} | {ours['pairs']:,}{lost} | {speed[0]:,.0f} | {speed[1]:,.0f} | "
+            f"{speed[0] / speed[1]:.2f}x | {ours['peak_rss_mb']:,.0f} ({growth[0]:,.0f}) | "
+            f"{peer['peak_rss_mb']:,.0f} ({growth[1]:,.0f}) | {growth[1] / max(growth[0], 1):.1f}x less |"
+        )
+
+
+if __name__ == "__main__":
+    main()
