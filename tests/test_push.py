@@ -176,7 +176,9 @@ def test_model_push_creates_repo_and_one_commit_with_exactly_the_folder(
 def test_dataset_push_to_a_branch_with_message(tmp_path: Path, online, capsys, caplog) -> None:
     folder = write_dataset_folder(tmp_path / "ds")
     (folder / ".git").mkdir()
-    (folder / ".git" / "HEAD").write_text("ref: refs/heads/main\n")  # never uploaded
+    (folder / ".git" / "HEAD").write_text("ref: refs/heads/main\n")  # never uploaded, nor bytecode
+    (folder / "pairs" / "__pycache__").mkdir()
+    (folder / "pairs" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0")
     with FakeHub() as hub:
         argv = ["dataset", str(folder), "--repo-id", "me/pairs", "--revision", "v1", "--commit-message", "first"]
         assert run_push(*argv, "--endpoint", hub.url) == 0
@@ -188,7 +190,7 @@ def test_dataset_push_to_a_branch_with_message(tmp_path: Path, online, capsys, c
     assert header["summary"] == "first"
     assert set(committed_files(commit)) == {"README.md", "pairs/train-00000-of-00001.parquet"}
     out = capsys.readouterr().out
-    assert "not uploaded: 1 file(s)" in out
+    assert "not uploaded: 2 file(s)" in out
     assert FAKE_TOKEN not in out
 
 

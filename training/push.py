@@ -10,8 +10,8 @@ Then `create_repo(exist_ok=True)` and ONE `create_commit` holding every file of 
 commit all at once (large files are uploaded first but stay invisible until the commit), so an interrupted or
 refused push leaves the repo as it was. `--delete-missing` adds, to that same commit, the deletion of repo files
 the folder no longer has (stale shards of a re-published dataset). The token comes from the
-standard Hugging Face login (`hf auth login`) or `HF_TOKEN`, resolved by huggingface_hub; this module never
-reads, prints or writes it.
+standard Hugging Face login (`hf auth login`) or `HF_TOKEN`, resolved by huggingface_hub; this module only checks
+that there is one, and never prints or writes it.
 
     se1b push model out/my-model --repo-id me/my-model --dry-run     # list files and sizes, send nothing
     se1b push dataset published/gooaq --repo-id me/gooaq --private
@@ -66,7 +66,7 @@ def main(args: argparse.Namespace) -> int:
     files, ignored = list_files(folder)
     card = validate_folder(args.kind, folder, files)
     if ignored:
-        print(f"not uploaded: {len(ignored)} file(s) under .git/ or .cache/huggingface/ (e.g. {ignored[0]})")
+        print(f"not uploaded: {len(ignored)} file(s) of git, the Hub cache or Python bytecode (e.g. {ignored[0]})")
     if args.dry_run:
         print_plan(args.kind, args.repo_id, files, private=args.private, revision=args.revision)
         if args.delete_missing:
@@ -89,15 +89,16 @@ def main(args: argparse.Namespace) -> int:
 
 
 def list_files(folder: Path) -> tuple[list[FileToPush], list[str]]:
-    """Every file under `folder` as it will appear in the repo, and the paths left out (git and Hub caches,
-    the same ones huggingface_hub's upload_folder leaves out)."""
+    """Every file under `folder` as it will appear in the repo, and the paths left out: what huggingface_hub's
+    upload_folder leaves out (.git/, .cache/huggingface/) and Python bytecode."""
     from huggingface_hub.utils import filter_repo_objects
     from huggingface_hub.utils._paths import DEFAULT_IGNORE_PATTERNS
 
     if not folder.is_dir():
         raise UserError(f"{folder}: not a folder")
     all_paths = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    kept = set(filter_repo_objects(all_paths, ignore_patterns=DEFAULT_IGNORE_PATTERNS))
+    ignore = [*DEFAULT_IGNORE_PATTERNS, "*.pyc", "__pycache__/*", "*/__pycache__/*"]
+    kept = set(filter_repo_objects(all_paths, ignore_patterns=ignore))
     files = [FileToPush(p, folder / p, (folder / p).stat().st_size) for p in all_paths if p in kept]
     if not files:
         raise UserError(f"{folder}: no files to push")
