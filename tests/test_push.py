@@ -280,6 +280,14 @@ def test_invalid_folders_are_refused_before_any_request(
     assert message in err and err.count("\n") == 1
 
 
+def test_malformed_repo_id_is_refused_before_any_request(tmp_path: Path, online, capsys) -> None:
+    folder = write_space_folder(tmp_path / "space")
+    with FakeHub() as hub:
+        assert run_push("space", str(folder), "--repo-id", "me/demo/extra", "--endpoint", hub.url) == 2
+    assert hub.requests == []
+    assert "--repo-id 'me/demo/extra'" in capsys.readouterr().err
+
+
 def test_model_that_sentence_transformers_cannot_load_is_refused(model_folder: Path, tmp_path: Path, online, capsys):
     import shutil
 

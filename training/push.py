@@ -63,6 +63,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     """Run `se1b push`."""
     folder: Path = args.folder
+    check_repo_id(args.repo_id)
     files, ignored = list_files(folder)
     card = validate_folder(args.kind, folder, files)
     if ignored:
@@ -88,11 +89,21 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_repo_id(repo_id: str) -> None:
+    """Refuse a malformed repo id before anything else (huggingface_hub's own rules)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise UserError(f"--repo-id {repo_id!r}: {str(error).splitlines()[0]}") from error
+
+
 def list_files(folder: Path) -> tuple[list[FileToPush], list[str]]:
     """Every file under `folder` as it will appear in the repo, and the paths left out: what huggingface_hub's
     upload_folder leaves out (.git/, .cache/huggingface/) and Python bytecode."""
-    from huggingface_hub.utils import filter_repo_objects
-    from huggingface_hub.utils._paths import DEFAULT_IGNORE_PATTERNS
+    from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
     if not folder.is_dir():
         raise UserError(f"{folder}: not a folder")
@@ -274,13 +285,8 @@ def push_folder(
     Network and authorisation failures become one-line UserErrors."""
     import huggingface_hub
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
 
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as error:
-        raise UserError(f"--repo-id {repo_id!r}: {error}") from error
+    check_repo_id(repo_id)
     if huggingface_hub.constants.is_offline_mode():
         raise UserError("HF_HUB_OFFLINE is set: unset it to push to the Hub")
     files = files if files is not None else list_files(folder)[0]
