@@ -187,7 +187,7 @@ def test_data_config_2021_form_maps_names_to_folders(tmp_path, three):
         (lambda c, t: c["sources"][0].update(path=str(t / "nowhere")), "'alpha' .* folder not found"),
         (lambda c, t: c["sources"][0].update(path="someone/not-on-this-machine"), "'alpha' .* cannot open"),
         (lambda c, t: c["sources"][1].update(config="nope"), "'beta' .* cannot open: BuilderConfig 'nope' not found"),
-        (lambda c, t: c["sources"][2].update(split="test"), "'gamma' .* Bad split"),
+        (lambda c, t: c["sources"][2].update(split="test"), r"'gamma' .* no split 'test'; available: \['train'\]"),
         (lambda c, t: c["sources"][1].update(weight=0), "'beta' has weight 0; weights must be positive"),
         (lambda c, t: c["sources"][2].update(weight=-1.5), "'gamma' has weight -1.5"),
         (lambda c, t: c["sources"][0].update(wieght=1), r"sources\[0\]: unknown key\(s\) \['wieght'\]"),
@@ -226,3 +226,18 @@ def test_ranks_draw_the_same_source_for_each_step(three):
     assert steps[0] == steps[1] and len(set(steps[0])) == 3
     for pipeline in ranks:
         pipeline.close()
+
+
+def test_each_epoch_reads_the_shards_in_a_new_order(tmp_path):
+    """Rows are shuffled within blocks, so shard order is what mixes a large source across epochs."""
+    folder = write_hub_folder(tmp_path / "sorted", {"default": pair_shards("sorted", 80, 8)})  # shard s: rows 10s..
+    config = {"sources": [{"name": "sorted", "path": str(folder)}], "shuffle_window": 10}
+    pipeline = PairPipeline(config, global_batch_size=10)
+    epochs = []
+    for _ in range(6):
+        shards = [{int(p.split()[-1]) // 10 for p in next(pipeline)["positive"]} for _ in range(8)]
+        assert all(len(s) == 1 for s in shards)  # a 10-row block is one shard
+        epochs.append([s.pop() for s in shards])
+    assert all(sorted(order) == list(range(8)) for order in epochs)  # every epoch reads every shard once
+    assert len({tuple(order) for order in epochs}) > 1
+    pipeline.close()

@@ -195,9 +195,11 @@ def load_data_config(config: str | Path | dict | list, *, root: str | Path | Non
                       drop_last=bool(config.get("drop_last")))
 
 
-def open_source(spec: SourceSpec, process_index: int = 0, process_count: int = 1):
-    """`load_dataset(..., streaming=True)` for one source, this process's part of it, Arrow-formatted.
-    Raises UserError when the source cannot be opened or lacks the anchor/positive columns."""
+def open_source(spec: SourceSpec, process_index: int = 0, process_count: int = 1, *,
+                shard_order_seed: list[int] | None = None):
+    """This process's part of one source as a streaming, Arrow-formatted `IterableDataset`, its data files (shards)
+    in an order permuted by `shard_order_seed` (give every process the same seed: they split the same list).
+    Raises UserError when the source cannot be opened, lacks the split or lacks the anchor/positive columns."""
     import datasets
     from datasets.distributed import split_dataset_by_node
 
@@ -205,11 +207,19 @@ def open_source(spec: SourceSpec, process_index: int = 0, process_count: int = 1
     looks_local = spec.path.startswith((".", "/", "~")) or spec.path.count("/") > 1
     if looks_local and not Path(spec.path).expanduser().is_dir():
         raise UserError(f"{what}: folder not found")
-    try:
-        dataset = datasets.load_dataset(spec.path, spec.config, split=spec.split, streaming=True)
+    try:  # resolves the README's `configs:` (or the repo's files) to data files, without reading them
+        builder = datasets.load_dataset_builder(spec.path, spec.config)
     except Exception as error:  # datasets raises many types (ValueError, FileNotFoundError, ConnectionError, ...)
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UserError(f"{what}: cannot open: {reason}") from error
+    splits = {str(name): files for name, files in (builder.config.data_files or {}).items()}
+    if not splits.get(spec.split):
+        raise UserError(f"{what}: no split {spec.split!r}; available: {sorted(splits)}")
+    files = list(splits[spec.split])
+    if shard_order_seed is not None:
+        files = [files[i] for i in np.random.default_rng(shard_order_seed).permutation(len(files))]
+    dataset = datasets.load_dataset(builder.name, data_files={spec.split: files}, split=spec.split, streaming=True,
+                                    features=builder.info.features)
     columns = list(dataset.features) if dataset.features is not None else list(next(iter(dataset.take(1)), {}))
     missing = [c for c in ("anchor", "positive") if c not in columns]
     if missing:
@@ -240,7 +250,7 @@ class _SourceStream:
     exhausted_once: bool = False
     finished: bool = False  # all_exhausted_without_replacement: nothing left
     deferred: list = field(default_factory=list)
-    _base: object = None  # as opened, never given a state
+    _opened: tuple | None = None  # (epoch, dataset as opened for that epoch, never given a state)
     _dataset: object = None
     _blocks: Iterator | None = None
     _rows: list | None = None
@@ -248,10 +258,13 @@ class _SourceStream:
     _snapshot: dict | None = None
 
     def _open(self) -> None:
-        """A fresh copy of the source: a dataset that was given a state replays from it on every later iteration."""
-        if self._base is None:
-            self._base = open_source(self.spec, self.process_index, self.process_count)
-        self._dataset = self._base.with_format("arrow")  # a new IterableDataset object over the same files
+        """The source with this epoch's shard order, as a fresh object (a dataset that was given a state replays from
+        it on every later iteration)."""
+        if self._opened is None or self._opened[0] != self.epoch:
+            seed = [self.seed, self.index, self.epoch]  # no process index: all processes split the same file order
+            self._opened = (self.epoch, open_source(self.spec, self.process_index, self.process_count,
+                                                    shard_order_seed=seed))
+        self._dataset = self._opened[1].with_format("arrow")  # a new IterableDataset object over the same files
 
     def _read_block(self) -> None:
         """Read the next Arrow block and put its rows in this block's seeded order."""
@@ -376,10 +389,9 @@ class PairPipeline:
             self.tokenize = BucketTokenizer(tokenizer, max_seq_length, buckets)
         self._streams = []
         for i, spec in enumerate(self.config.sources):
-            dataset = open_source(spec, process_index, process_count)
-            stream = _SourceStream(spec, i, seed, process_index, process_count, self.config.shuffle_window,
-                                   has_negative="negative" in dataset.features)
-            stream._base = dataset
+            stream = _SourceStream(spec, i, seed, process_index, process_count, self.config.shuffle_window, False)
+            stream._open()  # checks the source now, before any training starts
+            stream.has_negative = "negative" in stream._dataset.features
             self._streams.append(stream)
         self.has_negative = {s.spec.name: s.has_negative for s in self._streams}
         self._carry_negatives = self.config.batch_composition == "single_source" or all(self.has_negative.values())

@@ -1,8 +1,8 @@
 """Fast tokenisation to a few static shapes, so `jax.jit` compiles a bounded set of programs.
 
-The Rust `tokenizers` library is called directly (no transformers wrapper): it truncates and pads to the longest
-text of the batch in Rust, releases the GIL while it works, and so scales with threads. The padded length is then
-rounded up to the next bucket length (e.g. 16, 32, 64, 128 for max_seq_length 128).
+The Rust `tokenizers` library is called directly (no transformers wrapper): it truncates in Rust and releases the
+GIL while it works, so it scales with threads. The ids are then written into a numpy array whose length is the
+smallest bucket length (e.g. 16, 32, 64, 128 for max_seq_length 128) that holds the longest text of the batch.
 
 Example:
     >>> tokenize = BucketTokenizer("path/to/all-MiniLM-L6-v2", max_seq_length=128)
@@ -52,11 +52,10 @@ class BucketTokenizer:
         self.max_seq_length = max_seq_length
         self.tokenizer = _load_tokenizer(tokenizer)
         padding = self.tokenizer.padding or {}
-        pad_token = padding.get("pad_token", "[PAD]")
-        pad_id = padding.get("pad_id", self.tokenizer.token_to_id(pad_token) or 0)
-        self.tokenizer.enable_truncation(max_length=max_seq_length)
-        self.tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)  # to the longest text of each call
-        self.pad_id = pad_id
+        pad_ids = [padding.get("pad_id")] + [self.tokenizer.token_to_id(t) for t in ("[PAD]", "<pad>")]
+        self.pad_id = next((i for i in pad_ids if i is not None), 0)
+        self.tokenizer.enable_truncation(max_length=max_seq_length)  # counts the special tokens
+        self.tokenizer.no_padding()  # we pad in numpy straight to the bucket length: cheaper than padding twice
         # encode_batch_fast skips character offsets (~20% faster); older tokenizers only have encode_batch
         self._encode_batch = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
 
@@ -64,11 +63,10 @@ class BucketTokenizer:
         return next(b for b in self.buckets if b >= length)
 
     def __call__(self, texts: list[str]) -> dict[str, np.ndarray]:
-        encodings = self._encode_batch(texts)
-        input_ids = np.array([e.ids for e in encodings], dtype=np.int32)
-        attention_mask = np.array([e.attention_mask for e in encodings], dtype=np.int32)
-        extra = self.bucket(input_ids.shape[1]) - input_ids.shape[1]
-        if extra:
-            input_ids = np.pad(input_ids, ((0, 0), (0, extra)), constant_values=self.pad_id)
-            attention_mask = np.pad(attention_mask, ((0, 0), (0, extra)))
+        ids = [e.ids for e in self._encode_batch(texts)]
+        lengths = np.fromiter(map(len, ids), dtype=np.int32, count=len(ids))
+        input_ids = np.full((len(ids), self.bucket(int(lengths.max(initial=1)))), self.pad_id, dtype=np.int32)
+        for row, token_ids in zip(input_ids, ids, strict=True):
+            row[: len(token_ids)] = token_ids
+        attention_mask = (np.arange(input_ids.shape[1]) < lengths[:, None]).astype(np.int32)
         return {"input_ids": input_ids, "attention_mask": attention_mask}
