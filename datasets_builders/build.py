@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shutil
 import tempfile
 import weakref
@@ -35,7 +34,6 @@ ON_ERROR = ("raise", "skip")
 ARROW_FILE = "pairs.arrow"
 STATS_FILE = "build.json"
 _BATCH_ROWS = 10_000
-_WHITESPACE = re.compile(r"\s+")
 _MAX_ERROR_SAMPLES = 5
 
 Row = tuple[str, str, "str | None"]
@@ -96,9 +94,12 @@ class Build:
 
 def normalize(text: str, whitespace: str) -> str:
     """'collapse': every run of whitespace (newlines included) becomes one space; 'strip': only the ends go."""
-    if whitespace == "collapse":
-        return _WHITESPACE.sub(" ", text).strip()
-    return text.strip()
+    if whitespace == "strip":
+        return text.strip()
+    # Fast path for text that is already clean: isprintable() is False for every whitespace but the ASCII space.
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    return " ".join(text.split())  # str.split() splits on every Unicode whitespace run
 
 
 def iter_rows(
@@ -116,36 +117,30 @@ def iter_rows(
 
     for path in paths:
         stats.files.append(str(path))
-        records = source.reader(str(path))
-        while True:
-            try:
-                location, record = next(records)
-            except StopIteration:
-                break
-            except RecordError as error:  # the rest of the file cannot be read: one rejected row, next file
+        try:
+            for location, record in source.reader(str(path)):
                 stats.rows_read += 1
-                fail(f"{path}:{error.line}", error)
-                break
+                try:
+                    if isinstance(record, RecordError):
+                        raise record
+                    rows = _clean(source, source.to_texts(record))
+                except RecordError as error:
+                    fail(f"{path}:{location}", error)
+                    continue
+                stats.rows_kept += 1
+                for row in rows:
+                    stats.pairs_generated += 1
+                    if seen is not None:
+                        key = hashlib.blake2b("\0".join(t or "" for t in row).encode(), digest_size=12).digest()
+                        if key in seen:
+                            stats.duplicates_removed += 1
+                            continue
+                        seen.add(key)
+                    stats.pairs_written += 1
+                    yield row
+        except RecordError as error:  # raised by the reader: the rest of this file cannot be read; next file
             stats.rows_read += 1
-            where = f"{path}:{location}"
-            try:
-                if isinstance(record, RecordError):
-                    raise record
-                rows = _clean(source, source.to_texts(record))
-            except RecordError as error:
-                fail(where, error)
-                continue
-            stats.rows_kept += 1
-            for row in rows:
-                stats.pairs_generated += 1
-                if seen is not None:
-                    key = hashlib.blake2b("\0".join(t or "" for t in row).encode(), digest_size=12).digest()
-                    if key in seen:
-                        stats.duplicates_removed += 1
-                        continue
-                    seen.add(key)
-                stats.pairs_written += 1
-                yield row
+            fail(f"{path}:{error.line}", error)
 
 
 def _clean(source: Source, tuples: list[tuple[str, ...]]) -> list[Row]:
@@ -218,19 +213,22 @@ def build_source(
     stats = BuildStats(source=source.name, on_error=on_error, dedupe=dedupe)
     schema = FEATURES.arrow_schema
     bar = tqdm(desc=f"build {source.name}", unit=" pairs", disable=not progress, mininterval=1.0)
-    columns: tuple[list, list, list] = ([], [], [])
+    batch: list[Row] = []
+
+    def write(writer: pa.ipc.RecordBatchStreamWriter) -> None:
+        columns = [list(column) for column in zip(*batch, strict=True)] if batch else [[], [], []]
+        writer.write_batch(pa.record_batch(columns, schema=schema))
+        bar.update(len(batch))
+        batch.clear()
+
     try:
         with pa.OSFile(str(folder / ARROW_FILE), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
             for row in iter_rows(source, paths, stats, on_error):
-                for column, value in zip(columns, row, strict=True):
-                    column.append(value)
-                if len(columns[0]) >= _BATCH_ROWS:
-                    writer.write_batch(pa.record_batch(list(columns), schema=schema))
-                    bar.update(len(columns[0]))
-                    columns = ([], [], [])
-            if columns[0] or stats.pairs_written == 0:
-                writer.write_batch(pa.record_batch(list(columns), schema=schema))
-                bar.update(len(columns[0]))
+                batch.append(row)
+                if len(batch) >= _BATCH_ROWS:
+                    write(writer)
+            if batch or stats.pairs_written == 0:
+                write(writer)
     except BaseException:
         if temporary:
             shutil.rmtree(folder, ignore_errors=True)

@@ -13,14 +13,17 @@ rebuilt from every report in the folder, so it always describes all configs.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from datasets_builders.build import Build, load_build
+from datasets_builders.build import ARROW_FILE, Build, load_build
+from datasets_builders.schema import FEATURES
 
 DEFAULT_MAX_SHARD_BYTES = 256 * 1024 * 1024
 REPORTS_DIR = "build_reports"
@@ -64,18 +67,15 @@ def publish(
 
 def _write_config(build: Build, out: Path, max_shard_bytes: int, progress: bool) -> None:
     config = build.facts["name"]
-    dataset = build.dataset
-    arrow_bytes = dataset.data.nbytes
-    num_shards = max(1, math.ceil(arrow_bytes / max_shard_bytes))
     # Write next to the old config, then swap, so an interrupted publish leaves the previous shards intact.
     staging = out / "data" / f".{config}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    shards = []
-    for index in tqdm(range(num_shards), desc=f"publish {config}", unit=" shards", disable=not progress):
-        name = f"train-{index:05d}-of-{num_shards:05d}.parquet"
-        dataset.shard(num_shards, index, contiguous=True).to_parquet(str(staging / name))
-        shards.append({"file": f"data/{config}/{name}", "bytes": (staging / name).stat().st_size})
+    parts = _write_shards(build.path / ARROW_FILE, staging, max_shard_bytes, len(build.dataset), progress, config)
+    names = [f"train-{index:05d}-of-{len(parts):05d}.parquet" for index in range(len(parts))]
+    for part, name in zip(parts, names, strict=True):
+        part.rename(staging / name)
+    shards = [{"file": f"data/{config}/{name}", "bytes": (staging / name).stat().st_size} for name in names]
     final = out / "data" / config
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)
@@ -83,10 +83,67 @@ def _write_config(build: Build, out: Path, max_shard_bytes: int, progress: bool)
         "config": config,
         "source": build.facts,
         "stats": build.stats.to_dict(),
-        "num_examples": len(dataset),
-        "num_bytes": arrow_bytes,
+        "num_examples": len(build.dataset),
+        "num_bytes": build.dataset.data.nbytes,
         "download_size": sum(shard["bytes"] for shard in shards),
         "shards": shards,
-        "examples": dataset.select(range(min(EXAMPLE_ROWS, len(dataset)))).to_list(),
+        "examples": build.dataset.select(range(min(EXAMPLE_ROWS, len(build.dataset)))).to_list(),
     }
     (out / REPORTS_DIR / f"{config}.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+
+
+def _write_shards(
+    arrow_file: Path, folder: Path, max_shard_bytes: int, num_rows: int, progress: bool, config: str
+) -> list[Path]:
+    """Stream the build's Arrow record batches into Parquet files of at most `max_shard_bytes` of Arrow data each
+    (a single row larger than that gets a shard of its own), in order; returns the files written.
+
+    Reading the Arrow file with plain reads instead of the memory map keeps resident memory at a few batches,
+    whatever the size of the data."""
+    parts: list[Path] = []
+    writer, shard_bytes = None, 0
+    bar = tqdm(total=num_rows, desc=f"publish {config}", unit=" pairs", disable=not progress, mininterval=1.0)
+    try:
+        with pa.OSFile(str(arrow_file), "rb") as source, pa.ipc.open_stream(source) as reader:
+            for batch in reader:
+                while batch.num_rows:
+                    if writer is None:
+                        parts.append(folder / f"part-{len(parts):05d}.parquet")
+                        writer, shard_bytes = _parquet_writer(parts[-1]), 0
+                    rows = _rows_that_fit(batch, max_shard_bytes - shard_bytes)
+                    if rows == 0 and shard_bytes:  # this shard is full
+                        writer.close()
+                        writer = None
+                        continue
+                    piece = batch.slice(0, max(rows, 1))  # a row larger than a shard gets a shard of its own
+                    writer.write_batch(piece)
+                    shard_bytes += piece.nbytes
+                    batch = batch.slice(piece.num_rows)
+                    bar.update(piece.num_rows)
+        if writer is None:  # no rows at all: still one valid, empty shard
+            parts.append(folder / "part-00000.parquet")
+            writer = _parquet_writer(parts[-1])
+        writer.close()
+    finally:
+        bar.close()
+    return parts
+
+
+def _rows_that_fit(batch: pa.RecordBatch, room: int) -> int:
+    """How many leading rows of `batch` take at most `room` bytes: a proportional guess, shrunk until it fits."""
+    rows = min(batch.num_rows, batch.num_rows * max(room, 0) // max(batch.nbytes, 1))
+    while rows and batch.slice(0, rows).nbytes > room:
+        rows = rows * 9 // 10
+    return rows
+
+
+def _parquet_writer(path: Path) -> pq.ParquetWriter:
+    # The options `Dataset.to_parquet` uses in datasets 5: snappy, content-defined chunking (Hub deduplication),
+    # page index; the schema carries the features in its metadata so `load_dataset` reads `negative` as string.
+    return pq.ParquetWriter(
+        str(path),
+        FEATURES.arrow_schema,
+        compression="snappy",
+        use_content_defined_chunking=datasets.config.DEFAULT_CDC_OPTIONS,
+        write_page_index=True,
+    )

@@ -64,13 +64,14 @@ def read_json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
                 except UnicodeDecodeError as error:
                     yield line_no, RecordError("not_utf8", f"invalid UTF-8 byte at column {error.start + 1}")
                     continue
-                if not text.strip():
-                    yield line_no, RecordError("blank_line", "empty line")
-                    continue
                 try:
-                    yield line_no, json.loads(text)
+                    record = json.loads(text)
                 except json.JSONDecodeError as error:
-                    yield line_no, RecordError("invalid_json", f"{error.msg} at column {error.colno}")
+                    if text.strip():
+                        record = RecordError("invalid_json", f"{error.msg} at column {error.colno}")
+                    else:
+                        record = RecordError("blank_line", "empty line")
+                yield line_no, record
     except EOFError as error:
         raise RecordError("truncated_file", f"compressed stream ends early ({error})", line_no + 1) from error
     except (gzip.BadGzipFile, zlib.error, OSError) as error:

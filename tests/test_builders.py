@@ -181,7 +181,7 @@ def test_shards_are_bounded_and_named_and_keep_order(tmp_path):
     hub = publish(build, tmp_path / "hub", max_shard_bytes=limit, progress=False)
     shards = sorted((hub / "data" / "squad").iterdir())
     count = len(shards)
-    assert count == -(-build.dataset.data.nbytes // limit) > 1
+    assert count >= -(-build.dataset.data.nbytes // limit) > 1
     assert [s.name for s in shards] == [f"train-{i:05d}-of-{count:05d}.parquet" for i in range(count)]
     assert all(pq.read_table(s).nbytes <= limit for s in shards)
     loaded = datasets.load_dataset(str(hub), "squad", split="train")

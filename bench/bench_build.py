@@ -1,0 +1,112 @@
+"""Build + publish throughput and peak memory of `datasets_builders`, side by side with the plain `datasets` peer.
+
+    python bench/bench_build.py                       # generated files of 250k and 1M pairs (jsonl.gz)
+    python bench/bench_build.py --sizes 1000000 --real /work/shared/data/pairs/sgd_dialogue.jsonl.gz
+
+For each input, in the same run and each in a fresh subprocess (so peak RSS is that job's alone):
+  ours: `build_source` (read, validate, clean, count -> Arrow) + `publish` (Parquet shards + card);
+  peer: `datasets.load_dataset("json", data_files=FILE)` + `Dataset.to_parquet` (no validation, no cleaning, no card).
+The generated file holds `{"anchor": ..., "positive": ...}` lines (a form both can read; pyarrow's JSON reader
+cannot read the 2021 list lines). Peak RSS is the process's VmHWM, which includes memory-mapped Arrow pages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = (
+    "the a of to and in is for on that with how what why does can my your it be are this from or not you "
+    "python data model error server file install windows linux question answer time system code user value "
+    "function table image price water best make use work way change find set new".split()
+)
+
+
+def generate(path: Path, pairs: int, seed: int = 0) -> Path:
+    """`pairs` lines of {"anchor": ~10 words, "positive": ~40 words}, gzip-compressed."""
+    rng = random.Random(seed)
+    with gzip.open(path, "wt", encoding="utf-8", compresslevel=1) as handle:
+        for i in range(pairs):
+            anchor = " ".join(rng.choices(WORDS, k=rng.randint(5, 15))) + f" {i}?"
+            positive = " ".join(rng.choices(WORDS, k=rng.randint(20, 60))) + "."
+            handle.write(json.dumps({"anchor": anchor, "positive": positive}) + "\n")
+    return path
+
+
+def peak_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def worker(kind: str, raw: str, work: str) -> dict:
+    import datasets
+
+    sys.path.insert(0, str(ROOT))
+    from datasets_builders import build_source
+    from datasets_builders.publish import publish
+
+    datasets.disable_progress_bars()
+    start = time.perf_counter()  # imports excluded: they are the same for both
+    if kind == "ours":
+        build = build_source("squad", [raw], progress=False, out_dir=Path(work) / "build")
+        publish(build, Path(work) / "hub", progress=False)
+        rows = build.stats.pairs_written
+    else:
+        dataset = datasets.load_dataset("json", data_files=raw, split="train", cache_dir=str(Path(work) / "cache"))
+        dataset.to_parquet(str(Path(work) / "peer.parquet"))
+        rows = len(dataset)
+    seconds = time.perf_counter() - start
+    return {
+        "kind": kind,
+        "rows": rows,
+        "seconds": seconds,
+        "pairs_per_s": rows / seconds,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
+def run(kind: str, raw: Path) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-build-") as work:
+        out = subprocess.run(
+            [sys.executable, __file__, "--worker", kind, str(raw), work], check=True, capture_output=True, text=True
+        )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[250_000, 1_000_000], help="generated pair counts")
+    parser.add_argument("--real", nargs="*", default=[], help="real anchor/positive jsonl.gz files to run as well")
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(*args.worker)))
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-build-data-") as tmp:
+        inputs = [(f"generated {n:,}", generate(Path(tmp) / f"pairs_{n}.jsonl.gz", n)) for n in args.sizes]
+        inputs += [(Path(p).name, Path(p)) for p in args.real]
+        print("| input | pairs | ours pairs/s | peer pairs/s | ours / peer | ours peak RSS MiB | peer peak RSS MiB |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for label, raw in inputs:
+            ours, peer = run("ours", raw), run("peer", raw)
+            assert ours["rows"] == peer["rows"], (ours, peer)
+            print(
+                f"| {label} | {ours['rows']:,} | {ours['pairs_per_s']:,.0f} | {peer['pairs_per_s']:,.0f} | "
+                f"{ours['pairs_per_s'] / peer['pairs_per_s']:.2f} | {ours['peak_rss_mib']:,.0f} | "
+                f"{peer['peak_rss_mib']:,.0f} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
