@@ -160,7 +160,7 @@ def make_train_step(graphdef, config: TrainConfig, optimizer: optax.GradientTran
             loss, grads = plain_value_and_grad(embed, loss_fn, params, batch, key)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
-        return params, opt_state, {"loss": loss, "grad_norm": optax.global_norm(grads)}
+        return params, opt_state, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 
     replicated = NamedSharding(mesh, P())
     return jax.jit(train_step, donate_argnums=(0, 1), out_shardings=(replicated, replicated, replicated))

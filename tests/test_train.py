@@ -1,0 +1,189 @@
+"""End-to-end tests of `se1b train`: learning, export, exact resume after SIGKILL, multi-device and multi-process
+equivalence, NaN handling. Tiny random BERT, fixture pairs written here (a Hub-format Parquet folder)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+TOPICS = {
+    "animals": "cat dog horse cow bird fish sheep lion tiger mouse",
+    "food": "bread cheese apple rice soup meat cake milk butter egg",
+    "sport": "football tennis golf soccer baseball hockey race team goal match",
+    "weather": "rain snow wind storm sun cloud cold hot ice fog",
+    "music": "guitar piano song band drum singer music concert violin jazz",
+    "vehicles": "car truck bus train plane boat bicycle ship engine road",
+    "family": "mother father sister brother son daughter aunt uncle baby wife",
+    "school": "teacher student class book lesson exam school college study pencil",
+}
+
+
+def _sentence(rng: random.Random, topic: str) -> str:
+    return " ".join(rng.sample(TOPICS[topic].split(), 4))
+
+
+def write_fixture_data(root: Path, rows: int = 800, seed: int = 0) -> dict[str, Path]:
+    """A Hub-format pairs folder (paraphrase-like pairs: two word sets of one topic), its data config, an STS TSV."""
+    rng = random.Random(seed)
+    topics = list(TOPICS)
+    anchors, positives = [], []
+    for _ in range(rows):
+        topic = rng.choice(topics)
+        anchors.append(_sentence(rng, topic))
+        positives.append(_sentence(rng, topic))
+    folder = root / "pairs"
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"anchor": anchors, "positive": positives}), folder / "data" / "train-00000.parquet")
+    (folder / "README.md").write_text(
+        "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/train-*.parquet\n---\n"
+    )
+    data_config = root / "data.yaml"
+    data_config.write_text(json.dumps({"sources": [{"name": "topics", "path": str(folder), "weight": 1}]}))
+    sts = root / "sts.tsv"
+    lines = ["sentence1\tsentence2\tscore"]
+    for i in range(64):  # the two sentences never share a word: only what training taught relates them
+        first = topics[i % len(topics)]
+        second = first if i % 2 else topics[(i + 3) % len(topics)]
+        words = rng.sample(TOPICS[first].split(), 4) + rng.sample(TOPICS[second].split(), 8)
+        left, right = words[:4], [w for w in words[4:] if w not in words[:4]][:4]
+        lines.append(f"{' '.join(left)}\t{' '.join(right)}\t{5.0 if first == second else 0.0}")
+    sts.write_text("\n".join(lines) + "\n")
+    return {"data": data_config, "sts": sts}
+
+
+def _config(root: Path, paths: dict[str, Path], output: str, **overrides) -> Path:
+    config = {
+        "model": str(paths["model"]), "data": str(paths["data"]), "output_dir": str(root / output), "batch_size": 16,
+        "steps": 12, "learning_rate": 1e-3, "warmup_steps": 2, "max_seq_length": 16, "log_every": 1,
+        "checkpoint_every": 4, "seed": 0, **overrides,
+    }
+    path = root / f"{output}.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def _se1b(*args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
+    full_env = {**os.environ, "JAX_PLATFORMS": "cpu", **(env or {})}
+    return subprocess.Popen([sys.executable, "-m", "training.cli", *args], env=full_env, **kwargs)
+
+
+def _run(*args: str, env: dict | None = None) -> None:
+    process = _se1b(*args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output, _ = process.communicate()
+    assert process.returncode == 0, output[-3000:]
+
+
+def _metrics(output_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (output_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def _exported_tensors(model_dir: Path) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    return load_file(str(model_dir / "model.safetensors"))
+
+
+@pytest.fixture(scope="module")
+def fixture_paths(tmp_path_factory) -> dict[str, Path]:
+    from training.tiny import write_tiny_model
+
+    root = tmp_path_factory.mktemp("fixture")
+    return {**write_fixture_data(root), "model": write_tiny_model(root / "tiny-bert", "bert", seed=0)}
+
+
+def test_short_run_learns_and_exports_a_loadable_model(tmp_path, fixture_paths):
+    from sentence_transformers import SentenceTransformer
+
+    from model_cards.metadata import RunMetadata
+
+    config = _config(tmp_path, fixture_paths, "run", steps=40, log_every=5, eval_sts=str(fixture_paths["sts"]),
+                     eval_every=20, checkpoint_every=20)
+    _run("train", str(config))
+    out = tmp_path / "run"
+    metrics = _metrics(out)
+    losses = [m["loss"] for m in metrics if "loss" in m]
+    spearman = [m["eval/sts/spearman"] for m in metrics if "eval/sts/spearman" in m]
+    assert np.mean(losses[-3:]) < losses[0] - 0.5
+    assert spearman[0] < 0.5 and max(spearman) > spearman[0] + 0.3  # step-0 baseline, then evaluations
+
+    model = SentenceTransformer(str(out / "model"), device="cpu")
+    ours = _flax_embeddings(out / "model", ["cat dog horse cow", "rain snow wind storm"])
+    np.testing.assert_allclose(model.encode(["cat dog horse cow", "rain snow wind storm"]), ours, atol=1e-5)
+    meta = RunMetadata.load(out / "model" / "run_metadata.json")
+    assert meta.training.steps == 40 and meta.training.pairs_seen == 40 * 16
+    assert meta.data[0].name == "topics" and meta.data[0].pairs_seen == 40 * 16
+    assert meta.evaluations[0].metrics["spearman"] == pytest.approx(spearman[-1])
+    assert (out / "best").is_dir() and list((out / "tensorboard").iterdir())
+
+
+def _flax_embeddings(folder: Path, texts: list[str]) -> np.ndarray:
+    from training.sentence_model import load_sentence_model
+
+    return load_sentence_model(folder).encode(texts)
+
+
+def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, fixture_paths):
+    steps = 40
+    _run("train", str(_config(tmp_path, fixture_paths, "straight", steps=steps)))
+
+    config = _config(tmp_path, fixture_paths, "killed", steps=steps)
+    process = _se1b("train", str(config), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "killed" / "checkpoints" / "8"
+    while process.poll() is None and not checkpoint.exists():
+        pass
+    process.kill()  # SIGKILL: no chance to clean up
+    assert process.wait() == -9, "the run finished before it could be killed"
+    _run("train", str(config), "--resume")
+
+    straight = _exported_tensors(tmp_path / "straight" / "model")
+    resumed = _exported_tensors(tmp_path / "killed" / "model")
+    assert straight.keys() == resumed.keys()
+    for name in straight:
+        np.testing.assert_array_equal(straight[name], resumed[name], err_msg=name)  # bit-exact on CPU
+    assert [m["loss"] for m in _metrics(tmp_path / "straight")] == [m["loss"] for m in _metrics(tmp_path / "killed")]
+
+
+def test_four_devices_equal_one_device(tmp_path, fixture_paths):
+    # GradCache on in both (chunks of 8 rows spread over the 4 devices): the same dropout keys in both layouts.
+    _run("train", str(_config(tmp_path, fixture_paths, "one", steps=6, gradcache_chunk=8)))
+    _run("train", str(_config(tmp_path, fixture_paths, "four", steps=6, gradcache_chunk=8)),
+         env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    one, four = _metrics(tmp_path / "one"), _metrics(tmp_path / "four")
+    assert len(one) == 6
+    np.testing.assert_allclose([m["loss"] for m in one], [m["loss"] for m in four], atol=1e-5)
+    a, b = _exported_tensors(tmp_path / "one" / "model"), _exported_tensors(tmp_path / "four" / "model")
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], atol=1e-5, err_msg=name)
+    assert json.loads((tmp_path / "four" / "model" / "run_metadata.json").read_text())["training"]["devices"] == 4
+
+
+def test_nan_loss_stops_with_a_clear_message(tmp_path, fixture_paths):
+    from training.config import load_config
+    from training.errors import UserError
+    from training.train import train
+
+    config = load_config(_config(tmp_path, fixture_paths, "nan", scale=1e39))  # logits overflow: NaN loss
+    with pytest.raises(UserError, match=r"loss is nan at step 1; stopped\. no checkpoint was saved.*--resume"):
+        train(config)
+    assert not (tmp_path / "nan" / "model").exists()
+
+
+def test_bad_config_field_is_named(tmp_path, fixture_paths):
+    from training.config import load_config
+    from training.errors import UserError
+
+    config = _config(tmp_path, fixture_paths, "bad", learning_rat=1e-3)
+    with pytest.raises(UserError, match="unknown config field 'learning_rat'"):
+        load_config(config)
+    with pytest.raises(UserError, match="'precision' must be one of fp32, bf16"):
+        load_config(_config(tmp_path, fixture_paths, "ok"), ["precision=fp16"])
+    assert load_config(_config(tmp_path, fixture_paths, "ok"), ["steps=7", "symmetric=false"]).steps == 7
