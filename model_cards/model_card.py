@@ -117,6 +117,7 @@ def model_card_text(
         dimension=dimension,
         sources=[(source, share) for source, share in zip(metadata.data, shares, strict=True)],
         hub_ids={source.dataset for source in metadata.data if _is_hub_id(source.dataset)},
+        base_model_on_hub=_is_hub_id(metadata.base_model),
         evaluations=[e for e in final if e.task != "gender-bias"],
         task_names={task: name for task, (_, name, _) in TASKS.items()},
         bias=bias,
@@ -145,7 +146,7 @@ def card_metadata(metadata: RunMetadata, evaluations: list[Evaluation]) -> dict[
         "tags": list(dict.fromkeys(tags)),
         "datasets": list(dict.fromkeys(s.dataset for s in metadata.data if _is_hub_id(s.dataset))),
     }
-    if metadata.base_model:
+    if _is_hub_id(metadata.base_model):  # not a local folder or a random-init config name
         front["base_model"] = metadata.base_model
     front["widget"] = [WIDGETS[metadata.model_kind]]
     results = []
@@ -182,9 +183,10 @@ def _final_evaluations(evaluations: list[Evaluation]) -> list[Evaluation]:
 
 
 def _eval_points(history: list[dict[str, float]], evaluations: list[Evaluation]) -> dict[str, list]:
-    """Evaluation curves: metrics.jsonl eval lines, plus metadata evaluations that carry a step."""
+    """Evaluation curves: the metrics.jsonl eval lines, or else the metadata evaluations that carry a step (the
+    trainer records its last eval point in both; plotting both would draw it twice)."""
     series = eval_series(history)
-    for evaluation in evaluations:
+    for evaluation in evaluations if not series else []:
         if evaluation.step is None or evaluation.task == "gender-bias":
             continue
         for metric in TASKS[evaluation.task][2]:
