@@ -22,6 +22,8 @@ that grow with time, so a missing parent whose id lies between the first id read
 read and evicted (an estimate: a comment missing from the dump itself would be counted there too). A missing
 parent outside that range is "parent_not_in_input" (e.g. in the previous month's file). An on-disk index would lose
 nothing but costs a disk write and lookup per comment; raise `max_parents` to trade memory for fewer losses.
+Decoding itself holds up to one zstd window of history (2 GiB for the Pushshift files compressed with --long=31):
+a fixed cost of the format, reached after the first window of data and not growing after it.
 """
 
 from __future__ import annotations
