@@ -17,6 +17,7 @@ Public API (import from `datasets_builders`):
     publish(builds, out_dir, *, max_shard_bytes=DEFAULT_MAX_SHARD_BYTES, pretty_name=None) -> Path
         builds: Build(s) or build folders; existing configs in out_dir are kept, a config of the same name replaced
     RecordError(reason, detail, line=None)        a bad record; `reason` is the key it is counted under
+    Filtered(reason)                              a record a source's own filters drop: counted, never an error
 
 Adding a source (what a miner writes, e.g. in datasets_builders/miners/<name>.py, imported by miners/__init__.py):
 
@@ -25,6 +26,7 @@ Adding a source (what a miner writes, e.g. in datasets_builders/miners/<name>.py
     def read_posts(path):                     # Reader: yields (location, record); constant memory
         for number, post in enumerate(parse_xml(path), 1):
             yield number, post                # or yield number, RecordError("missing_attribute", "no Title")
+                                              # or yield number, Filtered("low_score") (counted, never fatal)
                                               # raise RecordError("corrupt_file", "...", line=number) if unreadable
     def post_texts(post):                     # ToTexts: record -> [(anchor, positive)] or [(a, p, negative)]
         return [(post["Title"], post["Body"])]
@@ -40,7 +42,7 @@ and the counting are the builder's, not the miner's. The registry loads `dataset
 """
 
 from datasets_builders.build import Build, BuildStats, build_source, iter_rows, load_build
-from datasets_builders.readers import RecordError, read_json_lines, record_texts
+from datasets_builders.readers import Filtered, RecordError, read_json_lines, record_texts
 from datasets_builders.schema import COLUMNS, FEATURES
 from datasets_builders.source import Source, get_source, list_sources, register_source
 
@@ -49,6 +51,7 @@ __all__ = [
     "FEATURES",
     "Build",
     "BuildStats",
+    "Filtered",
     "RecordError",
     "Source",
     "build_source",

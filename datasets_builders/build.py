@@ -3,11 +3,12 @@
 The loop (`iter_rows`) reads each record, turns it into text tuples, checks the arity, normalises whitespace,
 rejects empty texts and (optionally) exact duplicates, and counts everything:
 
-    rows read = rows kept + rows rejected (by reason)        (a row is one raw record, e.g. one JSON line)
+    rows read = rows kept + rows filtered + rows rejected     (a row is one raw record, e.g. one JSON line)
     pairs generated = pairs written + duplicates removed      (a set record gives several pairs)
 
 Error policy: `on_error="raise"` (default) stops at the first bad record with a `UserError` naming the file and the
-line; `on_error="skip"` goes on and counts the record under its reason.
+line; `on_error="skip"` goes on and counts the record under its reason. Records a reader marks `Filtered` (a
+source's documented filters, e.g. a miner's minimum score) are counted by reason and never raise.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import datasets
 import pyarrow as pa
 from tqdm.auto import tqdm
 
-from datasets_builders.readers import RecordError
+from datasets_builders.readers import Filtered, RecordError
 from datasets_builders.schema import FEATURES
 from datasets_builders.source import Source, get_source
 from training.errors import UserError
@@ -49,6 +50,7 @@ class BuildStats:
     dedupe: bool = False
     rows_read: int = 0
     rows_kept: int = 0
+    filtered: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
     pairs_generated: int = 0
     duplicates_removed: int = 0
@@ -59,24 +61,33 @@ class BuildStats:
     def rows_rejected(self) -> int:
         return sum(self.rejected.values())
 
+    @property
+    def rows_filtered(self) -> int:
+        return sum(self.filtered.values())
+
     def reject(self, reason: str, where: str, detail: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
         if len(self.error_samples) < _MAX_ERROR_SAMPLES:
             self.error_samples.append(f"{where}: {reason}: {detail}")
 
     def to_dict(self) -> dict:
-        return asdict(self) | {"rows_rejected": self.rows_rejected}
+        return asdict(self) | {"rows_rejected": self.rows_rejected, "rows_filtered": self.rows_filtered}
 
     @classmethod
     def from_dict(cls, data: dict) -> BuildStats:
-        return cls(**{key: value for key, value in data.items() if key != "rows_rejected"})
+        return cls(**{key: value for key, value in data.items() if key not in ("rows_rejected", "rows_filtered")})
 
     def summary(self) -> str:
         """One line for command output."""
-        reasons = ", ".join(f"{reason} {count:,}" for reason, count in sorted(self.rejected.items())) or "none"
+
+        def reasons(counts: dict[str, int]) -> str:
+            return ", ".join(f"{reason} {count:,}" for reason, count in sorted(counts.items())) or "none"
+
+        filtered = f", filtered {self.rows_filtered:,} ({reasons(self.filtered)})" if self.filtered else ""
         return (
-            f"{self.source}: read {self.rows_read:,} rows, kept {self.rows_kept:,}, rejected {self.rows_rejected:,} "
-            f"({reasons}); {self.pairs_written:,} pairs written, {self.duplicates_removed:,} duplicates removed"
+            f"{self.source}: read {self.rows_read:,} rows, kept {self.rows_kept:,}{filtered}, rejected "
+            f"{self.rows_rejected:,} ({reasons(self.rejected)}); {self.pairs_written:,} pairs written, "
+            f"{self.duplicates_removed:,} duplicates removed"
         )
 
 
@@ -120,6 +131,9 @@ def iter_rows(
         try:
             for location, record in source.reader(str(path)):
                 stats.rows_read += 1
+                if isinstance(record, Filtered):
+                    stats.filtered[record.reason] = stats.filtered.get(record.reason, 0) + 1
+                    continue
                 try:
                     if isinstance(record, RecordError):
                         raise record

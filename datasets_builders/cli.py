@@ -73,7 +73,7 @@ def main(args: argparse.Namespace) -> int:
         return _list()
     if args.data_command == "build":
         build = build_source(args.source, args.raw, on_error=args.on_error, dedupe=args.dedupe, out_dir=args.out)
-        print(build.stats.summary())
+        _report(build)
         print(f"build written to {args.out}; publish it with: se1b data publish {args.out} --out DIR")
         return 0
     names = [item for item in args.items if not (Path(item) / STATS_FILE).is_file()]
@@ -89,12 +89,18 @@ def main(args: argparse.Namespace) -> int:
             build = build_source(item, args.raw, on_error=args.on_error, dedupe=args.dedupe)
         else:
             build = load_build(item)
-        print(build.stats.summary())
+        _report(build)
         builds.append(build)
     out = publish(builds, args.out, max_shard_bytes=int(args.max_shard_mb * 2**20), pretty_name=args.pretty_name)
     configs = ", ".join(build.facts["name"] for build in builds)
     print(f"published {configs} to {out} (card: {out / 'README.md'})")
     return 0
+
+
+def _report(build: Build) -> None:
+    print(build.stats.summary())
+    for sample in build.stats.error_samples:
+        print(f"  rejected: {sample}")
 
 
 def _list() -> int:

@@ -35,6 +35,17 @@ class RecordError(Exception):
         self.line = line
 
 
+class Filtered:
+    """A record that a source's documented filters drop (a low score, a deleted post): a reader yields
+    `(location, Filtered("low_score"))` and the builder counts it under that reason. Never an error, whatever the
+    error policy; it is not bad input, just data the recipe does not want."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
 def open_binary(path: str | Path) -> io.BufferedIOBase:
     """Open a raw file for reading bytes, decompressing .gz, .bz2 and .zst by extension."""
     name = str(path)

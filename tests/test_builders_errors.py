@@ -11,7 +11,7 @@ import datasets
 import pytest
 import yaml
 
-from datasets_builders import RecordError, Source, build_source, register_source
+from datasets_builders import Filtered, RecordError, Source, build_source, register_source
 from datasets_builders.source import _REGISTRY
 from training.cli import main as se1b
 from training.errors import UserError
@@ -99,7 +99,7 @@ def test_cli_skip_reports_counts_in_output_and_card(tmp_path, capsys):
     card = (hub / "README.md").read_text()
     for reason in ("empty_text", "invalid_json", "not_utf8", "wrong_arity"):
         assert f"| {reason} | 1 |" in card
-    assert "| 6 | 2 | 4 | 2 | 0 | 2 |" in card  # read, kept, rejected, generated, duplicates, written
+    assert "| 6 | 2 | 0 | 4 | 2 | 0 | 2 |" in card  # read, kept, filtered, rejected, generated, duplicates, written
     assert datasets.load_dataset(str(hub), "squad", split="train")["anchor"] == ["q1", "q2"]
 
 
@@ -167,6 +167,9 @@ def test_a_registered_source_with_its_own_reader_gets_build_publish_and_card(tmp
     def read_tsv(path):
         with open(path, encoding="utf-8") as handle:
             for number, line in enumerate(handle, 1):
+                if line.startswith("#"):  # the source's own documented filter: counted, never an error
+                    yield number, Filtered("comment_line")
+                    continue
                 fields = line.rstrip("\n").split("\t")
                 yield number, (fields if len(fields) == 2 else RecordError("bad_columns", f"{len(fields)} columns"))
 
@@ -185,16 +188,21 @@ def test_a_registered_source_with_its_own_reader_gets_build_publish_and_card(tmp
     register_source(source)
     try:
         raw = tmp_path / "pairs.tsv"
-        raw.write_text("how are you\tfine thanks\nbroken line\nwhat time\tnoon\n")
-        with pytest.raises(UserError, match=r"pairs\.tsv:2: bad_columns: 1 columns"):
+        raw.write_text("# a comment\nhow are you\tfine thanks\nbroken line\nwhat time\tnoon\n")
+        with pytest.raises(UserError, match=r"pairs\.tsv:3: bad_columns: 1 columns"):
             build_source("tsv_test", [raw], progress=False)
+        stats = build_source("tsv_test", [raw], on_error="skip", progress=False).stats
+        assert (stats.filtered, stats.rejected, stats.rows_kept) == ({"comment_line": 1}, {"bad_columns": 1}, 2)
+        assert stats.rows_read == 4 == stats.rows_kept + stats.rows_filtered + stats.rows_rejected
         hub = tmp_path / "hub"
         assert se1b(["data", "publish", "tsv_test", "--raw", str(raw), "--out", str(hub), "--on-error", "skip"]) == 0
         assert list(datasets.load_dataset(str(hub), "tsv_test", split="train", streaming=True)) == [
             {"anchor": "how are you", "positive": "fine thanks", "negative": None},
             {"anchor": "what time", "positive": "noon", "negative": None},
         ]
-        meta = yaml.safe_load((hub / "README.md").read_text().split("---\n")[1])
+        card = (hub / "README.md").read_text()
+        assert "| comment_line | 1 |" in card and "| bad_columns | 1 |" in card
+        meta = yaml.safe_load(card.split("---\n")[1])
         assert meta["license"] == "cc0-1.0" and "test" in meta["tags"]
         with pytest.raises(ValueError, match="already registered"):
             register_source(source)
