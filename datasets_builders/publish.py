@@ -82,7 +82,7 @@ def _write_config(build: Build, out: Path, max_shard_bytes: int, progress: bool)
     report = {
         "config": config,
         "source": build.facts,
-        "stats": build.stats.to_dict(),
+        "stats": _without_local_paths(build.stats.to_dict()),
         "num_examples": len(build.dataset),
         "num_bytes": build.dataset.data.nbytes,
         "download_size": sum(shard["bytes"] for shard in shards),
@@ -90,6 +90,15 @@ def _write_config(build: Build, out: Path, max_shard_bytes: int, progress: bool)
         "examples": build.dataset.select(range(min(EXAMPLE_ROWS, len(build.dataset)))).to_list(),
     }
     (out / REPORTS_DIR / f"{config}.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+
+
+def _without_local_paths(stats: dict) -> dict:
+    """The statistics with raw files named by their file name only: the report and card are published."""
+    names = {path: Path(path).name for path in stats["files"]}
+    samples = stats["error_samples"]
+    for path, name in sorted(names.items(), key=lambda item: -len(item[0])):
+        samples = [sample.replace(f"{path}:", f"{name}:") for sample in samples]
+    return stats | {"files": list(names.values()), "error_samples": samples}
 
 
 def _write_shards(

@@ -99,6 +99,7 @@ def test_cli_skip_reports_counts_in_output_and_card(tmp_path, capsys):
     card = (hub / "README.md").read_text()
     for reason in ("empty_text", "invalid_json", "not_utf8", "wrong_arity"):
         assert f"| {reason} | 1 |" in card
+    assert "`mixed.jsonl.gz:2: invalid_json: " in card and str(tmp_path) not in card  # no local paths published
     assert "| 6 | 2 | 0 | 4 | 2 | 0 | 2 |" in card  # read, kept, filtered, rejected, generated, duplicates, written
     assert datasets.load_dataset(str(hub), "squad", split="train")["anchor"] == ["q1", "q2"]
 
