@@ -166,6 +166,8 @@ def test_se1b_eval_command(tmp_path, minilm_path, minilm):
     bias = results["gender-bias"]
     assert bias["metrics"]["cases"] == sum(row["cases"] for row in bias["details"]) >= 40 * 10
     assert main(["eval", str(minilm_path)]) == 2  # nothing asked: a one-line error, not a traceback
+    assert main(["eval", str(minilm_path), "--sts", str(tmp_path / "missing.tsv")]) == 2
+    assert main(["eval", str(tmp_path), "--bias"]) == 2  # not a model folder
 
 
 def test_flax_backend_matches_sentence_transformers(tmp_path, minilm_path, minilm):

@@ -37,7 +37,7 @@ def load_encoder(model: str, backend: str = "sentence-transformers", batch_size:
 
         try:
             st_model = SentenceTransformer(model)
-        except OSError as error:
+        except (OSError, ValueError) as error:  # missing folder / not a model folder
             raise UserError(f"{model}: cannot load as a sentence-transformers model: {error}") from error
         return lambda texts: st_model.encode(texts, batch_size=batch_size, convert_to_numpy=True)
     if backend == "flax":
@@ -113,6 +113,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     if args.sts is None and args.retrieval is None and not args.bias:
         raise UserError("nothing to evaluate: give --sts PATH, --retrieval DIR and/or --bias")
+    if args.sts is not None and Path(args.sts).suffix and not Path(args.sts).is_file():
+        raise UserError(f"--sts {args.sts}: no such file")  # checked before the slow model load
+    if args.retrieval is not None and not args.retrieval.is_dir():
+        raise UserError(f"--retrieval {args.retrieval}: no such folder")
     encode = load_encoder(args.model, args.backend, args.batch_size)
     results = evaluate_model(encode, sts=args.sts, sts_split=args.sts_split, retrieval=args.retrieval,
                              retrieval_split=args.retrieval_split, bias=args.bias)
