@@ -136,6 +136,21 @@ def test_cli_list_build_then_publish_build_folders(tmp_path, capsys):
     assert datasets.load_dataset(str(hub), "squad", split="train")["positive"] == ["a1", "a2", "a3"]
 
 
+def test_compression_is_recognised_by_content_not_name(tmp_path):
+    """The download manager caches files under hash names without extension: gzip and bz2 are sniffed."""
+    import bz2
+
+    lines = b"".join(good(r) + b"\n" for r in GOOD)
+    (tmp_path / "gz_no_extension").write_bytes(gzip.compress(lines))
+    (tmp_path / "bz2_no_extension").write_bytes(bz2.compress(lines))
+    (tmp_path / "plain.txt").write_bytes(lines)
+    for name in ("gz_no_extension", "bz2_no_extension", "plain.txt"):
+        assert build_source("squad", [tmp_path / name], progress=False).dataset["anchor"] == ["q1", "q2", "q3"]
+    (tmp_path / "data.jsonl.zst").write_bytes(b"\x28\xb5\x2f\xfd" + b"\0" * 16)
+    with pytest.raises(UserError, match=r"data\.jsonl\.zst:1: unsupported_compression: "):
+        build_source("squad", [tmp_path / "data.jsonl.zst"], progress=False)
+
+
 def test_default_input_goes_through_the_download_manager(tmp_path):
     """Without raw paths a source's `urls` are fetched by datasets' DownloadManager (here a local path, offline)."""
     raw = write_lines(tmp_path / "hosted.jsonl.gz", [good(r) for r in GOOD])
