@@ -14,14 +14,20 @@ Public API (import from `datasets_builders`):
         Build: .source, .dataset (memory-mapped datasets.Dataset), .stats (BuildStats), .path, .facts
     load_build(folder) -> Build                   reopen a build made with out_dir=folder (`se1b data build`)
     iter_rows(source, paths, stats, on_error="raise") -> Iterator[(anchor, positive, negative|None)]
-    publish(builds, out_dir, *, max_shard_bytes=DEFAULT_MAX_SHARD_BYTES, pretty_name=None) -> Path
-        builds: Build(s) or build folders; existing configs in out_dir are kept, a config of the same name replaced
+    publish(builds, out_dir, *, max_shard_bytes=DEFAULT_MAX_SHARD_BYTES, pretty_name=None, progress=True) -> Path
+        builds: Build(s) or build folders; existing configs in out_dir are kept, a config of the same name replaced;
+        writes data/<name>/train-XXXXX-of-YYYYY.parquet (<= max_shard_bytes of Arrow data each, 256 MiB default),
+        build_reports/<name>.json and README.md (model_cards.dataset_card.write_dataset_card(out_dir) rewrites it)
     RecordError(reason, detail, line=None)        a bad record; `reason` is the key it is counted under
     Filtered(reason)                              a record a source's own filters drop: counted, never an error
 
+Command line: `se1b data list`, `se1b data build SOURCE [--raw PATH...] --out BUILD_DIR [--on-error skip]
+[--dedupe]`, `se1b data publish ITEM... --out REPO_DIR [--raw PATH...] [--max-shard-mb N] [--pretty-name T]`
+(ITEM: a build folder or a source name).
+
 Adding a source (what a miner writes, e.g. in datasets_builders/miners/<name>.py, imported by miners/__init__.py):
 
-    from datasets_builders import RecordError, Source, register_source
+    from datasets_builders import Filtered, RecordError, Source, register_source
 
     def read_posts(path):                     # Reader: yields (location, record); constant memory
         for number, post in enumerate(parse_xml(path), 1):
@@ -42,12 +48,14 @@ and the counting are the builder's, not the miner's. The registry loads `dataset
 """
 
 from datasets_builders.build import Build, BuildStats, build_source, iter_rows, load_build
+from datasets_builders.publish import DEFAULT_MAX_SHARD_BYTES, publish
 from datasets_builders.readers import Filtered, RecordError, read_json_lines, record_texts
 from datasets_builders.schema import COLUMNS, FEATURES
 from datasets_builders.source import Source, get_source, list_sources, register_source
 
 __all__ = [
     "COLUMNS",
+    "DEFAULT_MAX_SHARD_BYTES",
     "FEATURES",
     "Build",
     "BuildStats",
@@ -59,6 +67,7 @@ __all__ = [
     "iter_rows",
     "list_sources",
     "load_build",
+    "publish",
     "read_json_lines",
     "record_texts",
     "register_source",
