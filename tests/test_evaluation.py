@@ -157,14 +157,13 @@ def test_se1b_eval_command(tmp_path, minilm_path, minilm):
     sts_file = write_stsb_tsv(tmp_path / "dev.tsv")
     write_beir(tmp_path / "beir")
     output = tmp_path / "results.json"
-    assert main(["eval", str(minilm_path), "--sts", str(sts_file), "--retrieval", str(tmp_path / "beir"), "--bias",
+    # (--bias through the CLI runs in test_model_card_run.py, on a tiny model: cheaper than 1,300 MiniLM texts)
+    assert main(["eval", str(minilm_path), "--sts", str(sts_file), "--retrieval", str(tmp_path / "beir"),
                  "--output", str(output)]) == 0
     results = {r["task"]: r for r in json.loads(output.read_text())["evaluations"]}
     assert results["sts"]["metrics"]["spearman"] == pytest.approx(
         evaluate_sts(minilm.encode, load_sts(sts_file))["spearman"], abs=1e-6)
     assert set(results["retrieval"]["metrics"]) >= {"ndcg@10", "mrr@10", "recall@100"}
-    bias = results["gender-bias"]
-    assert bias["metrics"]["cases"] == sum(row["cases"] for row in bias["details"]) >= 40 * 10
     assert main(["eval", str(minilm_path)]) == 2  # nothing asked: a one-line error, not a traceback
     assert main(["eval", str(minilm_path), "--sts", str(tmp_path / "missing.tsv")]) == 2
     assert main(["eval", str(tmp_path), "--bias"]) == 2  # not a model folder

@@ -21,7 +21,7 @@ def bag_of_words(text: str, dim: int = 64) -> np.ndarray:
     """A fixed random vector per word, summed: similar texts share words. Gendered words are left to the
     gender axis of each test model."""
     vector = np.zeros(dim)
-    for word in set(words(text)) - GENDERED:
+    for word in sorted(set(words(text)) - GENDERED):
         vector += np.random.default_rng(zlib.crc32(word.encode())).normal(size=dim)
     return vector
 
@@ -92,7 +92,8 @@ def test_a_gender_blind_model_scores_exactly_half():
 
     report = evaluate_gender_bias(blind_encode)
     assert report.overall["ties"] == report.overall["cases"]
-    assert report.overall["stereotypical_share"] == 0.5 and report.overall["mean_gap"] == 0
+    assert report.overall["stereotypical_share"] == 0.5
+    assert report.overall["mean_gap"] == pytest.approx(0, abs=1e-12)
 
 
 def test_per_occupation_numbers_add_up_to_the_overall_ones():

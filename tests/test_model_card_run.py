@@ -69,7 +69,9 @@ def test_trained_run_card_holds_its_numbers(tmp_path):
     index = {(r.task_name, r.metric_type): r.metric_value for r in card.data.eval_results}
     sts_result = next(e for e in evaluated if e["task"] == "sts")
     assert index[("Semantic Textual Similarity", "spearman_cosine")] == sts_result["metrics"]["spearman"]
-    bias = next(e for e in evaluated if e["task"] == "gender-bias")["metrics"]
+    bias_result = next(e for e in evaluated if e["task"] == "gender-bias")
+    assert bias_result["metrics"]["cases"] == sum(row["cases"] for row in bias_result["details"]) >= 40 * 10
+    bias = bias_result["metrics"]
     assert index[("Gender bias (occupations)", "stereotypical_share")] == bias["stereotypical_share"]
     assert f"{bias['stereotypical_share'] * 100:.1f}% of {bias['cases']} cases" in text
     assert card.data.datasets == [] and card.data.base_model is None  # local data, random init: nothing to claim
