@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from datasets_builders.build import ARROW_FILE, Build, load_build
 from datasets_builders.schema import FEATURES
+from model_cards.dataset_card import write_dataset_card
 
 DEFAULT_MAX_SHARD_BYTES = 256 * 1024 * 1024
 REPORTS_DIR = "build_reports"
@@ -44,15 +45,14 @@ def publish(
         builds: `Build` objects (from `build_source`) or build folders (from `se1b data build`).
         out_dir: the repo folder; created if missing; other configs already in it are kept.
         max_shard_bytes: upper bound on the Arrow bytes in one Parquet shard (Parquet files come out smaller).
-        pretty_name: the card title; default: kept from an existing card, else derived from the configs.
+        pretty_name: the card title, remembered for later publishes into the folder; default: the source's title
+            (one config) or "Sentence pairs from N sources".
         progress: show a progress bar per config.
 
     Returns the folder. Example:
         >>> publish(build_source("squad", ["squad_pairs.jsonl.gz"]), "hub/pairs")   # doctest: +SKIP
         >>> load_dataset("hub/pairs", "squad", split="train")                        # doctest: +SKIP
     """
-    from model_cards.dataset_card import write_dataset_card
-
     if max_shard_bytes <= 0:
         raise ValueError("max_shard_bytes must be positive")
     items = [builds] if isinstance(builds, (Build, str, Path)) else list(builds)
