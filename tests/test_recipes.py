@@ -98,23 +98,33 @@ def write_fixture_sources(root: Path, names: list[str], rows: int = 24) -> None:
         )
 
 
-def test_the_2021_recipe_trains_and_its_sources_and_weights_reach_the_card(tmp_path: Path, monkeypatch) -> None:
-    """The general recipe, scaled down (tiny model, 3 steps of 8 pairs) on fixture folders for all its sources."""
+@pytest.mark.parametrize(
+    "recipe, tiny_model",
+    [("all-MiniLM-L6-v2.yaml", "tiny-bert"), ("qa-mpnet-base.yaml", "tiny-mpnet"),
+     ("conversational-MiniLM-L6.yaml", "tiny-bert")],
+)  # one training config per data recipe, both model families; the other configs differ only in their base model
+def test_recipe_trains_and_its_sources_and_weights_reach_the_card(
+    recipe: str, tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recipe scaled down (a tiny model of the base's family, 3 steps of 8 pairs) on fixture folders for all of
+    its sources: it trains, and the run's card lists every source with its recipe weight."""
     import yaml
 
     from training.train import train
 
     monkeypatch.chdir(REPO)
-    data = yaml.safe_load((REPO / "recipes" / "data" / "all_2021.yaml").read_text())
+    overrides = [f"model={tiny_model}", "steps=3", "batch_size=8", "max_seq_length=32", "warmup_steps=1",
+                 "precision=fp32", f"output_dir={tmp_path / 'run'}", "checkpoint_every=100", "log_every=1"]
+    config = load_config(REPO / "recipes" / "train" / recipe, overrides)
+    data = yaml.safe_load(Path(config.data).read_text())
     data["root"] = str(tmp_path / "published")
     write_fixture_sources(tmp_path / "published", [source["name"] for source in data["sources"]])
-    overrides = ["model=tiny-bert", "steps=3", "batch_size=8", "max_seq_length=32", "warmup_steps=1",
-                 "precision=fp32", f"output_dir={tmp_path / 'run'}", "checkpoint_every=100", "log_every=1"]
-    config = load_config(REPO / "recipes" / "train" / "all-MiniLM-L6-v2.yaml", overrides)
     config.data = data
     out = train(config)
 
     metadata = json.loads((out / "run_metadata.json").read_text())
+    assert metadata["model_kind"] == config.model_kind
+    assert metadata["training"]["symmetric"] == config.symmetric
     assert [(row["name"], row["weight"]) for row in metadata["data"]] == [
         (source["name"], source["weight"]) for source in data["sources"]
     ]
