@@ -54,8 +54,8 @@ def init_distributed(coordinator: str | None, num_processes: int | None, process
         return
     if num_processes is None or process_id is None:
         raise UserError("--coordinator needs --num-processes and --process-id")
-    if jax.default_backend() == "cpu" or os.environ.get("JAX_PLATFORMS", "") == "cpu":
-        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    # Before any backend call; it only concerns CPU devices, so it is harmless on accelerators.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator, num_processes, process_id)
 
 
