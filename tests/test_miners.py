@@ -217,6 +217,15 @@ def test_reddit_pairs_by_parent_linkage_with_counted_filters(tmp_path):
     }  # fmt: skip
 
 
+def test_reddit_filters_are_configurable(tmp_path):
+    dump = write_comments(tmp_path / "RC_2015-01.zst", REDDIT)
+    relaxed = pairs_of(list(mine_reddit(dump, drop_bot_like_authors=False, min_score=-5, min_chars=2)))
+    assert ("What is the best way to learn to cook?", "I learned from my grandmother's recipes.") in relaxed
+    assert ("Start with eggs & rice, then move on to stews.", "Thanks, stews sound like a great next step.") in relaxed
+    assert ("Start with eggs & rice, then move on to stews.", "ok") in relaxed
+    assert len(relaxed) == 5
+
+
 def test_reddit_dumps_need_the_long_window(tmp_path):
     dump = write_comments(tmp_path / "RC_2015-01.zst", REDDIT[:2])
     with pytest.raises(zstandard.ZstdError):  # the reason for max_window_size=2**31
@@ -356,6 +365,16 @@ def test_nli_triplets_and_pairs(tmp_path):
     ]  # fmt: skip
 
 
+def test_nli_premise_window_bound_splits_far_apart_hypotheses(tmp_path):
+    path = tmp_path / "snli_1.0_train.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in SNLI))
+    stats = MiningStats()
+    triplets = pairs_of(list(mine_nli(path, "triplets", stats=stats, max_open_premises=1)))
+    assert triplets == [(P1, "A man is performing music.", "A man sits in silence.")]  # P2's lines were split
+    assert stats.records == len(SNLI)
+    assert stats.dropped["no_contradiction"] == 2 and stats.dropped["no_entailment"] == 2
+
+
 def test_nli_unknown_label_is_bad_input(tmp_path):
     path = tmp_path / "multinli_1.0_train.jsonl"
     path.write_text(json.dumps(SNLI[0]) + "\n" + json.dumps(nli_line(P1, "x", "entails", "9e")) + "\n")
@@ -451,6 +470,13 @@ def test_wikipedia_reservoir_sampling_is_seeded(tmp_path):
     assert first == again and len(first) == 29
     assert first != list(mine_wikipedia(dump, seed=2))
     assert all(pair["anchor"] != pair["positive"] for pair in first)
+
+
+def test_wikipedia_category_bound_evicts_least_recently_used(tmp_path):
+    dump = write_wiki_dump(tmp_path / "dump.xml.bz2", WIKI)
+    stats = MiningStats()
+    assert list(mine_wikipedia(dump, stats=stats, max_categories=1)) == []  # the two categories alternate
+    assert stats.dropped["first_in_category"] == 4 and stats.records == len(WIKI)
 
 
 def test_wikipedia_truncated_bz2_and_malformed_xml(tmp_path):
