@@ -115,10 +115,19 @@ class SpaceTabs:
         k = int(clusters)
         if not 2 <= k <= min(MAX_CLUSTERS, len(corpus.texts)):
             raise ValueError(f"number of clusters must be between 2 and {min(MAX_CLUSTERS, len(corpus.texts))}")
-        embeddings = self.registry.corpus_embeddings(label, corpus.texts)
+        points, assignments, rows = self._clusters(label, tuple(corpus.texts), k)
+        names = [f"{row['cluster']}: {row['keywords']}" for row in rows]
+        figure = charts.cluster_scatter(points, assignments, names, f"{k} clusters of {corpus.source} ({label})")
+        return corpus.describe(), figure, pd.DataFrame(rows)
+
+    @functools.lru_cache(maxsize=32)  # noqa: B019  (one SpaceTabs per app: the cache lives as long as the app)
+    def _clusters(self, label: str, texts: tuple[str, ...], k: int) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+        """PCA points, k-means assignments and one summary row per cluster; deterministic (fixed seeds), so
+        cached: many visitors cluster the default corpus with the same k."""
+        embeddings = self.registry.corpus_embeddings(label, list(texts))
         kmeans = KMeans(n_clusters=k, n_init=10, random_state=0).fit(embeddings)
         assignments = kmeans.labels_
-        keywords = _cluster_keywords(corpus.texts, assignments, k)
+        keywords = _cluster_keywords(list(texts), assignments, k)
         rows = []
         for cluster in range(k):
             members = np.flatnonzero(assignments == cluster)
@@ -128,13 +137,11 @@ class SpaceTabs:
                     "cluster": cluster,
                     "size": len(members),
                     "keywords": keywords[cluster],
-                    "central text": corpus.texts[members[np.argmin(distances)]],
+                    "central text": texts[members[np.argmin(distances)]],
                 }
             )
         points = PCA(n_components=2, random_state=0).fit_transform(embeddings)
-        names = [f"{row['cluster']}: {row['keywords']}" for row in rows]
-        figure = charts.cluster_scatter(points, assignments, names, f"{k} clusters of {corpus.source} ({label})")
-        return corpus.describe(), figure, pd.DataFrame(rows)
+        return points, assignments, rows
 
     def _bias_report(self, label: str) -> gender_bias.BiasReport:
         # The set is fixed, so each model's report is computed once.

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
@@ -249,3 +250,32 @@ def test_space_folder_runs_standalone_without_the_rest_of_the_repo(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "standalone ok" in result.stdout
+
+
+def test_a_server_path_cannot_be_read_through_the_upload_field(space):
+    """Only files a user uploaded are readable. Raw HTTP, because gradio_client would upload a local path itself."""
+    client, labels = space
+    payload = {"path": str(SPACE_DIR / "default_corpus.txt"), "meta": {"_type": "gradio.FileData"}}
+    answers = []
+    for query in ("Saturn's rings", "Saturn's rings"):  # a server file, then no file: the control
+        data = [query, payload if not answers else None, "text", 1, labels[0]]
+        event = httpx.post(client.src + "gradio_api/call/search", json={"data": data}).json()["event_id"]
+        answers.append(httpx.get(client.src + f"gradio_api/call/search/{event}", timeout=None).text)
+    refused, control = answers
+    assert "event: error" in refused and "Saturn" not in refused
+    assert "event: complete" in control and "Saturn's rings are made mostly of ice and rock." in control
+
+
+def test_space_readme_front_matter_matches_the_folder():
+    import gradio
+    import yaml
+
+    _, front_matter, _ = (SPACE_DIR / "README.md").read_text(encoding="utf-8").split("---\n", 2)
+    meta = yaml.safe_load(front_matter)
+    assert meta["sdk"] == "gradio" and meta["sdk_version"] == gradio.__version__
+    assert (SPACE_DIR / meta["app_file"]).is_file()
+    assert {"title", "emoji", "colorFrom", "colorTo", "license", "datasets"} <= set(meta)
+    assert registry.MINILM_HUB_ID in meta["models"]
+    requirements = (SPACE_DIR / "requirements.txt").read_text(encoding="utf-8")
+    packages = [line.split(">")[0].split("=")[0] for line in requirements.splitlines() if not line.startswith("#")]
+    assert "sentence-transformers" in packages and "gradio" not in packages  # the Space's sdk_version pins gradio
