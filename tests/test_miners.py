@@ -553,6 +553,8 @@ def test_miner_sources_build_publish_and_load_in_both_modes(tmp_path):
     for name, (_, expected) in inputs.items():
         assert datasets.load_dataset(str(hub), name, split="train").to_list() == as_rows(expected), name
         assert list(datasets.load_dataset(str(hub), name, split="train", streaming=True)) == as_rows(expected), name
+    card = (hub / "README.md").read_text()
+    assert "answer_not_best" in card and "parent_is_submission" in card  # miner filters are counted in the card
 
 
 def test_builder_applies_its_error_policy_to_miner_errors(tmp_path, capsys):
@@ -565,4 +567,13 @@ def test_builder_applies_its_error_policy_to_miner_errors(tmp_path, capsys):
     assert se1b(args) == 0
     build = build_source("reddit_comments", [dump], on_error="skip", progress=False)
     assert build.stats.rejected == {"invalid_json": 1}
-    assert build.stats.rows_read == 3 and build.dataset.num_rows == 1
+    assert build.stats.filtered == {"parent_is_submission": 1}  # a filter: counted by reason, never fatal
+    assert build.stats.rows_read == 3 and build.stats.rows_kept == 1 and build.dataset.num_rows == 1
+
+
+def test_builder_counts_miner_filters_by_reason_under_the_default_policy(tmp_path):
+    build = build_source("reddit_comments", [write_comments(tmp_path / "RC_2015-01.zst", REDDIT)], progress=False)
+    stats = MiningStats()
+    list(mine_reddit(tmp_path / "RC_2015-01.zst", stats=stats))
+    assert build.stats.filtered == dict(stats.dropped) and build.stats.rejected == {}
+    assert build.stats.rows_read == len(REDDIT) == build.stats.rows_kept + build.stats.rows_filtered

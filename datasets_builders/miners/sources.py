@@ -5,10 +5,9 @@ each file is mined on its own: a Reddit parent index, an NLI premise window and 
 do not span files (use the `mine_*` functions on a folder to share them). Miner filters use their documented
 defaults; to change them, build a Source with `miner_reader(events, **options)`.
 
-Error Drops become `RecordError`s, so the builder's on_error policy and counts apply to them. Filter Drops (a low
-score, a deleted comment) must never stop a build; the builder has no "counted but never fatal" record yet, so they
-are passed as records that give no pair: they count as rows read and kept, without their reason (the reasons are
-in `MiningStats` when mining through the Python API).
+Error Drops become `RecordError`s, so the builder's on_error policy and counts apply to them; filter Drops (a low
+score, a deleted comment) become `Filtered` records, counted by reason in the build statistics and the card, never
+fatal.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets_builders.catalog import CATALOG, STACKEXCHANGE_CITATION
-from datasets_builders.readers import RecordError
+from datasets_builders.readers import Filtered, RecordError
 from datasets_builders.source import Source, register_source
 
 from . import codesearchnet, nli, reddit, stackexchange, wikipedia
@@ -42,10 +41,12 @@ def miner_reader(events: Callable[..., Iterator[Event]], **options: Any) -> Call
 
     def reader(path: str) -> Iterator[tuple[str, Any]]:
         for _, location, item in events([Path(path)], **options):
-            if isinstance(item, Drop) and item.error:
+            if not isinstance(item, Drop):
+                yield location, item
+            elif item.error:
                 yield location, RecordError(item.reason, item.message)
             else:
-                yield location, item
+                yield location, Filtered(item.reason)
 
     return reader
 
@@ -64,10 +65,8 @@ def _stackexchange_reader(kind: str, **options: Any) -> Callable[[str], Iterator
     return reader
 
 
-def pair_texts(item: dict | Drop) -> list[tuple[str, ...]]:
-    """Builder `ToTexts`: a mined pair as a text tuple; a filter Drop gives none."""
-    if isinstance(item, Drop):
-        return []
+def pair_texts(item: dict) -> list[tuple[str, ...]]:
+    """Builder `ToTexts`: a mined pair as a text tuple."""
     if item["negative"] is None:
         return [(item["anchor"], item["positive"])]
     return [(item["anchor"], item["positive"], item["negative"])]
