@@ -1,0 +1,82 @@
+"""Encoding throughput: the project's Flax encoder vs SentenceTransformer.encode, same model, same sentences,
+same batch size, in one run (alternating rounds, so machine noise hits both alike).
+
+    python bench/bench_encode.py --data ../shared/data/pairs --sentences 4000 --batch-size 64 --rounds 3
+
+Prints sentences/s for each and the ratio flax / sentence-transformers (the median round of each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import statistics
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import torch
+from sentence_transformers import SentenceTransformer
+
+from training.sentence_model import load_sentence_model
+from training.tiny import minilm_folder
+
+
+def real_sentences(data_dir: Path, count: int) -> list[str]:
+    """Anchors and positives from every pair file, interleaved, so lengths mix like a real corpus."""
+    per_file = []
+    for path in sorted(data_dir.glob("*.jsonl.gz")):
+        texts = []
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            for line in handle:
+                row = json.loads(line)
+                texts += [row["anchor"], row["positive"]]
+                if len(texts) >= count:
+                    break
+        per_file.append(texts)
+    mixed = [text for group in zip(*per_file) for text in group]
+    return mixed[:count]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/pairs"))
+    parser.add_argument("--model", type=Path, default=None, help="default: the packaged all-MiniLM-L6-v2")
+    parser.add_argument("--sentences", type=int, default=4000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    model_dir = args.model or minilm_folder()
+    texts = real_sentences(args.data, args.sentences)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    peer = SentenceTransformer(str(model_dir), device=device)
+    ours = load_sentence_model(model_dir)
+    print(f"{len(texts)} sentences, batch {args.batch_size}, jax {jax.default_backend()}, torch {device}, "
+          f"torch threads {torch.get_num_threads()}")
+    # Warm-up: jit compiles once per bucket length; torch allocates. Not timed.
+    ours.encode(texts[: args.batch_size * 8], batch_size=args.batch_size)
+    for bucket_text in (["word " * n for n in (10, 25, 50, 100, 200)]):
+        ours.encode([bucket_text] * 2, batch_size=args.batch_size)
+    peer.encode(texts[: args.batch_size * 8], batch_size=args.batch_size)
+
+    rates: dict[str, list[float]] = {"flax": [], "sentence-transformers": []}
+    for round_index in range(args.rounds):
+        start = time.perf_counter()
+        a = ours.encode(texts, batch_size=args.batch_size)
+        rates["flax"].append(len(texts) / (time.perf_counter() - start))
+        start = time.perf_counter()
+        b = peer.encode(texts, batch_size=args.batch_size, convert_to_numpy=True)
+        rates["sentence-transformers"].append(len(texts) / (time.perf_counter() - start))
+        print(f"round {round_index}: flax {rates['flax'][-1]:.1f}/s, "
+              f"sentence-transformers {rates['sentence-transformers'][-1]:.1f}/s")
+    print(f"max |flax - sentence-transformers| = {np.abs(a - b).max():.2e}")
+    flax, peer_rate = statistics.median(rates["flax"]), statistics.median(rates["sentence-transformers"])
+    print(f"median: flax {flax:.1f} sentences/s, sentence-transformers {peer_rate:.1f} sentences/s, "
+          f"ratio {flax / peer_rate:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
