@@ -37,6 +37,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
             help="bad records: stop with file and line (raise, default) or skip them and count by reason (skip)",
         )
         sub.add_argument("--dedupe", action="store_true", help="drop exact duplicate pairs (counted)")
+        sub.add_argument(
+            "--num-proc", type=int, default=1, help="raw files built at once by worker processes (default 1)"
+        )
 
     build = commands.add_parser(
         "build",
@@ -71,8 +74,12 @@ def main(args: argparse.Namespace) -> int:
     """Run a `data` subcommand."""
     if args.data_command == "list":
         return _list()
+    if args.num_proc < 1:
+        raise UserError("--num-proc must be at least 1")
     if args.data_command == "build":
-        build = build_source(args.source, args.raw, on_error=args.on_error, dedupe=args.dedupe, out_dir=args.out)
+        build = build_source(
+            args.source, args.raw, on_error=args.on_error, dedupe=args.dedupe, out_dir=args.out, num_proc=args.num_proc
+        )
         _report(build)
         print(f"build written to {args.out}; publish it with: se1b data publish {args.out} --out DIR")
         return 0
@@ -86,7 +93,7 @@ def main(args: argparse.Namespace) -> int:
     builds: list[Build] = []
     for item in args.items:
         if item in names:
-            build = build_source(item, args.raw, on_error=args.on_error, dedupe=args.dedupe)
+            build = build_source(item, args.raw, on_error=args.on_error, dedupe=args.dedupe, num_proc=args.num_proc)
         else:
             build = load_build(item)
         _report(build)

@@ -224,3 +224,22 @@ def test_a_registered_source_with_its_own_reader_gets_build_publish_and_card(tmp
             register_source(source)
     finally:
         _REGISTRY.pop("tsv_test", None)
+
+
+def test_parallel_build_gives_the_same_rows_and_counts_in_file_order(tmp_path):
+    files = [
+        write_lines(tmp_path / "a.jsonl.gz", [good(["a1", "x"]), b"{bad", good(["dup", "dup"])]),
+        write_lines(tmp_path / "b.jsonl.gz", [good(["b1", "y"]), good(["dup", "dup"]), good(["", "z"])]),
+        write_lines(tmp_path / "c.jsonl.gz", [good({"set": ["c1", "c2", "c3"]})]),
+    ]
+    serial = build_source("squad", files, on_error="skip", dedupe=True, progress=False)
+    parallel = build_source("squad", files, on_error="skip", dedupe=True, progress=False, num_proc=2)
+    assert parallel.dataset.to_list() == serial.dataset.to_list()
+    assert parallel.dataset["anchor"] == ["a1", "dup", "b1", "c1", "c1", "c2"]
+    assert parallel.stats.to_dict() == serial.stats.to_dict()
+    stats = parallel.stats
+    assert (stats.rows_read, stats.rows_kept, stats.rejected) == (7, 5, {"invalid_json": 1, "empty_text": 1})
+    assert (stats.pairs_generated, stats.duplicates_removed, stats.pairs_written) == (7, 1, 6)
+    assert not list(parallel.path.glob("part-*"))  # worker parts merged and removed
+    with pytest.raises(UserError, match=r"a\.jsonl\.gz:2: invalid_json"):
+        build_source("squad", files, progress=False, num_proc=2)
