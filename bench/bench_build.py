@@ -2,12 +2,14 @@
 
     python bench/bench_build.py                       # generated files of 250k and 1M pairs (jsonl.gz)
     python bench/bench_build.py --sizes 1000000 --real /work/shared/data/pairs/sgd_dialogue.jsonl.gz
+    python bench/bench_build.py --sizes 1000000 --files 4 --num-proc 2   # + the same pairs in 4 files, 2 processes
 
 For each input, in the same run and each in a fresh subprocess (so peak RSS is that job's alone):
   ours: `build_source` (read, validate, clean, count -> Arrow) + `publish` (Parquet shards + card);
   peer: `datasets.load_dataset("json", data_files=FILE)` + `Dataset.to_parquet` (no validation, no cleaning, no card).
 The generated file holds `{"anchor": ..., "positive": ...}` lines (a form both can read; pyarrow's JSON reader
-cannot read the 2021 list lines). Peak RSS is the process's VmHWM, which includes memory-mapped Arrow pages.
+cannot read the 2021 list lines). Peak RSS is the process's VmHWM, which includes memory-mapped Arrow pages (with
+num_proc, the largest of the main process and its workers).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import gzip
 import json
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -42,13 +45,15 @@ def generate(path: Path, pairs: int, seed: int = 0) -> Path:
 
 
 def peak_rss_mib() -> float:
+    """This process's peak RSS, or its largest worker process's if that was larger (num_proc runs)."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+            own = int(line.split()[1])
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
+    return max(own, children) / 1024
 
 
-def worker(kind: str, raw: str, work: str) -> dict:
+def worker(kind: str, raw: str, work: str, num_proc: str = "1") -> dict:
     import datasets
 
     sys.path.insert(0, str(ROOT))
@@ -68,12 +73,15 @@ def worker(kind: str, raw: str, work: str) -> dict:
 
     datasets.disable_progress_bars()
     start = time.perf_counter()  # imports excluded: they are the same for both
+    files = sorted(str(p) for p in Path(raw).iterdir()) if Path(raw).is_dir() else [raw]
     if kind == "ours":
-        build = build_source(source, [raw], progress=False, out_dir=Path(work) / "build")
+        build = build_source(source, files, progress=False, out_dir=Path(work) / "build", num_proc=int(num_proc))
         publish(build, Path(work) / "hub", progress=False)
         rows = build.stats.pairs_written
     else:
-        dataset = datasets.load_dataset("json", data_files=raw, split="train", cache_dir=str(Path(work) / "cache"))
+        dataset = datasets.load_dataset(
+            "json", data_files=files, split="train", cache_dir=str(Path(work) / "cache"), num_proc=int(num_proc)
+        )
         dataset.to_parquet(str(Path(work) / "peer.parquet"))
         rows = len(dataset)
     seconds = time.perf_counter() - start
@@ -86,11 +94,10 @@ def worker(kind: str, raw: str, work: str) -> dict:
     }
 
 
-def run(kind: str, raw: Path) -> dict:
+def run(kind: str, raw: Path, num_proc: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-build-") as work:
-        out = subprocess.run(
-            [sys.executable, __file__, "--worker", kind, str(raw), work], check=True, capture_output=True, text=True
-        )
+        command = [sys.executable, __file__, "--worker", kind, str(raw), work, str(num_proc)]
+        out = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -98,18 +105,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[250_000, 1_000_000], help="generated pair counts")
     parser.add_argument("--real", nargs="*", default=[], help="real anchor/positive jsonl.gz files to run as well")
-    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--files", type=int, default=0, help="also run the largest size split into this many files")
+    parser.add_argument("--num-proc", type=int, default=2, help="processes for the split run, both sides")
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(*args.worker)))
         return
     with tempfile.TemporaryDirectory(prefix="bench-build-data-") as tmp:
-        inputs = [(f"generated {n:,}", generate(Path(tmp) / f"pairs_{n}.jsonl.gz", n)) for n in args.sizes]
-        inputs += [(Path(p).name, Path(p)) for p in args.real]
+        inputs = [(f"generated {n:,}", generate(Path(tmp) / f"pairs_{n}.jsonl.gz", n), 1) for n in args.sizes]
+        inputs += [(Path(p).name, Path(p), 1) for p in args.real]
+        if args.files:
+            size, split = max(args.sizes), Path(tmp) / "split"
+            split.mkdir()
+            for i in range(args.files):
+                generate(split / f"part_{i}.jsonl.gz", size // args.files, seed=i)
+            inputs.append(
+                (f"generated {size:,} in {args.files} files, num_proc={args.num_proc}", split, args.num_proc)
+            )
         print("| input | pairs | ours pairs/s | peer pairs/s | ours / peer | ours peak RSS MiB | peer peak RSS MiB |")
         print("|---|---:|---:|---:|---:|---:|---:|")
-        for label, raw in inputs:
-            ours, peer = run("ours", raw), run("peer", raw)
+        for label, raw, num_proc in inputs:
+            ours, peer = run("ours", raw, num_proc), run("peer", raw, num_proc)
             assert ours["rows"] == peer["rows"], (ours, peer)
             print(
                 f"| {label} | {ours['rows']:,} | {ours['pairs_per_s']:,.0f} | {peer['pairs_per_s']:,.0f} | "
