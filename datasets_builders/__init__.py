@@ -10,7 +10,8 @@ Public API (import from `datasets_builders`):
     Source(...)                                   catalog facts + how to read raw files (source.py)
     register_source(source, *, replace=False)     add a source (miners do this on import)
     get_source(name) -> Source;  list_sources() -> list[Source]
-    build_source(source, raw_paths=None, *, on_error="raise", dedupe=False, out_dir=None, progress=True) -> Build
+    build_source(source, raw_paths=None, *, on_error="raise", dedupe=False, out_dir=None, progress=True,
+                 num_proc=1) -> Build
         Build: .source, .dataset (memory-mapped datasets.Dataset), .stats (BuildStats), .path, .facts
     load_build(folder) -> Build                   reopen a build made with out_dir=folder (`se1b data build`)
     iter_rows(source, paths, stats, on_error="raise") -> Iterator[(anchor, positive, negative|None)]
@@ -21,9 +22,12 @@ Public API (import from `datasets_builders`):
     RecordError(reason, detail, line=None)        a bad record; `reason` is the key it is counted under
     Filtered(reason)                              a record a source's own filters drop: counted, never an error
 
-Command line: `se1b data list`, `se1b data build SOURCE [--raw PATH...] --out BUILD_DIR [--on-error skip]
-[--dedupe]`, `se1b data publish ITEM... --out REPO_DIR [--raw PATH...] [--max-shard-mb N] [--pretty-name T]`
-(ITEM: a build folder or a source name).
+Command line:
+
+    se1b data list
+    se1b data build SOURCE [--raw PATH...] --out BUILD_DIR [--on-error skip] [--dedupe] [--num-proc N]
+    se1b data publish ITEM... --out REPO_DIR [--raw PATH...] [--max-shard-mb N] [--pretty-name T]   (ITEM: a build
+        folder or a source name; publish also takes --on-error, --dedupe, --num-proc for the sources it builds)
 
 Adding a source (what a miner writes, e.g. in datasets_builders/miners/<name>.py, imported by miners/__init__.py):
 
