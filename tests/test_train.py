@@ -122,7 +122,15 @@ def test_short_run_learns_and_exports_a_loadable_model(tmp_path, fixture_paths):
     assert meta.training.steps == 40 and meta.training.pairs_seen == 40 * 16
     assert meta.data[0].name == "topics" and meta.data[0].pairs_seen == 40 * 16
     assert meta.evaluations[0].metrics["spearman"] == pytest.approx(spearman[-1])
-    assert (out / "best").is_dir() and list((out / "tensorboard").iterdir())
+    assert list((out / "tensorboard").iterdir()) and (out / "model" / "README.md").is_file()
+
+    # `se1b export`: the last checkpoint is the final model; the best one is the best-scoring evaluation's.
+    _run("export", str(out), "--step", "40")
+    final, exported = _exported_tensors(out / "model"), _exported_tensors(out / "model-step40")
+    assert all(np.array_equal(final[name], exported[name]) for name in final)
+    _run("export", str(out), "--best", "--out", str(tmp_path / "best"))
+    best_step = json.loads((out / "best_score.json").read_text())["step"]
+    assert json.loads((tmp_path / "best" / "run_metadata.json").read_text())["training"]["steps"] == best_step
 
 
 def _flax_embeddings(folder: Path, texts: list[str]) -> np.ndarray:

@@ -75,3 +75,23 @@ def export_sentence_model(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# `se1b export RUN_DIR`: a training checkpoint -> a sentence-transformers folder.
+
+
+def configure(parser) -> None:
+    parser.add_argument("run_dir", help="a `se1b train` output_dir (holds config.json, checkpoints/, best/)")
+    parser.add_argument("--out", help="target folder (default: RUN_DIR/model-step<N> or RUN_DIR/model-best)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--step", type=int, help="checkpoint step to export (default: the latest)")
+    which.add_argument("--best", action="store_true", help="export the checkpoint with the best STS score")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing target folder")
+
+
+def main(args) -> int:
+    from training.train import export_checkpoint
+
+    export_checkpoint(args.run_dir, args.out, step=args.step, best=args.best, overwrite=args.overwrite)
+    return 0

@@ -360,8 +360,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
 
 
 def export_run(config: TrainConfig, model: SentenceModel, data, *, step: int, wall_time: float, pairs_seen: int,
-               final_score: float | None) -> Path:
-    """Export the final model to output_dir/model with run_metadata.json, metrics.jsonl and a model card."""
+               final_score: float | None, out_dir: Path | None = None, overwrite: bool = True) -> Path:
+    """Export to `out_dir` (default output_dir/model) with run_metadata.json, metrics.jsonl and a model card."""
     from model_cards.metadata import METADATA_FILE, DataSource, Evaluation, RunMetadata, TrainingInfo
     from training.export import export_sentence_model
 
@@ -381,7 +381,7 @@ def export_run(config: TrainConfig, model: SentenceModel, data, *, step: int, wa
             normalize=model.model.normalize, hardware=hardware, devices=len(devices),
             processes=jax.process_count(), wall_time_seconds=round(wall_time, 1), pairs_seen=pairs_seen,
         ),
-        data=[DataSource(**source) for source in data_sources(data)],
+        data=[DataSource(**source) for source in data_sources(data)] if data is not None else [],
         framework_versions=_versions(),
     )
     if final_score is not None:
@@ -389,7 +389,8 @@ def export_run(config: TrainConfig, model: SentenceModel, data, *, step: int, wa
                                            split="dev", step=step))
     metrics_file = output_dir / "metrics.jsonl"
     out = export_sentence_model(
-        model.model, model.tokenizer, output_dir / "model", max_seq_length=config.max_seq_length, overwrite=True,
+        model.model, model.tokenizer, out_dir or output_dir / "model", max_seq_length=config.max_seq_length,
+        overwrite=overwrite,
         prompts=model.prompts or None,
         extra_files={METADATA_FILE: json.dumps(dataclasses.asdict(meta), indent=2) + "\n",
                      "metrics.jsonl": metrics_file.read_text() if metrics_file.exists() else ""},
@@ -402,6 +403,35 @@ def export_run(config: TrainConfig, model: SentenceModel, data, *, step: int, wa
         write_model_card(out)
     print(f"exported the model to {out}")
     return out
+
+
+def export_checkpoint(run_dir: str | Path, out_dir: str | Path | None = None, *, step: int | None = None,
+                      best: bool = False, overwrite: bool = False) -> Path:
+    """Export checkpoint `step` (default: the latest), or the best-evaluated one, of a training run folder to a
+    sentence-transformers folder (default: <run_dir>/model-step<N> or <run_dir>/model-best)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise UserError(f"{run_dir}: not a training run folder (no config.json)")
+    config = load_config(run_dir / "config.json")
+    config.output_dir = str(run_dir)
+    if (run_dir / "base-model" / "config.json").exists():  # a tiny random base model written by the run
+        config.model = str(run_dir / "base-model")
+    checkpoints = Checkpointer(run_dir / ("best" if best else "checkpoints"), keep=config.keep_checkpoints)
+    step = checkpoints.latest_step() if step is None else step
+    if step is None or step not in checkpoints.manager.all_steps():
+        raise UserError(f"{checkpoints.directory}: no checkpoint {'saved' if step is None else f'for step {step}'}; "
+                        f"available: {list(checkpoints.manager.all_steps())}")
+    sentence_model = load_base_model(config)
+    graphdef, params, rest = nnx.split(sentence_model.model, nnx.Param, ...)
+    like = {"params": params}
+    if not best:
+        like |= {"opt_state": make_optimizer(config)[0].init(params), "rng": jax.random.key_data(jax.random.key(0))}
+    state, _ = checkpoints.restore(step, like)
+    checkpoints.close()
+    sentence_model.model = nnx.merge(graphdef, _host(state["params"]), rest)
+    out = Path(out_dir) if out_dir else run_dir / ("model-best" if best else f"model-step{step}")
+    return export_run(config, sentence_model, None, step=step, wall_time=0.0, pairs_seen=step * config.batch_size,
+                      final_score=None, out_dir=out, overwrite=overwrite)
 
 
 def data_sources(data) -> list[dict[str, Any]]:
