@@ -47,6 +47,11 @@ def to_hub_folder(jsonl_gz: Path, out: Path, rows_per_shard: int = 50_000) -> Pa
     return folder
 
 
+def batch_pairs(batch: dict) -> int:
+    positive = batch["positive"]  # a list of texts, or {"input_ids": [B, T], ...} once tokenised
+    return len(positive["input_ids"] if isinstance(positive, dict) else positive)
+
+
 def rate(iterable, pairs_of, total: int, desc: str) -> tuple[float, float]:
     """(pairs per wall second, pairs per CPU second of this process) while consuming `iterable` until `total` pairs.
     The CPU figure stays meaningful when other work shares the cores."""
@@ -59,6 +64,22 @@ def rate(iterable, pairs_of, total: int, desc: str) -> tuple[float, float]:
             if seen >= total:
                 break
     return seen / (time.perf_counter() - start), seen / (time.process_time() - cpu)
+
+
+def gil_free_share(pipeline: PairPipeline, batches: int = 20) -> float:
+    """Share of the tokeniser's CPU time spent inside `encode_batch_fast`, which releases the GIL: the part that
+    worker threads run in parallel (the rest, turning ids into numpy arrays, holds the GIL)."""
+    tokenize, texts = pipeline.tokenize, []
+    while len(texts) < batches:
+        texts.append(pipeline._next_text_batch()["positive"])
+    start = time.thread_time()
+    for batch in texts:
+        tokenize._encode_batch(batch)
+    encode = time.thread_time() - start
+    start = time.thread_time()
+    for batch in texts:
+        tokenize(batch)
+    return encode / (time.thread_time() - start)
 
 
 def main() -> None:
@@ -99,7 +120,9 @@ def main() -> None:
                                     num_workers=workers, max_seq_length=128)
             total = args.pairs if tokenizer is None else args.tokenized_pairs
             name = f"ours {composition}" + (f" + tokenise, {workers} worker(s)" if tokenizer else ", text only")
-            results[name] = rate(pipeline, lambda b: len(b["positive"]), total, name)  # list or [B, T] array
+            results[name] = rate(pipeline, batch_pairs, total, name)
+            if tokenizer is not None and workers == 1:
+                gil_free = gil_free_share(pipeline)
             pipeline.close()
 
     base = results["row-level interleave_datasets"][0]
@@ -108,6 +131,9 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     for name, (value, per_cpu) in results.items():
         print(f"| {name} | {value:,.0f} | {value / base:.1f}x | {per_cpu:,.0f} |")
+    if args.tokenizer:
+        print(f"\ntokenisation CPU time spent in Rust without the GIL: {gil_free:.0%} "
+              f"(so N worker threads can reach up to {1 / (1 - gil_free):.1f}x one worker, given the cores)")
 
 
 if __name__ == "__main__":

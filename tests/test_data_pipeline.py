@@ -241,3 +241,16 @@ def test_each_epoch_reads_the_shards_in_a_new_order(tmp_path):
     assert all(sorted(order) == list(range(8)) for order in epochs)  # every epoch reads every shard once
     assert len({tuple(order) for order in epochs}) > 1
     pipeline.close()
+
+
+def test_rows_missing_a_carried_negative_or_a_text_are_skipped_and_counted(tmp_path):
+    shard = pair_shards("holes", 100, 1, negatives=True)[0]
+    for i in range(0, 100, 10):
+        shard["negative"][i] = None  # 10 triplets without their negative
+    shard["positive"][5] = ""  # and one empty positive
+    folder = write_hub_folder(tmp_path / "holes", {"default": [shard]})
+    config = {"sources": [{"name": "holes", "path": str(folder)}], "stopping_strategy": "first_exhausted"}
+    pipeline = PairPipeline(config, global_batch_size=8)
+    batches = list(pipeline)
+    assert all(len(b["negative"]) == len(b["anchor"]) for b in batches)  # every batch carries a negative per row
+    assert sum(len(b["anchor"]) for b in batches) == 89 and pipeline.stats["skipped_empty"] == 11

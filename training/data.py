@@ -136,6 +136,7 @@ def _parse_source(entry: object, where: str, root: str | None) -> SourceSpec:
     if path is None:
         if root is None:
             raise UserError(f"{where}: source {name!r} has no 'path' and the config gives no 'root'")
+        root = str(root)
         path, legacy_config = _legacy_location(name, str(root))
         config = config if config is not None else legacy_config
     return SourceSpec(name=name, path=str(path), config=config, split=str(entry.get("split", "train")),
@@ -165,9 +166,9 @@ def load_data_config(config: str | Path | dict | list, *, root: str | Path | Non
     unknown = set(config) - _CONFIG_KEYS
     if unknown:
         raise UserError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_CONFIG_KEYS)}")
-    root = str(root) if root is not None else config.get("root")
-    if root is not None and not Path(str(root)).is_absolute() and (base / str(root)).exists():
-        root = str(base / str(root))
+    if root is None and config.get("root") is not None:  # a root written in the file is relative to the file
+        root = str(config["root"])
+        root = str(base / root) if not Path(root).is_absolute() and (base / root).exists() else root
     entries = config.get("sources")
     if isinstance(entries, str):  # a path to a 2021 data_config.json
         sources_file = base / entries
@@ -241,7 +242,7 @@ class _SourceStream:
     process_index: int
     process_count: int
     block_size: int
-    has_negative: bool
+    carry_negative: bool  # the source has negatives and this pipeline puts them in its batches
     epoch: int = 0
     block: int = -1  # -1: no block read yet in this epoch
     offset: int = 0
@@ -283,9 +284,10 @@ class _SourceStream:
         self.stream_state, self._state_after = self._state_after, self._dataset.state_dict()
         self.block += 1
         columns = [table.column(c).to_pylist() for c in ("anchor", "positive")]
-        columns.append(table.column("negative").to_pylist() if self.has_negative else [None] * table.num_rows)
+        columns.append(table.column("negative").to_pylist() if self.carry_negative else [None] * table.num_rows)
         order = np.random.default_rng([self.seed, self.index, self.process_index, self.epoch, self.block])
-        self._rows = [(columns[0][j], columns[1][j], columns[2][j]) for j in order.permutation(table.num_rows)]
+        anchors, positives, negatives = columns
+        self._rows = [(anchors[j], positives[j], negatives[j]) for j in order.permutation(table.num_rows).tolist()]
 
     def restore(self, state: dict) -> None:
         for key in ("epoch", "block", "offset", "stream_ended", "exhausted_once", "finished"):
@@ -321,7 +323,7 @@ class _SourceStream:
 
         def offer(row: tuple) -> None:
             anchor, positive, negative = row
-            if not anchor or not positive:
+            if not anchor or not positive or (self.carry_negative and not negative):
                 stats["skipped_empty"] += 1
             elif anchor in seen or positive in seen or (negative is not None and negative in seen):
                 if len(self.deferred) < max_deferred:
@@ -391,15 +393,18 @@ class PairPipeline:
         for i, spec in enumerate(self.config.sources):
             stream = _SourceStream(spec, i, seed, process_index, process_count, self.config.shuffle_window, False)
             stream._open()  # checks the source now, before any training starts
-            stream.has_negative = "negative" in stream._dataset.features
             self._streams.append(stream)
-        self.has_negative = {s.spec.name: s.has_negative for s in self._streams}
-        self._carry_negatives = self.config.batch_composition == "single_source" or all(self.has_negative.values())
+        self.has_negative = {s.spec.name: "negative" in s._dataset.features for s in self._streams}
+        # a batch either has a negative for every row or none: mixed batches carry them only if every source has them
+        carry = self.config.batch_composition == "single_source" or all(self.has_negative.values())
+        for stream in self._streams:
+            stream.carry_negative = carry and self.has_negative[stream.spec.name]
         self._step = 0
         self._finished = False
         self._pairs = {s.spec.name: 0 for s in self._streams}
         self._stats = dict.fromkeys(_STATS, 0)
         self._state = self._snapshot()
+        self._rewind = False  # the producer is ahead of (or elsewhere than) self._state: restore before producing
         self._thread: threading.Thread | None = None
 
     # ---- state -------------------------------------------------------------------------------------------------
@@ -430,11 +435,15 @@ class PairPipeline:
             changed = sorted(k for k in expected if state["fingerprint"].get(k) != expected[k])
             raise UserError(f"data pipeline state was saved with different settings: {changed}")
         self.close()
+        self._state, self._rewind = copy.deepcopy(state), True
+
+    def _restore(self, state: dict) -> None:
+        """Put the producer back to `state` (it runs ahead of the consumer, or a state was loaded)."""
         self._step, self._finished = state["step"], state["finished"]
         self._pairs, self._stats = dict(state["pairs_per_source"]), dict(state["stats"])
         for stream, source_state in zip(self._streams, state["sources"], strict=True):
             stream.restore(source_state)
-        self._state = self._snapshot()
+        self._rewind = False
 
     @property
     def pairs_per_source(self) -> dict[str, int]:
@@ -513,9 +522,9 @@ class PairPipeline:
         self._step += 1
         for i in row_sources:
             self._pairs[names[i]] += 1
-        return self._assemble(rows, [names[i] for i in row_sources], step)
+        return self._assemble(rows, row_sources, step)
 
-    def _assemble(self, rows: list[tuple], sources: list[str], step: int) -> dict:
+    def _assemble(self, rows: list[tuple], row_sources: list[int], step: int) -> dict:
         anchors, positives, negatives = (list(column) for column in zip(*rows, strict=True))
         if self.config.swap_sides:
             swap = np.random.default_rng([self.seed, 3, self.process_index, step]).random(len(rows)) < 0.5
@@ -523,17 +532,15 @@ class PairPipeline:
                 if negatives[j] is None:  # a triplet's negative belongs to its anchor: keep triplets as they are
                     anchors[j], positives[j] = positives[j], anchors[j]
         batch = {"anchor": anchors, "positive": positives}
-        if all(n is not None for n in negatives):
-            if self._carry_negatives:
-                batch["negative"] = negatives
-            else:
-                self._stats["negatives_ignored"] += len(negatives)
-        elif any(n is not None for n in negatives):
-            self._stats["negatives_ignored"] += sum(n is not None for n in negatives)
+        if negatives[0] is not None:  # then every row has one (see carry_negative)
+            batch["negative"] = negatives
+        streams = [self._streams[i] for i in row_sources]
+        ignored = sum(self.has_negative[s.spec.name] and not s.carry_negative for s in streams)
+        self._stats["negatives_ignored"] += ignored
         if self.config.batch_composition == "single_source":
-            batch["source"] = sources[0]
+            batch["source"] = streams[0].spec.name
         else:
-            batch["sources"] = sources
+            batch["sources"] = [s.spec.name for s in streams]
         return batch
 
     def _tokenized(self, batch: dict) -> dict:
@@ -567,6 +574,8 @@ class PairPipeline:
             put(("error", error, None))
 
     def _start(self) -> None:
+        if self._rewind:
+            self._restore(self._state)
         self._queue = queue.Queue(maxsize=self.prefetch)
         self._stop = threading.Event()
         self._pool = (concurrent.futures.ThreadPoolExecutor(self.num_workers, thread_name_prefix="tokenize")
@@ -601,12 +610,7 @@ class PairPipeline:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self._thread = None
-        # the producer ran ahead of the consumer: rewind the source streams to the last handed-out batch
-        state = self._state
-        self._step, self._finished = state["step"], state["finished"]
-        self._pairs, self._stats = dict(state["pairs_per_source"]), dict(state["stats"])
-        for stream, source_state in zip(self._streams, state["sources"], strict=True):
-            stream.restore(source_state)
+        self._rewind = True  # the producer ran ahead of the last batch handed out
 
     def __del__(self) -> None:
         if getattr(self, "_thread", None) is not None:
