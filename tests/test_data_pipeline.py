@@ -254,3 +254,10 @@ def test_rows_missing_a_carried_negative_or_a_text_are_skipped_and_counted(tmp_p
     batches = list(pipeline)
     assert all(len(b["negative"]) == len(b["anchor"]) for b in batches)  # every batch carries a negative per row
     assert sum(len(b["anchor"]) for b in batches) == 89 and pipeline.stats["skipped_empty"] == 11
+
+
+def test_a_source_too_small_for_the_batch_is_a_clear_error(tmp_path):
+    folder = write_hub_folder(tmp_path / "tiny", {"default": pair_shards("tiny", 3, 1)})
+    pipeline = PairPipeline({"sources": [{"name": "tiny", "path": str(folder)}]}, global_batch_size=8)
+    with pytest.raises(UserError, match="'tiny' gave no usable pair in a whole epoch .* batch of 8"):
+        next(pipeline)

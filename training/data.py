@@ -410,7 +410,7 @@ class PairPipeline:
     # ---- state -------------------------------------------------------------------------------------------------
     def _fingerprint(self) -> dict:
         c = self.config
-        return {"sources": [[s.name, s.path, s.config, s.split, s.weight] for s in c.sources],
+        return {"sources": [[s.name, s.config, s.split, s.weight] for s in c.sources],  # paths may move on resume
                 "batch_composition": c.batch_composition, "steps_per_source": c.steps_per_source,
                 "stopping_strategy": c.stopping_strategy, "shuffle_window": c.shuffle_window,
                 "swap_sides": c.swap_sides, "drop_last": c.drop_last, "batch_size": self.batch_size,
@@ -467,11 +467,16 @@ class PairPipeline:
         """n rows from source i, restarting or finishing it at its end as the stopping strategy says.
         Returns the rows and whether the whole stream must stop after this batch."""
         stream, strategy = self._streams[i], self.config.stopping_strategy
-        rows = []
+        rows, restarted = [], False
         while len(rows) < n:
-            rows += stream.take(n - len(rows), seen, self._stats, self.batch_size)
+            got = stream.take(n - len(rows), seen, self._stats, self.batch_size)
+            rows += got
             if len(rows) == n:
                 break
+            if restarted and not got:  # a whole epoch added nothing: restarting again would loop for ever
+                raise UserError(f"data source {stream.spec.name!r} gave no usable pair in a whole epoch (process "
+                                f"{self.process_index} of {self.process_count}): is it empty, or has it fewer "
+                                f"distinct texts than a batch of {self.batch_size}?")
             stream.exhausted_once = True
             if strategy == "first_exhausted":
                 return rows, True
@@ -482,6 +487,7 @@ class PairPipeline:
                     stream.finished = True
                 break
             stream.new_epoch()
+            restarted = True
         return rows, False
 
     def _next_text_batch(self) -> dict | None:
@@ -576,7 +582,8 @@ class PairPipeline:
     def _start(self) -> None:
         if self._rewind:
             self._restore(self._state)
-        self._queue = queue.Queue(maxsize=self.prefetch)
+        # batches being tokenised (one per worker) plus `prefetch` ready ones
+        self._queue = queue.Queue(maxsize=self.prefetch + (self.num_workers if self.tokenize else 0))
         self._stop = threading.Event()
         self._pool = (concurrent.futures.ThreadPoolExecutor(self.num_workers, thread_name_prefix="tokenize")
                       if self.tokenize is not None else None)
