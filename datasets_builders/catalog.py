@@ -566,3 +566,5 @@ CATALOG: list[Source] = [
 
 for _source in CATALOG:
     register_source(_source)
+
+from datasets_builders import parallel  # noqa: E402,F401  (registers the parallel_<src>_<tgt> translation sources)

@@ -1,0 +1,185 @@
+"""Parallel-sentence sources (one per language pair, e.g. `parallel_en_de`) for multilingual knowledge distillation.
+
+Each row of the common schema is one translation pair: anchor = the source-language sentence, positive = its
+target-language translation, negative null. `se1b distill` (training/distill.py) embeds the anchors with an English
+teacher and teaches a multilingual student to map both sides onto that vector (Reimers & Gurevych 2020).
+
+Two raw layouts are read, plain or gzip/bz2-compressed:
+
+- TSV, one pair per line: `source<TAB>target` (TED2020 / Tatoeba files of sentence-transformers), or
+  `score<TAB>source<TAB>target` (WikiMatrix, the margin score is dropped). A first line that is just the language
+  codes (`en<TAB>de`) is a header: counted as filtered "header". No tab, extra columns, a blank line or an empty
+  side is a bad record (file and line in the error, or counted with --on-error skip).
+- Moses (OPUS): two aligned files, one sentence per line, named by language: `corpus.de-en.en` + `corpus.de-en.de`
+  (optionally `.gz`). Pass the folder or the source-language file: the target-language file is read together with
+  its source-language partner (a target-language file whose partner is missing is an error). Different line counts
+  are an error naming both files: the alignment cannot be trusted.
+
+    se1b data publish parallel_en_de --raw TED2020-en-de.tsv.gz --out hub/parallel
+    se1b data publish parallel_en_fr --raw opus/ --out hub/parallel          # opus/*.en + opus/*.fr
+
+`parallel_source(source, target)` makes (and `register_parallel_pair` registers) a pair not in `LANGUAGE_PAIRS`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+
+from datasets_builders.readers import Filtered, RecordError, open_binary
+from datasets_builders.source import Source, register_source
+
+# English to the languages of the 2020 paper's first experiments and the largest TED2020 / WikiMatrix pairs.
+LANGUAGE_PAIRS = tuple(("en", target) for target in (
+    "ar", "de", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "tr", "zh",
+))
+COMPRESSED_SUFFIXES = (".gz", ".bz2")
+
+CITATION = """@inproceedings{reimers-2020-multilingual-sentence-bert,
+  title = {Making Monolingual Sentence Embeddings Multilingual using Knowledge Distillation},
+  author = {Reimers, Nils and Gurevych, Iryna},
+  booktitle = {Proceedings of the 2020 Conference on Empirical Methods in Natural Language Processing},
+  year = {2020},
+  url = {https://arxiv.org/abs/2004.09813}
+}"""
+
+
+def _language_of(path: Path) -> tuple[str, str]:
+    """`corpus.de-en.en.gz` -> ("en", ".gz"): the last name suffix before a compression suffix."""
+    compression = path.suffix if path.suffix in COMPRESSED_SUFFIXES else ""
+    stem = Path(path.name.removesuffix(compression))
+    return stem.suffix.removeprefix("."), compression
+
+
+def _partner(path: Path, language: str) -> Path:
+    """The file of the other language beside a Moses file (same compression suffix)."""
+    current, compression = _language_of(path)
+    stem = path.name.removesuffix(compression).removesuffix("." + current)
+    return path.with_name(f"{stem}.{language}{compression}")
+
+
+def _decoded_lines(path: Path) -> Iterator[tuple[int, str | RecordError]]:
+    """(line number, text without the line end) per line; undecodable lines and broken streams as RecordError."""
+    line_no = 0
+    try:
+        with open_binary(path) as handle:
+            for line_no, raw in enumerate(handle, 1):
+                try:
+                    yield line_no, raw.decode("utf-8").rstrip("\r\n")
+                except UnicodeDecodeError as error:
+                    yield line_no, RecordError("not_utf8", f"invalid UTF-8 byte at column {error.start + 1}")
+    except EOFError as error:
+        raise RecordError("truncated_file", f"compressed stream ends early ({error})", line_no + 1) from error
+    except OSError as error:
+        raise RecordError("corrupt_file", f"cannot decompress ({error})", line_no + 1) from error
+
+
+def read_parallel_tsv(path: str | Path, source_lang: str, target_lang: str) -> Iterator[tuple[int, object]]:
+    """Yield (line, (source, target)) of a parallel TSV; bad lines as RecordError values (see the module doc)."""
+    for line_no, text in _decoded_lines(Path(path)):
+        if isinstance(text, RecordError):
+            yield line_no, text
+            continue
+        fields = text.split("\t")
+        if line_no == 1 and [f.strip().lower() for f in fields[-2:]] == [source_lang, target_lang]:
+            yield line_no, Filtered("header")
+        elif not text.strip():
+            yield line_no, RecordError("blank_line", "empty line")
+        elif len(fields) == 1:
+            yield line_no, RecordError("missing_tab", f"no tab: expected {source_lang}<TAB>{target_lang}")
+        elif len(fields) == 2:
+            yield line_no, (fields[0], fields[1])
+        elif len(fields) == 3 and _is_number(fields[0]):
+            yield line_no, (fields[1], fields[2])  # WikiMatrix: score, source, target
+        else:
+            yield line_no, RecordError(
+                "wrong_columns", f"{len(fields)} tab-separated fields; expected {source_lang}<TAB>{target_lang} "
+                f"or score<TAB>{source_lang}<TAB>{target_lang}")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _count_lines(path: Path) -> int:
+    count = 0
+    for _ in _decoded_lines(path):
+        count += 1
+    return count
+
+
+def read_moses(path: str | Path, source_lang: str, target_lang: str) -> Iterator[tuple[int, object]]:
+    """Yield (line, (source, target)) of a source-language Moses file and its target-language partner."""
+    source_path = Path(path)
+    target_path = _partner(source_path, target_lang)
+    if not target_path.is_file():
+        raise RecordError("missing_partner", f"no {target_lang} file {target_path.name} beside it", 1)
+    source_count, target_count = _count_lines(source_path), _count_lines(target_path)
+    if source_count != target_count:  # checked first: misaligned files would give wrong pairs, not bad lines
+        raise RecordError(
+            "line_count_mismatch",
+            f"{source_count} lines but its {target_lang} partner {target_path.name} has {target_count}",
+            min(source_count, target_count) + 1,
+        )
+    pairs = zip(_decoded_lines(source_path), _decoded_lines(target_path), strict=True)
+    for (line_no, source), (_, target) in pairs:
+        bad = next((text for text in (source, target) if isinstance(text, RecordError)), None)
+        yield line_no, bad if bad is not None else (source, target)
+
+
+def read_parallel(path: str, source_lang: str, target_lang: str) -> Iterator[tuple[int, object]]:
+    """A parallel raw file of either layout: Moses files by their language suffix, anything else as TSV."""
+    language, _ = _language_of(Path(path))
+    if language == source_lang:
+        yield from read_moses(path, source_lang, target_lang)
+    elif language == target_lang:
+        partner = _partner(Path(path), source_lang)
+        if not partner.is_file():
+            raise RecordError("missing_partner", f"no {source_lang} file {partner.name} beside it", 1)
+        # Its lines are read with the partner (the source-language file); nothing of its own to yield.
+    else:
+        yield from read_parallel_tsv(path, source_lang, target_lang)
+
+
+def pair_texts(record: tuple[str, str], source_lang: str, target_lang: str) -> list[tuple[str, str]]:
+    """(source, target) -> [(anchor, positive)]; an empty side is a bad record naming the language."""
+    for text, language in zip(record, (source_lang, target_lang), strict=True):
+        if not text.strip():
+            raise RecordError("empty_side", f"the {language} side is empty")
+    return [record]
+
+
+def parallel_source(source_lang: str, target_lang: str) -> Source:
+    """The `parallel_<source>_<target>` source: anchor = source-language sentence, positive = its translation."""
+    return Source(
+        name=f"parallel_{source_lang}_{target_lang}",
+        pretty_name=f"Parallel sentences {source_lang}-{target_lang}",
+        description=(f"Translation pairs: anchor = the {source_lang} sentence, positive = its {target_lang} "
+                     "translation (no negative). For multilingual knowledge distillation (`se1b distill`)."),
+        license="other",
+        citation=CITATION,
+        homepage="https://www.sbert.net/examples/sentence_transformer/training/multilingual/README.html",
+        raw_format=(f"TSV ({source_lang}<TAB>{target_lang}, or score<TAB>{source_lang}<TAB>{target_lang}) or Moses "
+                    f"files (*.{source_lang} + *.{target_lang}, one sentence per line), plain or .gz"),
+        language=(source_lang, target_lang),
+        tags=("translation", "parallel-corpus"),
+        reader=functools.partial(read_parallel, source_lang=source_lang, target_lang=target_lang),
+        to_texts=functools.partial(pair_texts, source_lang=source_lang, target_lang=target_lang),
+        notes=("No canonical download: pass local files with --raw (TED2020, Tatoeba and WikiMatrix TSV files, or "
+               "OPUS Moses files). The licence is the corpus's own (TED2020 CC BY-NC-ND 4.0, Tatoeba CC BY 2.0 FR, "
+               "WikiMatrix CC BY-SA 3.0)."),
+    )
+
+
+def register_parallel_pair(source_lang: str, target_lang: str) -> Source:
+    """Register `parallel_<source>_<target>` (again is fine: the same source replaces itself); returns it."""
+    return register_source(parallel_source(source_lang, target_lang), replace=True)
+
+
+for _source_lang, _target_lang in LANGUAGE_PAIRS:
+    register_parallel_pair(_source_lang, _target_lang)
