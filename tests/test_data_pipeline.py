@@ -161,23 +161,34 @@ def test_tokenized_batches_follow_the_contract(three, minilm_path):
     pipeline.close()
 
 
-def test_data_config_2021_form_maps_names_to_folders(tmp_path, three):
-    write_hub_folder(tmp_path / "multi", {"sub_a": pair_shards("multi", 50, 1), "sub_b": pair_shards("other", 50, 1)})
-    write_hub_folder(tmp_path / "alpha", {"default": pair_shards("alpha", 50, 1)})
-    legacy = [{"name": "alpha.jsonl.gz", "lines": 50, "weight": 3}, {"name": "multi/sub_b.jsonl.gz", "lines": 50,
-                                                                      "weight": 1}]
+def test_the_real_2021_data_config_maps_to_one_config_per_catalog_source(minilm_path):
+    rows = json.loads((minilm_path / "data_config.json").read_text())
+    config = load_data_config(minilm_path / "data_config.json", root="org/pairs")
+    assert len(rows) == 290 and 0 < len(config.sources) < 290  # files of one source became one entry
+    assert {(s.path, s.config) for s in config.sources} == {("org/pairs", s.name) for s in config.sources}
+    assert sum(s.lines for s in config.sources) == sum(r["lines"] for r in rows)
+    assert sum(s.weight for s in config.sources) == sum(r["weight"] for r in rows)
+    reddit = next(s for s in config.sources if s.name == "reddit")
+    reddit_rows = [r for r in rows if r["name"].startswith("reddit/")]
+    assert len(reddit_rows) > 1 and reddit.weight == sum(r["weight"] for r in reddit_rows)
+
+
+def test_data_config_2021_form_reads_a_published_repo(tmp_path):
+    from datasets_builders.source import list_sources
+
+    two = [s for s in list_sources() if len(s.files_2021) > 1][:2]
+    write_hub_folder(tmp_path / "published", {s.name: pair_shards(s.name, 60, 2) for s in two})
+    legacy = [{"name": file, "lines": lines, "weight": weight} for s in two for file, lines, weight in s.files_2021]
     (tmp_path / "data_config.json").write_text(json.dumps(legacy))
-    config = load_data_config(tmp_path / "data_config.json", root=tmp_path)
-    assert [(s.name, s.path, s.config, s.weight, s.lines) for s in config.sources] == [
-        ("alpha.jsonl.gz", f"{tmp_path}/alpha", None, 3.0, 50), ("multi/sub_b.jsonl.gz", f"{tmp_path}/multi", "sub_b",
-                                                                 1.0, 50)]
-    assert config.probabilities.tolist() == [0.75, 0.25]
-    # the same sources from a YAML config that points at the 2021 file and sets the composition
-    (tmp_path / "data.yaml").write_text("sources: data_config.json\nroot: .\nbatch_composition: mixed\n")
-    pipeline = PairPipeline(tmp_path / "data.yaml", global_batch_size=4)
+    # a YAML config that points at the 2021 file and at the published repo, and sets the composition
+    (tmp_path / "data.yaml").write_text("sources: data_config.json\nroot: published\nbatch_composition: mixed\n")
+    config = load_data_config(tmp_path / "data.yaml")
+    assert [(s.name, s.path, s.config, s.weight) for s in config.sources] == [
+        (s.name, str(tmp_path / "published"), s.name, float(s.weight_2021)) for s in two]
+    pipeline = PairPipeline(config, global_batch_size=8)
     batch = next(pipeline)
-    assert set(batch["sources"]) <= {"alpha.jsonl.gz", "multi/sub_b.jsonl.gz"}
-    assert all(source_of(a) in ("alpha", "other") for a in batch["anchor"])
+    assert [source_of(a) for a in batch["anchor"]] == batch["sources"]
+    assert set(batch["sources"]) <= {s.name for s in two}
     pipeline.close()
 
 

@@ -5,7 +5,8 @@ Data config (YAML or JSON)::
     sources:                      # or a path to a 2021 data_config.json (relative to this file)
       - {name: gooaq, path: se1b/gooaq, config: default, split: train, weight: 6}
       - {name: eli5, path: ./data/eli5, weight: 3}          # a local folder: Parquet shards + README.md `configs:`
-    root: ./published             # where sources without `path` live: root/<name> (a folder or a Hub namespace)
+    root: ./published             # a repo (folder or Hub id) with one config per source, as `se1b data publish`
+                                  # writes: a source without `path` is config `config` (default: its name) of it
     batch_composition: single_source   # or "mixed"
     steps_per_source: 4           # single_source: keep a source for k consecutive steps (the 2021 run used 4)
     stopping_strategy: never      # never | first_exhausted | all_exhausted | all_exhausted_without_replacement
@@ -13,8 +14,11 @@ Data config (YAML or JSON)::
     swap_sides: false             # randomly swap anchor and positive of pairs (not of triplets)
     drop_last: false              # with a stopping strategy: drop the short batch at the end of the data
 
-The 2021 form is a JSON list of {"name": "reddit/reddit_2015.jsonl.gz", "lines": N, "weight": W}; give it with a
-`root`: "a/b.jsonl.gz" is the folder root/a, config "b"; "a.jsonl.gz" is root/a, its default config.
+The 2021 form is a JSON list of {"name": "reddit/reddit_2015.jsonl.gz", "lines": N, "weight": W} (all-MiniLM-L6-v2's
+data_config.json); give it with a `root`. Each file name is looked up in the builders' catalog
+(datasets_builders.catalog), which says which source, hence which config of the published repo, holds it; files of
+one source are merged into one entry whose weight (and line count) is the sum of theirs. Within a source, rows are
+then drawn in stream order rather than by the 2021 per-file weights (e.g. per Stack Exchange site).
 Weights are relative (any positive numbers) and are normalised into sampling probabilities, exactly as
 `interleave_datasets(..., probabilities=...)` uses them, with the same stopping strategies plus "never" (the
 default: exhausted sources restart with a new epoch, as a long run needs).
@@ -68,7 +72,8 @@ import os
 import queue
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -113,14 +118,16 @@ class DataConfig:
         return weights / weights.sum()
 
 
-def _legacy_location(name: str, root: str) -> tuple[str, str | None]:
-    """2021 file name -> (folder or repo id, config): "reddit/reddit_2015.jsonl.gz" -> (root/reddit, reddit_2015)."""
-    stem = name.removesuffix(".gz").removesuffix(".jsonl").removesuffix(".json")
-    folder, _, config = stem.partition("/")
-    return f"{root.rstrip('/')}/{folder}", (config or None)
+@cache
+def _catalog_2021() -> dict[str, str]:
+    """2021 file name -> the builders' catalog source (the config `se1b data publish` writes it under)."""
+    from datasets_builders.source import list_sources
+
+    return {file: source.name for source in list_sources() for file, _, _ in source.files_2021}
 
 
-def _parse_source(entry: object, where: str, root: str | None) -> SourceSpec:
+def _parse_source(entry: object, where: str, root: str | None) -> tuple[SourceSpec, bool]:
+    """One source entry -> (spec, whether it is a 2021 file name mapped to its catalog source)."""
     if not isinstance(entry, dict):
         raise UserError(f"{where}: a source must be a mapping with name, path, config, split, weight")
     unknown = set(entry) - _SOURCE_KEYS
@@ -132,15 +139,35 @@ def _parse_source(entry: object, where: str, root: str | None) -> SourceSpec:
     weight = entry.get("weight", 1.0)
     if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) or weight <= 0:
         raise UserError(f"{where}: source {name!r} has weight {weight!r}; weights must be positive numbers")
-    path, config = entry.get("path"), entry.get("config")
+    path, config, mapped = entry.get("path"), entry.get("config"), False
     if path is None:
         if root is None:
             raise UserError(f"{where}: source {name!r} has no 'path' and the config gives no 'root'")
-        root = str(root)
-        path, legacy_config = _legacy_location(name, str(root))
-        config = config if config is not None else legacy_config
-    return SourceSpec(name=name, path=str(path), config=config, split=str(entry.get("split", "train")),
+        path = root
+        if config is None and name.endswith((".jsonl.gz", ".jsonl")) and name in _catalog_2021():
+            name, config, mapped = _catalog_2021()[name], _catalog_2021()[name], True
+        elif config is None:
+            config = name.removesuffix(".gz").removesuffix(".jsonl")
+    spec = SourceSpec(name=name, path=str(path), config=config, split=str(entry.get("split", "train")),
                       weight=float(weight), lines=entry.get("lines"))
+    return spec, mapped
+
+
+def _merge_2021_files(parsed: list[tuple[SourceSpec, bool]]) -> list[SourceSpec]:
+    """The 2021 config lists files (290); the published repo has one config per source (33): sum their weights
+    and lines, so each source keeps the share its files had together."""
+    out: list[SourceSpec] = []
+    position: dict[str, int] = {}  # source name -> its index in `out`
+    for spec, mapped in parsed:
+        if mapped and spec.name in position:
+            first = out[position[spec.name]]
+            lines = None if first.lines is None or spec.lines is None else first.lines + spec.lines
+            out[position[spec.name]] = replace(first, weight=first.weight + spec.weight, lines=lines)
+            continue
+        if mapped:
+            position[spec.name] = len(out)
+        out.append(spec)
+    return out
 
 
 def _read_file(path: Path) -> object:
@@ -175,7 +202,8 @@ def load_data_config(config: str | Path | dict | list, *, root: str | Path | Non
         where, entries = str(sources_file), _read_file(sources_file)
     if not isinstance(entries, list) or not entries:
         raise UserError(f"{where}: 'sources' must be a non-empty list")
-    sources = tuple(_parse_source(e, f"{where}: sources[{i}]", root) for i, e in enumerate(entries))
+    parsed = [_parse_source(entry, f"{where}: sources[{i}]", root) for i, entry in enumerate(entries)]
+    sources = tuple(_merge_2021_files(parsed))
     names = [s.name for s in sources]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
