@@ -23,7 +23,9 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
+from matplotlib.figure import Figure
 from tqdm import tqdm
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,6 +36,7 @@ from spaces_demo.registry import ModelRegistry, packaged_minilm  # noqa: E402
 
 TEXTS = "Someone is playing an instrument.\nA person strums a guitar on stage.\nThe stock market fell sharply."
 CLIENT_TIMEOUT_S = 60
+PLOT_OUTPUT = gr.Plot()  # the app's chart outputs, whose postprocess turns a figure into an image
 ANSWERS = "Fresh pasta cooks in three minutes.\nPasta came to Italy long ago.\nSoak beans overnight."
 
 
@@ -47,6 +50,14 @@ def requests_by_endpoint(label: str) -> dict[str, tuple]:
         "bias_set": ([label],),
         "bias_pair": ("The engineer fixed the machine.", "He fixed the machine.", "She fixed the machine.", [label]),
     }
+
+
+def call_directly(tabs: SpaceTabs, endpoint: str, arguments: tuple) -> None:
+    """The tab's function plus the chart-to-image step Gradio's Plot output does for it: the server's work
+    for one request, without HTTP or queueing."""
+    for output in getattr(tabs, endpoint)(*arguments):
+        if isinstance(output, Figure):
+            PLOT_OUTPUT.postprocess(output)
 
 
 def free_port() -> int:
@@ -104,10 +115,10 @@ def main() -> int:
     calls = requests_by_endpoint(label)
     direct: dict[str, list[float]] = defaultdict(list)
     for endpoint, arguments in calls.items():
-        getattr(tabs, endpoint)(*arguments)
+        call_directly(tabs, endpoint, arguments)
         for _ in range(args.direct_repeats):
             start = time.perf_counter()
-            getattr(tabs, endpoint)(*arguments)
+            call_directly(tabs, endpoint, arguments)
             direct[endpoint].append(time.perf_counter() - start)
 
     port = free_port()
