@@ -53,6 +53,9 @@ TASKS = {  # our task -> (model-index task type, task name, {metric: model-index
     "gender-bias": ("sentence-similarity", "Gender bias (occupations)",
                     {"stereotypical_share": "stereotypical_share", "male_share": "male_share",
                      "mean_gap": "mean_gap"}),
+    "translation": ("translation", "Translation retrieval",  # bitext matching, per language pair (se1b distill)
+                    {"src2tgt_accuracy": "src2tgt_accuracy", "tgt2src_accuracy": "tgt2src_accuracy",
+                     "accuracy": "accuracy"}),
 }
 CITATIONS = {
     "Sentence-BERT": """@inproceedings{reimers-2019-sentence-bert,

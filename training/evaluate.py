@@ -1,8 +1,14 @@
-"""`se1b eval`: evaluate a sentence embedding model on STS, retrieval and gender bias; print a table, write JSON.
+"""`se1b eval`: evaluate a sentence embedding model on STS, retrieval, translation retrieval and gender bias; print
+a table, write JSON.
 
     se1b eval sentence-transformers/all-MiniLM-L6-v2 --sts stsbenchmark/sts-test.csv --retrieval scifact --bias \\
         --output results.json
     se1b eval out/model --backend flax --sts data/stsb/dev.tsv
+    se1b eval runs/multilingual/model --translation tatoeba-en-de.tsv --translation tatoeba-en-fr.tsv \\
+        --sts sts17-en-de.tsv --sts sts17-en-en.tsv          # multilingual: one result per language pair
+
+A language pair in a file name (`sts17-en-de.tsv`) or a translation file's `en<TAB>de` header is shown with its
+result, so each pair gets its own row in the table and the model card.
 
 The same evaluations run inside training through `evaluate_model(encode, ...)`, which returns the
 `model_cards.metadata.Evaluation` records a model card reads.
@@ -23,6 +29,7 @@ from spaces_demo.gender_bias import evaluate_gender_bias
 from training.errors import UserError
 from training.evaluators.retrieval import evaluate_retrieval, load_beir
 from training.evaluators.sts import evaluate_sts, load_sts
+from training.evaluators.translation import evaluate_translation, language_pair_from_name, load_translation
 
 BACKENDS = ("sentence-transformers", "flax")
 BIAS_DATASET = "se1b-gender-bias-occupations"
@@ -51,20 +58,31 @@ def load_encoder(model: str, backend: str = "sentence-transformers", batch_size:
 def evaluate_model(
     encode: Callable[[list[str]], np.ndarray],
     *,
-    sts: str | Path | None = None,
+    sts: str | Path | list[str | Path] | None = None,
     sts_split: str | None = None,
     retrieval: Path | None = None,
     retrieval_split: str = "test",
     bias: bool = False,
+    translation: list[str | Path] = (),
     step: int | None = None,
 ) -> list[Evaluation]:
-    """Run the requested evaluations; one `Evaluation` each (task "sts", "retrieval" or "gender-bias")."""
+    """Run the requested evaluations; one `Evaluation` each (task "sts", "retrieval", "translation" or
+    "gender-bias"). `sts` may list several files (cross-lingual STS, one per language pair)."""
     results = []
-    if sts is not None:
-        data = load_sts(sts, sts_split)
+    for source in [sts] if isinstance(sts, (str, Path)) else sts or []:
+        data = load_sts(source, sts_split)
+        pair = language_pair_from_name(source) if Path(source).is_file() else None
         results.append(
-            Evaluation(task="sts", dataset=_dataset_id(sts, data.name), dataset_name=data.name,
-                       split=sts_split or _split_name(sts), step=step, metrics=evaluate_sts(encode, data))
+            Evaluation(task="sts", dataset=_dataset_id(source, data.name),
+                       dataset_name=f"{data.name} ({pair})" if pair else data.name,
+                       split=sts_split or _split_name(source), step=step, metrics=evaluate_sts(encode, data))
+        )
+    for source in translation:
+        pairs = load_translation(source)
+        label = f"{pairs.name} ({pairs.language_pair})" if pairs.language_pair else pairs.name
+        results.append(
+            Evaluation(task="translation", dataset=_dataset_id(source, pairs.name), dataset_name=label,
+                       split=_split_name(source), step=step, metrics=evaluate_translation(encode, pairs))
         )
     if retrieval is not None:
         beir = load_beir(Path(retrieval), retrieval_split)
@@ -96,13 +114,17 @@ def _split_name(source: str | Path) -> str:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="sentence-transformers model id or folder (or a plain Hugging Face folder)")
-    parser.add_argument("--sts", metavar="PATH", help="STS file (tsv/csv, STSb raw or with sentence1, sentence2, "
-                        "score columns) or Hub-format dataset folder/id")
+    parser.add_argument("--sts", metavar="PATH", action="append", help="STS file (tsv/csv, STSb raw or with "
+                        "sentence1, sentence2, score columns) or Hub-format dataset folder/id; repeatable "
+                        "(cross-lingual STS: one file per language pair, e.g. sts17-en-de.tsv)")
     parser.add_argument("--sts-split", help="split to use: the 'split' column of a file, or a dataset split "
                         "(default: the whole file; for datasets test, then validation)")
     parser.add_argument("--retrieval", metavar="DIR", type=Path,
                         help="BEIR-layout folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
     parser.add_argument("--retrieval-split", default="test", help="qrels file to use (default: %(default)s)")
+    parser.add_argument("--translation", metavar="PATH", action="append", default=[],
+                        help="parallel TSV (source<TAB>target per line, optional 'en<TAB>de' header): translation "
+                        "retrieval accuracy source->target and back; repeatable, one per language pair")
     parser.add_argument("--bias", action="store_true", help="run the gender-bias evaluation (52 occupations)")
     parser.add_argument("--backend", choices=BACKENDS, default="sentence-transformers",
                         help="which implementation encodes (default: %(default)s)")
@@ -111,15 +133,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.sts is None and args.retrieval is None and not args.bias:
-        raise UserError("nothing to evaluate: give --sts PATH, --retrieval DIR and/or --bias")
-    if args.sts is not None and Path(args.sts).suffix and not Path(args.sts).is_file():
-        raise UserError(f"--sts {args.sts}: no such file")  # checked before the slow model load
+    if not args.sts and args.retrieval is None and not args.bias and not args.translation:
+        raise UserError("nothing to evaluate: give --sts PATH, --retrieval DIR, --translation PATH and/or --bias")
+    for sts in args.sts or []:
+        if Path(sts).suffix and not Path(sts).is_file():
+            raise UserError(f"--sts {sts}: no such file")  # checked before the slow model load
+    for path in args.translation:
+        if not Path(path).is_file():
+            raise UserError(f"--translation {path}: no such file")
     if args.retrieval is not None and not args.retrieval.is_dir():
         raise UserError(f"--retrieval {args.retrieval}: no such folder")
     encode = load_encoder(args.model, args.backend, args.batch_size)
     results = evaluate_model(encode, sts=args.sts, sts_split=args.sts_split, retrieval=args.retrieval,
-                             retrieval_split=args.retrieval_split, bias=args.bias)
+                             retrieval_split=args.retrieval_split, bias=args.bias, translation=args.translation)
     print_table(args.model, results)
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
