@@ -16,6 +16,8 @@ from gradio_client.exceptions import AppError
 from spaces_demo import inputs, registry
 from spaces_demo.app import build_demo, launch
 from spaces_demo.launch import check_model_source
+from spaces_demo.launch import main as demo_main
+from training.cli import build_parser
 from training.errors import UserError
 
 SPACE_DIR = Path(__file__).resolve().parents[1] / "spaces_demo"
@@ -233,6 +235,10 @@ def test_demo_command_refuses_a_missing_model_folder(tmp_path):
     with pytest.raises(UserError, match="not a sentence-transformers or Hugging Face model folder"):
         check_model_source(str(tmp_path))
     check_model_source("sentence-transformers/all-MiniLM-L6-v2")  # a Hub id is checked when loaded
+    args = build_parser("demo").parse_args(["demo", "--models", str(tmp_path / "missing"), "some/model"])
+    assert (args.host, args.port, args.share) == ("127.0.0.1", 7860, "no")
+    with pytest.raises(UserError, match="no such model folder"):
+        demo_main(args)
 
 
 def test_space_folder_runs_standalone_without_the_rest_of_the_repo(tmp_path):
