@@ -285,3 +285,21 @@ def test_space_readme_front_matter_matches_the_folder():
     requirements = (SPACE_DIR / "requirements.txt").read_text(encoding="utf-8")
     packages = [line.split(">")[0].split("=")[0] for line in requirements.splitlines() if not line.startswith("#")]
     assert "sentence-transformers" in packages and "gradio" not in packages  # the Space's sdk_version pins gradio
+
+
+def test_query_and_document_prompts_apply_when_the_model_defines_them(tmp_path, minilm_path):
+    """Asymmetric models carry `query` / `document` prompts: the QA and search tabs encode with them."""
+    with_prompts = tmp_path / "with-prompts"
+    shutil.copytree(minilm_path, with_prompts)
+    config_file = with_prompts / "config_sentence_transformers.json"
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config["prompts"] = {"query": "query: ", "document": "passage: "}
+    config_file.write_text(json.dumps(config), encoding="utf-8")
+    models = registry.ModelRegistry([str(with_prompts)])
+    (label,) = models.labels
+
+    query, document, plain = (models.encode(label, ["boiling water"], role=r)[0] for r in ("query", "document", None))
+    prefixed = models.encode(label, ["query: boiling water", "passage: boiling water"])
+    assert label == "with-prompts"
+    assert query == pytest.approx(prefixed[0], abs=1e-5) and document == pytest.approx(prefixed[1], abs=1e-5)
+    assert float(query @ plain) < 0.999  # the prompt really changed the embedding
