@@ -313,14 +313,15 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
 
     if sts and step == 0:
         evaluate(0)  # the base model's score: the baseline the run must beat
-    start_time, start_step, pairs_seen = time.perf_counter(), step, step * config.batch_size
+    start_time, pairs_seen = time.perf_counter(), step * config.batch_size
+    window_start, window_step = start_time, step  # pairs/s over the last log window (excludes earlier compiles)
     bar = tqdm(total=config.steps, initial=step, desc="train", unit="step", disable=not lead, dynamic_ncols=True)
     batches = iter(data)
     while step < config.steps:
         try:
             local = next(batches)
         except StopIteration:
-            print(f"the data ran out after {step} steps")
+            bar.write(f"the data ran out after {step} steps (stopping_strategy in the data config)")
             break
         batch = global_batch(pad_to_common_lengths(local), data_sharding)
         params, opt_state, metrics = train_step(params, opt_state, rest, batch, jax.random.fold_in(base_key, step))
@@ -334,7 +335,9 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
         step += 1
         pairs_seen += config.batch_size
         if step % config.log_every == 0 or step in (1, config.steps):
-            rate = (step - start_step) * config.batch_size / (time.perf_counter() - start_time)
+            now = time.perf_counter()
+            rate = (step - window_step) * config.batch_size / (now - window_start)
+            window_start, window_step = now, step
             lr = float(schedule(step - 1))
             log.write(step, {"loss": loss, "learning_rate": lr, "grad_norm": float(metrics["grad_norm"]),
                              "pairs_per_second": rate})
@@ -345,6 +348,10 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
         if sts and config.eval_every and step % config.eval_every == 0:
             evaluate(step)
     bar.close()
+    data.close()
+    skipped = {reason: count for reason, count in data.stats.items() if count}
+    if lead and skipped:
+        print(f"data pipeline: {', '.join(f'{count} {reason}' for reason, count in skipped.items())}")
     checkpoints.wait()
     final_score = evaluate(step) if sts and not (config.eval_every and step % config.eval_every == 0) else None
     if best is not None:
@@ -460,7 +467,12 @@ def _versions() -> dict[str, str]:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="training config, YAML or JSON (fields: see training/config.py)")
+    from training import config as config_module
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    fields = ", ".join(f"{name}={value!r}" for name, value in TrainConfig().to_dict().items())
+    parser.epilog = f"{config_module.__doc__}\nFields and defaults: {fields}"
+    parser.add_argument("config", help="training config, YAML or JSON (see below)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config field, e.g. --set steps=200 --set precision=bf16 (repeatable)")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in output_dir")
