@@ -15,7 +15,8 @@ def write_hub_folder(folder: Path, configs: dict[str, list[dict[str, list]]], sp
     for name, shards in configs.items():
         (folder / "data" / name).mkdir(parents=True, exist_ok=True)
         for i, columns in enumerate(shards):
-            pq.write_table(pa.table(columns), folder / "data" / name / f"{split}-{i:05d}-of-{len(shards):05d}.parquet",
+            table = pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()})
+            pq.write_table(table, folder / "data" / name / f"{split}-{i:05d}-of-{len(shards):05d}.parquet",
                            row_group_size=100)
         card_configs.append({"config_name": name,
                              "data_files": [{"split": split, "path": f"data/{name}/{split}-*.parquet"}]})
@@ -23,23 +24,27 @@ def write_hub_folder(folder: Path, configs: dict[str, list[dict[str, list]]], sp
     return folder
 
 
-def pair_shards(prefix: str, rows: int, shards: int, *, negatives: bool = False, repeat_anchor: int = 1) -> list[dict]:
-    """`rows` pairs split over `shards`; anchors repeat `repeat_anchor` times (like several captions of one image)."""
+def pair_shards(prefix: str, rows: int, shards: int, *, negatives: bool | None = False, repeat_anchor: int = 1
+                ) -> list[dict]:
+    """`rows` pairs split over `shards`; anchors repeat `repeat_anchor` times (like several captions of one image).
+    negatives: True: a hard negative per row; None: a negative column of nulls (the published schema of a pair
+    source); False: no negative column."""
     out = []
     for s in range(shards):
         ids = range(s * rows // shards, (s + 1) * rows // shards)
         columns = {"anchor": [f"{prefix} anchor {i // repeat_anchor}" for i in ids],
                    "positive": [f"{prefix} positive {i}" for i in ids]}
-        if negatives:
-            columns["negative"] = [f"{prefix} negative {i}" for i in ids]
+        if negatives is not False:
+            columns["negative"] = [f"{prefix} negative {i}" if negatives else None for i in ids]
         out.append(columns)
     return out
 
 
 def write_three_sources(root: Path) -> dict[str, Path]:
-    """alpha: 1,000 pairs in 2 shards, each anchor 3 times; beta: 600 triplets in 1 shard; gamma: 300 pairs in 3."""
+    """alpha: 1,000 pairs in 2 shards, each anchor 3 times; beta: 600 triplets in 1 shard; gamma: 300 pairs in 3
+    shards with a null negative column."""
     return {
         "alpha": write_hub_folder(root / "alpha", {"default": pair_shards("alpha", 1000, 2, repeat_anchor=3)}),
         "beta": write_hub_folder(root / "beta", {"default": pair_shards("beta", 600, 1, negatives=True)}),
-        "gamma": write_hub_folder(root / "gamma", {"default": pair_shards("gamma", 300, 3)}),
+        "gamma": write_hub_folder(root / "gamma", {"default": pair_shards("gamma", 300, 3, negatives=None)}),
     }

@@ -161,11 +161,11 @@ def test_tokenized_batches_follow_the_contract(three, minilm_path):
     pipeline.close()
 
 
-def test_the_real_2021_data_config_maps_to_one_config_per_catalog_source(minilm_path):
+def test_the_real_2021_data_config_maps_files_to_catalog_sources_under_root(minilm_path):
     rows = json.loads((minilm_path / "data_config.json").read_text())
     config = load_data_config(minilm_path / "data_config.json", root="org/pairs")
     assert len(rows) == 290 and 0 < len(config.sources) < 290  # files of one source became one entry
-    assert {(s.path, s.config) for s in config.sources} == {("org/pairs", s.name) for s in config.sources}
+    assert [(s.path, s.config) for s in config.sources] == [(f"org/pairs/{s.name}", None) for s in config.sources]
     assert sum(s.lines for s in config.sources) == sum(r["lines"] for r in rows)
     assert sum(s.weight for s in config.sources) == sum(r["weight"] for r in rows)
     reddit = next(s for s in config.sources if s.name == "reddit")
@@ -173,18 +173,19 @@ def test_the_real_2021_data_config_maps_to_one_config_per_catalog_source(minilm_
     assert len(reddit_rows) > 1 and reddit.weight == sum(r["weight"] for r in reddit_rows)
 
 
-def test_data_config_2021_form_reads_a_published_repo(tmp_path):
+def test_data_config_2021_form_reads_published_folders(tmp_path):
     from datasets_builders.source import list_sources
 
     two = [s for s in list_sources() if len(s.files_2021) > 1][:2]
-    write_hub_folder(tmp_path / "published", {s.name: pair_shards(s.name, 60, 2) for s in two})
+    for source in two:  # the layout of `se1b data publish NAME --out published/NAME`
+        write_hub_folder(tmp_path / "published" / source.name, {source.name: pair_shards(source.name, 60, 2)})
     legacy = [{"name": file, "lines": lines, "weight": weight} for s in two for file, lines, weight in s.files_2021]
     (tmp_path / "data_config.json").write_text(json.dumps(legacy))
     # a YAML config that points at the 2021 file and at the published repo, and sets the composition
     (tmp_path / "data.yaml").write_text("sources: data_config.json\nroot: published\nbatch_composition: mixed\n")
     config = load_data_config(tmp_path / "data.yaml")
     assert [(s.name, s.path, s.config, s.weight) for s in config.sources] == [
-        (s.name, str(tmp_path / "published"), s.name, float(s.weight_2021)) for s in two]
+        (s.name, f"{tmp_path}/published/{s.name}", None, float(s.weight_2021)) for s in two]
     pipeline = PairPipeline(config, global_batch_size=8)
     batch = next(pipeline)
     assert [source_of(a) for a in batch["anchor"]] == batch["sources"]
@@ -256,15 +257,16 @@ def test_each_epoch_reads_the_shards_in_a_new_order(tmp_path):
 
 def test_rows_missing_a_carried_negative_or_a_text_are_skipped_and_counted(tmp_path):
     shard = pair_shards("holes", 100, 1, negatives=True)[0]
-    for i in range(0, 100, 10):
+    for i in range(5, 100, 10):
         shard["negative"][i] = None  # 10 triplets without their negative
-    shard["positive"][5] = ""  # and one empty positive
+    shard["positive"][6] = ""  # and one empty positive
     folder = write_hub_folder(tmp_path / "holes", {"default": [shard]})
     config = {"sources": [{"name": "holes", "path": str(folder)}], "stopping_strategy": "first_exhausted"}
     pipeline = PairPipeline(config, global_batch_size=8)
     batches = list(pipeline)
     assert all(len(b["negative"]) == len(b["anchor"]) for b in batches)  # every batch carries a negative per row
-    assert sum(len(b["anchor"]) for b in batches) == 89 and pipeline.stats["skipped_empty"] == 11
+    assert sum(len(b["anchor"]) for b in batches) == 89
+    assert pipeline.stats["skipped_no_negative"] == 10 and pipeline.stats["skipped_empty"] == 1
 
 
 def test_a_source_too_small_for_the_batch_is_a_clear_error(tmp_path):

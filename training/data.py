@@ -5,8 +5,8 @@ Data config (YAML or JSON)::
     sources:                      # or a path to a 2021 data_config.json (relative to this file)
       - {name: gooaq, path: se1b/gooaq, config: default, split: train, weight: 6}
       - {name: eli5, path: ./data/eli5, weight: 3}          # a local folder: Parquet shards + README.md `configs:`
-    root: ./published             # a repo (folder or Hub id) with one config per source, as `se1b data publish`
-                                  # writes: a source without `path` is config `config` (default: its name) of it
+    root: published               # a source without `path` is root/<name>: a folder written by
+                                  # `se1b data publish NAME --out published/NAME`, or the Hub repo namespace/NAME
     batch_composition: single_source   # or "mixed"
     steps_per_source: 4           # single_source: keep a source for k consecutive steps (the 2021 run used 4)
     stopping_strategy: never      # never | first_exhausted | all_exhausted | all_exhausted_without_replacement
@@ -16,9 +16,9 @@ Data config (YAML or JSON)::
 
 The 2021 form is a JSON list of {"name": "reddit/reddit_2015.jsonl.gz", "lines": N, "weight": W} (all-MiniLM-L6-v2's
 data_config.json); give it with a `root`. Each file name is looked up in the builders' catalog
-(datasets_builders.catalog), which says which source, hence which config of the published repo, holds it; files of
-one source are merged into one entry whose weight (and line count) is the sum of theirs. Within a source, rows are
-then drawn in stream order rather than by the 2021 per-file weights (e.g. per Stack Exchange site).
+(datasets_builders.catalog), which says which source holds it (read from root/<source>); the files of one source
+merge into one entry whose weight (and line count) is the sum of theirs, so within a source rows come in stream
+order rather than by the 2021 per-file weights (e.g. per Stack Exchange site). Other names give root/<name>.
 Weights are relative (any positive numbers) and are normalised into sampling probabilities, exactly as
 `interleave_datasets(..., probabilities=...)` uses them, with the same stopping strategies plus "never" (the
 default: exhausted sources restart with a new epoch, as a long run needs).
@@ -47,9 +47,11 @@ Design, and why:
 - No text appears twice in a batch (in-batch negatives would contain false negatives): a row whose anchor, positive
   or negative is already in the batch is deferred to the source's next batch; beyond `global_batch_size` deferred
   rows per source the excess is dropped. Both are counted in `stats`.
-- mixed mode carries hard negatives only when every source has a `negative` column (a batch with negatives for some
-  rows only would not fit one loss); otherwise negatives are ignored and counted in `stats["negatives_ignored"]`.
-  single_source batches carry the negatives of their source.
+- Hard negatives: a source has them when its first row has one (the published schema always has a `negative`
+  column, null for pairs). A batch has a negative for every row or for none, the same on every process (one loss,
+  one set of shapes): single_source batches carry their source's negatives (a row of that source without one is
+  skipped, `stats["skipped_no_negative"]`); mixed batches carry negatives only when every source has them,
+  otherwise they are left out and counted in `stats["negatives_ignored"]`.
 - Tokenisation runs in a thread pool (the Rust tokenizer releases the GIL), fed by a producer thread that keeps
   `prefetch` batches ahead. Every produced batch carries a snapshot of the pipeline state after it, and
   `state_dict()` returns the snapshot of the last batch handed out, so prefetching never leaks into a checkpoint.
@@ -87,7 +89,8 @@ STATE_VERSION = 1
 _SOURCE_KEYS = {"name", "path", "config", "split", "weight", "lines"}
 _CONFIG_KEYS = {"sources", "root", "batch_composition", "steps_per_source", "stopping_strategy", "shuffle_window",
                 "swap_sides", "drop_last"}
-_STATS = ("deferred_duplicates", "dropped_duplicates", "skipped_empty", "dropped_at_end", "negatives_ignored")
+_STATS = ("deferred_duplicates", "dropped_duplicates", "skipped_empty", "skipped_no_negative", "dropped_at_end",
+          "negatives_ignored")
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ class DataConfig:
 
 @cache
 def _catalog_2021() -> dict[str, str]:
-    """2021 file name -> the builders' catalog source (the config `se1b data publish` writes it under)."""
+    """2021 file name -> the builders' catalog source that holds it."""
     from datasets_builders.source import list_sources
 
     return {file: source.name for source in list_sources() for file, _, _ in source.files_2021}
@@ -143,18 +146,16 @@ def _parse_source(entry: object, where: str, root: str | None) -> tuple[SourceSp
     if path is None:
         if root is None:
             raise UserError(f"{where}: source {name!r} has no 'path' and the config gives no 'root'")
-        path = root
-        if config is None and name.endswith((".jsonl.gz", ".jsonl")) and name in _catalog_2021():
-            name, config, mapped = _catalog_2021()[name], _catalog_2021()[name], True
-        elif config is None:
-            config = name.removesuffix(".gz").removesuffix(".jsonl")
+        if name.endswith((".jsonl.gz", ".jsonl")) and name in _catalog_2021():
+            name, mapped = _catalog_2021()[name], True
+        path = f"{root.rstrip('/')}/{name.removesuffix('.gz').removesuffix('.jsonl')}"
     spec = SourceSpec(name=name, path=str(path), config=config, split=str(entry.get("split", "train")),
                       weight=float(weight), lines=entry.get("lines"))
     return spec, mapped
 
 
 def _merge_2021_files(parsed: list[tuple[SourceSpec, bool]]) -> list[SourceSpec]:
-    """The 2021 config lists files (290); the published repo has one config per source (33): sum their weights
+    """The 2021 config lists files (290); the catalog has one source per family of files (33): sum their weights
     and lines, so each source keeps the share its files had together."""
     out: list[SourceSpec] = []
     position: dict[str, int] = {}  # source name -> its index in `out`
@@ -260,6 +261,13 @@ def open_source(spec: SourceSpec, process_index: int = 0, process_count: int = 1
     return dataset.with_format("arrow")
 
 
+def first_row_has_negative(spec: SourceSpec) -> bool:
+    """Whether a source gives hard negatives, judged by its first row. The published schema always has a
+    `negative` column, null for pairs; the first row is the same for every process, so they all agree."""
+    first = next(open_source(spec).iter(batch_size=1), None)
+    return first is not None and "negative" in first.column_names and bool(first.column("negative")[0].as_py())
+
+
 @dataclass
 class _SourceStream:
     """One source's rows for this process, shuffled by block, with the duplicates it had to defer."""
@@ -351,8 +359,10 @@ class _SourceStream:
 
         def offer(row: tuple) -> None:
             anchor, positive, negative = row
-            if not anchor or not positive or (self.carry_negative and not negative):
+            if not anchor or not positive:
                 stats["skipped_empty"] += 1
+            elif self.carry_negative and not negative:
+                stats["skipped_no_negative"] += 1
             elif anchor in seen or positive in seen or (negative is not None and negative in seen):
                 if len(self.deferred) < max_deferred:
                     self.deferred.append(row)
@@ -422,8 +432,9 @@ class PairPipeline:
             stream = _SourceStream(spec, i, seed, process_index, process_count, self.config.shuffle_window, False)
             stream._open()  # checks the source now, before any training starts
             self._streams.append(stream)
-        self.has_negative = {s.spec.name: "negative" in s._dataset.features for s in self._streams}
-        # a batch either has a negative for every row or none: mixed batches carry them only if every source has them
+        self.has_negative = {spec.name: first_row_has_negative(spec) for spec in self.config.sources}
+        # a batch has a negative for every row or for none, the same on every process: single_source batches carry
+        # their source's negatives, mixed batches only when every source has them
         carry = self.config.batch_composition == "single_source" or all(self.has_negative.values())
         for stream in self._streams:
             stream.carry_negative = carry and self.has_negative[stream.spec.name]
