@@ -39,7 +39,12 @@ Design, and why:
   blocks (`.iter(batch_size=shuffle_window)`); each block is shuffled with a permutation seeded by
   (seed, source, process, epoch, block). We do not use `.shuffle(buffer_size=...)`: datasets does not restore its
   buffer, so a resume would not replay the same batches. Our shuffle is a pure function of the position, so the
-  state is tiny: the datasets stream state at the start of the current block plus the offset inside it.
+  state is tiny: the datasets stream state at the start of the current block plus the offset inside it. Each epoch
+  also reads the source's data files (shards) in a new seeded order, the same on every process, so a large source
+  is mixed beyond one block and the processes still split one file list.
+- Multi-process: each process reads a disjoint part of every source (`split_dataset_by_node`: whole shards when
+  their number divides by the process count, else every N-th row), so N processes never see the same pair twice
+  in an epoch. Dedupe is per process batch.
 - Which source a step (single_source) or a row (mixed) comes from is drawn with numpy from a generator seeded by
   (seed, step): no RNG state to carry, and every process draws the same source for the same step. Mixing rows with
   numpy over Arrow blocks avoids row-level `interleave_datasets`, which runs at ~3,100 rows/s here
@@ -52,16 +57,22 @@ Design, and why:
   one set of shapes): single_source batches carry their source's negatives (a row of that source without one is
   skipped, `stats["skipped_no_negative"]`); mixed batches carry negatives only when every source has them,
   otherwise they are left out and counted in `stats["negatives_ignored"]`.
-- Tokenisation runs in a thread pool (the Rust tokenizer releases the GIL), fed by a producer thread that keeps
-  `prefetch` batches ahead. Every produced batch carries a snapshot of the pipeline state after it, and
-  `state_dict()` returns the snapshot of the last batch handed out, so prefetching never leaks into a checkpoint.
+- Tokenisation runs in a pool of `num_workers` threads (the Rust tokenizer releases the GIL; default: cores - 1),
+  fed by a producer thread that keeps `prefetch` tokenised batches ready beyond those being tokenised. Every
+  produced batch carries a snapshot of the pipeline state after it, and `state_dict()` returns the snapshot of the
+  last batch handed out, so prefetching never leaks into a checkpoint.
 
 State (`state_dict()`, JSON-serialisable)::
 
     {"version": 1, "step": int, "finished": bool, "fingerprint": {...the settings that shape the stream...},
      "pairs_per_source": {name: int}, "stats": {name: int},
-     "sources": [{"epoch", "block", "offset", "stream_state", "stream_ended", "exhausted_once", "finished",
+     "sources": [{"name", "epoch", "block", "offset", "stream_state", "stream_ended", "exhausted_once", "finished",
                   "deferred": [[anchor, positive, negative_or_null], ...]}, ...]}
+
+`stats`: deferred_duplicates, dropped_duplicates, skipped_empty, skipped_no_negative, dropped_at_end,
+negatives_ignored (row counts). The fingerprint holds source names/configs/splits/weights, composition,
+steps_per_source, stopping strategy, shuffle window, swap_sides, drop_last, per-process batch size, seed and
+process layout (not paths: data may move between runs); `load_state_dict` refuses a state whose fingerprint differs.
 """
 
 from __future__ import annotations
