@@ -274,3 +274,19 @@ def test_a_source_too_small_for_the_batch_is_a_clear_error(tmp_path):
     pipeline = PairPipeline({"sources": [{"name": "tiny", "path": str(folder)}]}, global_batch_size=8)
     with pytest.raises(UserError, match="'tiny' gave no usable pair in a whole epoch .* batch of 8"):
         next(pipeline)
+
+
+@pytest.mark.parametrize("strategy", ["first_exhausted", "all_exhausted"])
+def test_stopping_strategies_end_where_interleave_datasets_would(three, strategy):
+    sizes = {"alpha": 1000, "beta": 600, "gamma": 300}
+    pipeline = PairPipeline(config_for(three, batch_composition="mixed", stopping_strategy=strategy),
+                            global_batch_size=8)
+    seen = {name: set() for name in sizes}
+    for batch in pipeline:
+        for source, anchor, positive in zip(batch["sources"], batch["anchor"], batch["positive"], strict=True):
+            seen[source].add((anchor, positive))
+    complete = [name for name in sizes if len(seen[name]) == sizes[name]]
+    if strategy == "first_exhausted":  # stops as soon as one source runs out
+        assert len(complete) == 1 and sum(pipeline.pairs_per_source.values()) < sum(sizes.values())
+    else:  # goes on, restarting the exhausted ones, until every source has run out once
+        assert complete == list(sizes) and pipeline.pairs_per_source["alpha"] > sizes["alpha"]  # alpha ran out first
