@@ -97,10 +97,11 @@ def test_distillation_lowers_mse_and_raises_translation_accuracy(distilled):
 
 def test_teacher_cache_is_reused_and_matches_the_teacher(distilled, corpus, monkeypatch):
     teacher = CountingTeacher(monkeypatch)
-    distill(_config(corpus, "second", steps=2, eval_translation=[]))
-    assert (teacher.loads, teacher.texts) == (0, 0)  # a cache hit: the teacher is not even loaded
-    [cache] = [p for p in (corpus / "cache").iterdir()]
-    cached = np.load(cache / "embeddings.npy")
+    config = _config(corpus, "second")
+    dataset, _ = distill_module.load_parallel_data(config)  # what distill() does before training, again
+    cached, folder, hit = distill_module.teacher_embeddings(config.teacher, dataset, config.cache_dir)
+    assert hit and (teacher.loads, teacher.texts) == (0, 0)  # a cache hit: the teacher is not even loaded
+    assert [p.name for p in (corpus / "cache").iterdir()] == [folder.name]  # one complete entry, no leftovers
     direct = load_sentence_model(corpus / "teacher").encode([en for en, _ in EN_DE])
     np.testing.assert_allclose(cached, direct, atol=1e-6)
 
@@ -162,3 +163,18 @@ def test_config_errors_are_one_line(corpus, tmp_path):
     with pytest.raises(UserError, match="embeds in 32 dimensions but the teacher in 384"):
         distill(_config(corpus, "mismatch", teacher=str(minilm_folder()), eval_translation=[],
                         cache_dir=str(tmp_path / "cache")))
+
+
+def test_resume_continues_exactly_where_the_checkpoint_left_off(corpus):
+    """2 steps, then --resume to 4, gives the same student as 4 steps in one go (the batch order is a function of
+    the step and the teacher cache is shared)."""
+    settings = dict(batch_size=8, warmup_steps=1, checkpoint_every=2, log_every=1, eval_translation=[])
+    distill(_config(corpus, "interrupted", steps=2, **settings))
+    resumed = distill(_config(corpus, "interrupted", steps=4, **settings), resume=True)
+    straight = distill(_config(corpus, "straight", steps=4, **settings))
+    texts = [en for en, _ in EN_DE[:8]] + [de for _, de in EN_DE[:8]]
+    np.testing.assert_array_equal(load_sentence_model(resumed).encode(texts),
+                                  load_sentence_model(straight).encode(texts))
+    assert RunMetadata.load(resumed / "run_metadata.json").training.pairs_seen == 4 * 8
+    with pytest.raises(UserError, match="already holds checkpoints; pass --resume"):
+        distill(_config(corpus, "straight", steps=4, **settings))

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -240,13 +241,25 @@ def teacher_embeddings(teacher: str | Path, sources, cache_dir: str | Path, *, b
 def batch_rows(step: int, batch_size: int, rows: int, seed: int) -> np.ndarray:
     """Row indices of batch `step`: a seeded permutation per epoch, read in order (a pure function of the step,
     so resuming needs no data state)."""
-    positions = np.arange(step * batch_size, (step + 1) * batch_size)
-    epochs, offsets = np.divmod(positions, rows)
+    epochs, offsets = np.divmod(np.arange(step * batch_size, (step + 1) * batch_size), rows)
     result = np.empty(batch_size, dtype=np.int64)
     for epoch in np.unique(epochs):
-        order = np.random.default_rng([seed, int(epoch)]).permutation(rows)
-        result[epochs == epoch] = order[offsets[epochs == epoch]]
+        result[epochs == epoch] = _epoch_order(seed, int(epoch), rows)[offsets[epochs == epoch]]
     return result
+
+
+@functools.lru_cache(maxsize=2)  # a batch spans at most two epochs
+def _epoch_order(seed: int, epoch: int, rows: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch]).permutation(rows)
+
+
+def pairs_per_source(steps: int, batch_size: int, offsets: np.ndarray, seed: int) -> np.ndarray:
+    """Pairs each configured dataset gave to the first `steps` batches (for the card's data table)."""
+    counts = np.zeros(len(offsets) - 1, dtype=np.int64)
+    for step in range(steps):
+        rows = batch_rows(step, batch_size, int(offsets[-1]), seed)
+        counts += np.bincount(np.searchsorted(offsets, rows, side="right") - 1, minlength=len(counts))
+    return counts
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -364,14 +377,11 @@ def distill(config: DistillConfig, *, resume: bool = False) -> Path:
 
     if step == 0:
         evaluate(0)  # the untrained student: the baseline distillation must beat
-    pairs_per_source = np.zeros(len(offsets) - 1, dtype=np.int64)
     start_time, start_step = time.perf_counter(), step
     bar = tqdm(total=config.steps, initial=step, desc="distill", unit="step", dynamic_ncols=True)
     while step < config.steps:
         rows = batch_rows(step, config.batch_size, len(dataset), config.seed)
         texts = dataset[rows]
-        pairs_per_source += np.bincount(np.searchsorted(offsets, rows, side="right") - 1,
-                                        minlength=len(pairs_per_source))
         batch = {"source": student.tokenize(texts["anchor"], config.max_seq_length),
                  "target": student.tokenize(texts["positive"], config.max_seq_length),
                  "teacher": np.asarray(teacher[rows], dtype=np.float32)}
@@ -398,7 +408,8 @@ def distill(config: DistillConfig, *, resume: bool = False) -> Path:
     checkpoints.close()
     evaluate(step)
     log.close()
-    return export_distilled(config, current_model(), evaluations, step=step, pairs_per_source=pairs_per_source,
+    seen = pairs_per_source(step, config.batch_size, offsets, config.seed)
+    return export_distilled(config, current_model(), evaluations, step=step, pairs_seen=seen,
                             wall_time=time.perf_counter() - start_time)
 
 
@@ -413,7 +424,7 @@ def _languages(config: DistillConfig) -> list[str]:
 
 
 def export_distilled(config: DistillConfig, model: SentenceModel, evaluations: list, *, step: int,
-                     pairs_per_source: np.ndarray, wall_time: float) -> Path:
+                     pairs_seen: np.ndarray, wall_time: float) -> Path:
     """Export output_dir/model with run_metadata.json (model kind "multilingual"), metrics.jsonl and the card."""
     import platform
 
@@ -425,7 +436,7 @@ def export_distilled(config: DistillConfig, model: SentenceModel, evaluations: l
     devices = jax.devices()
     hardware = f"{len(devices)} x {devices[0].device_kind}" if devices[0].platform != "cpu" else (
         f"CPU ({os.cpu_count()} cores, {platform.processor() or platform.machine()})")
-    total = max(int(pairs_per_source.sum()), 1)
+    total = max(int(pairs_seen.sum()), 1)
     meta = RunMetadata(
         model_name=config.model_name or output_dir.name, base_model=config.student, model_kind="multilingual",
         languages=_languages(config), license=config.license, embedding_dimension=model.dimension,
@@ -435,12 +446,12 @@ def export_distilled(config: DistillConfig, model: SentenceModel, evaluations: l
             warmup_steps=config.warmup_steps, schedule=config.schedule, weight_decay=config.weight_decay,
             grad_clip=config.grad_clip or None, max_seq_length=config.max_seq_length, seed=config.seed,
             pooling=model.model.pooling, normalize=model.model.normalize, hardware=hardware, devices=len(devices),
-            wall_time_seconds=round(wall_time, 1), pairs_seen=int(pairs_per_source.sum()),
+            wall_time_seconds=round(wall_time, 1), pairs_seen=int(pairs_seen.sum()),
         ),
         data=[DataSource(name=source.get("config") or Path(source["path"]).name, dataset=str(source["path"]),
                          config=source.get("config"), split=source.get("split", "train"), weight=1.0,
                          pairs_seen=int(seen), share=int(seen) / total)
-              for source, seen in zip(config.data, pairs_per_source, strict=True)],
+              for source, seen in zip(config.data, pairs_seen, strict=True)],
         evaluations=evaluations,
         framework_versions=framework_versions(),
     )
