@@ -6,6 +6,7 @@ reach `se1b eval` and the model card per language pair."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -158,6 +159,12 @@ def test_config_errors_are_one_line(corpus, tmp_path):
         load_distill_config(config, ["steps=many"])
     with pytest.raises(UserError, match="config field 'data' is required"):
         load_distill_config(None, ["teacher=a", "student=b"])
+    parser = argparse.ArgumentParser()
+    distill_module.configure(parser)
+    args = parser.parse_args([str(config), "--set", f"output_dir={tmp_path / 'run'}", "--set",
+                              "eval_translation=missing.tsv"])
+    with pytest.raises(UserError, match="eval_translation missing.tsv: no such file"):
+        distill_module.main(args)
     from training.tiny import minilm_folder
 
     with pytest.raises(UserError, match="embeds in 32 dimensions but the teacher in 384"):

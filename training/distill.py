@@ -12,7 +12,7 @@ per epoch (position = step x batch, so resuming needs no data state). The optimi
 mesh are the trainer's (training/train.py); the export carries run_metadata.json (model kind "multilingual") and a
 model card with the translation-retrieval evaluations per language pair.
 
-    se1b distill distill.yaml                    # or python -m training.distill distill.yaml
+    se1b distill distill.yaml
     se1b distill distill.yaml --set steps=50 --resume
 
 A runnable config (YAML or JSON; every field in `DistillConfig`):
@@ -481,14 +481,3 @@ def main(args: argparse.Namespace) -> int:
     distill(load_distill_config(args.config, args.overrides), resume=args.resume)
     return 0
 
-
-if __name__ == "__main__":
-    import sys
-
-    parser = argparse.ArgumentParser(prog="se1b distill", description=__doc__.split("\n\n")[0])
-    configure(parser)
-    try:
-        sys.exit(main(parser.parse_args()))
-    except UserError as error:
-        print(f"se1b distill: error: {error}", file=sys.stderr)
-        sys.exit(2)
