@@ -347,6 +347,12 @@ def distill(config: DistillConfig, *, resume: bool = False) -> Path:
     if student.dimension != teacher.shape[1]:
         raise UserError(f"student {config.student} embeds in {student.dimension} dimensions but the teacher in "
                         f"{teacher.shape[1]}: the student must reproduce the teacher's vector space")
+    encoder_config = student.model.encoder.config
+    offset = 0 if encoder_config.padding_idx is None else encoder_config.padding_idx + 1  # RoBERTa-family positions
+    positions = encoder_config.max_positions - offset
+    if config.max_seq_length > positions:
+        raise UserError(f"config field 'max_seq_length' ({config.max_seq_length}) exceeds the student's "
+                        f"{positions} positions")
 
     mesh = make_mesh(config)
     replicated, rows_sharding = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
