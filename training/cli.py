@@ -17,6 +17,7 @@ from training.errors import UserError
 COMMANDS: list[tuple[str, str, str]] = [
     ("data", "datasets_builders.cli", "list, build and publish pair-source datasets (Hub-native Parquet + card)"),
     ("train", "training.train", "train a sentence embedding model with MultipleNegativesRankingLoss"),
+    ("distill", "training.distill", "multilingual knowledge distillation: a student learns a teacher's embeddings"),
     ("export", "training.export", "export a training checkpoint to a sentence-transformers folder"),
     ("convert", "training.convert", "load a model into Flax and export it back as a sentence-transformers folder"),
     ("encode", "training.encode", "embed the lines of a text file with the Flax encoder"),
