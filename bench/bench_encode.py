@@ -36,7 +36,7 @@ def real_sentences(data_dir: Path, count: int) -> list[str]:
                 if len(texts) >= count:
                     break
         per_file.append(texts)
-    mixed = [text for group in zip(*per_file) for text in group]
+    mixed = [text for group in zip(*per_file, strict=False) for text in group]
     return mixed[:count]
 
 
