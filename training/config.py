@@ -59,6 +59,10 @@ class TrainConfig:
     keep_checkpoints: int = 3
     eval_sts: str | None = None  # STS TSV (sentence1, sentence2, score) scored by Spearman every eval_every steps
     eval_every: int = 0  # 0 = only at the end (when eval_sts is set)
+    # Asymmetric models: prefixes written into config_sentence_transformers.json, so that
+    # SentenceTransformer.encode(texts, prompt_name="query") works. Training prepends "query" to anchors and
+    # "document" to positives and hard negatives. Empty: the base model's own prompts, if any.
+    prompts: dict[str, str] = field(default_factory=dict)
     # For the model card.
     model_name: str = ""
     model_kind: str = "general"
@@ -84,6 +88,9 @@ class TrainConfig:
             raise UserError(f"config field 'schedule' must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.precision not in PRECISIONS:
             raise UserError(f"config field 'precision' must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        unknown_prompts = set(self.prompts) - {"query", "document"}
+        if unknown_prompts:
+            raise UserError(f"config field 'prompts' knows 'query' and 'document', got {sorted(unknown_prompts)}")
         if self.gradcache_chunk and self.batch_size % self.gradcache_chunk:
             raise UserError(
                 f"config field 'gradcache_chunk' ({self.gradcache_chunk}) must divide batch_size ({self.batch_size})"
@@ -114,6 +121,8 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif isinstance(default, list):
         ok = isinstance(value, list)
+    elif isinstance(default, dict):
+        ok = isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
     elif name == "data":
         ok = isinstance(value, (str, dict))
     else:  # str or optional str

@@ -422,7 +422,7 @@ class PairPipeline:
     def __init__(self, config: DataConfig | str | Path | dict | list, *, global_batch_size: int,
                  tokenizer: object = None, max_seq_length: int = 128, buckets: tuple[int, ...] | None = None,
                  seed: int = 0, process_index: int = 0, process_count: int = 1, root: str | Path | None = None,
-                 num_workers: int | None = None, prefetch: int = 4):
+                 num_workers: int | None = None, prefetch: int = 4, prefixes: dict[str, str] | None = None):
         self.config = config if isinstance(config, DataConfig) else load_data_config(config, root=root)
         if global_batch_size < 1 or global_batch_size % process_count:
             raise UserError(f"global batch size {global_batch_size} must be a positive multiple of the "
@@ -438,6 +438,9 @@ class PairPipeline:
             from training.tokenize import BucketTokenizer
 
             self.tokenize = BucketTokenizer(tokenizer, max_seq_length, buckets)
+        # side ("anchor", "positive", "negative") -> text put in front of that side's texts at tokenisation (prompts);
+        # deduplication and the state see the raw texts.
+        self.prefixes = prefixes or {}
         self._streams = []
         for i, spec in enumerate(self.config.sources):
             stream = _SourceStream(spec, i, seed, process_index, process_count, self.config.shuffle_window, False)
@@ -603,7 +606,8 @@ class PairPipeline:
         out = {k: v for k, v in batch.items() if k in ("source", "sources")}
         for side in ("anchor", "positive", "negative"):
             if side in batch:
-                out[side] = self.tokenize(batch[side])
+                prefix = self.prefixes.get(side, "")
+                out[side] = self.tokenize([prefix + text for text in batch[side]] if prefix else batch[side])
         return out
 
     # ---- background producer, thread pool, prefetch -----------------------------------------------------------

@@ -73,7 +73,10 @@ def load_base_model(config: TrainConfig) -> SentenceModel:
         if jax.process_index() == 0 and not (path / "config.json").exists():
             write_tiny_model(path, family, seed=config.seed)
         _barrier("tiny-model")
-    return load_sentence_model(path, dtype=dtype)
+    model = load_sentence_model(path, dtype=dtype)
+    if config.prompts:  # the run's prompts replace the base model's; training and export both read model.prompts
+        model.prompts = dict(config.prompts)
+    return model
 
 
 def make_optimizer(config: TrainConfig) -> tuple[optax.GradientTransformation, optax.Schedule]:
@@ -187,6 +190,8 @@ def open_data(config: TrainConfig, model: SentenceModel):
         config.data, global_batch_size=config.batch_size, tokenizer=model.tokenizer,
         max_seq_length=config.max_seq_length, seed=config.seed,
         process_index=jax.process_index(), process_count=jax.process_count(),
+        prefixes={"anchor": model.prompts.get("query", ""), "positive": model.prompts.get("document", ""),
+                  "negative": model.prompts.get("document", "")},
     )
 
 
