@@ -131,3 +131,14 @@ def test_encode_rejects_empty_and_missing_input(tmp_path, capsys):
     )
     assert "bad.txt:2: not valid UTF-8" in capsys.readouterr().err
     assert not (tmp_path / "e.npy").exists()
+
+
+def test_a_missing_model_is_a_clear_error_offline(tmp_path, capsys):
+    (tmp_path / "t.txt").write_text("hello\n")
+    out = str(tmp_path / "e.npy")
+    assert se1b(["encode", str(tmp_path / "no-such-model"), "--input", str(tmp_path / "t.txt"), "--output", out]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    # An owner/name id goes to the Hub, which HF_HUB_OFFLINE=1 refuses at once: one line, exit 2.
+    assert se1b(["encode", "nobody/no-such-model", "--input", str(tmp_path / "t.txt"), "--output", out]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "cannot be fetched from the Hub" in error and len(error.splitlines()) == 1

@@ -137,13 +137,28 @@ def _pooling_from_config(config: dict[str, Any]) -> str:
     raise UserError(f"unsupported pooling configuration {config}; supported: {', '.join(POOLING_MODES)}")
 
 
+def resolve_model_folder(path_or_id: str | Path) -> Path:
+    """A local folder as is; otherwise a Hub model id, downloaded (or taken from the Hugging Face cache)."""
+    folder = Path(path_or_id)
+    if folder.is_dir():
+        return folder
+    if folder.exists() or str(path_or_id).count("/") != 1:
+        raise UserError(f"model folder {folder} does not exist (and it is not a Hub id of the form owner/name)")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(str(path_or_id)))
+    except Exception as error:  # offline, unknown repo, unauthorised: one line, not a traceback
+        raise UserError(f"model {path_or_id!r} is not a local folder and cannot be fetched from the Hub: "
+                        f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}") from error
+
+
 def load_sentence_model(path: str | Path, *, dtype: Any = jnp.float32) -> SentenceModel:
-    """Load a sentence-transformers folder, or a plain Hugging Face folder (mean pooling, normalised)."""
+    """Load a sentence-transformers folder, or a plain Hugging Face folder (mean pooling, normalised), from a local
+    path or a Hub model id."""
     from transformers import AutoTokenizer
 
-    folder = Path(path)
-    if not folder.is_dir():
-        raise UserError(f"model folder {folder} does not exist")
+    folder = resolve_model_folder(path)
     pooling, normalize, max_seq_length, prompts = "mean", True, 512, {}
     modules_file = folder / "modules.json"
     if modules_file.exists():
