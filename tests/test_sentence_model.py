@@ -142,3 +142,17 @@ def test_a_missing_model_is_a_clear_error_offline(tmp_path, capsys):
     assert se1b(["encode", "nobody/no-such-model", "--input", str(tmp_path / "t.txt"), "--output", out]) == 2
     error = capsys.readouterr().err.strip()
     assert "cannot be fetched from the Hub" in error and len(error.splitlines()) == 1
+
+
+@pytest.mark.parametrize("pooling, normalize", [("cls", False), ("max", True), ("mean", False)])
+def test_every_pooling_mode_matches_sentence_transformers(tmp_path, pooling, normalize):
+    from training.tiny import write_sentence_transformers_modules
+
+    folder = write_tiny_model(tmp_path / "m", "bert", seed=2)
+    (folder / "modules.json").unlink()
+    write_sentence_transformers_modules(folder, embedding_dimension=32, max_seq_length=128, normalize=normalize,
+                                        pooling=pooling)
+    expected = SentenceTransformer(str(folder), device="cpu").encode(TEXTS)
+    model = load_sentence_model(folder)
+    assert (model.model.pooling, model.model.normalize) == (pooling, normalize)
+    np.testing.assert_allclose(model.encode(TEXTS), expected, atol=1e-5, rtol=0)
