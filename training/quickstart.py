@@ -98,7 +98,8 @@ def main(args: argparse.Namespace) -> int:
         "shuffle_window": 1000,
     }
 
-    print(f"[2/3] training from {'a tiny random model' if from_tiny else base} for {args.steps} steps")
+    start = "a tiny random model" if from_tiny else "all-MiniLM-L6-v2" if args.base is None else base
+    print(f"[2/3] training from {start} for {args.steps} steps")
     config = TrainConfig(
         model=base, data=data_config, output_dir=str(out / "run"), batch_size=args.batch_size, steps=args.steps,
         learning_rate=learning_rate, warmup_steps=max(1, args.steps // 10), max_seq_length=args.max_seq_length,
