@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from pathlib import Path
 
@@ -59,7 +58,9 @@ def build_datasets(out: Path) -> Path:
 
 def sts_history(run_dir: Path) -> list[tuple[int, float]]:
     """(step, STS Spearman) pairs the trainer logged, the base model's at step 0 first."""
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    from model_cards.metadata import read_metrics
+
+    rows = read_metrics(run_dir / "metrics.jsonl")
     return [(row["step"], row["eval/sts/spearman"]) for row in rows if "eval/sts/spearman" in row]
 
 
