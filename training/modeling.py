@@ -161,12 +161,17 @@ class EncoderLayer(nnx.Module):
 
         q, k, v = heads(self.query(x)), heads(self.key(x)), heads(self.value(x))
         # scores [batch, heads, query, key]; score_bias carries the padding mask and MPNet's relative positions.
-        # Plain batched matmuls over [batch, heads, ...]: XLA's CPU backend runs them ~2.5x faster than the
-        # equivalent einsum over the [batch, seq, heads, dim] layout.
-        scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(head_dim)
-        probs = jax.nn.softmax(scores.astype(jnp.float32) + score_bias, axis=-1).astype(self.dtype)
-        probs = _dropout(probs, self.attention_dropout, rngs[0])
-        context = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, seq, hidden)
+        # Softmax written out so that XLA's CPU backend runs it ~3x faster: q is scaled before the matmul, and the
+        # normalisation divides the [.., query, head_dim] output instead of the [.., query, key] probabilities.
+        # Dropout on the unnormalised weights equals dropout on the probabilities (the mask is elementwise, the row
+        # sums are taken before it). Batched matmuls over [batch, heads, ...] are ~2.5x faster here than an einsum
+        # over [batch, seq, heads, dim].
+        scores = (q * (1.0 / math.sqrt(head_dim))).astype(self.dtype) @ k.transpose(0, 1, 3, 2)
+        scores = scores.astype(jnp.float32) + score_bias
+        weights = jnp.exp(scores - jax.lax.stop_gradient(scores.max(axis=-1, keepdims=True)))
+        row_sums = weights.sum(axis=-1, keepdims=True)
+        weights = _dropout(weights.astype(self.dtype), self.attention_dropout, rngs[0])
+        context = ((weights @ v) / row_sums.astype(self.dtype)).transpose(0, 2, 1, 3).reshape(batch, seq, hidden)
         attended = _dropout(self.attention_out(context), self.dropout, rngs[1])
         x = self.attention_norm(x + attended).astype(self.dtype)
         ffn = _dropout(self.ffn_out(self.activation(self.ffn_in(x))), self.dropout, rngs[2])
