@@ -146,7 +146,7 @@ def test_a_missing_model_is_a_clear_error_offline(tmp_path, capsys):
 
 @pytest.mark.parametrize("pooling, normalize", [("cls", False), ("max", True), ("mean", False)])
 def test_every_pooling_mode_matches_sentence_transformers(tmp_path, pooling, normalize):
-    from training.tiny import write_sentence_transformers_modules
+    from training.export import write_sentence_transformers_modules
 
     folder = write_tiny_model(tmp_path / "m", "bert", seed=2)
     (folder / "modules.json").unlink()

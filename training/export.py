@@ -18,7 +18,6 @@ from safetensors.numpy import save_file
 from training.errors import UserError
 from training.modeling import encoder_state_dict
 from training.sentence_model import SentenceEncoder
-from training.tiny import write_sentence_transformers_modules
 
 
 def check_target(out_dir: Path, overwrite: bool) -> None:
@@ -75,6 +74,66 @@ def export_sentence_model(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out
+
+
+def write_sentence_transformers_modules(
+    out: Path,
+    *,
+    embedding_dimension: int,
+    max_seq_length: int,
+    normalize: bool,
+    pooling: str = "mean",
+    prompts: dict[str, str] | None = None,
+) -> None:
+    """Write the classic sentence-transformers module files (readable by sentence-transformers v2 to v6)."""
+    import sentence_transformers
+    import torch
+    import transformers
+
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]
+    if normalize:
+        modules.append(
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
+        )
+        (out / "2_Normalize").mkdir(exist_ok=True)
+    (out / "modules.json").write_text(json.dumps(modules, indent=2))
+    (out / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": max_seq_length, "do_lower_case": False}, indent=2)
+    )
+    (out / "config_sentence_transformers.json").write_text(
+        json.dumps(
+            {
+                "__version__": {
+                    "sentence_transformers": sentence_transformers.__version__,
+                    "transformers": transformers.__version__,
+                    "pytorch": torch.__version__,
+                },
+                "prompts": prompts or {},
+                "default_prompt_name": None,
+                "similarity_fn_name": "cosine",
+            },
+            indent=2,
+        )
+    )
+    (out / "1_Pooling").mkdir(exist_ok=True)
+    (out / "1_Pooling" / "config.json").write_text(
+        json.dumps(
+            {
+                "word_embedding_dimension": embedding_dimension,
+                "pooling_mode_cls_token": pooling == "cls",
+                "pooling_mode_mean_tokens": pooling == "mean",
+                "pooling_mode_max_tokens": pooling == "max",
+                "pooling_mode_mean_sqrt_len_tokens": False,
+                "pooling_mode_weightedmean_tokens": False,
+                "pooling_mode_lasttoken": False,
+                "include_prompt": True,
+            },
+            indent=2,
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------

