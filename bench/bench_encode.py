@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from sentence_transformers import SentenceTransformer
 
-from training.sentence_model import load_sentence_model
-from training.tiny import minilm_folder
+from training.model.sentence_model import load_sentence_model
+from training.model.tiny import minilm_folder
 
 
 def real_sentences(data_dir: Path, count: int) -> list[str]:

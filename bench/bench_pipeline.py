@@ -1,4 +1,4 @@
-"""Pairs/s of the pair pipeline (training/data.py) against row-level `interleave_datasets`: same data, one run.
+"""Pairs/s of the pair pipeline (training/data/pipeline.py) against row-level `interleave_datasets`, one run.
 
 The real pair files (*.jsonl.gz with anchor/positive[/negative]) are first converted to Hub-format folders (Parquet
 shards + README.md with `configs:`) in a temporary folder, so both sides read what training reads.
@@ -29,7 +29,7 @@ import pyarrow.parquet as pq  # noqa: E402
 import yaml  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from training.data import PairPipeline  # noqa: E402
+from training.data.pipeline import PairPipeline  # noqa: E402
 
 
 def to_hub_folder(jsonl_gz: Path, out: Path, rows_per_shard: int = 50_000) -> Path:

@@ -65,7 +65,8 @@ def run_ours(model: Path, data: Path, out: Path, *, steps: int, max_seq_length: 
               "log_every": 5, "checkpoint_every": 10**9, "symmetric": False, "eval_sts": eval_sts, **(extra or {})}
     path = out.parent / f"{out.name}.json"
     path.write_text(json.dumps(config))
-    code = ("import resource, sys; from training.config import load_config; from training.train import train; "
+    code = ("import resource, sys; from training.loop.config import load_config; "
+            "from training.loop.train import train; "
             f"train(load_config({str(path)!r})); "
             "print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -118,7 +119,7 @@ def run_peer(model: Path, anchors: list[str], positives: list[str], out: Path, *
 
 
 def peer_spearman(st_model, stsb_dev: Path) -> float:
-    from training.evaluators.sts import evaluate_sts, load_sts
+    from training.evaluation.sts import evaluate_sts, load_sts
 
     return evaluate_sts(lambda texts: st_model.encode(texts, batch_size=128), load_sts(stsb_dev))["spearman"]
 
@@ -133,7 +134,7 @@ def main() -> None:
     parser.add_argument("--memory-batches", type=int, nargs="+", default=[64, 256, 1024])
     parser.add_argument("--parts", nargs="+", default=["speed", "memory", "quality"])
     args = parser.parse_args()
-    from training.tiny import minilm_folder
+    from training.model.tiny import minilm_folder
 
     model = minilm_folder()
     root = Path(tempfile.mkdtemp(prefix="bench-train-"))

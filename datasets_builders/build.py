@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from datasets_builders.readers import Filtered, RecordError
 from datasets_builders.schema import FEATURES
 from datasets_builders.source import Source, get_source
-from training.errors import UserError
+from se1b.errors import UserError
 
 ON_ERROR = ("raise", "skip")
 ARROW_FILE = "pairs.arrow"

@@ -14,7 +14,7 @@ from pathlib import Path
 from datasets_builders.build import ON_ERROR, STATS_FILE, Build, build_source, load_build
 from datasets_builders.publish import DEFAULT_MAX_SHARD_BYTES, publish
 from datasets_builders.source import list_sources
-from training.errors import UserError
+from se1b.errors import UserError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -1,8 +1,8 @@
 """Parallel-sentence sources (one per language pair, e.g. `parallel_en_de`) for multilingual knowledge distillation.
 
 Each row of the common schema is one translation pair: anchor = the source-language sentence, positive = its
-target-language translation, negative null. `se1b distill` (training/distill.py) embeds the anchors with an English
-teacher and teaches a multilingual student to map both sides onto that vector (Reimers & Gurevych 2020).
+target-language translation, negative null. `se1b distill` (training/loop/distill.py) embeds the anchors with an
+English teacher and teaches a multilingual student to map both sides onto that vector (Reimers & Gurevych 2020).
 
 Two raw layouts are read, plain or gzip/bz2-compressed:
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets_builders.readers import TextTuple, read_json_lines, record_texts
-from training.errors import UserError
+from se1b.errors import UserError
 
 Reader = Callable[[str], Iterator[tuple[Any, Any]]]
 """`reader(path)` yields `(location, record)`; location is a line number or any short label ("post 17");

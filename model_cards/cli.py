@@ -9,7 +9,7 @@ from pathlib import Path
 
 from model_cards.metadata import METADATA_FILE, Evaluation, RunMetadata
 from model_cards.model_card import write_model_card
-from training.errors import UserError
+from se1b.errors import UserError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

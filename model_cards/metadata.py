@@ -25,7 +25,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from training.errors import UserError
+from se1b.errors import UserError
 
 METADATA_FILE = "run_metadata.json"
 METRICS_FILE = "metrics.jsonl"

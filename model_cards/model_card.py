@@ -18,7 +18,7 @@ from typing import Any
 from model_cards.metadata import METADATA_FILE, Evaluation, RunMetadata, read_metrics
 from model_cards.plots import eval_series, plot_eval_curves, plot_training_curves
 from model_cards.render import card_text, render_template
-from training.errors import UserError
+from se1b.errors import UserError
 
 PLOTS_DIR = "plots"
 LOSS_TABLE_ROWS = 10  # logged steps shown in the card's loss table (first and last included)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from training.errors import UserError
+from se1b.errors import UserError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -13,8 +13,8 @@ import yaml
 
 from datasets_builders import Filtered, RecordError, Source, build_source, register_source
 from datasets_builders.source import _REGISTRY
-from training.cli import main as se1b
-from training.errors import UserError
+from se1b.cli import main as se1b
+from se1b.errors import UserError
 
 GOOD = [["q1", "a1"], ["q2", "a2"], ["q3", "a3"]]
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from pair_fixtures import pair_shards, write_hub_folder, write_three_sources
 
-from training.data import PairPipeline, load_data_config
-from training.errors import UserError
+from se1b.errors import UserError
+from training.data.pipeline import PairPipeline, load_data_config
 
 WEIGHTS = {"alpha": 0.6, "beta": 0.3, "gamma": 0.1}
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from pair_fixtures import write_three_sources
 
-from training.data import PairPipeline
+from training.data.pipeline import PairPipeline
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -20,7 +20,7 @@ RESUME = """
 import json, sys
 sys.path.insert(0, sys.argv[2])
 from test_data_pipeline_resume import plain
-from training.data import PairPipeline
+from training.data.pipeline import PairPipeline
 job = json.load(open(sys.argv[1]))
 pipeline = PairPipeline(job["config"], **job["options"])
 pipeline.load_state_dict(json.load(open(job["state"])))
@@ -77,7 +77,7 @@ def test_state_from_other_settings_is_refused(tmp_path):
     next(pipeline)
     state = pipeline.state_dict()
     pipeline.close()
-    from training.errors import UserError
+    from se1b.errors import UserError
 
     with pytest.raises(UserError, match=r"different settings: \['batch_size'\]"):
         PairPipeline(config, global_batch_size=16).load_state_dict(state)

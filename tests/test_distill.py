@@ -14,22 +14,24 @@ import numpy as np
 import pytest
 from parallel_fixtures import EN_DE, write_tsv
 
-import training.distill as distill_module
+import training.data.teacher as teacher_module
 from datasets_builders import build_source, publish
 from model_cards.metadata import RunMetadata
-from training.distill import DistillConfig, distill, load_distill_config, teacher_cache_key
-from training.errors import UserError
-from training.evaluators.translation import evaluate_translation, load_translation
-from training.sentence_model import load_sentence_model
-from training.tiny import write_tiny_model
+from se1b.errors import UserError
+from training.evaluation.translation import evaluate_translation, load_translation
+from training.loop.distill import DistillConfig, distill, load_distill_config, teacher_cache_key
+from training.loop.distill import configure as distill_configure
+from training.loop.distill import main as distill_main
+from training.model.sentence_model import load_sentence_model
+from training.model.tiny import write_tiny_model
 
 
 class CountingTeacher:
-    """Wraps `training.distill.load_teacher` to count how often the teacher is loaded and how many texts it embeds."""
+    """Wraps `training.data.teacher.load_teacher` to count teacher loads and the texts it embeds."""
 
     def __init__(self, monkeypatch):
         self.loads, self.texts = 0, 0
-        original = distill_module.load_teacher
+        original = teacher_module.load_teacher
 
         def load(path):
             self.loads += 1
@@ -43,7 +45,7 @@ class CountingTeacher:
             model.encode = counting_encode
             return model
 
-        monkeypatch.setattr(distill_module, "load_teacher", load)
+        monkeypatch.setattr(teacher_module, "load_teacher", load)
 
 
 def _config(root: Path, name: str, **overrides) -> DistillConfig:
@@ -99,8 +101,8 @@ def test_distillation_lowers_mse_and_raises_translation_accuracy(distilled):
 def test_teacher_cache_is_reused_and_matches_the_teacher(distilled, corpus, monkeypatch):
     teacher = CountingTeacher(monkeypatch)
     config = _config(corpus, "second")
-    dataset, _ = distill_module.load_parallel_data(config)  # what distill() does before training, again
-    cached, folder, hit = distill_module.teacher_embeddings(config.teacher, dataset, config.cache_dir)
+    dataset, _ = teacher_module.load_parallel_data(config.data)  # what distill() does before training, again
+    cached, folder, hit = teacher_module.teacher_embeddings(config.teacher, dataset, config.cache_dir)
     assert hit and (teacher.loads, teacher.texts) == (0, 0)  # a cache hit: the teacher is not even loaded
     assert [p.name for p in (corpus / "cache").iterdir()] == [folder.name]  # one complete entry, no leftovers
     direct = load_sentence_model(corpus / "teacher").encode([en for en, _ in EN_DE])
@@ -121,7 +123,7 @@ def test_cache_key_follows_teacher_and_data(corpus):
 
 
 def test_se1b_eval_reports_translation_and_cross_lingual_sts_per_pair(distilled, corpus, tmp_path):
-    from training.cli import main
+    from se1b.cli import main
 
     model_dir, _, _ = distilled
     translation = write_tsv(tmp_path / "tatoeba.tsv", EN_DE[:20], header=True)  # pair from the header
@@ -160,14 +162,14 @@ def test_config_errors_are_one_line(corpus, tmp_path):
     with pytest.raises(UserError, match="config field 'data' is required"):
         load_distill_config(None, ["teacher=a", "student=b"])
     parser = argparse.ArgumentParser()
-    distill_module.configure(parser)
+    distill_configure(parser)
     args = parser.parse_args([str(config), "--set", f"output_dir={tmp_path / 'run'}", "--set",
                               "eval_translation=missing.tsv"])
     with pytest.raises(UserError, match="eval_translation missing.tsv: no such file"):
-        distill_module.main(args)
-    from training.tiny import minilm_folder
+        distill_main(args)
+    from training.model.tiny import minilm_folder
 
-    with pytest.raises(UserError, match=r"'max_seq_length' \(512\) exceeds the student's 128 positions"):
+    with pytest.raises(UserError, match=r"'max_seq_length' \(512\) exceeds the 128 positions of the model tiny-xlm-roberta"):
         distill(_config(corpus, "too-long", max_seq_length=512, eval_translation=[]))
     with pytest.raises(UserError, match="embeds in 32 dimensions but the teacher in 384"):
         distill(_config(corpus, "mismatch", teacher=str(minilm_folder()), eval_translation=[],

@@ -8,9 +8,9 @@ import pytest
 import torch
 import transformers
 
-from training.errors import UserError
-from training.modeling import SUPPORTED_MODEL_TYPES, encoder_state_dict, load_hf_encoder
-from training.tiny import TINY_FAMILIES, write_tiny_model
+from se1b.errors import UserError
+from training.model.encoders import SUPPORTED_MODEL_TYPES, encoder_state_dict, load_hf_encoder
+from training.model.tiny import TINY_FAMILIES, write_tiny_model
 
 
 def padded_batch(family: str, lengths: list[int], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.errors import UserError
-from training.evaluators.retrieval import evaluate_retrieval, load_beir
-from training.evaluators.sts import evaluate_sts, load_sts
+from se1b.errors import UserError
+from training.evaluation.retrieval import evaluate_retrieval, load_beir
+from training.evaluation.sts import evaluate_sts, load_sts
 
 # Pairs written for these tests, with similarity scores on the STSb 0-5 scale.
 STS_PAIRS = [
@@ -152,7 +152,7 @@ def test_beir_errors_name_the_file(tmp_path):
 
 
 def test_se1b_eval_command(tmp_path, minilm_path, minilm):
-    from training.cli import main
+    from se1b.cli import main
 
     sts_file = write_stsb_tsv(tmp_path / "dev.tsv")
     write_beir(tmp_path / "beir")
@@ -170,7 +170,7 @@ def test_se1b_eval_command(tmp_path, minilm_path, minilm):
 
 
 def test_flax_backend_matches_sentence_transformers(tmp_path, minilm_path, minilm):
-    from training.evaluate import load_encoder
+    from training.evaluation.evaluate import load_encoder
 
     data = load_sts(write_stsb_tsv(tmp_path / "dev.tsv"))
     flax = evaluate_sts(load_encoder(str(minilm_path), backend="flax"), data)

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from training.gradcache import gradcache_value_and_grad, plain_value_and_grad
-from training.loss import mnrl_loss
+from training.loop.gradcache import gradcache_value_and_grad, plain_value_and_grad
+from training.objectives.mnrl import mnrl_loss
 
 
 class TinyEncoder(nnx.Module):

@@ -5,7 +5,7 @@ import pytest
 import torch
 from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
-from training.loss import mnrl_loss
+from training.objectives.mnrl import mnrl_loss
 
 
 def _embeddings(batch: int, dim: int, columns: int, seed: int) -> list[np.ndarray]:

@@ -25,8 +25,8 @@ from datasets_builders.miners import (
 )
 from datasets_builders.miners.text import html_to_text, wiki_categories, wiki_intro, wiki_to_text
 from datasets_builders.publish import publish
-from training.cli import main as se1b
-from training.errors import UserError
+from se1b.cli import main as se1b
+from se1b.errors import UserError
 
 # --- StackExchange ----------------------------------------------------------------------------------------------
 

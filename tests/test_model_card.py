@@ -11,8 +11,8 @@ from huggingface_hub import ModelCard
 
 from model_cards.metadata import DataSource, Evaluation, RunMetadata, TrainingInfo, framework_versions, read_metrics
 from model_cards.model_card import write_model_card
+from se1b.errors import UserError
 from spaces_demo.gender_bias import evaluate_gender_bias
-from training.errors import UserError
 
 STEPS = 240
 
@@ -60,7 +60,7 @@ def realistic_run(model_dir: Path, model_name: str = "se1b/minilm-l6-pairs") -> 
 
 @pytest.fixture
 def model_dir(tmp_path):
-    from training.tiny import write_tiny_model
+    from training.model.tiny import write_tiny_model
 
     return write_tiny_model(tmp_path / "model")
 
@@ -169,7 +169,7 @@ def test_usage_snippets_in_the_card_run_and_agree(tmp_path, minilm_path):
 
 
 def test_se1b_card_regenerates_from_saved_metadata(model_dir, tmp_path):
-    from training.cli import main
+    from se1b.cli import main
 
     metadata = realistic_run(model_dir)
     metadata.save(model_dir / "run_metadata.json")
@@ -193,7 +193,7 @@ def test_se1b_card_regenerates_from_saved_metadata(model_dir, tmp_path):
 
 
 def test_bad_metadata_is_a_one_line_error(model_dir, capsys):
-    from training.cli import main
+    from se1b.cli import main
 
     assert main(["card", str(model_dir)]) == 2
     assert "run_metadata.json: no run metadata here" in capsys.readouterr().err

@@ -11,7 +11,7 @@ import pytest
 from huggingface_hub import ModelCard
 
 from model_cards.metadata import RunMetadata, read_metrics
-from training.cli import main
+from se1b.cli import main
 
 STEPS = 8
 WORDS = ["apple pear plum grape melon", "car bus train truck plane", "rain snow wind storm cloud"]

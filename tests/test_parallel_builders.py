@@ -8,7 +8,7 @@ import pytest
 from parallel_fixtures import EN_DE, write_moses, write_tsv
 
 from datasets_builders import build_source, get_source, list_sources, publish
-from training.errors import UserError
+from se1b.errors import UserError
 
 EXPECTED = [{"anchor": en, "positive": de, "negative": None} for en, de in EN_DE]
 

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from sentence_transformers import SentenceTransformer
 
+from se1b.errors import UserError
 from tests.test_train import write_fixture_data
-from training.config import TrainConfig, load_config
-from training.data import PairPipeline
-from training.errors import UserError
-from training.train import train
+from training.data.pipeline import PairPipeline
+from training.loop.config import TrainConfig, load_config
+from training.loop.train import train
 
 PROMPTS = {"query": "query: ", "document": "passage: "}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from training import cli
+from se1b import cli
 
 FAKE_TOKEN = "hf_fakeTOKENforTESTS0123456789abcdef"
 
@@ -127,7 +127,7 @@ def assert_token_never_leaked(capsys: pytest.CaptureFixture, caplog: pytest.LogC
 
 @pytest.fixture(scope="module")
 def model_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from training.tiny import write_tiny_model
+    from training.model.tiny import write_tiny_model
 
     folder = write_tiny_model(tmp_path_factory.mktemp("model") / "tiny-model")
     (folder / "README.md").write_text("---\nlibrary_name: sentence-transformers\n---\n\n# tiny\n")
@@ -300,7 +300,7 @@ def test_model_that_sentence_transformers_cannot_load_is_refused(model_folder: P
 
 
 def test_data_files_globs_follow_hub_semantics() -> None:
-    from training.push import _matches
+    from training.publish.push import _matches
 
     assert _matches("data/train-0.parquet", "data/*.parquet")
     assert not _matches("data/sub/train-0.parquet", "data/*.parquet")

@@ -8,14 +8,14 @@ import yaml
 from datasets import load_dataset
 from sentence_transformers import SentenceTransformer
 
-from training.cli import main as se1b
-from training.quickstart import QUICKSTART_SOURCES, STS_FILE
-from training.quickstart_data import DATA_DIR, generate
+from se1b.cli import main as se1b
+from training.quickstart.run import QUICKSTART_SOURCES, STS_FILE
+from training.quickstart.synthetic import DATA_DIR, generate
 
 
 def test_shipped_raw_files_match_the_generator():
     for name, content in generate().items():
-        assert (DATA_DIR / name).read_bytes() == content, f"{name} differs: run python -m training.quickstart_data"
+        assert (DATA_DIR / name).read_bytes() == content, f"{name} differs: rerun training.quickstart.synthetic"
 
 
 def test_scaled_down_quickstart_end_to_end(tmp_path, capsys):

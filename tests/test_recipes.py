@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from datasets_builders.source import get_source
-from training.config import load_config
-from training.data import load_data_config
+from training.data.pipeline import load_data_config
+from training.loop.config import load_config
 
 REPO = Path(__file__).resolve().parent.parent
 TRAIN_RECIPES = sorted((REPO / "recipes" / "train").glob("*.yaml"))
@@ -110,7 +110,7 @@ def test_recipe_trains_and_its_sources_and_weights_reach_the_card(
     its sources: it trains, and the run's card lists every source with its recipe weight."""
     import yaml
 
-    from training.train import train
+    from training.loop.train import train
 
     monkeypatch.chdir(REPO)
     overrides = [f"model={tiny_model}", "steps=3", "batch_size=8", "max_seq_length=32", "warmup_steps=1",

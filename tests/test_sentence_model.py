@@ -5,9 +5,9 @@ import pytest
 from safetensors.numpy import load_file
 from sentence_transformers import SentenceTransformer
 
-from training.cli import main as se1b
-from training.sentence_model import load_sentence_model
-from training.tiny import write_tiny_model
+from se1b.cli import main as se1b
+from training.model.sentence_model import load_sentence_model
+from training.model.tiny import write_tiny_model
 
 TEXTS = [
     "A man is eating food.",
@@ -146,7 +146,7 @@ def test_a_missing_model_is_a_clear_error_offline(tmp_path, capsys):
 
 @pytest.mark.parametrize("pooling, normalize", [("cls", False), ("max", True), ("mean", False)])
 def test_every_pooling_mode_matches_sentence_transformers(tmp_path, pooling, normalize):
-    from training.export import write_sentence_transformers_modules
+    from training.model.export import write_sentence_transformers_modules
 
     folder = write_tiny_model(tmp_path / "m", "bert", seed=2)
     (folder / "modules.json").unlink()

@@ -13,12 +13,12 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from se1b.cli import build_parser
+from se1b.errors import UserError
 from spaces_demo import inputs, registry
 from spaces_demo.app import build_demo, launch
 from spaces_demo.launch import check_model_source
 from spaces_demo.launch import main as demo_main
-from training.cli import build_parser
-from training.errors import UserError
 
 SPACE_DIR = Path(__file__).resolve().parents[1] / "spaces_demo"
 
@@ -247,8 +247,8 @@ def test_space_folder_runs_standalone_without_the_rest_of_the_repo(tmp_path):
     shutil.copytree(SPACE_DIR, space_copy, ignore=shutil.ignore_patterns("__pycache__", "launch.py", "__init__.py"))
     check = (
         "import sys; import app; app.build_demo(); "
-        "repo = [m for m in sys.modules if m.split('.')[0] in ('training', 'spaces_demo', 'datasets_builders', "
-        "'model_cards')]; assert not repo, repo; print('standalone ok')"
+        "repo = [m for m in sys.modules if m.split('.')[0] in ('se1b', 'training', 'spaces_demo', "
+        "'datasets_builders', 'model_cards')]; assert not repo, repo; print('standalone ok')"
     )
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     result = subprocess.run(

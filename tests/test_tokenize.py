@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
-from training.errors import UserError
-from training.tokenize import BucketTokenizer, default_buckets
+from se1b.errors import UserError
+from training.data.tokenize import BucketTokenizer, default_buckets
 
 
 def test_bucket_tokenizer_matches_transformers_and_pads_to_buckets(minilm_path):

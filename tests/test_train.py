@@ -73,7 +73,7 @@ def _config(root: Path, paths: dict[str, Path], output: str, **overrides) -> Pat
 
 def _se1b(*args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
     full_env = {**os.environ, "JAX_PLATFORMS": "cpu", **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "training.cli", *args], env=full_env, **kwargs)
+    return subprocess.Popen([sys.executable, "-m", "se1b.cli", *args], env=full_env, **kwargs)
 
 
 def _run(*args: str, env: dict | None = None) -> None:
@@ -94,7 +94,7 @@ def _exported_tensors(model_dir: Path) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def fixture_paths(tmp_path_factory) -> dict[str, Path]:
-    from training.tiny import write_tiny_model
+    from training.model.tiny import write_tiny_model
 
     root = tmp_path_factory.mktemp("fixture")
     return {**write_fixture_data(root), "model": write_tiny_model(root / "tiny-bert", "bert", seed=0)}
@@ -121,7 +121,7 @@ def test_short_run_learns_and_exports_a_loadable_model(tmp_path, fixture_paths):
     meta = RunMetadata.load(out / "model" / "run_metadata.json")
     assert meta.training.steps == 40 and meta.training.pairs_seen == 40 * 16
     assert meta.data[0].name == "topics" and meta.data[0].pairs_seen == 40 * 16
-    assert meta.evaluations[0].metrics["spearman"] == pytest.approx(spearman[-1])
+    assert meta.evaluations[-1].metrics["spearman"] == pytest.approx(spearman[-1]) and meta.evaluations[-1].step == 40
     assert list((out / "tensorboard").iterdir()) and (out / "model" / "README.md").is_file()
 
     # `se1b export`: the last checkpoint is the final model; the best one is the best-scoring evaluation's.
@@ -134,7 +134,7 @@ def test_short_run_learns_and_exports_a_loadable_model(tmp_path, fixture_paths):
 
 
 def _flax_embeddings(folder: Path, texts: list[str]) -> np.ndarray:
-    from training.sentence_model import load_sentence_model
+    from training.model.sentence_model import load_sentence_model
 
     return load_sentence_model(folder).encode(texts)
 
@@ -175,9 +175,9 @@ def test_four_devices_equal_one_device(tmp_path, fixture_paths):
 
 
 def test_nan_loss_stops_with_a_clear_message(tmp_path, fixture_paths):
-    from training.config import load_config
-    from training.errors import UserError
-    from training.train import train
+    from se1b.errors import UserError
+    from training.loop.config import load_config
+    from training.loop.train import train
 
     config = load_config(_config(tmp_path, fixture_paths, "nan", scale=1e39))  # logits overflow: NaN loss
     with pytest.raises(UserError, match=r"loss is nan at step 1; stopped\. no checkpoint was saved.*--resume"):
@@ -186,8 +186,8 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path, fixture_paths):
 
 
 def test_bad_config_field_is_named(tmp_path, fixture_paths):
-    from training.config import load_config
-    from training.errors import UserError
+    from se1b.errors import UserError
+    from training.loop.config import load_config
 
     config = _config(tmp_path, fixture_paths, "bad", learning_rat=1e-3)
     with pytest.raises(UserError, match="unknown config field 'learning_rat'"):
@@ -203,8 +203,9 @@ def test_bf16_computes_in_bfloat16_and_keeps_float32_master_weights(fixture_path
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
 
-    from training.config import TrainConfig
-    from training.train import global_batch, init_state, load_base_model, make_mesh, make_train_step
+    from training.loop.config import TrainConfig
+    from training.loop.setup import load_base_model, make_mesh, make_objective
+    from training.loop.train import global_batch, init_state, make_train_step
 
     rng = np.random.default_rng(0)
     ids = rng.integers(1000, 3000, size=(8, 12)).astype(np.int32)
@@ -216,8 +217,9 @@ def test_bf16_computes_in_bfloat16_and_keeps_float32_master_weights(fixture_path
         model = load_base_model(config)
         mesh = make_mesh(config)
         graphdef, params, rest, optimizer, _, opt_state = init_state(config, model, mesh)
-        step = make_train_step(graphdef, config, optimizer, mesh)
-        batch = global_batch(local, NamedSharding(mesh, P("data")))
+        objective = make_objective(config)
+        step = make_train_step(graphdef, config, objective, optimizer, mesh)
+        batch = global_batch(local, objective, NamedSharding(mesh, P("data")))
         params, opt_state, metrics = step(params, opt_state, rest, batch, jax.random.key(0))
         losses[precision] = float(metrics["loss"])
         assert {leaf.dtype for leaf in jax.tree.leaves((params, opt_state)) if jnp.issubdtype(leaf.dtype, jnp.floating)

@@ -18,10 +18,10 @@ WORKER = r"""
 import sys
 import jax
 import numpy as np
-from training.config import TrainConfig
-from training.sentence_model import load_sentence_model
-from training.train import (global_batch, init_distributed, init_state, make_mesh, make_train_step,
-                            pad_to_common_lengths, _host)
+from training.loop.config import TrainConfig
+from training.model.sentence_model import load_sentence_model
+from training.loop.setup import host, init_distributed, make_mesh, make_objective
+from training.loop.train import global_batch, init_state, make_train_step, pad_to_common_lengths
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 model_dir, out, coordinator, count, index = sys.argv[1:6]
@@ -31,7 +31,8 @@ config = TrainConfig(model=model_dir, data="unused", batch_size=8, steps=3, lear
 model = load_sentence_model(model_dir)
 mesh = make_mesh(config)
 graphdef, params, rest, optimizer, _, opt_state = init_state(config, model, mesh)
-step_fn = make_train_step(graphdef, config, optimizer, mesh)
+objective = make_objective(config)
+step_fn = make_train_step(graphdef, config, objective, optimizer, mesh)
 rng = np.random.default_rng(0)
 losses = []
 for step in range(3):
@@ -44,11 +45,11 @@ for step in range(3):
         rows = slice(4 * jax.process_index(), 4 * jax.process_index() + 4) if jax.process_count() > 1 else slice(None)
         longest = int(mask[rows].sum(1).max())
         batch[column] = {"input_ids": ids[rows, :longest], "attention_mask": mask[rows, :longest]}
-    sharded = global_batch(pad_to_common_lengths(batch), NamedSharding(mesh, P("data")))
+    sharded = global_batch(pad_to_common_lengths(batch), objective, NamedSharding(mesh, P("data")))
     params, opt_state, metrics = step_fn(params, opt_state, rest, sharded, jax.random.fold_in(jax.random.key(0), step))
     losses.append(float(metrics["loss"]))
 if jax.process_index() == 0:
-    leaves = {str(i): leaf for i, leaf in enumerate(jax.tree.leaves(_host(params)))}
+    leaves = {str(i): leaf for i, leaf in enumerate(jax.tree.leaves(host(params)))}
     np.savez(out, losses=np.array(losses), **leaves)
 """
 
@@ -72,7 +73,7 @@ def _finish(process: subprocess.Popen) -> None:
 
 
 def test_two_processes_equal_one_process(tmp_path):
-    from training.tiny import write_tiny_model
+    from training.model.tiny import write_tiny_model
 
     model_dir = write_tiny_model(tmp_path / "tiny", "bert", seed=0)
     _finish(_start(model_dir, tmp_path / "one.npz", "-", 1, 0))

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from training.errors import UserError
+from se1b.errors import UserError
 
 from .common import Drop, Event, MiningStats, input_files, json_records, missing_field, pair
 

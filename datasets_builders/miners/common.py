@@ -18,7 +18,7 @@ from pathlib import Path
 
 import zstandard
 
-from training.errors import UserError
+from se1b.errors import UserError
 
 READ_SIZE = 1 << 20
 ZSTD_MAX_WINDOW = 2**31  # the Pushshift Reddit dumps are compressed with --long=31

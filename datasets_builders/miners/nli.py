@@ -29,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
-from training.errors import UserError
+from se1b.errors import UserError
 
 from .common import Drop, Event, MiningStats, input_files, json_records, missing_field, pair
 from .text import normalize_whitespace

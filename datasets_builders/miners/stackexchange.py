@@ -44,7 +44,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
-from training.errors import UserError
+from se1b.errors import UserError
 
 from .common import Drop, Event, MiningStats, pair
 from .text import html_to_text, normalize_whitespace

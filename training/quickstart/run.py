@@ -1,6 +1,6 @@
 """`se1b quickstart`: the whole pipeline on small data, offline, in a few minutes on a laptop CPU.
 
-1. builds three sources from the raw files the project ships (training/quickstart_data, each in its source's real
+1. builds three sources from the raw files the project ships (training/quickstart/data, each in its source's real
    format) and publishes them as one Hub-format dataset folder with a config per source and a dataset card;
 2. trains from the packaged all-MiniLM-L6-v2 weights (or `--base tiny-bert`, a tiny random model) with the
    streaming weighted mix of those sources and MultipleNegativesRankingLoss;
@@ -17,10 +17,10 @@ import argparse
 import shutil
 from pathlib import Path
 
-from training.errors import UserError
-from training.quickstart_data import DATA_DIR
+from se1b.errors import UserError
+from training.quickstart.synthetic import DATA_DIR
 
-# (catalogued source, raw file shipped in training/quickstart_data, weight in the mix)
+# (catalogued source, raw file shipped in training/quickstart/data, weight in the mix)
 QUICKSTART_SOURCES = [
     ("sentence_compression", "sentence_compression.jsonl.gz", 5),
     ("quora_duplicates_triplets", "quora_duplicates_triplets.jsonl.gz", 3),
@@ -68,7 +68,7 @@ def add_bias_evaluation(model_dir: Path) -> None:
     """Run the gender-bias evaluation on the exported model, record it in run_metadata.json, regenerate the card."""
     from model_cards.metadata import METADATA_FILE, RunMetadata
     from model_cards.model_card import write_model_card
-    from training.evaluate import evaluate_model, load_encoder
+    from training.evaluation.evaluate import evaluate_model, load_encoder
 
     metadata = RunMetadata.load(model_dir / METADATA_FILE)
     metadata.evaluations += evaluate_model(load_encoder(str(model_dir), "flax"), bias=True)
@@ -77,9 +77,9 @@ def add_bias_evaluation(model_dir: Path) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from training.config import TrainConfig
-    from training.tiny import minilm_folder
-    from training.train import train
+    from training.loop.config import TrainConfig
+    from training.loop.train import train
+    from training.model.tiny import minilm_folder
 
     out: Path = args.out
     if out.exists() and any(out.iterdir()):

@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from model_cards.metadata import Evaluation
+from se1b.errors import UserError
 from spaces_demo.gender_bias import evaluate_gender_bias
-from training.errors import UserError
-from training.evaluators.retrieval import evaluate_retrieval, load_beir
-from training.evaluators.sts import evaluate_sts, load_sts
-from training.evaluators.translation import evaluate_translation, language_pair_from_name, load_translation
+from training.evaluation.retrieval import evaluate_retrieval, load_beir
+from training.evaluation.sts import evaluate_sts, load_sts
+from training.evaluation.translation import evaluate_translation, language_pair_from_name, load_translation
 
 BACKENDS = ("sentence-transformers", "flax")
 BIAS_DATASET = "se1b-gender-bias-occupations"
@@ -48,7 +48,7 @@ def load_encoder(model: str, backend: str = "sentence-transformers", batch_size:
             raise UserError(f"{model}: cannot load as a sentence-transformers model: {error}") from error
         return lambda texts: st_model.encode(texts, batch_size=batch_size, convert_to_numpy=True)
     if backend == "flax":
-        from training.sentence_model import load_sentence_model
+        from training.model.sentence_model import load_sentence_model
 
         flax_model = load_sentence_model(model)
         return lambda texts: flax_model.encode(texts, batch_size=batch_size)

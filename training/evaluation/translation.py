@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.errors import UserError
-from training.evaluators.embed import Encode, embed_texts
+from se1b.errors import UserError
+from training.evaluation.embed import Encode, embed_texts
 
 LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}$")
 PAIR_IN_NAME = re.compile(r"(?<![a-z])([a-z]{2})[-_]([a-z]{2})(?![a-z])")  # two-letter codes: "sts-dev" is none

@@ -7,7 +7,7 @@ loss for pairs, max_seq_length 128. Paths are relative to the current directory.
 A runnable example (`se1b train run.yaml`, or `se1b train run.yaml --set steps=20 --set precision=bf16`):
 
     model: tiny-bert            # a Hugging Face folder, a sentence-transformers folder, or tiny-bert|tiny-roberta|...
-    data: data_config.yaml      # the data pipeline's config (training/data.py)
+    data: data_config.yaml      # the data pipeline's config (training/data/pipeline.py)
     output_dir: runs/tiny
     batch_size: 32
     steps: 100
@@ -28,9 +28,10 @@ from typing import Any
 
 import yaml
 
-from training.errors import UserError
+from se1b.errors import UserError
 
 SCHEDULES = ("linear", "cosine", "constant")
+OBJECTIVES = ("mnrl", "distillation")
 PRECISIONS = ("fp32", "bf16")
 
 
@@ -39,7 +40,9 @@ class TrainConfig:
     """Every knob of `se1b train`; see the module docstring for the file format."""
 
     model: str = ""  # base model: HF folder, sentence-transformers folder, or a tiny random config name ("tiny-bert")
-    data: str | dict[str, Any] = ""  # data config file (or the config itself, inline)
+    # mnrl: a data config file (or the config itself, inline); distillation: a list of {path, config, split}
+    data: str | dict[str, Any] | list[dict[str, Any]] = ""
+    objective: str = "mnrl"  # mnrl (pairs/triplets, in-batch negatives) | distillation (MSE to a teacher)
     output_dir: str = "runs/se1b"
     batch_size: int = 1024  # global batch: pairs per optimizer step over all devices and hosts
     steps: int = 100_000
@@ -58,7 +61,12 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     eval_sts: str | None = None  # STS TSV (sentence1, sentence2, score) scored by Spearman every eval_every steps
+    eval_translation: list[str] = field(default_factory=list)  # parallel TSVs: translation retrieval accuracy
     eval_every: int = 0  # 0 = only at the end (when eval_sts is set)
+    # Distillation: the teacher whose vector space the model learns; its embeddings are cached in cache_dir.
+    teacher: str = ""
+    cache_dir: str = "~/.cache/se1b/teacher_embeddings"
+    teacher_batch_size: int = 128
     # Asymmetric models: prefixes written into config_sentence_transformers.json, so that
     # SentenceTransformer.encode(texts, prompt_name="query") works. Training prepends "query" to anchors and
     # "document" to positives and hard negatives. Empty: the base model's own prompts, if any.
@@ -74,8 +82,18 @@ class TrainConfig:
         if not self.model:
             raise UserError("config field 'model' is required (a model folder or a tiny config such as tiny-bert)")
         if not self.data:
-            raise UserError("config field 'data' is required (a data config file, see training/data.py)")
-        positive = ("batch_size", "steps", "max_seq_length", "log_every", "checkpoint_every", "keep_checkpoints")
+            raise UserError("config field 'data' is required (a data config file, see training/data/pipeline.py)")
+        if self.objective not in OBJECTIVES:
+            raise UserError(f"config field 'objective' must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        if self.objective == "distillation":
+            if not self.teacher:
+                raise UserError("config field 'teacher' is required for distillation (a sentence-transformers folder)")
+            if not isinstance(self.data, list) or not all(isinstance(s, dict) and "path" in s for s in self.data):
+                raise UserError("config field 'data' must be a list of {path, config, split} parallel datasets")
+        elif isinstance(self.data, list):
+            raise UserError("config field 'data' must be a data config file or mapping (training/data/pipeline.py)")
+        positive = ("batch_size", "steps", "max_seq_length", "log_every", "checkpoint_every", "keep_checkpoints",
+                    "teacher_batch_size")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise UserError(f"config field '{name}' must be > 0, got {getattr(self, name)}")
@@ -124,7 +142,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     elif isinstance(default, dict):
         ok = isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
     elif name == "data":
-        ok = isinstance(value, (str, dict))
+        ok = isinstance(value, (str, dict, list))
     else:  # str or optional str
         ok = value is None or isinstance(value, str)
     if not ok:

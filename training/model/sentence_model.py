@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from training.errors import UserError
-from training.modeling import TransformerEncoder, load_hf_encoder
+from se1b.errors import UserError
+from training.model.encoders import TransformerEncoder, load_hf_encoder
 
 POOLING_MODES = ("mean", "cls", "max")
 # Padded lengths jit compiles for: a batch is padded up to the next bucket, so a whole corpus costs a bounded

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from training.export import check_target, export_sentence_model
-from training.sentence_model import load_sentence_model
+from training.model.export import check_target, export_sentence_model
+from training.model.sentence_model import load_sentence_model
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

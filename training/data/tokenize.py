@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import tokenizers
 
-from training.errors import UserError
+from se1b.errors import UserError
 
 
 def default_buckets(max_seq_length: int) -> tuple[int, ...]:

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.errors import UserError
+from se1b.errors import UserError
 
 REPO_KINDS = ("dataset", "model", "space")
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from training.errors import UserError
-from training.evaluators.embed import Encode, embed_texts
+from se1b.errors import UserError
+from training.evaluation.embed import Encode, embed_texts
 
 QUERY_CHUNK = 256  # queries scored against the whole corpus at once
 

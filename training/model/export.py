@@ -15,9 +15,9 @@ from typing import Any
 
 from safetensors.numpy import save_file
 
-from training.errors import UserError
-from training.modeling import encoder_state_dict
-from training.sentence_model import SentenceEncoder
+from se1b.errors import UserError
+from training.model.encoders import encoder_state_dict
+from training.model.sentence_model import SentenceEncoder
 
 
 def check_target(out_dir: Path, overwrite: bool) -> None:
@@ -134,23 +134,3 @@ def write_sentence_transformers_modules(
             indent=2,
         )
     )
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# `se1b export RUN_DIR`: a training checkpoint -> a sentence-transformers folder.
-
-
-def configure(parser) -> None:
-    parser.add_argument("run_dir", help="a `se1b train` output_dir (holds config.json, checkpoints/, best/)")
-    parser.add_argument("--out", help="target folder (default: RUN_DIR/model-step<N> or RUN_DIR/model-best)")
-    which = parser.add_mutually_exclusive_group()
-    which.add_argument("--step", type=int, help="checkpoint step to export (default: the latest)")
-    which.add_argument("--best", action="store_true", help="export the checkpoint with the best STS score")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing target folder")
-
-
-def main(args) -> int:
-    from training.train import export_checkpoint
-
-    export_checkpoint(args.run_dir, args.out, step=args.step, best=args.best, overwrite=args.overwrite)
-    return 0

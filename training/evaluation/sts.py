@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
-from training.errors import UserError
-from training.evaluators.embed import Encode, embed_texts
+from se1b.errors import UserError
+from training.evaluation.embed import Encode, embed_texts
 
 RAW_STSB_COLUMNS = 7  # genre, file, year, id, score, sentence1, sentence2
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.errors import UserError
-from training.sentence_model import load_sentence_model
+from se1b.errors import UserError
+from training.model.sentence_model import load_sentence_model
 
 
 def read_lines(path: Path) -> list[str]:

@@ -10,7 +10,7 @@ synonyms, which is what training on these pairs teaches. Each file is in the rea
 - sts.tsv: sentence1, sentence2, score (0-5), held-out combinations, for the before/after evaluation.
 
 Regenerate (the files are committed; a test checks they match this generator):
-    python -m training.quickstart_data
+    python -m training.quickstart.synthetic
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import json
 import random
 from pathlib import Path
 
-DATA_DIR = Path(__file__).parent / "quickstart_data"
+DATA_DIR = Path(__file__).parent / "data"
 
 # Each concept: two interchangeable wordings. Paraphrases pick the other wording of every concept.
 PEOPLE = [

@@ -31,7 +31,8 @@ Batch contract (what iterating a `PairPipeline` yields, one dict per step, per p
      "source": "gooaq"                # single_source
      "sources": ["gooaq", "eli5", ...]}  # mixed: one name per row
 
-with B = global_batch_size // process_count and T1, T2 bucket lengths <= max_seq_length (see training/tokenize.py).
+with B = global_batch_size // process_count and T1, T2 bucket lengths <= max_seq_length
+(see training/data/tokenize.py).
 Without a tokenizer the same dict holds lists of strings instead of the token dicts.
 
 Design, and why:
@@ -92,7 +93,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from training.errors import UserError
+from se1b.errors import UserError
 
 COMPOSITIONS = ("single_source", "mixed")
 STOPPING_STRATEGIES = ("never", "first_exhausted", "all_exhausted", "all_exhausted_without_replacement")
@@ -435,7 +436,7 @@ class PairPipeline:
         self.num_workers = num_workers or max(1, (os.cpu_count() or 2) - 1)
         self.tokenize = None
         if tokenizer is not None:
-            from training.tokenize import BucketTokenizer
+            from training.data.tokenize import BucketTokenizer
 
             self.tokenize = BucketTokenizer(tokenizer, max_seq_length, buckets)
         # side ("anchor", "positive", "negative") -> text put in front of that side's texts at tokenisation (prompts);
@@ -507,6 +508,14 @@ class PairPipeline:
     def stats(self) -> dict[str, int]:
         """Rows deferred or dropped as in-batch duplicates, skipped as empty, dropped at the end, negatives ignored."""
         return dict(self._state["stats"])
+
+    def card_sources(self) -> list[dict]:
+        """Rows for the model card's data table: every configured source with the pairs it contributed."""
+        counts = self.pairs_per_source
+        total = max(sum(counts.values()), 1)
+        return [{"name": s.name, "dataset": s.path, "config": s.config, "split": s.split, "weight": s.weight,
+                 "pairs_seen": counts.get(s.name, 0), "share": counts.get(s.name, 0) / total}
+                for s in self.config.sources]
 
     # ---- producing text batches (one thread, deterministic) ----------------------------------------------------
     def _active(self) -> list[int]:

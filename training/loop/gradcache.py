@@ -15,7 +15,8 @@ Chunk j of a column holds rows j, j+n, j+2n, ... (n = number of chunks), not a c
 sharded over devices on its first axis, every chunk then spreads evenly over all devices.
 
 `embed_fn(params, input_ids, attention_mask, dropout_rng) -> [b, D]` is any pure function; `loss_fn(embeddings)`
-takes a dict column -> [B, D] (e.g. {"anchor", "positive", "negative"}).
+takes a dict column -> [B, D] (e.g. {"anchor", "positive", "negative"}) and returns the loss, or (loss, aux) with
+`has_aux=True` (as in `jax.value_and_grad`).
 """
 
 from __future__ import annotations
@@ -62,17 +63,20 @@ def chunked_embeddings(
     return embeddings
 
 
-def plain_value_and_grad(embed_fn: EmbedFn, loss_fn: LossFn, params, batch: dict, rng: jax.Array, num_chunks: int = 1):
+def plain_value_and_grad(embed_fn: EmbedFn, loss_fn: LossFn, params, batch: dict, rng: jax.Array, num_chunks: int = 1,
+                         *, has_aux: bool = False):
     """(loss, d loss / d params) by ordinary autodiff through the whole chunked forward pass (the reference)."""
-    return jax.value_and_grad(lambda p: loss_fn(chunked_embeddings(embed_fn, p, batch, rng, num_chunks)))(params)
+    return jax.value_and_grad(lambda p: loss_fn(chunked_embeddings(embed_fn, p, batch, rng, num_chunks)),
+                              has_aux=has_aux)(params)
 
 
-def gradcache_value_and_grad(embed_fn: EmbedFn, loss_fn: LossFn, params, batch: dict, rng: jax.Array, num_chunks: int):
+def gradcache_value_and_grad(embed_fn: EmbedFn, loss_fn: LossFn, params, batch: dict, rng: jax.Array, num_chunks: int,
+                             *, has_aux: bool = False):
     """(loss, d loss / d params) with GradCache: memory of one chunk's activations instead of the whole batch's."""
     # 1. Embeddings without gradient tracking.
     embeddings = jax.lax.stop_gradient(chunked_embeddings(embed_fn, params, batch, rng, num_chunks))
     # 2. The loss and its gradient with respect to the embeddings only.
-    loss, embedding_grads = jax.value_and_grad(loss_fn)(embeddings)
+    loss, embedding_grads = jax.value_and_grad(loss_fn, has_aux=has_aux)(embeddings)
 
     # 3. Replay each chunk with the same dropout key and pull its cached gradient back to the parameters.
     def accumulate(grads, chunk):

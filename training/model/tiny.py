@@ -67,7 +67,7 @@ def write_tiny_model(
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
         shutil.copy(source / name, out / name)
     if sentence_transformers:
-        from training.export import write_sentence_transformers_modules
+        from training.model.export import write_sentence_transformers_modules
 
         write_sentence_transformers_modules(out, embedding_dimension=32, max_seq_length=128, normalize=True)
     return out

@@ -26,6 +26,8 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import jax
 import jax.numpy as jnp
 
@@ -63,3 +65,20 @@ def mnrl_loss(
         # scores.T[i, j] = s * cos(p_i, a_j): each positive must pick its own anchor.
         loss = (loss + _cross_entropy_diagonal(scores.T)) / 2
     return loss
+
+
+@dataclass(frozen=True)
+class MNRL:
+    """The objective of `se1b train`: `mnrl_loss` on (anchor, positive) pairs, or on (anchor, positive, negative)
+    triplets when a batch carries hard negatives (the loop embeds the text columns a batch has)."""
+
+    scale: float = 20.0
+    symmetric: bool = True
+    name: str = "MultipleNegativesRankingLoss"
+    text_columns: tuple[str, ...] = ("anchor", "positive", "negative")
+    array_columns: tuple[str, ...] = ()
+
+    def loss(self, embeddings: dict[str, jax.Array], arrays: dict[str, jax.Array]) -> tuple[jax.Array, dict]:
+        loss = mnrl_loss(embeddings["anchor"], embeddings["positive"], embeddings.get("negative"),
+                         scale=self.scale, symmetric=self.symmetric)
+        return loss, {}

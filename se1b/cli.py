@@ -11,21 +11,21 @@ import argparse
 import importlib
 import sys
 
-from training.errors import UserError
+from se1b.errors import UserError
 
 # (name, module, one-line help). Other tools call these names: keep them stable.
 COMMANDS: list[tuple[str, str, str]] = [
     ("data", "datasets_builders.cli", "list, build and publish pair-source datasets (Hub-native Parquet + card)"),
-    ("train", "training.train", "train a sentence embedding model with MultipleNegativesRankingLoss"),
-    ("distill", "training.distill", "multilingual knowledge distillation: a student learns a teacher's embeddings"),
-    ("export", "training.export", "export a training checkpoint to a sentence-transformers folder"),
-    ("convert", "training.convert", "load a model into Flax and export it back as a sentence-transformers folder"),
-    ("encode", "training.encode", "embed the lines of a text file with the Flax encoder"),
-    ("eval", "training.evaluate", "evaluate a model: STS, retrieval, gender bias"),
+    ("train", "training.loop.train", "train a sentence embedding model with MultipleNegativesRankingLoss"),
+    ("distill", "training.loop.distill", "multilingual distillation: a student learns a teacher's embeddings"),
+    ("export", "training.loop.export_run", "export a training checkpoint to a sentence-transformers folder"),
+    ("convert", "training.model.convert", "load a model into Flax, export it back as a sentence-transformers folder"),
+    ("encode", "training.model.encode", "embed the lines of a text file with the Flax encoder"),
+    ("eval", "training.evaluation.evaluate", "evaluate a model: STS, retrieval, gender bias"),
     ("card", "model_cards.cli", "regenerate a model card from a run's saved metadata"),
     ("demo", "spaces_demo.launch", "launch the Gradio Space locally"),
-    ("push", "training.push", "push a dataset, model or Space folder to the Hugging Face Hub"),
-    ("quickstart", "training.quickstart", "build data, train, evaluate, export and card a small model, offline"),
+    ("push", "training.publish.push", "push a dataset, model or Space folder to the Hugging Face Hub"),
+    ("quickstart", "training.quickstart.run", "build data, train, evaluate, export and card a small model, offline"),
 ]
 
 

@@ -1,0 +1,119 @@
+"""`se1b export RUN_DIR` and the end of every run: a model state -> a sentence-transformers folder with
+run_metadata.json, metrics.jsonl and a model card.
+
+    se1b export runs/tiny                 # the latest checkpoint -> runs/tiny/model-step<N>
+    se1b export runs/tiny --best          # the best-evaluated checkpoint -> runs/tiny/model-best
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import jax
+from flax import nnx
+
+from se1b.errors import UserError
+from training.loop.checkpoint import Checkpointer
+from training.loop.config import TrainConfig, load_config
+from training.loop.setup import host, load_base_model, make_objective, make_optimizer
+from training.model.sentence_model import SentenceModel
+from training.objectives.base import Objective
+
+
+def export_run(config: TrainConfig, model: SentenceModel, sources: list[dict[str, Any]], evaluations: list,
+               objective: Objective, *, step: int, wall_time: float, pairs_seen: int, out_dir: Path | None = None,
+               overwrite: bool = True) -> Path:
+    """Export to `out_dir` (default output_dir/model) with run_metadata.json, metrics.jsonl and a model card.
+    `sources`: the card's data rows (the batches' `card_sources()`); `evaluations`: `Evaluation` records."""
+    from model_cards.metadata import METADATA_FILE, DataSource, RunMetadata, TrainingInfo, framework_versions
+    from training.model.export import export_sentence_model
+
+    output_dir = Path(config.output_dir)
+    devices = jax.devices()
+    hardware = f"{len(devices)} x {devices[0].device_kind}" if devices[0].platform != "cpu" else (
+        f"CPU ({os.cpu_count()} cores, {platform.processor() or platform.machine()})")
+    distilling = config.objective == "distillation"
+    meta = RunMetadata(
+        model_name=config.model_name or output_dir.name, base_model=config.model,
+        model_kind="multilingual" if distilling else config.model_kind,
+        languages=config.languages, license=config.license, embedding_dimension=model.dimension,
+        training=TrainingInfo(
+            loss=f"{objective.name} from the teacher {Path(config.teacher).name}" if distilling else objective.name,
+            symmetric=config.symmetric and not distilling, scale=0.0 if distilling else config.scale,
+            batch_size=config.batch_size, steps=step,
+            learning_rate=config.learning_rate, warmup_steps=config.warmup_steps, schedule=config.schedule,
+            weight_decay=config.weight_decay, grad_clip=config.grad_clip or None,
+            max_seq_length=config.max_seq_length, precision={"fp32": "float32", "bf16": "bfloat16"}[config.precision],
+            gradcache_chunk=config.gradcache_chunk or None, seed=config.seed, pooling=model.model.pooling,
+            normalize=model.model.normalize, hardware=hardware, devices=len(devices),
+            processes=jax.process_count(), wall_time_seconds=round(wall_time, 1), pairs_seen=pairs_seen,
+        ),
+        data=[DataSource(**source) for source in sources],
+        evaluations=list(evaluations),
+        framework_versions=framework_versions(),
+    )
+    metrics_file = output_dir / "metrics.jsonl"
+    out = export_sentence_model(
+        model.model, model.tokenizer, out_dir or output_dir / "model", max_seq_length=config.max_seq_length,
+        overwrite=overwrite,
+        prompts=model.prompts or None,
+        extra_files={METADATA_FILE: json.dumps(dataclasses.asdict(meta), indent=2) + "\n",
+                     "metrics.jsonl": metrics_file.read_text() if metrics_file.exists() else ""},
+    )
+    from model_cards.model_card import write_model_card
+
+    write_model_card(out)
+    print(f"exported the model to {out}")
+    return out
+
+
+def export_checkpoint(run_dir: str | Path, out_dir: str | Path | None = None, *, step: int | None = None,
+                      best: bool = False, overwrite: bool = False) -> Path:
+    """Export checkpoint `step` (default: the latest), or the best-evaluated one, of a training run folder to a
+    sentence-transformers folder (default: <run_dir>/model-step<N> or <run_dir>/model-best)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise UserError(f"{run_dir}: not a training run folder (no config.json)")
+    config = load_config(run_dir / "config.json")
+    config.output_dir = str(run_dir)
+    if (run_dir / "base-model" / "config.json").exists():  # a tiny random base model written by the run
+        config.model = str(run_dir / "base-model")
+    checkpoints = Checkpointer(run_dir / ("best" if best else "checkpoints"), keep=config.keep_checkpoints)
+    step = checkpoints.latest_step() if step is None else step
+    if step is None or step not in checkpoints.manager.all_steps():
+        raise UserError(f"{checkpoints.directory}: no checkpoint {'saved' if step is None else f'for step {step}'}; "
+                        f"available: {list(checkpoints.manager.all_steps())}")
+    sentence_model = load_base_model(config)
+    graphdef, params, rest = nnx.split(sentence_model.model, nnx.Param, ...)
+    like = {"params": params}
+    if not best:
+        like |= {"opt_state": make_optimizer(config)[0].init(params), "rng": jax.random.key_data(jax.random.key(0))}
+    state, _ = checkpoints.restore(step, like)
+    checkpoints.close()
+    sentence_model.model = nnx.merge(graphdef, host(state["params"]), rest)
+    out = Path(out_dir) if out_dir else run_dir / ("model-best" if best else f"model-step{step}")
+    return export_run(config, sentence_model, [], [], make_objective(config), step=step, wall_time=0.0,
+                      pairs_seen=step * config.batch_size, out_dir=out, overwrite=overwrite)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# `se1b export RUN_DIR`: a training checkpoint -> a sentence-transformers folder.
+
+
+def configure(parser) -> None:
+    parser.add_argument("run_dir", help="a `se1b train` output_dir (holds config.json, checkpoints/, best/)")
+    parser.add_argument("--out", help="target folder (default: RUN_DIR/model-step<N> or RUN_DIR/model-best)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--step", type=int, help="checkpoint step to export (default: the latest)")
+    which.add_argument("--best", action="store_true", help="export the checkpoint with the best STS score")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing target folder")
+
+
+def main(args) -> int:
+    export_checkpoint(args.run_dir, args.out, step=args.step, best=args.best, overwrite=args.overwrite)
+    return 0

@@ -1,0 +1,111 @@
+"""What every run sets up before its first step: the distributed runtime, the device mesh, the base model and the
+optimizer; plus the helpers that move replicated state between host and devices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding
+
+from se1b.errors import UserError
+from training.loop.config import TrainConfig
+from training.model.sentence_model import SentenceModel, load_sentence_model
+from training.objectives.base import Objective
+from training.objectives.distillation import Distillation
+from training.objectives.mnrl import MNRL
+
+
+def init_distributed(coordinator: str | None, num_processes: int | None, process_id: int | None) -> None:
+    """Join a multi-process run (no-op for a single process). On CPU the collectives go through gloo."""
+    if not coordinator:
+        return
+    if num_processes is None or process_id is None:
+        raise UserError("--coordinator needs --num-processes and --process-id")
+    # Before any backend call; it only concerns CPU devices, so it is harmless on accelerators.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator, num_processes, process_id)
+
+
+def load_base_model(config: TrainConfig) -> SentenceModel:
+    """The starting model: a folder, or `tiny-<family>` (a tiny random model written into output_dir)."""
+    dtype = jnp.bfloat16 if config.precision == "bf16" else jnp.float32
+    path = Path(config.model)
+    if config.model.startswith("tiny-") and not path.exists():
+        from training.model.tiny import TINY_FAMILIES, write_tiny_model
+
+        family = config.model.removeprefix("tiny-")
+        if family not in TINY_FAMILIES:
+            raise UserError(f"unknown tiny model {config.model!r}; choose tiny-{' | tiny-'.join(TINY_FAMILIES)}")
+        path = Path(config.output_dir) / "base-model"
+        if jax.process_index() == 0 and not (path / "config.json").exists():
+            write_tiny_model(path, family, seed=config.seed)
+        barrier("tiny-model")
+    model = load_sentence_model(path, dtype=dtype)
+    encoder_config = model.model.encoder.config
+    offset = 0 if encoder_config.padding_idx is None else encoder_config.padding_idx + 1  # RoBERTa-family positions
+    positions = encoder_config.max_positions - offset
+    if config.max_seq_length > positions:
+        raise UserError(f"config field 'max_seq_length' ({config.max_seq_length}) exceeds the {positions} positions "
+                        f"of the model {config.model}")
+    if config.prompts:  # the run's prompts replace the base model's; training and export both read model.prompts
+        model.prompts = dict(config.prompts)
+    return model
+
+
+def make_optimizer(config: TrainConfig) -> tuple[optax.GradientTransformation, optax.Schedule]:
+    """AdamW with warmup then decay; weight decay only on matrices (not biases, not LayerNorm scales)."""
+    warmup = optax.linear_schedule(0.0, config.learning_rate, config.warmup_steps)
+    decay_steps = max(config.steps - config.warmup_steps, 1)
+    decay = {
+        "linear": optax.linear_schedule(config.learning_rate, 0.0, decay_steps),
+        "cosine": optax.cosine_decay_schedule(config.learning_rate, decay_steps),
+        "constant": optax.constant_schedule(config.learning_rate),
+    }[config.schedule]
+    schedule = optax.join_schedules([warmup, decay], [config.warmup_steps])
+
+    def decay_mask(params):
+        return jax.tree.map(lambda p: p.ndim > 1, params)
+
+    adamw = optax.adamw(schedule, b1=0.9, b2=0.999, eps=1e-6, weight_decay=config.weight_decay, mask=decay_mask)
+    parts = [optax.clip_by_global_norm(config.grad_clip)] if config.grad_clip else []
+    return optax.chain(*parts, adamw), schedule
+
+
+def barrier(name: str) -> None:
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+def replicate(tree: Any, sharding: NamedSharding) -> Any:
+    """Place identical host values on every device of every process (works multi-host, unlike device_put)."""
+    def place(x):
+        return jax.make_array_from_callback(np.shape(x), sharding, lambda index: np.asarray(x)[index])
+
+    return jax.tree.map(place, tree)
+
+
+def host(tree: Any) -> Any:
+    """A host (numpy) copy of replicated arrays: the local shard is the whole value."""
+    return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
+
+
+def make_mesh(config: TrainConfig) -> Mesh:
+    """A one-axis mesh over every device of every process: the batch is split on 'data'."""
+    devices = jax.devices()
+    if config.batch_size % len(devices):
+        raise UserError(f"batch_size {config.batch_size} must be a multiple of the device count ({len(devices)})")
+    return Mesh(np.array(devices), ("data",))
+
+
+def make_objective(config: TrainConfig) -> Objective:
+    """The objective a config asks for."""
+    if config.objective == "distillation":
+        return Distillation()
+    return MNRL(scale=config.scale, symmetric=config.symmetric)

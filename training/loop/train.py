@@ -1,0 +1,395 @@
+"""`se1b train CONFIG`: the one training loop. Every objective runs through it; `se1b distill` is a preset of it.
+
+The loop reads a config (training/loop/config.py); what varies is the objective (training/objectives/: MNRL on
+pairs and triplets, distillation MSE to cached teacher embeddings) and the batches that feed it (the pair pipeline,
+training/data/pipeline.py, or the teacher batches, training/data/teacher.py). One jitted step: embed the objective's
+text columns -> objective loss over the GLOBAL batch -> AdamW. Data parallel over every device of every host with
+`jax.sharding`: parameters replicated, the batch sharded on the 'data' axis of a one-axis mesh; the loss sees all
+rows, so in-batch negatives come from the global batch and XLA inserts the all-gather. GradCache (gradcache_chunk)
+applies to every objective, since each reads only embeddings and batch arrays. Multi-host: start one process per
+host with --coordinator/--num-processes/--process-id (or the SE1B_COORDINATOR / SE1B_NUM_PROCESSES /
+SE1B_PROCESS_ID environment variables); each process feeds its slice of the global batch.
+
+    se1b train run.yaml                                   # see training/loop/config.py for the config file
+    se1b train run.yaml --set steps=2000 --set precision=bf16 --resume
+
+Writes into output_dir: checkpoints/ (orbax, last K), best/ (best evaluated checkpoint), metrics.jsonl,
+tensorboard/, config.json, and at the end model/ (a sentence-transformers folder with run_metadata.json and
+README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from se1b.errors import UserError
+from training.loop.checkpoint import Checkpointer
+from training.loop.config import TrainConfig, load_config, save_config
+from training.loop.export_run import export_run
+from training.loop.gradcache import gradcache_value_and_grad, plain_value_and_grad
+from training.loop.setup import (
+    host,
+    init_distributed,
+    load_base_model,
+    make_mesh,
+    make_objective,
+    make_optimizer,
+    replicate,
+)
+from training.model.sentence_model import SentenceModel
+from training.objectives.base import Objective
+
+
+def init_state(config: TrainConfig, sentence_model: SentenceModel, mesh: Mesh):
+    """Split the model into (graphdef, trainable params, other state), replicate both over the mesh and build the
+    optimizer; returns (graphdef, params, rest, optimizer, schedule, opt_state)."""
+    graphdef, params, rest = nnx.split(sentence_model.model, nnx.Param, ...)
+    replicated = NamedSharding(mesh, P())
+    optimizer, schedule = make_optimizer(config)
+    params, rest = replicate(params, replicated), replicate(rest, replicated)
+    opt_state = jax.jit(optimizer.init, out_shardings=replicated)(params)
+    return graphdef, params, rest, optimizer, schedule, opt_state
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The train step.
+
+
+def make_train_step(graphdef, config: TrainConfig, objective: Objective, optimizer: optax.GradientTransformation,
+                    mesh: Mesh):
+    """A jitted (params, opt_state, rest, batch, key) -> (params, opt_state, metrics) for the sharded mesh."""
+    num_chunks = config.batch_size // config.gradcache_chunk if config.gradcache_chunk else 1
+
+    def train_step(params, opt_state, rest, batch, key):
+        texts = {column: batch[column] for column in objective.text_columns if column in batch}
+        arrays = {column: batch[column] for column in objective.array_columns}
+
+        def embed(p, input_ids, attention_mask, dropout_rng):
+            model = nnx.merge(graphdef, p, rest)
+            return model(input_ids, attention_mask, dropout_rng=dropout_rng).astype(jnp.float32)
+
+        def loss_fn(embeddings):
+            return objective.loss(embeddings, arrays)
+
+        if num_chunks > 1:
+            (loss, extra), grads = gradcache_value_and_grad(embed, loss_fn, params, texts, key, num_chunks,
+                                                            has_aux=True)
+        else:
+            (loss, extra), grads = plain_value_and_grad(embed, loss_fn, params, texts, key, has_aux=True)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        return params, opt_state, {"loss": loss, "grad_norm": optax.tree.norm(grads), **extra}
+
+    replicated = NamedSharding(mesh, P())
+    return jax.jit(train_step, donate_argnums=(0, 1), out_shardings=(replicated, replicated, replicated))
+
+
+def global_batch(local_batch: dict, objective: Objective, sharding: NamedSharding) -> dict:
+    """This process's numpy batch -> global jax arrays sharded on 'data' (rows of all processes, in process order):
+    the objective's text columns (token dicts) and array columns."""
+    def place(x):
+        return jax.make_array_from_process_local_data(sharding, x)
+
+    batch = {column: {name: place(local_batch[column][name]) for name in ("input_ids", "attention_mask")}
+             for column in objective.text_columns if column in local_batch}
+    return batch | {column: place(local_batch[column]) for column in objective.array_columns}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data, evaluation, logging.
+
+
+def open_batches(config: TrainConfig, model: SentenceModel):
+    """The batches for this process's share of each global batch: the pair pipeline for MNRL, parallel sentences
+    with cached teacher embeddings for distillation."""
+    if config.objective == "distillation":
+        from training.data.teacher import TeacherBatches, load_parallel_data, teacher_embeddings
+
+        dataset, offsets = load_parallel_data(config.data)
+        teacher, cache_folder, hit = teacher_embeddings(config.teacher, dataset, config.cache_dir,
+                                                        batch_size=config.teacher_batch_size)
+        print(f"teacher embeddings: {'reused' if hit else 'computed and cached in'} {cache_folder}")
+        if model.dimension != teacher.shape[1]:
+            raise UserError(f"model {config.model} embeds in {model.dimension} dimensions but the teacher in "
+                            f"{teacher.shape[1]}: the student must reproduce the teacher's vector space")
+        return TeacherBatches(config.data, dataset, offsets, teacher, model, global_batch_size=config.batch_size,
+                              max_seq_length=config.max_seq_length, seed=config.seed,
+                              process_index=jax.process_index(), process_count=jax.process_count())
+    from training.data.pipeline import PairPipeline
+
+    return PairPipeline(
+        config.data, global_batch_size=config.batch_size, tokenizer=model.tokenizer,
+        max_seq_length=config.max_seq_length, seed=config.seed,
+        process_index=jax.process_index(), process_count=jax.process_count(),
+        prefixes={"anchor": model.prompts.get("query", ""), "positive": model.prompts.get("document", ""),
+                  "negative": model.prompts.get("document", "")},
+    )
+
+
+def pad_to_common_lengths(local_batch: dict) -> dict:
+    """Multi-process: every process must feed the same shapes, so pad each column to the longest bucket of any
+    process (one tiny all-gather of the lengths per step)."""
+    columns = [c for c, value in local_batch.items() if isinstance(value, dict) and "input_ids" in value]
+    if jax.process_count() == 1:
+        return local_batch
+    from jax.experimental import multihost_utils
+
+    lengths = np.array([local_batch[c]["input_ids"].shape[1] for c in columns], dtype=np.int32)
+    longest = np.asarray(multihost_utils.process_allgather(lengths)).max(axis=0)
+    padded = dict(local_batch)
+    for column, length in zip(columns, longest.tolist(), strict=True):
+        ids, mask = local_batch[column]["input_ids"], local_batch[column]["attention_mask"]
+        extra = ((0, 0), (0, length - ids.shape[1]))
+        # Pad ids with whatever token: the mask hides them, and position ids of real tokens do not change.
+        padded[column] = {"input_ids": np.pad(ids, extra, mode="edge"), "attention_mask": np.pad(mask, extra)}
+    return padded
+
+
+class Evaluator:
+    """The run's evaluations (STS Spearman, translation retrieval accuracy), logged to metrics.jsonl and kept as
+    `Evaluation` records for the card. `score` is the one number the best checkpoint follows: the STS Spearman when
+    eval_sts is set, else the mean translation accuracy."""
+
+    def __init__(self, config: TrainConfig):
+        from training.evaluation.sts import load_sts
+        from training.evaluation.translation import load_translation
+
+        for path in config.eval_translation:
+            if not Path(path).is_file():
+                raise UserError(f"eval_translation {path}: no such file")
+        self.sts_source = config.eval_sts
+        self.sts = load_sts(config.eval_sts) if config.eval_sts else None
+        self.translations = [load_translation(path) for path in config.eval_translation]
+        self.records: list = []
+
+    @property
+    def enabled(self) -> bool:
+        return self.sts is not None or bool(self.translations)
+
+    def __call__(self, model: SentenceModel, step: int) -> tuple[float, dict[str, float]]:
+        """(score, logged metrics) of `model` at `step`."""
+        from model_cards.metadata import Evaluation
+        from training.evaluation.sts import evaluate_sts
+        from training.evaluation.translation import evaluate_translation
+
+        def encode(texts):
+            return model.encode(texts, batch_size=128)
+
+        logged: dict[str, float] = {}
+        accuracies = []
+        if self.sts is not None:
+            spearman = evaluate_sts(encode, self.sts)["spearman"]
+            logged["eval/sts/spearman"] = spearman
+            self.records.append(Evaluation(task="sts", dataset=str(self.sts_source), metrics={"spearman": spearman},
+                                           split="dev", step=step))
+        for data in self.translations:
+            metrics = evaluate_translation(encode, data)
+            label = f"{data.name} ({data.language_pair})" if data.language_pair else data.name
+            self.records.append(Evaluation(task="translation", dataset=data.name, dataset_name=label, split="test",
+                                           step=step, metrics=metrics))
+            logged |= {f"eval/{label}/{name}": value for name, value in metrics.items() if name != "pairs"}
+            accuracies.append(metrics["accuracy"])
+        score = logged["eval/sts/spearman"] if self.sts is not None else float(np.mean(accuracies))
+        return score, logged
+
+
+class MetricsLog:
+    """metrics.jsonl + TensorBoard, written by process 0 only. Lines past `resume_step` (from a killed run that
+    got further than its last checkpoint) are dropped so the log matches the resumed run."""
+
+    def __init__(self, output_dir: Path, resume_step: int, enabled: bool):
+        self.enabled = enabled
+        if not enabled:
+            return
+        from tensorboardX import SummaryWriter
+
+        self.path = output_dir / "metrics.jsonl"
+        kept = []
+        if self.path.exists():
+            kept = [line for line in self.path.read_text().splitlines() if json.loads(line)["step"] <= resume_step]
+        self.path.write_text("".join(line + "\n" for line in kept))
+        self.writer = SummaryWriter(str(output_dir / "tensorboard"), purge_step=resume_step + 1)
+
+    def write(self, step: int, values: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a") as handle:
+            handle.write(json.dumps({"step": step, **values}) + "\n")
+        for name, value in values.items():
+            self.writer.add_scalar(name, value, step)
+
+    def close(self) -> None:
+        if self.enabled:
+            self.writer.close()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The loop.
+
+
+def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
+    """Run training as configured; returns the exported model folder (None on processes other than 0)."""
+    from tqdm.auto import tqdm
+
+    output_dir = Path(config.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    lead = jax.process_index() == 0
+    checkpoints = Checkpointer(output_dir / "checkpoints", keep=config.keep_checkpoints)
+    if checkpoints.latest_step() is not None and not resume:
+        raise UserError(f"{output_dir} already holds checkpoints; pass --resume to continue, or another output_dir")
+    evaluator = Evaluator(config)
+    if lead:
+        save_config(config, output_dir / "config.json")
+
+    sentence_model = load_base_model(config)
+    objective = make_objective(config)
+    mesh = make_mesh(config)
+    data_sharding = NamedSharding(mesh, P("data"))
+    graphdef, params, rest, optimizer, schedule, opt_state = init_state(config, sentence_model, mesh)
+    base_key = jax.random.key(config.seed)
+    data = open_batches(config, sentence_model)
+
+    step = 0
+    if resume and checkpoints.latest_step() is not None:
+        step = checkpoints.latest_step()
+        state, extra = checkpoints.restore(step, {"params": params, "opt_state": opt_state,
+                                                  "rng": jax.random.key_data(base_key)})
+        params, opt_state = state["params"], state["opt_state"]
+        base_key = jax.random.wrap_key_data(np.asarray(state["rng"]))
+        data.load_state_dict(extra["data"])
+        print(f"resumed from step {step} ({checkpoints.directory / str(step)})")
+
+    train_step = make_train_step(graphdef, config, objective, optimizer, mesh)
+    best = Checkpointer(output_dir / "best", keep=1) if evaluator.enabled else None
+    best_score = -math.inf
+    if best is not None and best.latest_step() is not None:
+        best_score = json.loads((output_dir / "best_score.json").read_text())["score"]
+    log = MetricsLog(output_dir, step, enabled=lead)
+
+    def current_model() -> SentenceModel:
+        model = nnx.merge(graphdef, host(params), host(rest))
+        return SentenceModel(model, sentence_model.tokenizer, config.max_seq_length, sentence_model.prompts)
+
+    def save(at_step: int) -> None:
+        checkpoints.save(at_step, {"params": params, "opt_state": opt_state, "rng": jax.random.key_data(base_key)},
+                         {"data": data.state_dict(), "config": config.to_dict()})
+
+    def evaluate(at_step: int) -> None:
+        nonlocal best_score
+        score, logged = evaluator(current_model(), at_step)
+        log.write(at_step, logged)
+        if score > best_score:
+            best_score = score
+            best.save(at_step, {"params": params}, {"score": score, "step": at_step})
+            if lead:
+                (output_dir / "best_score.json").write_text(json.dumps({"score": score, "step": at_step}))
+
+    if evaluator.enabled and step == 0:
+        evaluate(0)  # the base model's score: the baseline the run must beat
+    start_time, pairs_seen = time.perf_counter(), step * config.batch_size
+    window_start, window_step = start_time, step  # pairs/s over the last log window (excludes earlier compiles)
+    bar = tqdm(total=config.steps, initial=step, desc="train", unit="step", disable=not lead, dynamic_ncols=True)
+    batches = iter(data)
+    last_evaluated = None
+    while step < config.steps:
+        try:
+            local = next(batches)
+        except StopIteration:
+            bar.write(f"the data ran out after {step} steps (stopping_strategy in the data config)")
+            break
+        batch = global_batch(pad_to_common_lengths(local), objective, data_sharding)
+        params, opt_state, metrics = train_step(params, opt_state, rest, batch, jax.random.fold_in(base_key, step))
+        loss = float(metrics["loss"])
+        if not math.isfinite(loss):
+            checkpoints.wait()
+            last = checkpoints.latest_step()
+            kept = f"the last good checkpoint (step {last}) is kept" if last is not None else "no checkpoint was saved"
+            raise UserError(f"loss is {loss} at step {step + 1}; stopped. {kept} in {checkpoints.directory}. "
+                            "Lower learning_rate or check the data, then rerun with --resume")
+        step += 1
+        pairs_seen += config.batch_size
+        if step % config.log_every == 0 or step in (1, config.steps):
+            now = time.perf_counter()
+            rate = (step - window_step) * config.batch_size / (now - window_start)
+            window_start, window_step = now, step
+            lr = float(schedule(step - 1))
+            extra = {name: float(value) for name, value in metrics.items() if name not in ("loss", "grad_norm")}
+            log.write(step, {"loss": loss, **extra, "learning_rate": lr, "grad_norm": float(metrics["grad_norm"]),
+                             "pairs_per_second": rate})
+            bar.set_postfix(loss=f"{loss:.4g}", lr=f"{lr:.2e}", pairs_s=f"{rate:.1f}")
+        bar.update(1)
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            save(step)
+        if evaluator.enabled and config.eval_every and step % config.eval_every == 0:
+            evaluate(step)
+            last_evaluated = step
+    bar.close()
+    data.close()
+    skipped = {reason: count for reason, count in data.stats.items() if count}
+    if lead and skipped:
+        print(f"data pipeline: {', '.join(f'{count} {reason}' for reason, count in skipped.items())}")
+    checkpoints.wait()
+    if evaluator.enabled and last_evaluated != step:
+        evaluate(step)
+    if best is not None:
+        best.wait()
+        best.close()
+    checkpoints.close()
+    log.close()
+    wall_time = time.perf_counter() - start_time
+    if not lead:
+        return None
+    return export_run(config, current_model(), data.card_sources(), evaluator.records, objective, step=step,
+                      wall_time=wall_time, pairs_seen=pairs_seen)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CLI.
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from training.loop import config as config_module
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    fields = ", ".join(f"{name}={value!r}" for name, value in TrainConfig().to_dict().items())
+    parser.epilog = f"{config_module.__doc__}\nFields and defaults: {fields}"
+    parser.add_argument("config", help="training config, YAML or JSON (see below)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config field, e.g. --set steps=200 --set precision=bf16 (repeatable)")
+    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in output_dir")
+    add_distributed_arguments(parser)
+
+
+def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
+    """Multi-host flags, shared by every command that runs the loop."""
+    parser.add_argument("--coordinator", default=os.environ.get("SE1B_COORDINATOR"),
+                        help="multi-host: host:port of process 0 (env SE1B_COORDINATOR)")
+    parser.add_argument("--num-processes", type=int, default=_env_int("SE1B_NUM_PROCESSES"),
+                        help="multi-host: number of processes (env SE1B_NUM_PROCESSES)")
+    parser.add_argument("--process-id", type=int, default=_env_int("SE1B_PROCESS_ID"),
+                        help="multi-host: this process's index (env SE1B_PROCESS_ID)")
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name)
+    return int(value) if value else None
+
+
+def main(args: argparse.Namespace) -> int:
+    config = load_config(args.config, args.overrides)
+    init_distributed(args.coordinator, args.num_processes, args.process_id)
+    train(config, resume=args.resume)
+    return 0
