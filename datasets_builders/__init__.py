@@ -54,8 +54,9 @@ and the counting are the builder's, not the miner's. The registry loads `dataset
 from datasets_builders.build import Build, BuildStats, build_source, iter_rows, load_build
 from datasets_builders.publish import DEFAULT_MAX_SHARD_BYTES, publish
 from datasets_builders.readers import Filtered, RecordError, read_json_lines, record_texts
+from datasets_builders.registry import get_source, list_sources, register_source
 from datasets_builders.schema import COLUMNS, FEATURES
-from datasets_builders.source import Source, get_source, list_sources, register_source
+from datasets_builders.source import Source
 
 __all__ = [
     "COLUMNS",

@@ -28,8 +28,9 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from datasets_builders.readers import Filtered, RecordError
+from datasets_builders.registry import get_source
 from datasets_builders.schema import FEATURES
-from datasets_builders.source import Source, get_source
+from datasets_builders.source import Source
 from se1b.errors import UserError
 
 ON_ERROR = ("raise", "skip")

@@ -10,7 +10,7 @@ users must check them before use.
 
 from __future__ import annotations
 
-from datasets_builders.source import Source, files_2021, register_source
+from datasets_builders.source import Source, files_2021
 
 ETD = "https://huggingface.co/datasets/sentence-transformers/embedding-training-data/resolve/main/"
 PAIRS = "JSON lines (.jsonl.gz): one [text, text] list per line"
@@ -563,8 +563,3 @@ CATALOG: list[Source] = [
         tags=("question-answering",),
     ),
 ]
-
-for _source in CATALOG:
-    register_source(_source)
-
-from datasets_builders import parallel  # noqa: E402,F401  (registers the parallel_<src>_<tgt> translation sources)

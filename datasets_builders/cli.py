@@ -13,7 +13,7 @@ from pathlib import Path
 
 from datasets_builders.build import ON_ERROR, STATS_FILE, Build, build_source, load_build
 from datasets_builders.publish import DEFAULT_MAX_SHARD_BYTES, publish
-from datasets_builders.source import list_sources
+from datasets_builders.registry import list_sources
 from se1b.errors import UserError
 
 

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from datasets_builders.readers import Filtered, RecordError, open_binary
-from datasets_builders.source import Source, register_source
+from datasets_builders.source import Source
 
 # English to the languages of the 2020 paper's first experiments and the largest TED2020 / WikiMatrix pairs.
 LANGUAGE_PAIRS = tuple(("en", target) for target in (
@@ -176,10 +176,4 @@ def parallel_source(source_lang: str, target_lang: str) -> Source:
     )
 
 
-def register_parallel_pair(source_lang: str, target_lang: str) -> Source:
-    """Register `parallel_<source>_<target>` (again is fine: the same source replaces itself); returns it."""
-    return register_source(parallel_source(source_lang, target_lang), replace=True)
-
-
-for _source_lang, _target_lang in LANGUAGE_PAIRS:
-    register_parallel_pair(_source_lang, _target_lang)
+PARALLEL_SOURCES = [parallel_source(source_lang, target_lang) for source_lang, target_lang in LANGUAGE_PAIRS]

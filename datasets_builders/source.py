@@ -1,13 +1,10 @@
-"""What a pair source is: its catalog facts and how its raw files become text tuples; plus the registry.
+"""What a pair source is: its catalog facts and how its raw files become text tuples.
 
-Every source, the 2021 catalog and any miner alike, is a `Source`. Registering one (`register_source`) is all it
-takes for `build_source`, `publish`, the dataset card and `se1b data list|build|publish` to work with it.
+Every source, the 2021 catalog and any miner alike, is a `Source`; registry.py knows them all by name.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from datasets_builders.readers import TextTuple, read_json_lines, record_texts
-from se1b.errors import UserError
 
 Reader = Callable[[str], Iterator[tuple[Any, Any]]]
 """`reader(path)` yields `(location, record)`; location is a line number or any short label ("post 17");
@@ -97,46 +93,6 @@ class Source:
             "tags": list(self.tags),
             "notes": self.notes,
         }
-
-
-_REGISTRY: dict[str, Source] = {}
-
-
-def register_source(source: Source, *, replace: bool = False) -> Source:
-    """Add a source to the registry (e.g. from a miner module); returns it. Names must be unique."""
-    if not source.name.replace("_", "").isalnum() or source.name != source.name.lower():
-        raise ValueError(f"source name {source.name!r} must be lower-case letters, digits and underscores")
-    if source.whitespace not in ("collapse", "strip"):
-        raise ValueError(f"source {source.name}: whitespace must be 'collapse' or 'strip'")
-    if not set(source.arity) <= {2, 3} or not source.arity:
-        raise ValueError(f"source {source.name}: arity must be drawn from (2, 3)")
-    if source.name in _REGISTRY and not replace:
-        raise ValueError(f"source {source.name!r} is already registered")
-    _REGISTRY[source.name] = source
-    return source
-
-
-@cache
-def _load_all() -> None:
-    """Import the catalog and, when present, the miners package, whose modules register their sources."""
-    importlib.import_module("datasets_builders.catalog")
-    if importlib.util.find_spec("datasets_builders.miners") is not None:
-        importlib.import_module("datasets_builders.miners")
-
-
-def list_sources() -> list[Source]:
-    """Every registered source, in name order."""
-    _load_all()
-    return [_REGISTRY[name] for name in sorted(_REGISTRY)]
-
-
-def get_source(name: str) -> Source:
-    """The registered source called `name`; a `UserError` listing the known names otherwise."""
-    _load_all()
-    if name not in _REGISTRY:
-        known = ", ".join(sorted(_REGISTRY))
-        raise UserError(f"unknown source {name!r}; known sources: {known}")
-    return _REGISTRY[name]
 
 
 def files_2021(name: str) -> tuple[tuple[str, int, int], ...]:

@@ -24,7 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a script from anywhere in a clone
 
-from datasets_builders.source import Source, get_source, list_sources  # noqa: E402
+from datasets_builders.registry import get_source, list_sources  # noqa: E402
+from datasets_builders.source import Source  # noqa: E402
 from training.model.tiny import minilm_folder  # noqa: E402
 
 OUT = REPO / "recipes" / "data"

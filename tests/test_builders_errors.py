@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from datasets_builders import Filtered, RecordError, Source, build_source, register_source
-from datasets_builders.source import _REGISTRY
+from datasets_builders.registry import _REGISTRY
 from se1b.cli import main as se1b
 from se1b.errors import UserError
 

@@ -174,7 +174,7 @@ def test_the_real_2021_data_config_maps_files_to_catalog_sources_under_root(mini
 
 
 def test_data_config_2021_form_reads_published_folders(tmp_path):
-    from datasets_builders.source import list_sources
+    from datasets_builders.registry import list_sources
 
     two = [s for s in list_sources() if len(s.files_2021) > 1][:2]
     for source in two:  # the layout of `se1b data publish NAME --out published/NAME`

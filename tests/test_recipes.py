@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from datasets_builders.source import get_source
+from datasets_builders.registry import get_source
 from training.data.pipeline import load_data_config
 from training.loop.config import load_config
 

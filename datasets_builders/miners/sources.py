@@ -19,7 +19,7 @@ from typing import Any
 
 from datasets_builders.catalog import CATALOG, STACKEXCHANGE_CITATION
 from datasets_builders.readers import Filtered, RecordError
-from datasets_builders.source import Source, register_source
+from datasets_builders.source import Source
 
 from . import codesearchnet, nli, reddit, stackexchange, wikipedia
 from .common import Drop, Event
@@ -170,5 +170,3 @@ SOURCES = [
     ),
 ]
 
-for _source in SOURCES:
-    register_source(_source)

@@ -136,7 +136,7 @@ class DataConfig:
 @cache
 def _catalog_2021() -> dict[str, str]:
     """2021 file name -> the builders' catalog source that holds it."""
-    from datasets_builders.source import list_sources
+    from datasets_builders.registry import list_sources
 
     return {file: source.name for source in list_sources() for file, _, _ in source.files_2021}
 
