@@ -50,7 +50,8 @@ def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
                     package = package[: len(package) - node.level + 1]
                     base = ".".join(package + ([base] if base else []))
                 for alias in node.names:
-                    targets.add(resolve(f"{base}.{alias.name}") if f"{base}.{alias.name}" in modules else resolve(base))
+                    name = f"{base}.{alias.name}"
+                    targets.add(resolve(name) if name in modules else resolve(base))
         graph[module] = {t for t in targets if t and t != module}
     return graph
 
