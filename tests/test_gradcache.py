@@ -72,3 +72,26 @@ def test_gradcache_replays_dropout_exactly():
     # Dropout is really on: another key gives another loss.
     other_loss, _ = plain_value_and_grad(embed_fn, _loss, params, pairs, jax.random.key(3), num_chunks=8)
     assert abs(float(other_loss) - float(loss)) > 1e-4
+
+
+def test_gradcache_runs_the_distillation_objective_with_its_metrics():
+    """Every objective reads only embeddings and batch arrays, so GradCache applies to distillation too."""
+    from training.objectives.distillation import Distillation
+
+    embed_fn, params, batch = _setup(dropout=True)
+    texts = {k: batch[k] for k in ("anchor", "positive")}
+    teacher = jnp.asarray(np.random.default_rng(1).normal(size=(16, 8)), dtype=jnp.float32)
+
+    def loss_fn(embeddings):
+        return Distillation().loss(embeddings, {"teacher": teacher})
+
+    key = jax.random.key(4)
+    (loss, metrics), grads = plain_value_and_grad(embed_fn, loss_fn, params, texts, key, num_chunks=4, has_aux=True)
+    (cached_loss, cached_metrics), cached_grads = gradcache_value_and_grad(
+        embed_fn, loss_fn, params, texts, key, num_chunks=4, has_aux=True)
+    assert abs(float(loss) - float(cached_loss)) < 1e-6 * abs(float(loss))
+    mean_mse = (float(metrics["mse_source"]) + float(metrics["mse_target"])) / 2
+    np.testing.assert_allclose(float(loss), mean_mse, rtol=1e-6)
+    np.testing.assert_allclose(float(metrics["mse_target"]), float(cached_metrics["mse_target"]), rtol=1e-6)
+    assert max(float(jnp.abs(g).max()) for g in jax.tree.leaves(grads)) > 1e-4
+    _assert_trees_close(grads, cached_grads, atol=1e-5)
