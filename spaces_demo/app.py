@@ -153,8 +153,7 @@ class SpaceTabs:
         points, assignments, rows = self.cluster_cache.get_or_compute(
             (label, digest, k), lambda: self._clusters(label, corpus.texts, k)
         )
-        names = [f"{row['cluster']}: {row['keywords']}" for row in rows]
-        plot = charts.cluster_data(points, assignments, names, corpus.texts)
+        plot = charts.cluster_data(points, assignments, [row["keywords"] for row in rows], corpus.texts)
         return corpus.describe(), plot, pd.DataFrame(rows, columns=CLUSTER_COLUMNS)
 
     def _clusters(self, label: str, texts: list[str], k: int) -> tuple[np.ndarray, np.ndarray, list[dict]]:
@@ -385,7 +384,7 @@ def build_demo(registry: ModelRegistry | None = None) -> gr.Blocks:
                     cluster_plot = charts.cluster_plot()
                 with gr.Column(scale=1):
                     cluster_table = table(
-                        "Clusters", CLUSTER_COLUMNS, ["12%", "10%", "28%", "50%"], "cluster-table", max_height=460
+                        "Clusters", CLUSTER_COLUMNS, ["14%", "10%", "30%", "46%"], "cluster-table", max_height=460
                     )
             # Whatever was said about the previous corpus is stale once the file changes.
             corpus_file.change(

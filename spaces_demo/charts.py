@@ -23,6 +23,13 @@ def _short(text: str, width: int = 48) -> str:
     return textwrap.shorten(text, width=width, placeholder="...")
 
 
+def legend_names(labels: list[str]) -> dict[str, str]:
+    """label -> the name a chart's legend shows: the part after the Hub owner when those are distinct (the plot
+    cuts legend entries at ~160 px, which would leave `owner/name` and `owner/name (2)` indistinguishable)."""
+    short = {label: label.rsplit("/", 1)[-1] for label in labels}
+    return short if len(set(short.values())) == len(short) else {label: label for label in labels}
+
+
 def similarity_plot() -> gr.ScatterPlot:
     """One row per text, one coloured dot per model: a dot plot of the similarity to the source."""
     return gr.ScatterPlot(
@@ -35,9 +42,10 @@ def similarity_data(texts: list[str], scores: dict[str, np.ndarray]) -> pd.DataF
     """The dot plot's points. Texts are numbered so the plot's (alphabetical) row order is the input order."""
     width = len(str(len(texts)))
     names = [f"{number:0{width}d}. {_short(text)}" for number, text in enumerate(texts, start=1)]
+    legend = legend_names(list(scores))
     return pd.DataFrame(
         [
-            {"text": name, SIMILARITY: round(float(value), 4), "model": model}
+            {"text": name, SIMILARITY: round(float(value), 4), "model": legend[model]}
             for model, values in scores.items()
             for name, value in zip(names, values, strict=True)
         ],
@@ -46,29 +54,33 @@ def similarity_data(texts: list[str], scores: dict[str, np.ndarray]) -> pd.DataF
 
 
 def cluster_plot() -> gr.ScatterPlot:
-    """The corpus in two PCA dimensions, coloured by cluster; hovering a point shows its text."""
+    """The corpus in two PCA dimensions, coloured by cluster number (the table beside names each cluster; a legend
+    of keywords would be cut off); hovering a point shows its cluster's keywords and its text."""
     return gr.ScatterPlot(
-        x="PC1", y="PC2", color="cluster", tooltip=["text"], title="2-D projection (PCA), coloured by cluster",
+        x="PC1", y="PC2", color="cluster", tooltip=["keywords", "text"], title="2-D projection (PCA) by cluster",
         show_label=False, height=460, elem_id="cluster-plot",
     )  # fmt: skip
 
 
-def cluster_data(points: np.ndarray, assignments: np.ndarray, names: list[str], texts: list[str]) -> pd.DataFrame:
-    """One row per text: its PCA coordinates, its cluster's name and the text (shortened) for the tooltip."""
+def cluster_data(points: np.ndarray, assignments: np.ndarray, keywords: list[str], texts: list[str]) -> pd.DataFrame:
+    """One row per text, in cluster order: its PCA coordinates, its cluster (zero-padded), and the cluster's
+    keywords and the text (shortened) for the tooltip."""
+    width = len(str(len(keywords) - 1))
     return pd.DataFrame(
         {
             "PC1": np.round(points[:, 0], 4),
             "PC2": np.round(points[:, 1], 4),
-            "cluster": [names[cluster] for cluster in assignments],
+            "cluster": [f"{cluster:0{width}d}" for cluster in assignments],
+            "keywords": [keywords[cluster] for cluster in assignments],
             "text": [_short(text, 80) for text in texts],
         }
-    )
+    ).sort_values("cluster", kind="stable")  # the legend lists clusters in the order the rows name them
 
 
 def bias_plot() -> gr.ScatterPlot:
     """Each occupation's stereotypical share against its share of women, one colour per model."""
     return gr.ScatterPlot(
-        x=PERCENT_WOMEN, y=SHARE, color="model", x_lim=[0, 100], y_lim=[0, 1], tooltip=["occupation"],
+        x=PERCENT_WOMEN, y=SHARE, color="model", x_lim=[-2, 102], y_lim=[-0.04, 1.04], tooltip=["occupation"],
         title="Per occupation: how often the stereotypical gender is closer (0.5 = no preference)",
         show_label=False, height=420, elem_id="bias-plot",
     )  # fmt: skip
@@ -76,9 +88,10 @@ def bias_plot() -> gr.ScatterPlot:
 
 def bias_data(occupations: list[str], percent_women: list[float], shares: dict[str, np.ndarray]) -> pd.DataFrame:
     """One row per (occupation, model)."""
+    legend = legend_names(list(shares))
     return pd.DataFrame(
         [
-            {"occupation": occupation, PERCENT_WOMEN: percent, SHARE: round(float(share), 4), "model": model}
+            {"occupation": occupation, PERCENT_WOMEN: percent, SHARE: round(float(share), 4), "model": legend[model]}
             for model, values in shares.items()
             for occupation, percent, share in zip(occupations, percent_women, values, strict=True)
         ],
