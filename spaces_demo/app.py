@@ -116,8 +116,8 @@ class SpaceTabs:
         question = inputs.check_text(question, "question")
         answers = inputs.split_lines(answers, "candidate answers")
         (label,) = inputs.check_models(model)
-        query = self.registry.encode(label, [question], role="query")[0]
-        scores = (self.registry.encode(label, answers, role="document") @ query).astype(np.float64)
+        query, documents = self.registry.encode_many(label, [([question], "query"), (answers, "document")])
+        scores = (documents @ query[0]).astype(np.float64)
         order = np.argsort(-scores, kind="stable")
         return pd.DataFrame(
             {"rank": np.arange(1, len(order) + 1), "score": scores[order], "answer": [answers[i] for i in order]}
@@ -458,7 +458,9 @@ def build_demo(registry: ModelRegistry | None = None) -> gr.Blocks:
     for block in demo.blocks.values():
         if isinstance(block, gr.components.Component):
             _quiet(block)
-    demo.queue(max_size=256)
+    # Several events of one tab may run at once (Gradio's default is one): they meet in the model's encoder
+    # queue, which merges their texts, and cached results (cluster, bias set) are not held up behind encodings.
+    demo.queue(max_size=256, default_concurrency_limit=8)
     return demo
 
 
