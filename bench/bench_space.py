@@ -1,13 +1,15 @@
 """Load test of the Gradio Space on loopback: many concurrent gradio_client users calling a mix of tabs.
 
-    python bench/bench_space.py                      # 50 clients x 20 requests, all-MiniLM-L6-v2 (packaged)
-    python bench/bench_space.py --clients 5 --requests 4 --model path/to/sentence-transformers-folder
+    python bench/bench_space.py              # 3 rounds of 50 clients x 20 requests, all-MiniLM-L6-v2 (packaged)
+    python bench/bench_space.py --rounds 2 --clients 5 --requests 4 --model path/to/sentence-transformers-folder
 
 The Space runs as a Space does (`python spaces_demo/app.py`, a separate process) on 127.0.0.1 only. Each client
 sends its requests one after another, cycling through the endpoints, so every tab sees the same load. Reported per
-endpoint: errors, p50 and p95 latency under load, and side by side the same call made directly in this process with
-no server (the floor), as the ratio load-p50 / direct-p50. The run is bounded: at most clients x requests calls,
-and no new call starts after --max-seconds.
+round and endpoint: errors, p50 and p95 latency under load, and the server's resident memory (RSS, from /proc)
+after the round; then, side by side, one client alone and the same call made directly in this process with no
+server (the floor). Two aims are checked: similarity's p50 within 3x of the fastest endpoint's p50 in every round,
+and the server's RSS flat (within 10%) from round 2 to round 3. The run is bounded: at most rounds x clients x
+requests calls, and no new call starts after --max-seconds in a round.
 """
 
 from __future__ import annotations
@@ -23,9 +25,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import gradio as gr
 import numpy as np
-from matplotlib.figure import Figure
 from tqdm import tqdm
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +36,8 @@ from spaces_demo.registry import ModelRegistry, packaged_minilm  # noqa: E402
 
 TEXTS = "Someone is playing an instrument.\nA person strums a guitar on stage.\nThe stock market fell sharply."
 CLIENT_TIMEOUT_S = 60
-PLOT_OUTPUT = gr.Plot()  # the app's chart outputs, whose postprocess turns a figure into an image
+SIMILARITY_AIM = 3.0  # similarity p50 / fastest endpoint p50
+RSS_AIM = 0.10  # RSS growth from round 2 to round 3
 ANSWERS = "Fresh pasta cooks in three minutes.\nPasta came to Italy long ago.\nSoak beans overnight."
 
 
@@ -53,11 +54,17 @@ def requests_by_endpoint(label: str) -> dict[str, tuple]:
 
 
 def call_directly(tabs: SpaceTabs, endpoint: str, arguments: tuple) -> None:
-    """The tab's function plus the chart-to-image step Gradio's Plot output does for it: the server's work
-    for one request, without HTTP or queueing."""
-    for output in getattr(tabs, endpoint)(*arguments):
-        if isinstance(output, Figure):
-            PLOT_OUTPUT.postprocess(output)
+    """The tab's function: the server's work for one request (charts are tables the browser draws), without
+    HTTP or queueing."""
+    getattr(tabs, endpoint)(*arguments)
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of process `pid` in MiB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def free_port() -> int:
@@ -101,11 +108,13 @@ def main() -> int:
     parser.add_argument("--model", default=str(packaged_minilm()), help="model folder or Hub id (default: packaged)")
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients (default: %(default)s)")
     parser.add_argument("--requests", type=int, default=20, help="requests per client (default: %(default)s)")
-    parser.add_argument("--max-seconds", type=float, default=900, help="start no request after this (default: 900)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of load (default: %(default)s)")
+    parser.add_argument(
+        "--max-seconds", type=float, default=900, help="per round, start no request after this (default: 900)"
+    )
     parser.add_argument("--direct-repeats", type=int, default=10, help="direct calls per endpoint (default: 10)")
     args = parser.parse_args()
 
-    from gradio_client import Client
 
     load_before = os.getloadavg()[0]  # the machine may be shared: say how busy it was
     # The floor: each tab's function called directly, no server, no HTTP, after a warm-up call.
@@ -136,67 +145,112 @@ def main() -> int:
                 single[endpoint].append(time.perf_counter() - start)
 
         endpoints = list(calls)
-        latencies: dict[str, list[float]] = defaultdict(list)
-        errors: dict[str, list[str]] = defaultdict(list)
-        skipped = 0
-        lock = threading.Lock()
-        progress = tqdm(total=args.clients * args.requests, desc="requests", unit="req")
-        stop_at = time.monotonic() + args.max_seconds
-
-        def run_client(index: int) -> None:
-            nonlocal skipped
-            # A browser waits for a busy server; gradio_client's default 5 s read timeout would count it as a failure.
-            client = Client(url, verbose=False, httpx_kwargs={"timeout": CLIENT_TIMEOUT_S})
-            for number in range(args.requests):
-                if time.monotonic() > stop_at:
-                    with lock:
-                        skipped += args.requests - number
-                    return
-                endpoint = endpoints[(index + number) % len(endpoints)]
-                start = time.perf_counter()
-                try:
-                    client.predict(*calls[endpoint], api_name=f"/{endpoint}")
-                    outcome = None
-                except Exception as error:  # counted and reported, never hidden
-                    outcome = f"{type(error).__name__}: {error}".splitlines()[0][:200]
-                elapsed = time.perf_counter() - start
-                with lock:
-                    if outcome is None:
-                        latencies[endpoint].append(elapsed)
-                    else:
-                        errors[endpoint].append(outcome)
-                    progress.update()
-
-        wall = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=args.clients) as pool:
-            list(pool.map(run_client, range(args.clients)))
-        wall = time.perf_counter() - wall
-        progress.close()
+        rounds = []
+        rss = [("after warm-up", rss_mib(server.pid))]
+        for number in range(1, args.rounds + 1):
+            rounds.append(run_round(url, calls, endpoints, args, f"round {number}"))
+            rss.append((f"after round {number}", rss_mib(server.pid)))
+        time.sleep(5)
+        rss.append(("idle 5 s later", rss_mib(server.pid)))
     finally:
         server.terminate()
         server.wait(timeout=30)
 
-    done = sum(len(v) for v in latencies.values())
-    failed = sum(len(v) for v in errors.values())
+    failed = sum(len(v) for result in rounds for v in result["errors"].values())
     print(
-        f"\n{args.clients} clients x {args.requests} requests, model {label}: {done} ok, {failed} errors, "
-        f"{skipped} not started (time bound); {wall:.1f} s wall, {(done + failed) / wall:.1f} requests/s; "
+        f"\n{args.rounds} rounds of {args.clients} clients x {args.requests} requests, model {label}; "
         f"{os.cpu_count()} CPUs, load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after\n"
     )
-    print("| endpoint | requests | errors | p50 ms | p95 ms | 1-client p50 ms | direct p50 ms | load p50 / direct |")
-    print("|---|---|---|---|---|---|---|---|")
-    for endpoint in endpoints:
-        p50 = percentile_ms(latencies[endpoint], 50)
-        direct_p50 = percentile_ms(direct[endpoint], 50)
+    print("| round | endpoint | requests | errors | p50 ms | p95 ms | p50 / fastest p50 |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    similarity_ratios = []
+    for number, result in enumerate(rounds, start=1):
+        p50s = {e: percentile_ms(result["latencies"][e], 50) for e in endpoints}
+        fastest = min(p50s.values())
+        similarity_ratios.append(p50s["similarity"] / fastest)
+        for endpoint in endpoints:
+            latencies, errors = result["latencies"][endpoint], result["errors"][endpoint]
+            print(
+                f"| {number} | {endpoint} | {len(latencies) + len(errors)} | {len(errors)} | {p50s[endpoint]:.0f} "
+                f"| {percentile_ms(latencies, 95):.0f} | {p50s[endpoint] / fastest:.1f}x |"
+            )
+    print("\n| round | ok | errors | not started | wall s | requests/s | server RSS after, MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(f"| warm-up | | | | | | {rss[0][1]:.0f} |")
+    for number, result in enumerate(rounds, start=1):
+        done = sum(len(v) for v in result["latencies"].values())
+        errors = sum(len(v) for v in result["errors"].values())
         print(
-            f"| {endpoint} | {len(latencies[endpoint]) + len(errors[endpoint])} | {len(errors[endpoint])} "
-            f"| {p50:.0f} | {percentile_ms(latencies[endpoint], 95):.0f} | {percentile_ms(single[endpoint], 50):.0f} "
-            f"| {direct_p50:.1f} | {p50 / direct_p50:.0f}x |"
+            f"| {number} | {done} | {errors} | {result['skipped']} | {result['wall']:.1f} "
+            f"| {(done + errors) / result['wall']:.1f} | {rss[number][1]:.0f} |"
         )
-    for endpoint, messages in errors.items():
-        for message, count in sorted({m: messages.count(m) for m in messages}.items()):
-            print(f"error on {endpoint} ({count}x): {message}")
+    print(f"| idle 5 s after the last round | | | | | | {rss[-1][1]:.0f} |")
+
+    print("\n| endpoint | 1-client p50 ms | direct p50 ms |")
+    print("|---|---:|---:|")
+    for endpoint in endpoints:
+        print(
+            f"| {endpoint} | {percentile_ms(single[endpoint], 50):.0f} | {percentile_ms(direct[endpoint], 50):.1f} |"
+        )
+    worst = max(similarity_ratios)
+    print(
+        f"\naim 1, similarity p50 within {SIMILARITY_AIM:.0f}x of the fastest endpoint's: worst round {worst:.1f}x "
+        f"({'met' if worst <= SIMILARITY_AIM else 'NOT met'})"
+    )
+    if args.rounds >= 3:
+        growth = rss[3][1] / rss[2][1] - 1
+        print(
+            f"aim 2, RSS flat within {RSS_AIM:.0%} from round 2 to round 3: {rss[2][1]:.0f} -> {rss[3][1]:.0f} MiB "
+            f"({growth:+.1%}, {'met' if abs(growth) <= RSS_AIM else 'NOT met'})"
+        )
+    for result in rounds:
+        for endpoint, messages in result["errors"].items():
+            for message, count in sorted({m: messages.count(m) for m in messages}.items()):
+                print(f"error on {endpoint} ({count}x): {message}")
     return 1 if failed else 0
+
+
+def run_round(url: str, calls: dict[str, tuple], endpoints: list[str], args: argparse.Namespace, name: str) -> dict:
+    """One round: `args.clients` threads, each a gradio_client user sending `args.requests` calls in turn."""
+    from gradio_client import Client
+
+    latencies: dict[str, list[float]] = defaultdict(list)
+    errors: dict[str, list[str]] = defaultdict(list)
+    skipped = 0
+    lock = threading.Lock()
+    progress = tqdm(total=args.clients * args.requests, desc=name, unit="req")
+    stop_at = time.monotonic() + args.max_seconds
+
+    def run_client(index: int) -> None:
+        nonlocal skipped
+        # A browser waits for a busy server; gradio_client's default 5 s read timeout would count it as a failure.
+        client = Client(url, verbose=False, httpx_kwargs={"timeout": CLIENT_TIMEOUT_S})
+        for number in range(args.requests):
+            if time.monotonic() > stop_at:
+                with lock:
+                    skipped += args.requests - number
+                return
+            endpoint = endpoints[(index + number) % len(endpoints)]
+            start = time.perf_counter()
+            try:
+                client.predict(*calls[endpoint], api_name=f"/{endpoint}")
+                outcome = None
+            except Exception as error:  # counted and reported, never hidden
+                outcome = f"{type(error).__name__}: {error}".splitlines()[0][:200]
+            elapsed = time.perf_counter() - start
+            with lock:
+                if outcome is None:
+                    latencies[endpoint].append(elapsed)
+                else:
+                    errors[endpoint].append(outcome)
+                progress.update()
+
+    wall = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=args.clients) as pool:
+        list(pool.map(run_client, range(args.clients)))
+    wall = time.perf_counter() - wall
+    progress.close()
+    return {"latencies": latencies, "errors": errors, "skipped": skipped, "wall": wall}
 
 
 if __name__ == "__main__":

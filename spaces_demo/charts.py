@@ -1,53 +1,99 @@
-"""Matplotlib figures for the Space's tabs, drawn on `Figure` objects (no pyplot state shared between requests)."""
+"""The Space's charts: Gradio's native plots (Vega-Lite, drawn in the visitor's browser) and the tables they plot.
+
+The server only builds a small pandas DataFrame per chart; no image is rendered on it, so a chart costs no more
+server time than a table and never holds the GIL for long (matplotlib rendering did: one chart at a time for
+the whole server under load). Each plot is a scatter of points, so a zero value is still visible, and its legend
+sits beside the plot, not over the points; hovering a point shows its values.
+"""
 
 from __future__ import annotations
 
 import textwrap
 
+import gradio as gr
 import numpy as np
-from matplotlib.figure import Figure
+import pandas as pd
 
-COLORS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd"]
+SIMILARITY = "cosine similarity"
+SHARE = "stereotypical share"
+PERCENT_WOMEN = "percent women"
 
 
-def _short(text: str, width: int = 40) -> str:
+def _short(text: str, width: int = 48) -> str:
     return textwrap.shorten(text, width=width, placeholder="...")
 
 
-def grouped_bars(labels: list[str], values_by_series: dict[str, np.ndarray], xlabel: str, title: str) -> Figure:
-    """Horizontal bars, one group per label and one colour per series (a model), first label at the top."""
-    figure = Figure(figsize=(8, 1.2 + 0.45 * len(labels) * max(1, len(values_by_series))), layout="constrained")
-    axes = figure.add_subplot()
-    height = 0.8 / max(1, len(values_by_series))
-    positions = np.arange(len(labels))
-    for index, (series, values) in enumerate(values_by_series.items()):
-        axes.barh(positions + index * height, values, height=height, label=series, color=COLORS[index % len(COLORS)])
-    axes.set_yticks(positions + height * (len(values_by_series) - 1) / 2, [_short(label) for label in labels])
-    axes.invert_yaxis()
-    axes.set_xlabel(xlabel)
-    axes.set_title(title)
-    axes.legend(loc="lower right", fontsize="small")
-    return figure
+def legend_names(labels: list[str]) -> dict[str, str]:
+    """label -> the name a chart's legend shows: the part after the Hub owner when those are distinct (the plot
+    cuts legend entries at ~160 px, which would leave `owner/name` and `owner/name (2)` indistinguishable)."""
+    short = {label: label.rsplit("/", 1)[-1] for label in labels}
+    return short if len(set(short.values())) == len(short) else {label: label for label in labels}
 
 
-def share_bars(labels: list[str], values_by_series: dict[str, np.ndarray], title: str) -> Figure:
-    """Per-category shares (0..1) as grouped bars with the 50% parity line marked."""
-    figure = grouped_bars(labels, values_by_series, xlabel="share of stereotypical choices", title=title)
-    axes = figure.axes[0]
-    axes.axvline(0.5, color="black", linewidth=1, linestyle="--")
-    axes.set_xlim(0, 1)
-    return figure
+def similarity_plot() -> gr.ScatterPlot:
+    """One row per text, one coloured dot per model: a dot plot of the similarity to the source."""
+    return gr.ScatterPlot(
+        x=SIMILARITY, y="text", color="model", x_lim=[-0.2, 1.0], tooltip="all", title="Similarity to the source",
+        show_label=False, height=320, elem_id="similarity-plot",
+    )  # fmt: skip
 
 
-def cluster_scatter(points: np.ndarray, assignments: np.ndarray, cluster_names: list[str], title: str) -> Figure:
-    """A 2-D scatter of the corpus, coloured by cluster, each cluster named in the legend."""
-    figure = Figure(figsize=(8, 6), layout="constrained")
-    axes = figure.add_subplot()
-    for cluster, name in enumerate(cluster_names):
-        members = assignments == cluster
-        axes.scatter(points[members, 0], points[members, 1], s=24, color=COLORS[cluster % len(COLORS)], label=name)
-    axes.set_xlabel("first principal component")
-    axes.set_ylabel("second principal component")
-    axes.set_title(title)
-    axes.legend(fontsize="small", loc="best")
-    return figure
+def similarity_data(texts: list[str], scores: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The dot plot's points. Texts are numbered so the plot's (alphabetical) row order is the input order."""
+    width = len(str(len(texts)))
+    names = [f"{number:0{width}d}. {_short(text)}" for number, text in enumerate(texts, start=1)]
+    legend = legend_names(list(scores))
+    return pd.DataFrame(
+        [
+            {"text": name, SIMILARITY: round(float(value), 4), "model": legend[model]}
+            for model, values in scores.items()
+            for name, value in zip(names, values, strict=True)
+        ],
+        columns=["text", SIMILARITY, "model"],
+    )
+
+
+def cluster_plot() -> gr.ScatterPlot:
+    """The corpus in two PCA dimensions, coloured by cluster number (the table beside names each cluster; a legend
+    of keywords would be cut off); hovering a point shows its cluster's keywords and its text."""
+    return gr.ScatterPlot(
+        x="PC1", y="PC2", color="cluster", tooltip=["keywords", "text"], title="2-D projection (PCA) by cluster",
+        show_label=False, height=460, elem_id="cluster-plot",
+    )  # fmt: skip
+
+
+def cluster_data(points: np.ndarray, assignments: np.ndarray, keywords: list[str], texts: list[str]) -> pd.DataFrame:
+    """One row per text, in cluster order: its PCA coordinates, its cluster (zero-padded), and the cluster's
+    keywords and the text (shortened) for the tooltip."""
+    width = len(str(len(keywords) - 1))
+    return pd.DataFrame(
+        {
+            "PC1": np.round(points[:, 0], 4),
+            "PC2": np.round(points[:, 1], 4),
+            "cluster": [f"{cluster:0{width}d}" for cluster in assignments],
+            "keywords": [keywords[cluster] for cluster in assignments],
+            "text": [_short(text, 80) for text in texts],
+        }
+    ).sort_values("cluster", kind="stable")  # the legend lists clusters in the order the rows name them
+
+
+def bias_plot() -> gr.ScatterPlot:
+    """Each occupation's stereotypical share against its share of women, one colour per model."""
+    return gr.ScatterPlot(
+        x=PERCENT_WOMEN, y=SHARE, color="model", x_lim=[-2, 102], y_lim=[-0.04, 1.04], tooltip=["occupation"],
+        title="Per occupation: how often the stereotypical gender is closer (0.5 = no preference)",
+        show_label=False, height=420, elem_id="bias-plot",
+    )  # fmt: skip
+
+
+def bias_data(occupations: list[str], percent_women: list[float], shares: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One row per (occupation, model)."""
+    legend = legend_names(list(shares))
+    return pd.DataFrame(
+        [
+            {"occupation": occupation, PERCENT_WOMEN: percent, SHARE: round(float(share), 4), "model": legend[model]}
+            for model, values in shares.items()
+            for occupation, percent, share in zip(occupations, percent_women, values, strict=True)
+        ],
+        columns=["occupation", PERCENT_WOMEN, SHARE, "model"],
+    )

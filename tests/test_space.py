@@ -9,15 +9,18 @@ import sys
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from se1b import cli
 from se1b.cli import build_parser
 from se1b.errors import UserError
 from spaces_demo import inputs, registry
-from spaces_demo.app import build_demo, launch
-from spaces_demo.launch import check_model_source
+from spaces_demo.app import SpaceTabs, build_demo, cluster_keywords, launch
+from spaces_demo.cache import BoundedCache
+from spaces_demo.launch import check_model_source, server_address
 from spaces_demo.launch import main as demo_main
 
 SPACE_DIR = Path(__file__).resolve().parents[1] / "spaces_demo"
@@ -31,8 +34,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def space(minilm_path):
-    """(client, model labels): the app on 127.0.0.1 with the packaged model offered twice (two labels), so the
-    side-by-side comparison has two columns."""
+    """(client, model labels): the app on 127.0.0.1 with the packaged model offered twice (two labels: the Hub id,
+    then numbered), so the side-by-side comparison has two columns."""
     models = registry.ModelRegistry([str(minilm_path), str(minilm_path)])
     demo = build_demo(models)
     _, url, _ = launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
@@ -46,15 +49,30 @@ def rows(table: dict) -> list[dict]:
     return [dict(zip(table["headers"], row, strict=True)) for row in table["data"]]
 
 
+def plot_points(plot: dict) -> list[dict]:
+    """A native plot's points as dicts (what the browser draws)."""
+    return [dict(zip(plot["columns"], row, strict=True)) for row in plot["data"]]
+
+
 def test_similarity_scores_a_paraphrase_above_an_unrelated_sentence_for_each_model(space):
     client, labels = space
     texts = "The quarterly earnings report disappointed investors.\nA kitten is sleeping on the sofa."
     table, plot = client.predict("A cat naps on the couch.", texts, labels, api_name="/similarity")
     unrelated, paraphrase = rows(table)
-    assert table["headers"] == ["text", *labels]
+    assert labels == [registry.MINILM_HUB_ID, f"{registry.MINILM_HUB_ID} (2)"]
+    assert table["headers"] == [*labels, "text"]  # scores first: a long text never hides them
     for label in labels:
         assert paraphrase[label] > unrelated[label] + 0.3
-    assert plot["type"] == "matplotlib" and plot["plot"].startswith("data:image/")
+    # The chart is data the browser draws (no image rendered on the server): one point per (text, model).
+    points = plot_points(plot)
+    legend = ["all-MiniLM-L6-v2", "all-MiniLM-L6-v2 (2)"]  # short enough for the plot's legend, still distinct
+    assert sorted((p["model"], p["text"][:12]) for p in points) == [
+        (name, text) for name in legend for text in ("1. The quart", "2. A kitten ")
+    ]
+    assert {p["cosine similarity"] for p in points if p["model"] == legend[0]} == {
+        unrelated[labels[0]],
+        paraphrase[labels[0]],
+    }
 
 
 def test_qa_ranks_the_correct_answer_first(space):
@@ -121,7 +139,8 @@ def test_cluster_separates_two_topics_and_labels_them(space, tmp_path):
     central = {row["central text"] for row in clusters}
     assert len(central & set(cooking)) == 1 and len(central & set(astronomy)) == 1
     assert all(row["keywords"] for row in clusters)
-    assert plot["type"] == "matplotlib"
+    points = plot_points(plot)
+    assert len(points) == 10 and len({p["cluster"] for p in points}) == 2
 
 
 def test_bias_set_gives_an_overall_share_and_per_occupation_data(space):
@@ -129,7 +148,7 @@ def test_bias_set_gives_an_overall_share_and_per_occupation_data(space):
     overall, plot, per_occupation = client.predict(labels[:1], api_name="/bias_set")
     (summary,) = rows(overall)
     occupations = rows(per_occupation)
-    share_column = f"{labels[0]}: stereotypical share"
+    share_column = labels[0]  # one column per model, named by the model
     assert summary["model"] == labels[0] and summary["cases"] == 624
     assert 0.0 <= summary["stereotypical share"] <= 1.0
     assert len(occupations) == 52
@@ -139,7 +158,18 @@ def test_bias_set_gives_an_overall_share_and_per_occupation_data(space):
     assert [row["percent women"] for row in occupations] == sorted(
         (r["percent women"] for r in occupations), reverse=True
     )
-    assert plot["type"] == "matplotlib"
+    points = plot_points(plot)
+    assert len(points) == 52 and {p["model"] for p in points} == {"all-MiniLM-L6-v2"}
+    assert {p["occupation"]: p["stereotypical share"] for p in points} == {
+        row["occupation"]: row[share_column] for row in occupations
+    }
+
+
+def test_bias_set_shows_every_chosen_model_in_its_own_column(space):
+    client, labels = space
+    _, plot, per_occupation = client.predict(labels, api_name="/bias_set")
+    assert per_occupation["headers"] == ["occupation", "percent women", *labels]
+    assert {p["model"] for p in plot_points(plot)} == {"all-MiniLM-L6-v2", "all-MiniLM-L6-v2 (2)"}
 
 
 def test_bias_pair_reports_the_closer_proposition(space):
@@ -215,7 +245,7 @@ def test_corpus_files_give_errors_naming_file_line_and_field(tmp_path):
 def test_model_list_comes_from_the_environment_then_models_txt(monkeypatch, minilm_path):
     monkeypatch.setenv(registry.MODELS_ENV_VAR, f" {minilm_path} , some-user/some-model ,")
     assert registry.configured_model_sources() == [str(minilm_path), "some-user/some-model"]
-    assert registry.ModelRegistry().labels == ["all-MiniLM-L6-v2 (packaged)", "some-user/some-model"]
+    assert registry.ModelRegistry().labels == [registry.MINILM_HUB_ID, "some-user/some-model"]
     monkeypatch.delenv(registry.MODELS_ENV_VAR)
     assert registry.configured_model_sources() == [registry.MINILM_HUB_ID]  # what models.txt lists
 
@@ -236,7 +266,7 @@ def test_demo_command_refuses_a_missing_model_folder(tmp_path):
         check_model_source(str(tmp_path))
     check_model_source("sentence-transformers/all-MiniLM-L6-v2")  # a Hub id is checked when loaded
     args = build_parser("demo").parse_args(["demo", "--models", str(tmp_path / "missing"), "some/model"])
-    assert (args.host, args.port, args.share) == ("127.0.0.1", 7860, "no")
+    assert (args.host, args.port, args.share) == (None, None, "no")
     with pytest.raises(UserError, match="no such model folder"):
         demo_main(args)
 
@@ -280,7 +310,8 @@ def test_space_readme_front_matter_matches_the_folder():
     meta = yaml.safe_load(front_matter)
     assert meta["sdk"] == "gradio" and meta["sdk_version"] == gradio.__version__
     assert (SPACE_DIR / meta["app_file"]).is_file()
-    assert {"title", "emoji", "colorFrom", "colorTo", "license", "datasets"} <= set(meta)
+    assert {"title", "emoji", "colorFrom", "colorTo", "license", "python_version"} <= set(meta)
+    assert "datasets" not in meta  # the app reads no Hub dataset: linking one would mislead
     assert registry.MINILM_HUB_ID in meta["models"]
     requirements = (SPACE_DIR / "requirements.txt").read_text(encoding="utf-8")
     packages = [line.split(">")[0].split("=")[0] for line in requirements.splitlines() if not line.startswith("#")]
@@ -300,6 +331,131 @@ def test_query_and_document_prompts_apply_when_the_model_defines_them(tmp_path, 
 
     query, document, plain = (models.encode(label, ["boiling water"], role=r)[0] for r in ("query", "document", None))
     prefixed = models.encode(label, ["query: boiling water", "passage: boiling water"])
-    assert label == "with-prompts"
+    assert label == "all-MiniLM-L6-v2"  # the name its card's heading gives, not the folder's
     assert query == pytest.approx(prefixed[0], abs=1e-5) and document == pytest.approx(prefixed[1], abs=1e-5)
     assert float(query @ plain) < 0.999  # the prompt really changed the embedding
+
+
+def test_demo_serves_on_gradio_environment_variables_unless_flags_say_otherwise(monkeypatch):
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
+    assert server_address(None, None) == ("127.0.0.1", 7860)
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "8123")
+    assert server_address(None, None) == ("0.0.0.0", 8123)
+    assert server_address("127.0.0.2", 9000) == ("127.0.0.2", 9000)  # flags win
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "eighty")
+    with pytest.raises(UserError, match="GRADIO_SERVER_PORT='eighty': not a port number"):
+        server_address(None, None)
+    assert server_address(None, 7000) == ("0.0.0.0", 7000)  # a flag makes the bad variable irrelevant
+
+
+def write_card(folder: Path, card: str | None = None, metadata: dict | None = None) -> str:
+    folder.mkdir(parents=True)
+    if card is not None:
+        (folder / "README.md").write_text(card, encoding="utf-8")
+    if metadata is not None:
+        (folder / "run_metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
+    return str(folder)
+
+
+def test_models_are_labelled_by_their_own_name_not_their_folder(tmp_path):
+    """Exported folders are all called `model`: the label comes from the card's model-index, the run metadata or
+    the card's heading; two folders of one name are numbered."""
+    sources = [
+        write_card(tmp_path / "a" / "model", "---\nmodel-index:\n- name: se1b-minilm-a\n  results: []\n---\n# x\n"),
+        write_card(tmp_path / "b" / "model", metadata={"model_name": "se1b-quickstart"}),
+        write_card(tmp_path / "c" / "model", "---\nlicense: mit\n---\n\n# My tuned MiniLM\n\nText.\n"),
+        write_card(tmp_path / "d" / "model", "---\nmodel-index:\n- name: se1b-minilm-a\n---\n"),
+        write_card(tmp_path / "e" / "plain-folder"),
+        "some-user/some-model",
+    ]
+    labels = registry.ModelRegistry(sources).labels
+    assert labels == [
+        "se1b-minilm-a", "se1b-quickstart", "My tuned MiniLM", "se1b-minilm-a (2)", "plain-folder",
+        "some-user/some-model",
+    ]  # fmt: skip
+
+
+def test_bounded_cache_evicts_by_entries_and_by_bytes():
+    cache = BoundedCache(max_entries=3, max_bytes=10_000)
+    for key in range(5):
+        cache.put(key, np.zeros(100, dtype=np.float32))  # 400 bytes each
+    assert len(cache) == 3 and cache.get(0) is None and cache.get(4) is not None
+    cache.get(2)  # recently used: survives the next evictions
+    cache.put("big", np.zeros(2_400, dtype=np.float32))  # 9,600 bytes: evicts until the total fits
+    assert cache.get(2) is not None and cache.get("big") is not None and cache.bytes <= 10_000
+    assert len(cache) == 2 and cache.get(4) is None
+    too_big = np.zeros(5_000, dtype=np.float32)
+    assert cache.put("too big", too_big) is too_big and cache.get("too big") is None  # returned, never kept
+    assert cache.get_or_compute("new", lambda: "computed") == "computed" and cache.get("new") == "computed"
+
+
+def test_space_caches_stay_within_their_bounds_whatever_visitors_send(minilm_path):
+    models = registry.ModelRegistry([str(minilm_path)])
+    tabs = SpaceTabs(models)
+    (label,) = models.labels
+    models.corpus_cache.max_entries = 2
+    tabs.cluster_cache.max_entries = 3
+    tabs.cluster_cache.max_bytes = 20_000
+    for number in range(5):
+        texts = [f"text {number} about topic {i}" for i in range(12)]
+        models.corpus_embeddings(label, texts)
+        tabs._corpus = lambda *_, texts=texts: inputs.Corpus(texts, "test")  # noqa: SLF001
+        for k in (2, 3):
+            tabs.cluster(None, "text", k, label)
+    assert len(models.corpus_cache) == 2
+    assert models.corpus_cache.bytes <= models.corpus_cache.max_bytes
+    assert 1 <= len(tabs.cluster_cache) <= 3 and tabs.cluster_cache.bytes <= 20_000
+    assert registry.CORPUS_CACHE_BYTES <= 64 * 2**20  # the defaults are bounded too
+
+
+def test_cluster_keywords_are_distinct_words_of_each_cluster(minilm_path):
+    models = registry.ModelRegistry([str(minilm_path)])
+    (label,) = models.labels
+    cooking = ["Bake the cake in the oven for forty minutes.", "Chop the onions and fry them in butter.",
+               "Boil the potatoes in salted water.", "Whisk the eggs before you bake the bread.",
+               "Season the soup with pepper and salt."]  # fmt: skip
+    space = ["The telescope observed a distant galaxy.", "Mars has two small moons.",
+             "The comet passed close to the Sun.", "Astronomers found a new planet near a distant star.",
+             "The galaxy contains billions of stars."]  # fmt: skip
+    texts = cooking + space
+    assignments = np.array([0] * 5 + [1] * 5)
+    embeddings = models.encode(label, texts)
+    centroids = np.vstack([embeddings[:5].mean(axis=0), embeddings[5:].mean(axis=0)])
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    for keywords in (
+        cluster_keywords(texts, assignments, 2),
+        cluster_keywords(texts, assignments, 2, encode=lambda words: models.encode(label, words), centroids=centroids),
+    ):
+        words = [set(line.split(", ")) for line in keywords]
+        assert all(len(group) == 3 for group in words) and not words[0] & words[1]
+        assert not {"the", "and", "in", "a"} & (words[0] | words[1])  # stop words never label a cluster
+        for group, members in zip(words, (cooking, space), strict=True):
+            assert all(any(word in text.lower() for text in members) for word in group)
+
+
+@pytest.mark.parametrize(
+    "endpoint, arguments, message",
+    [
+        ("/similarity", ("a", "b", ["no-such-model"]), "Value: 'no-such-model'"),
+        ("/search", ("q", None, "text", 999, "MODEL"), "999"),
+    ],
+)
+def test_component_validation_errors_are_one_message_without_a_server_traceback(
+    space, capfd, endpoint, arguments, message
+):
+    client, labels = space
+    arguments = [labels[0] if a == "MODEL" else a for a in arguments]
+    capfd.readouterr()
+    with pytest.raises(AppError, match=message):
+        client.predict(*arguments, api_name=endpoint)
+    _, err = capfd.readouterr()
+    assert "Traceback" not in err
+
+
+def test_space_push_leaves_the_local_launcher_out(capsys):
+    assert cli.main(["push", "space", str(SPACE_DIR), "--repo-id", "me/demo", "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    assert "app.py" in plan and "gender_bias.py" in plan
+    assert "launch.py" not in plan.split("nothing was sent")[0].split("dry run:")[1]

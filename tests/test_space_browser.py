@@ -6,8 +6,8 @@ import socket
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from spaces_demo.app import build_demo, launch
-from spaces_demo.registry import ModelRegistry
+from spaces_demo.app import DEFAULT_CORPUS_MESSAGE, build_demo, launch
+from spaces_demo.registry import MINILM_HUB_ID, ModelRegistry
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -19,6 +19,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+LABELS = [MINILM_HUB_ID, f"{MINILM_HUB_ID} (2)"]  # the packaged model offered twice: named by its Hub id
 RESULT_TIMEOUT_MS = 120_000  # a wait for the page, not a test time limit: model loading on a busy 2-core CI box
 expect.set_options(timeout=RESULT_TIMEOUT_MS)
 
@@ -31,7 +32,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def space_url(minilm_path):
-    demo = build_demo(ModelRegistry([str(minilm_path)]))
+    demo = build_demo(ModelRegistry([str(minilm_path), str(minilm_path)]))
     _, url, _ = launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
         yield url
@@ -54,7 +55,20 @@ def first_row(page, table_id: str) -> str:
     return page.locator(f"#{table_id} .virtual-row[data-index='0']").inner_text()
 
 
+def header(page, table_id: str) -> list[str]:
+    cells = page.locator(f"#{table_id} th[role=columnheader]")
+    expect(cells.first).to_be_attached()
+    return [cells.nth(i).get_attribute("title") for i in range(cells.count())]
+
+
+def plot(page, plot_id: str):
+    """The drawn chart of a native plot (Vega renders into a canvas or an svg)."""
+    return page.locator(f"#{plot_id} canvas, #{plot_id} svg.marks").first
+
+
 def test_every_tab_works_in_a_browser(page, tmp_path):
+    # Before any result, tables show their real headers (not Gradio's "1 2 3").
+    assert header(page, "similarity-table") == [*LABELS, "text"]
     # Sentence similarity: a paraphrase and an unrelated sentence, table and chart.
     page.get_by_label("Source sentence").fill("A cat naps on the couch.")
     page.get_by_label("Sentences to compare (one per line)").fill(
@@ -63,7 +77,9 @@ def test_every_tab_works_in_a_browser(page, tmp_path):
     page.get_by_role("button", name="Compare", exact=True).click()
     expect(page.locator("#similarity-table .virtual-row")).to_have_count(2)
     expect(page.locator("#similarity-table")).to_contain_text("A kitten is sleeping on the sofa.")
-    expect(page.locator("#similarity-plot img")).to_be_visible()
+    expect(plot(page, "similarity-plot")).to_be_visible()
+    assert header(page, "similarity-table") == [*LABELS, "text"]
+    expect(page.locator("#similarity-plot")).to_contain_text("all-MiniLM-L6-v2 (2)")  # the legend tells models apart
     page.screenshot(path=tmp_path / "1_similarity.png", full_page=True, animations="disabled")
 
     # Oversized input: the limit message appears and the page keeps working.
@@ -77,6 +93,7 @@ def test_every_tab_works_in_a_browser(page, tmp_path):
 
     # Asymmetric QA: the right answer ranks first.
     page.get_by_role("tab", name="Asymmetric QA").click()
+    assert header(page, "qa-ranking") == ["rank", "score", "answer"]
     page.get_by_label("Question").fill("At what temperature does water boil?")
     page.get_by_label("Candidate answers (one per line)").fill(
         "The Eiffel Tower is in Paris.\nWater boils at 100 degrees Celsius at sea level.\nPenguins live in the south."
@@ -88,6 +105,7 @@ def test_every_tab_works_in_a_browser(page, tmp_path):
 
     # Search / cluster on an uploaded corpus: the planted item comes first, then a cluster plot.
     page.get_by_role("tab", name="Search / cluster").click()
+    expect(page.locator("#corpus-info")).to_contain_text(DEFAULT_CORPUS_MESSAGE)
     corpus = tmp_path / "upload.txt"
     planted = "The violinist tuned her instrument before the recital."
     others = [
@@ -98,26 +116,30 @@ def test_every_tab_works_in_a_browser(page, tmp_path):
     ]  # fmt: skip
     corpus.write_text("\n".join([*others[:5], planted, *others[5:]]), encoding="utf-8")
     page.locator("#corpus-file input[type=file]").set_input_files(corpus)
+    expect(page.locator("#corpus-info")).not_to_contain_text("default corpus")  # no stale message after an upload
     page.get_by_label("Query").fill("Who got the violin ready for the concert?")
     page.get_by_role("button", name="Search").click()
     expect(page.locator("#corpus-info")).to_contain_text("12 texts from upload.txt")
     expect(page.locator("#search-hits .virtual-row")).to_have_count(5)
     assert planted in first_row(page, "search-hits")
     page.get_by_role("button", name="Cluster corpus").click()
-    expect(page.locator("#cluster-plot img")).to_be_visible()
+    expect(plot(page, "cluster-plot")).to_be_visible()
     expect(page.locator("#cluster-table .virtual-row")).to_have_count(8)
     page.screenshot(path=tmp_path / "4_search_cluster.png", full_page=True, animations="disabled")
 
     # Gender bias: the set's overall share and per-occupation chart, then one's own anchor and propositions.
     page.get_by_role("tab", name="Gender bias").click()
     page.get_by_role("button", name="Run the evaluation set").click()
+    expect(page.locator("#bias-overall .virtual-row")).to_have_count(2)
     expect(page.locator("#bias-overall")).to_contain_text("624")
-    expect(page.locator("#bias-plot img")).to_be_visible()
+    expect(plot(page, "bias-plot")).to_be_visible()
+    assert header(page, "bias-table") == ["occupation", "percent women", *LABELS]
+    assert 300 < page.locator("#bias-plot").bounding_box()["height"] < 700  # not a 1,300 px column of bars
     page.get_by_label("Anchor").fill("The kitten sleeps in the sun.")
     page.get_by_label("Proposition A").fill("A small cat is sleeping.")
     page.get_by_label("Proposition B").fill("The bank raised interest rates.")
     page.get_by_role("button", name="Compare A and B").click()
-    expect(page.locator("#bias-pair .virtual-row")).to_have_count(1)
+    expect(page.locator("#bias-pair .virtual-row")).to_have_count(2)
     assert first_row(page, "bias-pair").split()[-1] == "A"
     page.screenshot(path=tmp_path / "5_gender_bias.png", full_page=True, animations="disabled")
 

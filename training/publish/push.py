@@ -29,6 +29,9 @@ from pathlib import Path
 from se1b.errors import UserError
 
 REPO_KINDS = ("dataset", "model", "space")
+# Files of a Space folder that serve local runs only: spaces_demo/launch.py is `se1b demo`, which imports the
+# project (absent on the Hub); app.py never needs it.
+SPACE_LOCAL_ONLY = ("launch.py",)
 
 
 @dataclass(frozen=True)
@@ -64,10 +67,13 @@ def main(args: argparse.Namespace) -> int:
     """Run `se1b push`."""
     folder: Path = args.folder
     check_repo_id(args.repo_id)
-    files, ignored = list_files(folder)
+    files, ignored = list_files(folder, SPACE_LOCAL_ONLY if args.kind == "space" else ())
     card = validate_folder(args.kind, folder, files)
     if ignored:
-        print(f"not uploaded: {len(ignored)} file(s) of git, the Hub cache or Python bytecode (e.g. {ignored[0]})")
+        print(
+            f"not uploaded: {len(ignored)} file(s) of git, the Hub cache, Python bytecode or local-only launchers "
+            f"(e.g. {ignored[0]})"
+        )
     if args.dry_run:
         print_plan(args.kind, args.repo_id, files, private=args.private, revision=args.revision)
         if args.delete_missing:
@@ -100,15 +106,15 @@ def check_repo_id(repo_id: str) -> None:
         raise UserError(f"--repo-id {repo_id!r}: {str(error).splitlines()[0]}") from error
 
 
-def list_files(folder: Path) -> tuple[list[FileToPush], list[str]]:
+def list_files(folder: Path, local_only: tuple[str, ...] = ()) -> tuple[list[FileToPush], list[str]]:
     """Every file under `folder` as it will appear in the repo, and the paths left out: what huggingface_hub's
-    upload_folder leaves out (.git/, .cache/huggingface/) and Python bytecode."""
+    upload_folder leaves out (.git/, .cache/huggingface/), Python bytecode, and the `local_only` patterns."""
     from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
     if not folder.is_dir():
         raise UserError(f"{folder}: not a folder")
     all_paths = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    ignore = [*DEFAULT_IGNORE_PATTERNS, "*.pyc", "__pycache__/*", "*/__pycache__/*"]
+    ignore = [*DEFAULT_IGNORE_PATTERNS, "*.pyc", "__pycache__/*", "*/__pycache__/*", *local_only]
     kept = set(filter_repo_objects(all_paths, ignore_patterns=ignore))
     files = [FileToPush(p, folder / p, (folder / p).stat().st_size) for p in all_paths if p in kept]
     if not files:
