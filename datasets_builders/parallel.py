@@ -27,7 +27,8 @@ import functools
 from collections.abc import Iterator
 from pathlib import Path
 
-from datasets_builders.readers import Filtered, RecordError, open_binary
+from datasets_builders.compressed import BrokenInput, read_lines
+from datasets_builders.readers import Filtered, RecordError
 from datasets_builders.source import Source, register_source
 
 # English to the languages of the 2020 paper's first experiments and the largest TED2020 / WikiMatrix pairs.
@@ -61,18 +62,14 @@ def _partner(path: Path, language: str) -> Path:
 
 def _decoded_lines(path: Path) -> Iterator[tuple[int, str | RecordError]]:
     """(line number, text without the line end) per line; undecodable lines and broken streams as RecordError."""
-    line_no = 0
     try:
-        with open_binary(path) as handle:
-            for line_no, raw in enumerate(handle, 1):
-                try:
-                    yield line_no, raw.decode("utf-8").rstrip("\r\n")
-                except UnicodeDecodeError as error:
-                    yield line_no, RecordError("not_utf8", f"invalid UTF-8 byte at column {error.start + 1}")
-    except EOFError as error:
-        raise RecordError("truncated_file", f"compressed stream ends early ({error})", line_no + 1) from error
-    except OSError as error:
-        raise RecordError("corrupt_file", f"cannot decompress ({error})", line_no + 1) from error
+        for line_no, raw in read_lines(path):
+            try:
+                yield line_no, raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as error:
+                yield line_no, RecordError("not_utf8", f"invalid UTF-8 byte at column {error.start + 1}")
+    except BrokenInput as broken:
+        raise RecordError(broken.reason, broken.message, broken.location) from None
 
 
 def read_parallel_tsv(path: str | Path, source_lang: str, target_lang: str) -> Iterator[tuple[int, object]]:
