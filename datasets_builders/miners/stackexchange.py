@@ -258,9 +258,9 @@ def site_files(path: str | Path) -> list[Site]:
 _ROW = re.compile(rb"<row\b[^>]*?\bId=\"(\d+)\"[^>]*?>")
 
 
-def _rows_after(file: DumpFile, line: int, lost_questions: set[int] | None) -> int:
-    """Rows after `line` of a dump table (one row per line), found by a plain scan where XML parsing stopped; the
-    Ids of lost questions go into `lost_questions`."""
+def _rows_after(file: DumpFile, line: int, column: int, lost_questions=None) -> int:
+    """Rows from where XML parsing stopped (line, column) to the end of a dump table (one row per line), found by a
+    plain scan for `<row`; the Ids of lost questions go into `lost_questions`."""
     rows = 0
     current = 1  # the line the next data starts on
     tail = b""
@@ -270,8 +270,12 @@ def _rows_after(file: DumpFile, line: int, lost_questions: set[int] | None) -> i
             cut = data.rfind(b"\n") + 1
             data, tail = data[:cut], data[cut:]
             start = 0
-            while current <= line and (newline := data.find(b"\n", start)) >= 0:
+            while current < line and (newline := data.find(b"\n", start)) >= 0:
                 start, current = newline + 1, current + 1
+            if current < line:
+                continue
+            if current == line:  # the stop is on this line: rows from its column on were not read
+                start, current = start + column, current + 1
             for match in _ROW.finditer(data, start):
                 rows += 1
                 if lost_questions is not None and b'PostTypeId="1"' in match.group(0):
@@ -305,7 +309,7 @@ def dump_rows(
                 root.clear()  # drop the finished rows from the tree, else it keeps one empty element per row
     except ET.ParseError as error:
         line, column = error.position
-        lost = _rows_after(file, line, lost_questions)
+        lost = _rows_after(file, line, column, lost_questions)
         message = f"malformed XML ({error}); the file stops here, after row {number}: {lost:,} rows after it are lost"
         yield f"line {line}, column {column}", Drop("malformed_xml", message, error=True)
         for _ in range(lost):
@@ -315,11 +319,11 @@ def dump_rows(
 
 
 # The notice Stack Exchange puts above the body of a question closed as a duplicate, in its successive forms.
-_NOTICE = r"(?:Possible Duplicates?|This question already has (?:an )?answers? here|Exact Duplicate)"
+_NOTICE = r"(?:Possible Duplicates?:|This question already has (?:an )?answers? here|Exact Duplicates?:)"
 _NOTICE_BLOCK = re.compile(
-    r"^\s*<blockquote>(?:(?!</blockquote>).){0,300}?" + _NOTICE + r".*?</blockquote>", re.S | re.I
+    r"^\s*<blockquote>(?:(?!</blockquote>).){0,300}?" + _NOTICE + r".*?</blockquote>", re.S
 )
-_NOTICE_PARAGRAPH = re.compile(r"^\s*<p>\s*(?:<strong>)?\s*" + _NOTICE + r".*?</p>", re.S | re.I)
+_NOTICE_PARAGRAPH = re.compile(r"^\s*<p>\s*(?:<strong>)?\s*" + _NOTICE + r".*?</p>", re.S)
 
 
 def strip_duplicate_notice(body: str) -> str:

@@ -160,6 +160,8 @@ def wikipedia_events(
     skip = re.compile(skip_categories)
     categories: OrderedDict[str, _Category] = OrderedDict()
     for file in files:
+        if "multistream-index" in file.name:  # the offsets file downloaded beside a multistream dump: no pages
+            continue
         declared: dict[str, str] = {}
         names = media = None
         for location, page in iter_pages(file, declared):
