@@ -150,7 +150,7 @@ def test_stackexchange_missing_attribute_names_file_row_and_post(tmp_path):
 def test_stackexchange_malformed_xml_names_line_and_column(tmp_path):
     posts = tmp_path / "Posts.xml"
     write_se_file(posts, "posts", [SE_POSTS[0], SE_POSTS[3], '  <row Id="30" PostTypeId="1" Title="unclosed'])
-    with pytest.raises(UserError, match=r"Posts\.xml:line 6, column 0: malformed_xml: .*the file stops here, after row 2"):
+    with pytest.raises(UserError, match=r"Posts\.xml:line 6, column 0: malformed_xml: .*file stops here, after row 2"):
         list(mine_stackexchange(posts, "title_body"))
     stats = MiningStats(on_error="skip")
     assert pairs_of(list(mine_stackexchange(posts, "title_body", stats=stats))) == [Q1, Q4]

@@ -202,7 +202,7 @@ def test_reddit_reads_every_pushshift_compression(tmp_path, name):
 
 
 def test_reddit_corrupt_zstd_frame_mid_file_keeps_the_lines_before_it_and_reports_the_offset(tmp_path):
-    many = [comment(f"k{i}", "t3_x", f"Comment number {i} says something else {i * 7919 % 1000}.") for i in range(6000)]
+    many = [comment(f"k{i}", "t3_x", f"Comment {i} says something else {i * 7919 % 1000}.") for i in range(6000)]
     dump = write_comments(tmp_path / "RC_2015-01.zst", many)  # one long-window frame, like Pushshift's
     data = bytearray(dump.read_bytes())
     damage = len(data) // 2
