@@ -11,6 +11,7 @@ from __future__ import annotations
 import bz2
 import codecs
 import lzma
+import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,10 +168,15 @@ def read_lines(path: Path) -> Iterator[tuple[int, bytes]]:
         yield number + 1, tail
 
 
+_UTF16_DECLARATION = re.compile(r"""(<\?xml[^>]*encoding=["'])utf-16(?:le|be)?(["'])""", re.I)
+
+
 class DecodedFile:
     """A read-only binary file of `decoded_blocks` (or any byte blocks) for XML parsers, checking that the bytes are
     UTF-8 (the encoding every MediaWiki and Stack Exchange dump declares): invalid UTF-8 raises BrokenInput
-    "not_utf8" at its line once the valid bytes before it were read, instead of an XML "invalid token" error."""
+    "not_utf8" at its line once the valid bytes before it were read, instead of an XML "invalid token" error.
+
+    A file re-saved as UTF-16 by an editor (it starts with a byte-order mark) is transcoded to UTF-8 on the fly."""
 
     def __init__(self, blocks: Iterator[bytes]) -> None:
         self._blocks = blocks
@@ -179,6 +185,8 @@ class DecodedFile:
         self._lines = 1  # the line the next block starts on
         self._utf8 = codecs.getincrementaldecoder("utf-8")()
         self._pending: BrokenInput | None = None
+        self._first = True
+        self._utf16 = None
 
     def _next_block(self) -> bool:
         if self._pending:
@@ -186,9 +194,20 @@ class DecodedFile:
         try:
             block = next(self._blocks)
         except StopIteration:
-            return False
+            if self._utf16 is not None and (rest := self._utf16.decode(b"", final=True)):
+                block = rest.encode("utf-8")
+            else:
+                return False
         except BrokenInput as broken:
             raise BrokenInput(broken.reason, f"line {self._lines}", broken.message) from None
+        if self._first:
+            self._first = False
+            if block[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+                self._utf16 = codecs.getincrementaldecoder("utf-16")()
+            block = block.removeprefix(codecs.BOM_UTF8)
+        if self._utf16 is not None and block:
+            text = self._utf16.decode(block)
+            block = _UTF16_DECLARATION.sub(r"\1UTF-8\2", text, count=1).encode("utf-8")
         try:
             self._utf8.decode(block)
         except UnicodeDecodeError as error:

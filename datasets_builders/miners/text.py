@@ -71,9 +71,13 @@ _HEADING = re.compile(r"^=+[^=\n].*?=+\s*$", re.M)
 _LIST_MARKERS = re.compile(r"^[*#:;]+\s*", re.M)
 # Inline templates whose text is part of the sentence: {{lang|grc|Ἀχιλλεύς}}, {{lang-de|Haus}}, {{nowrap|12 km}},
 # {{convert|12|km|mi}} -> "12 km". Every other template is removed, leaving a mark (_GAP) for the debris cleaner.
-_TEXT_TEMPLATE = re.compile(r"\{\{\s*(lang|lang-[\w-]+|nowrap|transl|nihongo|convert|cvt)\s*\|([^{}]*)\}\}", re.I)
+_TEXT_TEMPLATE = re.compile(
+    r"\{\{\s*(lang|lang-[\w-]+|nowrap|nobr|large|small|transl|nihongo|convert|cvt)\s*\|([^{}]*)\}\}", re.I
+)
 _GAP = "\x00"
 _PARENS = re.compile(r"\s*([(\uff08])([^()\uff08\uff09]*)([)\uff09])")
+# "(born X; {{date}} – 1982)"
+_GAP_BEFORE_DASH = re.compile(r"\s*[,;]?\s*" + _GAP + r"+[\s\u00a0]*(?=[\u2013\u2014-])")
 _SEPARATORS = " \t,;:\u3001\uff0c\uff1b\u2013\u2014-" + _GAP
 # "At {{convert|...}}, Alabama has": a sentence-opening preposition whose object was a removed template.
 _DANGLING = re.compile(
@@ -147,15 +151,15 @@ def _text_template(match: re.Match) -> str:
     positional = [p for p in params if "=" not in p]
     if name in ("convert", "cvt"):
         return " ".join(positional[:2])
-    if name == "lang" and len(positional) >= 2:
-        return positional[1]
+    if name in ("lang", "transl"):  # {{lang|grc|Ἀχιλλεύς}}, {{transl|ar|al-Jazā'ir}}: the code comes first
+        return positional[-1] if len(positional) >= 2 else ""
     return positional[0] if positional else ""
 
 
 def _clean_parens(match: re.Match) -> str:
     """Brackets emptied by removed templates go, and so do separators left at their edges: "(;, Akhilleus, )" ->
     "(Akhilleus)", "（）" -> ""."""
-    inner = match.group(2).replace(_GAP, "").strip(_SEPARATORS)
+    inner = _GAP_BEFORE_DASH.sub(" ", match.group(2)).replace(_GAP, "").strip(_SEPARATORS)
     return f" {match.group(1)}{inner}{match.group(3)}" if inner.strip() else ""
 
 
