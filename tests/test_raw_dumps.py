@@ -15,6 +15,7 @@ from pathlib import Path
 
 import py7zr
 import pytest
+import zstandard
 from parallel_fixtures import EN_DE
 from test_miners import (
     MW,
@@ -201,22 +202,34 @@ def test_reddit_reads_every_pushshift_compression(tmp_path, name):
     assert build.stats.pairs_written == 2 and build.stats.rows_read == len(REDDIT) == 2 + build.stats.rows_filtered
 
 
-def test_reddit_corrupt_zstd_frame_mid_file_keeps_the_lines_before_it_and_reports_the_offset(tmp_path):
-    many = [comment(f"k{i}", "t3_x", f"Comment {i} says something else {i * 7919 % 1000}.") for i in range(6000)]
-    dump = write_comments(tmp_path / "RC_2015-01.zst", many)  # one long-window frame, like Pushshift's
-    data = bytearray(dump.read_bytes())
-    damage = len(data) // 2
-    data[damage : damage + 64] = bytes(64)
-    dump.write_bytes(bytes(data))
-    where = r"RC_2015-01\.zst:line \d+: corrupt_file: corrupt zstd data at compressed byte"
-    with pytest.raises(UserError, match=where) as error:
+def test_reddit_corrupt_zstd_frame_mid_file_keeps_the_lines_before_it_and_reports_its_offset(tmp_path):
+    lines = [json.dumps(comment(f"k{i}", "t3_x", f"Comment {i} says {i * 7}.")).encode() for i in range(3000)]
+    compressor = zstandard.ZstdCompressor(write_checksum=True)  # like the zstd command line
+    frames = [compressor.compress(b"\n".join(lines[i : i + 1000]) + b"\n") for i in (0, 1000, 2000)]
+    damaged = frames[0] + b"\x00\x00\x00\x00" + frames[1][4:] + frames[2]  # the second frame's magic is gone
+    dump = tmp_path / "RC_2015-01.zst"
+    dump.write_bytes(damaged)
+    where = rf"RC_2015-01\.zst:line 1001: corrupt_file: corrupt zstd data at compressed byte {len(frames[0]):,} "
+    with pytest.raises(UserError, match=where):
         list(mine_reddit(dump))
-    offset = int(str(error.value).split("compressed byte ")[1].split()[0].replace(",", ""))
-    assert damage <= offset < damage + 200_000  # where the decoder met the damage, not byte 0
     stats = MiningStats(on_error="skip")
     list(mine_reddit(dump, stats=stats))
-    kept = stats.dropped["parent_is_submission"]
-    assert stats.dropped["corrupt_file"] == 1 and 1500 < kept < 6000  # every complete line before the damage
+    assert stats.dropped == {"parent_is_submission": 1000, "corrupt_file": 1}  # the whole first frame is kept
+
+
+def test_reddit_damage_inside_the_one_long_frame_is_located_not_at_byte_0(tmp_path):
+    many = [comment(f"k{i}", "t3_x", f"Comment {i} says {i * 7919 % 1000}.") for i in range(6000)]
+    data = write_comments(tmp_path / "RC_2015-01.zst", many).read_bytes()  # one long-window frame, like Pushshift's
+    cut = len(data) // 2
+    (tmp_path / "RC_2015-01.zst").write_bytes(data[:cut] + data[cut + 5000 :])  # 5,000 bytes lost mid-file
+    where = r"RC_2015-01\.zst:line \d+: corrupt_file: corrupt zstd data at compressed"
+    with pytest.raises(UserError, match=where) as error:
+        list(mine_reddit(tmp_path / "RC_2015-01.zst"))
+    offset = int(str(error.value).split("compressed byte ")[1].split()[0].replace(",", ""))
+    assert cut <= offset < len(data)
+    stats = MiningStats(on_error="skip")
+    list(mine_reddit(tmp_path / "RC_2015-01.zst", stats=stats))
+    assert stats.dropped["corrupt_file"] == 1 and stats.dropped["parent_is_submission"] > 1000  # the lines before it
 
 
 def test_reddit_months_built_together_link_replies_across_the_boundary(tmp_path, capsys):
