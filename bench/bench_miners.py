@@ -2,6 +2,7 @@
 
     python bench/bench_miners.py                 # 200k StackExchange posts, 1M Reddit comments, 40k wiki pages
     python bench/bench_miners.py --scale 0.1     # a quick run
+    python bench/bench_miners.py --only formats  # only the compressed-format comparison (.7z, .bz2, .xz vs plain)
 
 Each measurement runs in a fresh child process (so peak RSS is its own): it imports the miners, notes its RSS, mines
 the whole dump, and reports pairs, seconds, peak RSS (ru_maxrss) and the growth of RSS over the post-import RSS;
@@ -12,6 +13,11 @@ with the same miner but unbounded indexes (every comment kept as a parent; every
 
 The dumps are generated (seeded) in the upstream formats: Posts.xml/PostLinks.xml rows with HTML bodies, Pushshift
 comment JSON lines in a long-window .zst, a MediaWiki multistream .xml.bz2 with templates, links, refs and categories.
+For Wikipedia the table also gives the pairs per shared category (categories holding two articles or more).
+
+Formats (`--only formats`): the same site read from its extracted Posts.xml and from the site's .7z archive (streamed
+by py7zr, not extracted), and the same comment month as plain JSON lines, .zst, .bz2 (the pre-2018 Pushshift files)
+and .xz: time and peak RSS of each, the plain file being the peer.
 """
 
 from __future__ import annotations
@@ -116,6 +122,7 @@ def generate_wikipedia(path: Path, pages: int, seed: int = 0) -> Path:
     from pages/2 categories (so the number of categories grows with the dump), plus 10% redirects."""
     rng = random.Random(seed)
     categories = max(10, pages // 2)
+    members: dict[int, int] = {}
     header = '<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/" version="0.10" xml:lang="en">\n'
     streams = [bz2.compress(header.encode())]
     chunk: list[str] = []
@@ -126,7 +133,10 @@ def generate_wikipedia(path: Path, pages: int, seed: int = 0) -> Path:
         else:
             redirect = ""
             intro = " ".join(f"[[{w}]]" if rng.random() < 0.1 else w for w in sentence(rng, 40, 160).split())
-            cats = "".join(f"[[Category:Topic {rng.randrange(categories)}]]\n" for _ in range(2))
+            drawn = {rng.randrange(categories) for _ in range(2)}
+            for category in drawn:
+                members[category] = members.get(category, 0) + 1
+            cats = "".join(f"[[Category:Topic {category}]]\n" for category in sorted(drawn))
             text = (
                 "{{Infobox thing|name={{nowrap|" + title + "}}|image=x.jpg}}\n'''" + title + "''' " + intro
                 + "<ref>{{cite web|url=http://example.org|title=Source}}</ref>.\n\n== History ==\n"
@@ -142,6 +152,8 @@ def generate_wikipedia(path: Path, pages: int, seed: int = 0) -> Path:
             chunk = []
     streams.append(bz2.compress(("".join(chunk) + "</mediawiki>\n").encode()))
     path.write_bytes(b"".join(streams))
+    shared = sum(1 for count in members.values() if count >= 2)
+    path.with_suffix(".shared").write_text(str(shared))  # categories of 2+ articles, for pairs per shared category
     return path
 
 
@@ -176,8 +188,10 @@ def child(case: str, path: str) -> None:
     start_rss = psutil.Process().memory_info().rss
     start = time.perf_counter()
     stats = MiningStats(on_error="skip")
-    if case == "stackexchange":
+    if case in ("stackexchange", "se_xml", "se_7z"):
         pairs = sum(1 for _ in mine_stackexchange(path, "title_answer", stats=stats))
+    elif case.startswith("reddit_") and case != "reddit_peer":  # reddit_plain, reddit_zst, reddit_bz2, reddit_xz
+        pairs = sum(1 for _ in mine_reddit(path, stats=stats))
     elif case == "stackexchange_peer":
         pairs = naive_stackexchange(Path(path) / "Posts.xml")
     elif case in ("reddit", "reddit_peer"):
@@ -190,8 +204,62 @@ def child(case: str, path: str) -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     lost = stats.dropped.get("parent_evicted", 0)
     report = {"pairs": pairs, "seconds": seconds, "peak_rss_mb": peak / 2**20, "lost_to_eviction": lost}
+    report["not_formed_by_bounds"] = dict(stats.bounded)
     report["rss_growth_mb"] = (peak - start_rss) / 2**20
     print(json.dumps(report))
+
+
+def generate_formats(root: Path, posts: int, comments: int) -> dict[str, Path]:
+    """One Stack Exchange site as extracted XML and as its .7z archive; one comment month in four compressions."""
+    import lzma
+
+    import py7zr
+    import zstandard
+
+    site = generate_stackexchange(root / "formats_site" / "site.stackexchange.com", posts)
+    archive = root / "formats_7z" / "site.stackexchange.com.7z"
+    archive.parent.mkdir(parents=True)
+    with py7zr.SevenZipFile(archive, "w") as seven:  # LZMA2, as archive.org's archives
+        for name in ("Posts.xml", "PostLinks.xml"):
+            seven.write(site / name, name)
+    plain = root / "formats_rc" / "RC_2015-01"
+    plain.parent.mkdir(parents=True)
+    generate_reddit(root / "formats_rc.zst", comments)
+    with open(root / "formats_rc.zst", "rb") as fh:
+        plain.write_bytes(zstandard.ZstdDecompressor(max_window_size=2**31).stream_reader(fh).read())
+    data = plain.read_bytes()
+    paths = {"se_xml": site, "se_7z": archive, "reddit_plain": plain}
+    for kind, compress in (("zst", None), ("bz2", bz2.compress), ("xz", lzma.compress)):
+        target = root / f"formats_{kind}" / f"RC_2015-01.{kind}"
+        target.parent.mkdir(parents=True)
+        if compress is None:
+            (root / "formats_rc.zst").rename(target)
+        else:
+            target.write_bytes(compress(data))
+        paths[f"reddit_{kind}"] = target
+    return paths
+
+
+def run_formats(root: Path, scale: float) -> None:
+    posts, comments = int(50_000 * scale), int(250_000 * scale)
+    paths = generate_formats(root, posts, comments)
+    print("\n| input | format | size MiB | pairs | seconds | ratio to plain | peak RSS (growth) MiB |")
+    print("|---|---|---|---|---|---|---|")
+    for group, peer, cases in (
+        (f"{posts:,} posts", "se_xml", ("se_xml", "se_7z")),
+        (f"{comments:,} comments", "reddit_plain", ("reddit_plain", "reddit_zst", "reddit_bz2", "reddit_xz")),
+    ):
+        results = {case: measure(case, paths[case]) for case in cases}
+        for case in cases:
+            path = paths[case]
+            size = sum(f.stat().st_size for f in path.rglob("*.xml")) if path.is_dir() else path.stat().st_size
+            ours = results[case]
+            print(
+                f"| {group} | {case.split('_', 1)[1]} | {size / 2**20:,.1f} | {ours['pairs']:,} | "
+                f"{ours['seconds']:.1f} | {ours['seconds'] / results[peer]['seconds']:.2f}x | "
+                f"{ours['peak_rss_mb']:,.0f} ({ours['rss_growth_mb']:,.0f}) |",
+                flush=True,
+            )
 
 
 def measure(case: str, path: Path) -> dict:
@@ -205,10 +273,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every dump size (default 1.0)")
     parser.add_argument("--work-dir", type=Path, help="where to write the generated dumps (default: a temp folder)")
+    parser.add_argument("--only", choices=("miners", "formats"), help="run one part (default: both)")
     parser.add_argument("--child", nargs=2, metavar=("CASE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(*args.child)
+    if args.only != "miners":
+        with tempfile.TemporaryDirectory(dir=args.work_dir) as tmp:
+            run_formats(Path(tmp), args.scale)
+        if args.only == "formats":
+            return None
     sizes = {
         "stackexchange": [int(50_000 * args.scale), int(200_000 * args.scale)],
         "reddit": [int(250_000 * args.scale), int(1_000_000 * args.scale)],
@@ -226,6 +300,8 @@ def main() -> None:
             for size in case_sizes:
                 path = generators[case](Path(tmp), size)
                 ours, peer = measure(case, path), measure(f"{case}_peer", path)
+                if case == "wikipedia":
+                    ours["shared"] = int(path.with_suffix(".shared").read_text())
                 rows.append((case, size, units[case], ours, peer))
                 print(f"{case} {size:,}: ours {ours} peer {peer}", file=sys.stderr, flush=True)
     print("| miner | input | ours: pairs | peer: pairs | ours: input/s | peer: input/s | speed ratio "
@@ -235,6 +311,10 @@ def main() -> None:
         speed = size / ours["seconds"], size / peer["seconds"]
         growth = ours["rss_growth_mb"], peer["rss_growth_mb"]
         lost = f" ({ours['lost_to_eviction']:,} lost to eviction)" if ours["lost_to_eviction"] else ""
+        if case == "wikipedia":
+            shared = ours["shared"]
+            per = ", ".join(f"{name} {count:,}" for name, count in sorted(ours["not_formed_by_bounds"].items()))
+            lost = f" ({ours['pairs'] / shared:.2f} per shared category, {per or 'nothing bounded'})"
         print(
             f"| {case} | {size:,} {unit} | {ours['pairs']:,}{lost} | {peer['pairs']:,} | {speed[0]:,.0f} "
             f"| {speed[1]:,.0f} | {speed[0] / speed[1]:.2f}x | {ours['peak_rss_mb']:,.0f} ({growth[0]:,.0f}) "

@@ -27,7 +27,7 @@ import datasets
 import pyarrow as pa
 from tqdm.auto import tqdm
 
-from datasets_builders.readers import Filtered, RecordError
+from datasets_builders.readers import Bounded, Filtered, RecordError, where
 from datasets_builders.registry import get_source
 from datasets_builders.schema import FEATURES
 from datasets_builders.source import Source
@@ -58,6 +58,7 @@ class BuildStats:
     duplicates_removed: int = 0
     pairs_written: int = 0
     error_samples: list[str] = field(default_factory=list)
+    not_formed: dict[str, int] = field(default_factory=dict)  # pairs a source's bounds did not form, by reason
 
     @property
     def rows_rejected(self) -> int:
@@ -77,7 +78,9 @@ class BuildStats:
         self.files += part.files
         for name in ("rows_read", "rows_kept", "pairs_generated", "duplicates_removed", "pairs_written"):
             setattr(self, name, getattr(self, name) + getattr(part, name))
-        for mine, theirs in ((self.filtered, part.filtered), (self.rejected, part.rejected)):
+        for mine, theirs in (
+            (self.filtered, part.filtered), (self.rejected, part.rejected), (self.not_formed, part.not_formed)
+        ):
             for reason, count in theirs.items():
                 mine[reason] = mine.get(reason, 0) + count
         self.error_samples = (self.error_samples + part.error_samples)[:_MAX_ERROR_SAMPLES]
@@ -96,11 +99,34 @@ class BuildStats:
             return ", ".join(f"{reason} {count:,}" for reason, count in sorted(counts.items())) or "none"
 
         filtered = f", filtered {self.rows_filtered:,} ({reasons(self.filtered)})" if self.filtered else ""
+        bounds = f"; not formed by the source's bounds: {reasons(self.not_formed)}" if self.not_formed else ""
         return (
             f"{self.source}: read {self.rows_read:,} rows, kept {self.rows_kept:,}{filtered}, rejected "
             f"{self.rows_rejected:,} ({reasons(self.rejected)}); {self.pairs_written:,} pairs written, "
-            f"{self.duplicates_removed:,} duplicates removed"
+            f"{self.duplicates_removed:,} duplicates removed{bounds}"
         )
+
+    def warning(self) -> str | None:
+        """Why a build that read rows wrote no pair (None otherwise): the drop reasons, most frequent first, with
+        what the main one means."""
+        if self.pairs_written or not self.rows_read:
+            return None
+        drops = sorted({**self.filtered, **self.rejected}.items(), key=lambda item: -item[1])
+        listed = ", ".join(f"{reason} {count:,}" for reason, count in drops[:5]) or "none"
+        hint = _EMPTY_BUILD_HINTS.get(drops[0][0], "") if drops else ""
+        return f"warning: {self.source}: 0 pairs written from {self.rows_read:,} rows read ({listed}){hint}"
+
+
+# What the main drop reason of a build that wrote nothing means, for its warning.
+_EMPTY_BUILD_HINTS = {
+    "no_shared_category": ": no two articles share a category (a dump head this small rarely holds two articles of "
+    "one category; mine more of the dump, e.g. a whole pages-articles part)",
+    "no_category": ": no article has a category link the miner keeps (see --skip-categories)",
+    "parent_not_in_input": ": no reply's parent comment is in the input (give consecutive months together)",
+    "parent_is_submission": ": every comment replies to a submission, not to a comment",
+    "question_without_answer": ": no question has an answer that passes the filters",
+    "link_question_missing": ": no duplicate link joins two questions of the input",
+}
 
 
 @dataclass
@@ -133,37 +159,50 @@ def iter_rows(
         raise UserError(f"--on-error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
     seen: set[bytes] | None = set() if stats.dedupe else None
 
-    def fail(where: str, error: RecordError) -> None:
+    def fail(place: str, error: RecordError) -> None:
         if on_error == "raise":
-            raise UserError(f"{where}: {error.reason}: {error.detail} (use --on-error skip to skip and count)")
-        stats.reject(error.reason, where, error.detail)
+            raise UserError(f"{place}: {error.reason}: {error.detail} (use --on-error skip to skip and count)")
+        stats.reject(error.reason, place, error.detail)
 
+    for path, location, record in _records(source, paths, stats):
+        if isinstance(record, Bounded):
+            stats.not_formed[record.reason] = stats.not_formed.get(record.reason, 0) + record.count
+            continue
+        stats.rows_read += 1
+        if isinstance(record, Filtered):
+            stats.filtered[record.reason] = stats.filtered.get(record.reason, 0) + 1
+            continue
+        try:
+            if isinstance(record, RecordError):
+                raise record
+            rows = _clean(source, source.to_texts(record))
+        except RecordError as error:
+            fail(where(path, location), error)
+            continue
+        stats.rows_kept += 1
+        for row in rows:
+            stats.pairs_generated += 1
+            if seen is not None and _seen_before(row, seen):
+                stats.duplicates_removed += 1
+                continue
+            stats.pairs_written += 1
+            yield row
+
+
+def _records(source: Source, paths: Sequence[str | Path], stats: BuildStats) -> Iterator[tuple[str, object, object]]:
+    """(file, location, record) of every raw file: through the source's `files_reader` (all files at once) when it
+    has one, else its `reader` file by file; a RecordError a reader raises ends that file and is its last record."""
+    if source.files_reader is not None:
+        stats.files.extend(map(str, paths))
+        yield from source.files_reader([str(path) for path in paths])
+        return
     for path in paths:
         stats.files.append(str(path))
         try:
             for location, record in source.reader(str(path)):
-                stats.rows_read += 1
-                if isinstance(record, Filtered):
-                    stats.filtered[record.reason] = stats.filtered.get(record.reason, 0) + 1
-                    continue
-                try:
-                    if isinstance(record, RecordError):
-                        raise record
-                    rows = _clean(source, source.to_texts(record))
-                except RecordError as error:
-                    fail(f"{path}:{location}", error)
-                    continue
-                stats.rows_kept += 1
-                for row in rows:
-                    stats.pairs_generated += 1
-                    if seen is not None and _seen_before(row, seen):
-                        stats.duplicates_removed += 1
-                        continue
-                    stats.pairs_written += 1
-                    yield row
+                yield str(path), location, record
         except RecordError as error:  # raised by the reader: the rest of this file cannot be read; next file
-            stats.rows_read += 1
-            fail(f"{path}:{error.line}", error)
+            yield str(path), error.line, error
 
 
 def _seen_before(row: Row, seen: set[bytes]) -> bool:
@@ -271,7 +310,7 @@ def build_source(
     folder.mkdir(parents=True, exist_ok=True)
     stats = BuildStats(source=source.name, on_error=on_error, dedupe=dedupe)
     bar = tqdm(desc=f"build {source.name}", unit=" pairs", disable=not progress, mininterval=1.0)
-    if num_proc > 1 and len(paths) > 1:
+    if num_proc > 1 and len(paths) > 1 and source.files_reader is None:
         rows = _rows_in_parallel(source, paths, stats, on_error, num_proc, folder)
     else:
         rows = iter_rows(source, paths, stats, on_error)

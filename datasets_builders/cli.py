@@ -9,11 +9,14 @@ se1b data publish squad --raw squad_pairs.jsonl.gz --out hub/pairs --on-error sk
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from datasets_builders.build import ON_ERROR, STATS_FILE, Build, build_source, load_build
+from datasets_builders.miners.options import add_miner_options, miner_options
 from datasets_builders.publish import DEFAULT_MAX_SHARD_BYTES, publish
-from datasets_builders.registry import list_sources
+from datasets_builders.registry import get_source, list_sources
+from datasets_builders.source import Source
 from se1b.errors import UserError
 
 
@@ -40,6 +43,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         sub.add_argument(
             "--num-proc", type=int, default=1, help="raw files built at once by worker processes (default 1)"
         )
+        add_miner_options(sub)
 
     build = commands.add_parser(
         "build",
@@ -78,7 +82,8 @@ def main(args: argparse.Namespace) -> int:
         raise UserError("--num-proc must be at least 1")
     if args.data_command == "build":
         build = build_source(
-            args.source, args.raw, on_error=args.on_error, dedupe=args.dedupe, out_dir=args.out, num_proc=args.num_proc
+            _configured(args.source, args),
+            args.raw, on_error=args.on_error, dedupe=args.dedupe, out_dir=args.out, num_proc=args.num_proc
         )
         _report(build)
         print(f"build written to {args.out}; publish it with: se1b data publish {args.out} --out DIR")
@@ -93,7 +98,9 @@ def main(args: argparse.Namespace) -> int:
     builds: list[Build] = []
     for item in args.items:
         if item in names:
-            build = build_source(item, args.raw, on_error=args.on_error, dedupe=args.dedupe, num_proc=args.num_proc)
+            build = build_source(
+                _configured(item, args), args.raw, on_error=args.on_error, dedupe=args.dedupe, num_proc=args.num_proc
+            )
         else:
             build = load_build(item)
         _report(build)
@@ -104,10 +111,23 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configured(name: str, args: argparse.Namespace) -> str | Source:
+    """The source to build: by name, or configured with the miner options given on the command line."""
+    options = miner_options(args)
+    if not options:
+        return name
+    source = get_source(name)
+    if source.configure is None:
+        raise UserError(f"{name} is not a mined source: the miner options ({', '.join(options)}) do not apply to it")
+    return source.configure(**options)
+
+
 def _report(build: Build) -> None:
     print(build.stats.summary())
     for sample in build.stats.error_samples:
         print(f"  rejected: {sample}")
+    if warning := build.stats.warning():
+        print(warning, file=sys.stderr)
 
 
 def _list() -> int:

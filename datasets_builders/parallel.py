@@ -10,15 +10,18 @@ Two raw layouts are read, plain or gzip/bz2-compressed:
   `score<TAB>source<TAB>target` (WikiMatrix, the margin score is dropped). A first line that is just the language
   codes (`en<TAB>de`) is a header: counted as filtered "header". No tab, extra columns, a blank line or an empty
   side is a bad record (file and line in the error, or counted with --on-error skip).
-- Moses (OPUS): two aligned files, one sentence per line, named by language: `corpus.de-en.en` + `corpus.de-en.de`
-  (optionally `.gz`). Pass the folder or the source-language file: the target-language file is read together with
-  its source-language partner (a target-language file whose partner is missing is an error). Different line counts
-  are an error naming both files: the alignment cannot be trusted.
+- Moses (OPUS, LASER, Tatoeba): two aligned files, one sentence per line, named by language with a 2- or 3-letter
+  code: `corpus.de-en.en` + `corpus.de-en.de`, `tatoeba.deu-eng.eng` + `tatoeba.deu-eng.deu` (optionally `.gz`,
+  `.bz2`, `.xz`). In a folder holding several language pairs, the files of the requested pair are read and the
+  others skipped (counted as filtered "other_language_pair", one per file). Pass the folder or the source-language
+  file: the target-language file is read together with its source-language partner (a target-language file whose
+  partner is missing is an error). Different line counts are an error naming both files: the alignment cannot be
+  trusted.
 
     se1b data publish parallel_en_de --raw TED2020-en-de.tsv.gz --out hub/parallel
     se1b data publish parallel_en_fr --raw opus/ --out hub/parallel          # opus/*.en + opus/*.fr
 
-`parallel_source(source, target)` makes (and `register_parallel_pair` registers) a pair not in `LANGUAGE_PAIRS`.
+`register_source(parallel_source(source, target))` adds a pair not in `LANGUAGE_PAIRS`.
 """
 
 from __future__ import annotations
@@ -27,14 +30,15 @@ import functools
 from collections.abc import Iterator
 from pathlib import Path
 
-from datasets_builders.readers import Filtered, RecordError, open_binary
+from datasets_builders.compressed import BrokenInput, read_lines
+from datasets_builders.readers import Filtered, RecordError
 from datasets_builders.source import Source
 
 # English to the languages of the 2020 paper's first experiments and the largest TED2020 / WikiMatrix pairs.
 LANGUAGE_PAIRS = tuple(("en", target) for target in (
     "ar", "de", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "tr", "zh",
 ))
-COMPRESSED_SUFFIXES = (".gz", ".bz2")
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
 
 CITATION = """@inproceedings{reimers-2020-multilingual-sentence-bert,
   title = {Making Monolingual Sentence Embeddings Multilingual using Knowledge Distillation},
@@ -45,6 +49,36 @@ CITATION = """@inproceedings{reimers-2020-multilingual-sentence-bert,
 }"""
 
 
+# ISO 639-2/3 codes (and the 639-3 codes Tatoeba and LASER use for macrolanguage members, e.g. cmn) of languages
+# with a 639-1 code, for reading Moses files named either way: tatoeba.deu-eng.deu is the de side of en-de.
+ISO_639_3 = {
+    "afr": "af", "amh": "am", "ara": "ar", "arb": "ar", "aze": "az", "bel": "be", "ben": "bn", "bos": "bs",
+    "bre": "br", "bul": "bg", "cat": "ca", "ces": "cs", "cze": "cs", "cmn": "zh", "zho": "zh", "chi": "zh",
+    "cym": "cy", "wel": "cy", "dan": "da", "deu": "de", "ger": "de", "ell": "el", "gre": "el", "eng": "en",
+    "epo": "eo", "est": "et", "eus": "eu", "baq": "eu", "fas": "fa", "per": "fa", "pes": "fa", "fin": "fi",
+    "fra": "fr", "fre": "fr", "fry": "fy", "gle": "ga", "gla": "gd", "glg": "gl", "guj": "gu", "heb": "he",
+    "hin": "hi", "hrv": "hr", "hun": "hu", "hye": "hy", "arm": "hy", "ind": "id", "isl": "is", "ice": "is",
+    "ita": "it", "jpn": "ja", "kat": "ka", "geo": "ka", "kaz": "kk", "khm": "km", "kor": "ko", "kur": "ku",
+    "lat": "la", "lit": "lt", "lav": "lv", "lvs": "lv", "mal": "ml", "mar": "mr", "mkd": "mk", "mac": "mk",
+    "mon": "mn", "khk": "mn", "msa": "ms", "may": "ms", "zsm": "ms", "mya": "my", "bur": "my", "nld": "nl",
+    "dut": "nl", "nob": "nb", "nno": "nn", "nor": "no", "pol": "pl", "por": "pt", "ron": "ro", "rum": "ro",
+    "rus": "ru", "sin": "si", "slk": "sk", "slo": "sk", "slv": "sl", "sqi": "sq", "alb": "sq", "als": "sq",
+    "srp": "sr", "swa": "sw", "swh": "sw", "swe": "sv", "tam": "ta", "tel": "te", "tgl": "tl", "tha": "th",
+    "tur": "tr", "tat": "tt", "uig": "ug", "ukr": "uk", "urd": "ur", "uzb": "uz", "uzn": "uz", "vie": "vi",
+    "yid": "yi", "ydd": "yi", "yue": "yue", "wuu": "wuu", "gsw": "gsw", "kab": "kab", "ber": "ber", "tgk": "tg",
+}  # fmt: skip
+
+
+def normalize_language(code: str) -> str:
+    """A language code as the sources name it: 2-letter ISO 639-1 when there is one ("deu" -> "de")."""
+    code = code.lower()
+    return ISO_639_3.get(code, code)
+
+
+def _is_language(code: str) -> bool:
+    return code.isalpha() and (len(code) == 2 or code.lower() in ISO_639_3)
+
+
 def _language_of(path: Path) -> tuple[str, str]:
     """`corpus.de-en.en.gz` -> ("en", ".gz"): the last name suffix before a compression suffix."""
     compression = path.suffix if path.suffix in COMPRESSED_SUFFIXES else ""
@@ -52,27 +86,41 @@ def _language_of(path: Path) -> tuple[str, str]:
     return stem.suffix.removeprefix("."), compression
 
 
+def _pair_of(path: Path) -> tuple[str, str] | None:
+    """The language pair a Moses file name declares, normalised: `tatoeba.deu-eng.eng` -> ("de", "en")."""
+    code, compression = _language_of(path)
+    stem = Path(path.name.removesuffix(compression)).stem  # without the language suffix
+    part = Path(stem).suffix.removeprefix(".") or stem
+    first, dash, second = part.rpartition("-")[0].rpartition(".")[2], "-", part.rpartition("-")[2]
+    if dash and _is_language(first) and _is_language(second):
+        return normalize_language(first), normalize_language(second)
+    return None
+
+
 def _partner(path: Path, language: str) -> Path:
-    """The file of the other language beside a Moses file (same compression suffix)."""
+    """The file of the other language beside a Moses file (same compression suffix), named with a 2- or 3-letter
+    code: the one that exists, else the one written like this file's own code."""
     current, compression = _language_of(path)
     stem = path.name.removesuffix(compression).removesuffix("." + current)
-    return path.with_name(f"{stem}.{language}{compression}")
+    codes = [language] + sorted(code for code, two in ISO_639_3.items() if two == language)
+    candidates = [path.with_name(f"{stem}.{code}{compression}") for code in codes]
+    existing = next((candidate for candidate in candidates if candidate.is_file()), None)
+    if existing is not None:
+        return existing
+    same_style = next((c for c in candidates if len(_language_of(c)[0]) == len(current)), candidates[0])
+    return same_style
 
 
 def _decoded_lines(path: Path) -> Iterator[tuple[int, str | RecordError]]:
     """(line number, text without the line end) per line; undecodable lines and broken streams as RecordError."""
-    line_no = 0
     try:
-        with open_binary(path) as handle:
-            for line_no, raw in enumerate(handle, 1):
-                try:
-                    yield line_no, raw.decode("utf-8").rstrip("\r\n")
-                except UnicodeDecodeError as error:
-                    yield line_no, RecordError("not_utf8", f"invalid UTF-8 byte at column {error.start + 1}")
-    except EOFError as error:
-        raise RecordError("truncated_file", f"compressed stream ends early ({error})", line_no + 1) from error
-    except OSError as error:
-        raise RecordError("corrupt_file", f"cannot decompress ({error})", line_no + 1) from error
+        for line_no, raw in read_lines(path):
+            try:
+                yield line_no, raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as error:
+                yield line_no, RecordError("not_utf8", f"invalid UTF-8 byte at column {error.start + 1}")
+    except BrokenInput as broken:
+        raise RecordError(broken.reason, broken.message, broken.location) from None
 
 
 def read_parallel_tsv(path: str | Path, source_lang: str, target_lang: str) -> Iterator[tuple[int, object]]:
@@ -118,7 +166,7 @@ def read_moses(path: str | Path, source_lang: str, target_lang: str) -> Iterator
     source_path = Path(path)
     target_path = _partner(source_path, target_lang)
     if not target_path.is_file():
-        raise RecordError("missing_partner", f"no {target_lang} file {target_path.name} beside it", 1)
+        raise RecordError("missing_partner", f"no {target_lang} file {target_path.name} beside it")
     source_count, target_count = _count_lines(source_path), _count_lines(target_path)
     if source_count != target_count:  # checked first: misaligned files would give wrong pairs, not bad lines
         raise RecordError(
@@ -133,14 +181,22 @@ def read_moses(path: str | Path, source_lang: str, target_lang: str) -> Iterator
 
 
 def read_parallel(path: str, source_lang: str, target_lang: str) -> Iterator[tuple[int, object]]:
-    """A parallel raw file of either layout: Moses files by their language suffix, anything else as TSV."""
-    language, _ = _language_of(Path(path))
+    """A parallel raw file of either layout: Moses files by their language suffix (2- or 3-letter codes), anything
+    else as TSV. A Moses file of another language pair (a LASER or Tatoeba folder holds one pair per language) is
+    skipped, counted once per file as filtered "other_language_pair"."""
+    file = Path(path)
+    code, _ = _language_of(file)
+    declared = _pair_of(file)
+    if declared is not None and set(declared) != {source_lang, target_lang}:
+        yield None, Filtered("other_language_pair")
+        return
+    language = normalize_language(code) if _is_language(code) else code
     if language == source_lang:
         yield from read_moses(path, source_lang, target_lang)
     elif language == target_lang:
-        partner = _partner(Path(path), source_lang)
+        partner = _partner(file, source_lang)
         if not partner.is_file():
-            raise RecordError("missing_partner", f"no {source_lang} file {partner.name} beside it", 1)
+            raise RecordError("missing_partner", f"no {source_lang} file {partner.name} beside it")
         # Its lines are read with the partner (the source-language file); nothing of its own to yield.
     else:
         yield from read_parallel_tsv(path, source_lang, target_lang)

@@ -8,15 +8,13 @@ either stop with the file and line or skip and count.
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import io
 import itertools
 import json
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from datasets_builders.compressed import BrokenInput, read_lines
 
 TextTuple = tuple[str, ...]
 
@@ -46,48 +44,56 @@ class Filtered:
         self.reason = reason
 
 
-def open_binary(path: str | Path) -> io.BufferedIOBase:
-    """Open a raw file for reading bytes, decompressing gzip and bz2 as their magic bytes say (files fetched by the
-    download manager have no extension). Other compressions must be decompressed first: a loud error beats
-    misreading them."""
-    with open(path, "rb") as handle:
-        magic = handle.read(4)
-    if magic[:2] == b"\x1f\x8b":
-        return gzip.open(path, "rb")
-    if magic[:3] == b"BZh":
-        return bz2.open(path, "rb")
-    if magic == b"\x28\xb5\x2f\xfd":
-        raise RecordError("unsupported_compression", "zstandard file: decompress it first (or use a miner)", 1)
-    return open(path, "rb")
+class Bounded:
+    """Pairs a source's memory or size bounds did not form (a miner's cap on pairs per category, a category evicted
+    from its index): `count` of them, counted by reason in the build statistics. Not a record: it does not change
+    rows read, kept, filtered or rejected."""
+
+    __slots__ = ("count", "reason")
+
+    def __init__(self, reason: str, count: int = 1):
+        self.reason = reason
+        self.count = count
+
+
+def location_text(location: int | str | None) -> str:
+    """How every builder message names a place in a file: a line number as "line N"; record labels ("row 3 (Id=7)",
+    "page 2 (Ada)", "line 4, column 2") as they are; None or 0 (the whole file) as nothing."""
+    if location is None or location == 0 or location == "":
+        return ""
+    return f"line {location}" if isinstance(location, int) else str(location)
+
+
+def where(path: str | Path, location: int | str | None) -> str:
+    """`file:location` (or just `file` for the whole file), the prefix of every error message."""
+    text = location_text(location)
+    return f"{path}:{text}" if text else str(path)
 
 
 def read_json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
-    """Yield `(line number, parsed JSON value)` for each line of a JSON-lines file (optionally compressed).
+    """Yield `(line number, parsed JSON value)` for each line of a JSON-lines file (plain or gzip, bz2, xz, zstd).
 
     A line that is not UTF-8, blank, or not JSON is yielded as a `RecordError` value (the file goes on); a stream
-    that breaks (truncated or corrupt compression) raises `RecordError` naming the line where it broke.
+    that breaks (truncated or corrupt compression) raises `RecordError` at the first line it could not read whole,
+    after every complete line before it.
     """
-    line_no = 0
     try:
-        with open_binary(path) as handle:
-            for line_no, raw in enumerate(handle, 1):
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError as error:
-                    yield line_no, RecordError("not_utf8", f"invalid UTF-8 byte at column {error.start + 1}")
-                    continue
-                try:
-                    record = json.loads(text)
-                except json.JSONDecodeError as error:
-                    if text.strip():
-                        record = RecordError("invalid_json", f"{error.msg} at column {error.colno}")
-                    else:
-                        record = RecordError("blank_line", "empty line")
-                yield line_no, record
-    except EOFError as error:
-        raise RecordError("truncated_file", f"compressed stream ends early ({error})", line_no + 1) from error
-    except (gzip.BadGzipFile, zlib.error, OSError) as error:
-        raise RecordError("corrupt_file", f"cannot decompress ({error})", line_no + 1) from error
+        for line_no, raw in read_lines(Path(path)):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                yield line_no, RecordError("not_utf8", f"invalid UTF-8 byte at column {error.start + 1}")
+                continue
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as error:
+                if text.strip():
+                    record = RecordError("invalid_json", f"{error.msg} at column {error.colno}")
+                else:
+                    record = RecordError("blank_line", "empty line")
+            yield line_no, record
+    except BrokenInput as broken:
+        raise RecordError(broken.reason, broken.message, broken.location) from None
 
 
 def _texts(values: Any, field: str) -> list[str]:

@@ -44,6 +44,11 @@ class Source:
         reader: `Reader` for one raw file (default: JSON lines, plain or compressed).
         to_texts: `ToTexts` for one record (default: every JSON form of the 2021 data, see `record_texts`).
         notes: anything a user should know (where raw files come from when `urls` is empty, count differences).
+        files_reader: optional; reads all the raw files of one build together, in the order given, yielding
+            `(file, location, record)`; used instead of `reader` when an index must span files (a Reddit parent
+            index across consecutive months). It reports bad input as RecordError values, never by raising.
+        configure: optional; `configure(**options)` returns this source with other filter settings (a miner's
+            `--min-score` ...); a `UserError` for an option the source does not take.
     """
 
     name: str
@@ -62,6 +67,8 @@ class Source:
     reader: Reader = read_json_lines
     to_texts: ToTexts = record_texts
     notes: str = ""
+    files_reader: Callable[[list[str]], Iterator[tuple[str, Any, Any]]] | None = None
+    configure: Callable[..., Source] | None = None
 
     @property
     def pairs_2021(self) -> int:

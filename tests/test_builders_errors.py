@@ -44,7 +44,7 @@ BAD_LINES = {
 @pytest.mark.parametrize("reason", sorted(BAD_LINES))
 def test_bad_line_raises_with_file_and_line_by_default(tmp_path, reason):
     raw = write_lines(tmp_path / "bad.jsonl.gz", [good(GOOD[0]), good(GOOD[1]), BAD_LINES[reason], good(GOOD[2])])
-    with pytest.raises(UserError, match=rf"bad\.jsonl\.gz:3: {reason}: "):
+    with pytest.raises(UserError, match=rf"bad\.jsonl\.gz:line 3: {reason}: "):
         build_source("squad", [raw], progress=False)
 
 
@@ -56,12 +56,12 @@ def test_bad_line_is_skipped_and_counted(tmp_path, reason):
     assert stats.rejected == {reason: 1}
     assert stats.rows_read == 4 == stats.rows_kept + stats.rows_rejected
     assert build.dataset["anchor"] == ["q1", "q2", "q3"]
-    assert stats.error_samples[0].startswith(f"{raw}:3: {reason}: ")
+    assert stats.error_samples[0].startswith(f"{raw}:line 3: {reason}: ")
 
 
 def test_triplet_source_rejects_pairs_as_wrong_arity(tmp_path):
     raw = write_lines(tmp_path / "nli.jsonl.gz", [good(["a", "p", "n"]), good(["a", "p"])])
-    with pytest.raises(UserError, match=r"nli\.jsonl\.gz:2: wrong_arity: 2 texts, allnli expects 3"):
+    with pytest.raises(UserError, match=r"nli\.jsonl\.gz:line 2: wrong_arity: 2 texts, allnli expects 3"):
         build_source("allnli", [raw], progress=False)
 
 
@@ -73,7 +73,7 @@ def truncated_gzip(path: Path, rows: int) -> Path:
 
 def test_truncated_gzip_raises_with_the_line_where_it_broke(tmp_path):
     raw = truncated_gzip(tmp_path / "cut.jsonl.gz", 5000)
-    with pytest.raises(UserError, match=r"cut\.jsonl\.gz:\d+: truncated_file: "):
+    with pytest.raises(UserError, match=r"cut\.jsonl\.gz:line \d+: truncated_file: "):
         build_source("squad", [raw], progress=False)
 
 
@@ -99,7 +99,7 @@ def test_cli_skip_reports_counts_in_output_and_card(tmp_path, capsys):
     card = (hub / "README.md").read_text()
     for reason in ("empty_text", "invalid_json", "not_utf8", "wrong_arity"):
         assert f"| {reason} | 1 |" in card
-    assert "`mixed.jsonl.gz:2: invalid_json: " in card and str(tmp_path) not in card  # no local paths published
+    assert "`mixed.jsonl.gz:line 2: invalid_json: " in card and str(tmp_path) not in card  # no local paths published
     assert "| 6 | 2 | 0 | 4 | 2 | 0 | 2 |" in card  # read, kept, filtered, rejected, generated, duplicates, written
     assert datasets.load_dataset(str(hub), "squad", split="train")["anchor"] == ["q1", "q2"]
 
@@ -108,7 +108,7 @@ def test_cli_default_policy_exits_2_naming_file_and_line(tmp_path, capsys):
     raw = write_lines(tmp_path / "broken.jsonl.gz", [good(GOOD[0]), b"[1, 2"])
     assert se1b(["data", "build", "squad", "--raw", str(raw), "--out", str(tmp_path / "b")]) == 2
     last_line = capsys.readouterr().err.strip().splitlines()[-1]  # earlier lines: the progress bar
-    assert last_line.startswith("se1b data: error: ") and f"{raw}:2: invalid_json" in last_line
+    assert last_line.startswith("se1b data: error: ") and f"{raw}:line 2: invalid_json" in last_line
     assert not (tmp_path / "b" / "pairs.arrow").exists()  # no half-written build left behind
 
 
@@ -137,17 +137,22 @@ def test_cli_list_build_then_publish_build_folders(tmp_path, capsys):
 
 
 def test_compression_is_recognised_by_content_not_name(tmp_path):
-    """The download manager caches files under hash names without extension: gzip and bz2 are sniffed."""
+    """The download manager caches files under hash names without extension: gzip, bz2, xz and zstd are sniffed."""
     import bz2
+    import lzma
+
+    import zstandard
 
     lines = b"".join(good(r) + b"\n" for r in GOOD)
     (tmp_path / "gz_no_extension").write_bytes(gzip.compress(lines))
     (tmp_path / "bz2_no_extension").write_bytes(bz2.compress(lines))
+    (tmp_path / "xz_no_extension").write_bytes(lzma.compress(lines))
+    (tmp_path / "zst_no_extension").write_bytes(zstandard.ZstdCompressor().compress(lines))
     (tmp_path / "plain.txt").write_bytes(lines)
-    for name in ("gz_no_extension", "bz2_no_extension", "plain.txt"):
+    for name in ("gz_no_extension", "bz2_no_extension", "xz_no_extension", "zst_no_extension", "plain.txt"):
         assert build_source("squad", [tmp_path / name], progress=False).dataset["anchor"] == ["q1", "q2", "q3"]
     (tmp_path / "data.jsonl.zst").write_bytes(b"\x28\xb5\x2f\xfd" + b"\0" * 16)
-    with pytest.raises(UserError, match=r"data\.jsonl\.zst:1: unsupported_compression: "):
+    with pytest.raises(UserError, match=r"data\.jsonl\.zst:line 1: (corrupt|truncated)_file: .*zstd"):
         build_source("squad", [tmp_path / "data.jsonl.zst"], progress=False)
 
 
@@ -205,7 +210,7 @@ def test_a_registered_source_with_its_own_reader_gets_build_publish_and_card(tmp
     try:
         raw = tmp_path / "pairs.tsv"
         raw.write_text("# a comment\nhow are you\tfine thanks\nbroken line\nwhat time\tnoon\n")
-        with pytest.raises(UserError, match=r"pairs\.tsv:3: bad_columns: 1 columns"):
+        with pytest.raises(UserError, match=r"pairs\.tsv:line 3: bad_columns: 1 columns"):
             build_source("tsv_test", [raw], progress=False)
         stats = build_source("tsv_test", [raw], on_error="skip", progress=False).stats
         assert (stats.filtered, stats.rejected, stats.rows_kept) == ({"comment_line": 1}, {"bad_columns": 1}, 2)
@@ -241,5 +246,5 @@ def test_parallel_build_gives_the_same_rows_and_counts_in_file_order(tmp_path):
     assert (stats.rows_read, stats.rows_kept, stats.rejected) == (7, 5, {"invalid_json": 1, "empty_text": 1})
     assert (stats.pairs_generated, stats.duplicates_removed, stats.pairs_written) == (7, 1, 6)
     assert not list(parallel.path.glob("part-*"))  # worker parts merged and removed
-    with pytest.raises(UserError, match=r"a\.jsonl\.gz:2: invalid_json"):
+    with pytest.raises(UserError, match=r"a\.jsonl\.gz:line 2: invalid_json"):
         build_source("squad", files, progress=False, num_proc=2)

@@ -57,12 +57,12 @@ def test_wikimatrix_score_column_is_dropped(tmp_path):
 def test_moses_line_count_mismatch_names_both_files(tmp_path):
     english, german = write_moses(tmp_path / "opus")
     german.write_text("".join(de + "\n" for _, de in EN_DE[:-2]), encoding="utf-8")
-    with pytest.raises(UserError, match=rf"corpus\.de-en\.en:{len(EN_DE) - 1}: line_count_mismatch: "
+    with pytest.raises(UserError, match=rf"corpus\.de-en\.en:line {len(EN_DE) - 1}: line_count_mismatch: "
                                         rf"{len(EN_DE)} lines but its de partner corpus\.de-en\.de has "
                                         rf"{len(EN_DE) - 2}"):
         build_source("parallel_en_de", [english], progress=False)
     german.unlink()
-    with pytest.raises(UserError, match=r"corpus\.de-en\.en:1: missing_partner: no de file corpus\.de-en\.de"):
+    with pytest.raises(UserError, match=r"corpus\.de-en\.en: missing_partner: no de file corpus\.de-en\.de"):
         build_source("parallel_en_de", [english], progress=False)
 
 
@@ -73,10 +73,10 @@ def test_tsv_bad_lines_stop_with_file_and_line_or_are_counted(tmp_path):
     lines.insert(3, "An English sentence.\t   ")  # empty German side
     lines.append("a\tb\tc")  # three columns, the first no score
     raw.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with pytest.raises(UserError, match=r"bad\.tsv:2: missing_tab: no tab: expected en<TAB>de"):
+    with pytest.raises(UserError, match=r"bad\.tsv:line 2: missing_tab: no tab: expected en<TAB>de"):
         build_source("parallel_en_de", [raw], progress=False)
     build = build_source("parallel_en_de", [raw], on_error="skip", progress=False)
     assert build.stats.rejected == {"missing_tab": 1, "empty_side": 1, "wrong_columns": 1}
     assert build.stats.rows_read == 6 and build.stats.pairs_written == 3
-    assert any("bad.tsv:4: empty_side: the de side is empty" in s for s in build.stats.error_samples)
+    assert any("bad.tsv:line 4: empty_side: the de side is empty" in s for s in build.stats.error_samples)
     assert build.dataset.to_list() == [EXPECTED[0], EXPECTED[2], EXPECTED[3]]

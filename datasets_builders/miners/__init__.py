@@ -1,10 +1,11 @@
 """Miners: pair sources made from raw dumps rather than ready pair files.
 
-    stackexchange.py   Posts.xml + PostLinks.xml of a site dump -> title/body, title(+body)/answer, duplicates
-    reddit.py          monthly comment dumps (.zst JSON lines)   -> (parent comment, reply)
+    stackexchange.py   a site's .7z (or Posts.xml + PostLinks.xml) -> title/body, title(+body)/answer, duplicates
+    reddit.py          monthly comment dumps (.bz2/.xz/.zst)     -> (parent comment, reply)
     codesearchnet.py   CodeSearchNet jsonl.gz                    -> (docstring, code) per language
     nli.py             SNLI / MultiNLI jsonl                     -> AllNLI-style triplets and pairs
-    wikipedia.py       pages-articles XML dump (.bz2)            -> intros of two articles of one category
+    wikipedia.py       pages-articles XML dump (.bz2)            -> intros of two articles sharing a category
+    options.py         the miners' filters as `se1b data build` options
 
 Each streams in constant memory (bounded indexes, documented per module). Python API:
 `mine_stackexchange(path, kind)`, `mine_reddit(path)`, `mine_codesearchnet(path)`, `mine_nli(path, kind)`,

@@ -8,20 +8,22 @@ and counts then apply. That keeps one parser per format and no hidden drops.
 
 from __future__ import annotations
 
-import gzip
 import json
-import zlib
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import zstandard
-
+from datasets_builders.compressed import (  # noqa: F401 (re-exported for the miners)
+    BrokenInput,
+    DecodedFile,
+    compression_of,
+    decoded_blocks,
+    read_lines,
+)
 from se1b.errors import UserError
 
-READ_SIZE = 1 << 20
-ZSTD_MAX_WINDOW = 2**31  # the Pushshift Reddit dumps are compressed with --long=31
 ON_ERROR_CHOICES = ("raise", "skip")
 
 
@@ -35,11 +37,20 @@ class Drop:
     error: bool = False
 
 
-Event = tuple[Path, str, "dict | Drop"]  # (file, location in it, pair or Drop)
+@dataclass(frozen=True)
+class Bounded:
+    """Pairs a miner's memory or size bounds did not form (not a record: a page that gave 2 of its 5 possible pairs
+    is still one kept record). `count` of them, under `reason`; each miner's docstring says what its bounds drop."""
+
+    reason: str
+    count: int = 1
+
+
+Event = tuple[Path, str, "dict | list[dict] | Drop | Bounded"]  # (file, location, pair(s), Drop or Bounded)
 
 
 class MiningStats:
-    """Pairs produced and records dropped by reason, with the error policy.
+    """Records kept and dropped by reason, pairs produced, pairs the bounds did not form, and the error policy.
 
     on_error="raise" (default): bad input raises a one-line UserError naming the file and location.
     on_error="skip": bad input is counted under its reason like a filter. Nothing is dropped without a count.
@@ -50,20 +61,26 @@ class MiningStats:
             raise UserError(f"on_error must be one of {ON_ERROR_CHOICES}, not {on_error!r}")
         self.on_error = on_error
         self.dropped: Counter[str] = Counter()
+        self.bounded: Counter[str] = Counter()
+        self.kept = 0
         self.pairs = 0
 
     @property
     def records(self) -> int:
-        """Records accounted for: pairs + drops (a pair may account for more than one raw record, e.g. a question
-        and its answer; each miner's docstring says what its records are)."""
-        return self.pairs + sum(self.dropped.values())
+        """Records accounted for: kept (gave one pair or more) + dropped. A pair may use more than one raw record
+        (a question and its answer); each miner's docstring says what its records are."""
+        return self.kept + sum(self.dropped.values())
 
     def pairs_of(self, events: Iterator[Event]) -> Iterator[dict]:
         """The pairs of a miner's events, counting drops and applying the error policy."""
         for file, location, item in events:
-            if not isinstance(item, Drop):
-                self.pairs += 1
-                yield item
+            if isinstance(item, Bounded):
+                self.bounded[item.reason] += item.count
+            elif not isinstance(item, Drop):
+                self.kept += 1
+                for one in item if isinstance(item, list) else [item]:
+                    self.pairs += 1
+                    yield one
             elif item.error and self.on_error == "raise":
                 raise UserError(
                     f"{file}:{location}: {item.reason}: {item.message} (use --on-error skip to count and skip)"
@@ -72,8 +89,13 @@ class MiningStats:
                 self.dropped[item.reason] += 1
 
     def summary(self) -> dict:
-        """A JSON-serialisable summary: pairs produced and drops by reason."""
-        return {"pairs": self.pairs, "dropped": dict(sorted(self.dropped.items()))}
+        """JSON-serialisable: records kept, pairs produced, drops by reason, pairs the bounds did not form."""
+        return {
+            "kept": self.kept,
+            "pairs": self.pairs,
+            "dropped": dict(sorted(self.dropped.items())),
+            "not_formed_by_bounds": dict(sorted(self.bounded.items())),
+        }
 
 
 def pair(anchor: str, positive: str, negative: str | None = None) -> dict:
@@ -81,82 +103,23 @@ def pair(anchor: str, positive: str, negative: str | None = None) -> dict:
     return {"anchor": anchor, "positive": positive, "negative": negative}
 
 
+def natural_key(path: Path) -> list:
+    """Sort key that orders numbers by value: pages-articles2.xml-p... before pages-articles10.xml-p..."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
+
+
 def input_files(path: str | Path, patterns: tuple[str, ...], what: str) -> list[Path]:
     """The files to read: `path` itself if it is a file, else the files under it matching `patterns` (recursive),
-    in sorted order so that every run reads them in the same order."""
+    in natural order (numbers by value: split dumps and monthly files in sequence) so every run reads them alike."""
     path = Path(path)
     if path.is_file():
         return [path]
     if not path.is_dir():
         raise UserError(f"{path}: no such file or folder")
-    files = sorted({f for pattern in patterns for f in path.rglob(pattern) if f.is_file()})
+    files = sorted({f for pattern in patterns for f in path.rglob(pattern) if f.is_file()}, key=natural_key)
     if not files:
         raise UserError(f"{path}: no {what} files found (looked for {', '.join(patterns)})")
     return files
-
-
-class BrokenInput(Exception):
-    """A file that cannot be read further (truncated or corrupt compression); `location` says where it broke."""
-
-    def __init__(self, reason: str, location: str, message: str) -> None:
-        super().__init__(f"{location}: {message}")
-        self.reason, self.location, self.message = reason, location, message
-
-
-def _zstd_blocks(path: Path) -> Iterator[bytes]:
-    """Decompressed blocks of a .zst file, frame after frame.
-
-    zstandard's stream_reader stops quietly at the end of a truncated file, so this drives decompressobj itself:
-    a file that ends inside a frame is reported (with the compressed byte offset) instead of losing its tail.
-    """
-    decompressor = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
-    frame = decompressor.decompressobj()
-    offset = fed = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(READ_SIZE):
-            while chunk:
-                try:
-                    yield frame.decompress(chunk)
-                except zstandard.ZstdError as error:
-                    raise BrokenInput("corrupt_file", f"byte {offset}", f"corrupt zstd data ({error})") from None
-                fed += len(chunk)
-                if frame.eof:  # the next frame starts in what this one did not use
-                    chunk = frame.unused_data
-                    offset += fed - len(chunk)
-                    frame, fed = decompressor.decompressobj(), 0
-                else:
-                    chunk = b""
-    if fed:
-        raise BrokenInput("truncated_file", f"byte {offset + fed}", "truncated zstd file (ends inside a frame)")
-
-
-def _plain_blocks(path: Path) -> Iterator[bytes]:
-    """Blocks of a plain or gzip-compressed file; a truncated or corrupt gzip stream is reported."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        try:
-            while chunk := fh.read(READ_SIZE):
-                yield chunk
-        except EOFError as error:
-            raise BrokenInput("truncated_file", f"byte {fh.tell()}", f"truncated gzip file ({error})") from None
-        except (OSError, zlib.error) as error:
-            raise BrokenInput("corrupt_file", f"byte {fh.tell()}", f"corrupt gzip data ({error})") from None
-
-
-def read_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(line number, line) of a plain, .gz or .zst text file, read in blocks (constant memory). A broken stream
-    raises BrokenInput after the complete lines before the break; the partial line at the break is not yielded."""
-    blocks = _zstd_blocks(path) if path.suffix == ".zst" else _plain_blocks(path)
-    number = 0
-    tail = b""
-    for block in blocks:
-        lines = (tail + block).split(b"\n")
-        tail = lines.pop()
-        for line in lines:
-            number += 1
-            yield number, line
-    if tail.strip():
-        yield number + 1, tail
 
 
 def json_records(path: Path) -> Iterator[Event]:
@@ -169,8 +132,13 @@ def json_records(path: Path) -> Iterator[Event]:
                 continue
             location = f"line {number}"
             try:
-                record = json.loads(line)
-            except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as error:  # the same reason as in every other reader
+                yield path, location, Drop("not_utf8", f"invalid UTF-8 byte at column {error.start + 1}", True)
+                continue
+            try:
+                record = json.loads(text)
+            except ValueError as error:
                 yield path, location, Drop("invalid_json", f"invalid JSON ({error})", error=True)
                 continue
             if isinstance(record, dict):

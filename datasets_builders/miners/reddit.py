@@ -1,9 +1,11 @@
 """Mine Reddit (context, response) pairs from the monthly comment dumps.
 
-Input: Pushshift-format monthly files `RC_YYYY-MM.zst`: newline-delimited JSON comments (fields used: id, parent_id,
-body, author, score), zstandard-compressed with a long window (read with max_window_size=2**31). `path` is one
-file or a folder of them, read in sorted (= chronological) order. A truncated or corrupt .zst is reported with its
-compressed byte offset.
+Input: Pushshift-format monthly comment files: newline-delimited JSON comments (fields used: id, parent_id, body,
+author, score), as distributed: `RC_2005-12.bz2` ... `RC_2017-11.bz2`, then `.xz` (2017-12 to 2018-10), then `.zst`
+(zstandard with a long window, read with max_window_size=2**31); `.gz` and decompressed files are read too. The
+compression is recognised by the file's content. `path` is one file or a folder of them (RC_* and *.zst, *.bz2,
+*.xz, *.gz, *.json, *.jsonl, *.ndjson), read in natural (= chronological) order. A damaged file keeps every complete
+line before the damage and is reported at the first line it could not read, with the compressed byte offset.
 
 Pairs: a comment whose `parent_id` is "t1_<id>" (a comment; "t3_" is the submission, not in comment dumps) gives
 (parent body, comment body) when both pass the filters. Bodies are HTML-unescaped (dumps hold `&gt;`, `&amp;`)
@@ -17,8 +19,10 @@ ends in "bot", are dropped.
 Memory: a parent must be looked up when its reply arrives, and a month holds tens of millions of comments. The
 parent index is an LRU of the `max_parents` most recently seen or used comments (default 1,000,000: about
 0.4 GB at 2015 comment sizes). Replies usually come within hours, so most parents are still there; a reply whose
-parent was evicted loses its pair. Those losses are counted as "parent_evicted": Reddit ids are base-36 counters
-that grow with time, so a missing parent whose id lies between the first id read and the newest evicted id was
+parent was evicted loses its pair. The index spans all the files of one call, so give consecutive months together
+(`mine_reddit(folder)`, or `se1b data build reddit_comments --raw RC_2015-01.zst RC_2015-02.zst`): a reply early in
+February finds its parent from late January. Those losses are counted as "parent_evicted": Reddit ids are base-36
+counters that grow with time, so a missing parent whose id lies between the first id read and the newest evicted id was
 read and evicted (an estimate: a comment missing from the dump itself would be counted there too). A missing
 parent outside that range is "parent_not_in_input" (e.g. in the previous month's file). An on-disk index would lose
 nothing but costs a disk write and lookup per comment; raise `max_parents` to trade memory for fewer losses.
@@ -42,6 +46,7 @@ MIN_SCORE = 1
 BOT_AUTHORS = ("AutoModerator",)
 MAX_PARENTS = 1_000_000
 DELETED_BODIES = ("[deleted]", "[removed]")
+FILE_PATTERNS = ("RC_*", "*.zst", "*.bz2", "*.xz", "*.gz", "*.json", "*.jsonl", "*.ndjson")
 FIELDS = {"id": str, "parent_id": str, "body": str, "score": int}
 
 
@@ -130,4 +135,5 @@ def mine_reddit(path: str | Path, *, stats: MiningStats | None = None, **options
     >>> pairs = list(mine_reddit("dumps/RC_2015-01.zst", stats=MiningStats(on_error="skip")))  # doctest: +SKIP
     """
     stats = stats if stats is not None else MiningStats()
-    yield from stats.pairs_of(reddit_events(input_files(path, ("*.zst",), "Reddit comment dump (.zst)"), **options))
+    files = input_files(path, FILE_PATTERNS, "Reddit comment dump (RC_*.zst, .xz, .bz2)")
+    yield from stats.pairs_of(reddit_events(files, **options))

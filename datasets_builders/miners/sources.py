@@ -1,39 +1,45 @@
-"""The miners as builder sources: `se1b data build|publish NAME --raw PATH` and `build_source(NAME, [PATH])`.
+"""The miners as builder sources: `se1b data build|publish NAME --raw PATH...` and `build_source(NAME, [PATH])`.
 
-The builder calls a source's reader once per raw file (a folder given with --raw is expanded to its files), so here
-each file is mined on its own: a Reddit parent index, an NLI premise window and the Wikipedia category reservoirs
-do not span files (use the `mine_*` functions on a folder to share them). Miner filters use their documented
-defaults; to change them, build a Source with `miner_reader(events, **options)`.
+Reddit, Wikipedia and NLI read all the raw files of one build together (`Source.files_reader`), in natural order,
+so that their bounded indexes span files: `--raw RC_2015-01.zst RC_2015-02.zst` links a February reply to its
+January parent, and the parts of a split Wikipedia dump pair articles across parts. Stack Exchange and
+CodeSearchNet read file by file (a site's tables are found from its Posts.xml or its archive).
+
+Miner filters have their documented defaults; `se1b data build` exposes them as options (miners/options.py), and
+`source.configure(min_score=2, ...)` returns the source with other settings (its card notes say which).
 
 Error Drops become `RecordError`s, so the builder's on_error policy and counts apply to them; filter Drops (a low
 score, a deleted comment) become `Filtered` records, counted by reason in the build statistics and the card, never
-fatal.
+fatal; Bounded counts (pairs a miner's bounds did not form) become the builder's `Bounded`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from collections.abc import Callable, Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 from datasets_builders.catalog import CATALOG, STACKEXCHANGE_CITATION
-from datasets_builders.readers import Filtered, RecordError
+from datasets_builders.readers import Bounded, Filtered, RecordError
 from datasets_builders.source import Source
+from se1b.errors import UserError
 
 from . import codesearchnet, nli, reddit, stackexchange, wikipedia
-from .common import Drop, Event
+from .common import Bounded as MinerBounded
+from .common import Drop, Event, compression_of, natural_key
 
-STACKEXCHANGE_DUMP_FILES = {
-    "Posts.xml",
-    "PostLinks.xml",
-    "PostHistory.xml",
-    "Comments.xml",
-    "Users.xml",
-    "Votes.xml",
-    "Badges.xml",
-    "Tags.xml",
-}
+STACKEXCHANGE_DUMP_FILES = {f"{table}.xml" for table in stackexchange.DUMP_TABLES}
+
+
+def _as_record(item: Any) -> Any:
+    """A miner event item as the builder's record: pairs as they are, Drops as RecordError or Filtered."""
+    if isinstance(item, MinerBounded):
+        return Bounded(item.reason, item.count)
+    if not isinstance(item, Drop):
+        return item
+    return RecordError(item.reason, item.message) if item.error else Filtered(item.reason)
 
 
 def miner_reader(events: Callable[..., Iterator[Event]], **options: Any) -> Callable[[str], Iterator[tuple]]:
@@ -41,118 +47,169 @@ def miner_reader(events: Callable[..., Iterator[Event]], **options: Any) -> Call
 
     def reader(path: str) -> Iterator[tuple[str, Any]]:
         for _, location, item in events([Path(path)], **options):
-            if not isinstance(item, Drop):
-                yield location, item
-            elif item.error:
-                yield location, RecordError(item.reason, item.message)
-            else:
-                yield location, Filtered(item.reason)
+            yield location, _as_record(item)
 
     return reader
+
+
+def miner_files_reader(events: Callable[..., Iterator[Event]], **options: Any) -> Callable[[list[str]], Iterator]:
+    """A builder `files_reader`: all the raw files of a build through one miner run (shared index), in natural
+    order (RC_2015-02 after RC_2015-01, pages-articles2 before pages-articles10)."""
+
+    def files_reader(paths: list[str]) -> Iterator[tuple[str, Any, Any]]:
+        for file, location, item in events(sorted(map(Path, paths), key=natural_key), **options):
+            yield str(file), location, _as_record(item)
+
+    return files_reader
 
 
 def _stackexchange_reader(kind: str, **options: Any) -> Callable[[str], Iterator[tuple]]:
     def reader(path: str) -> Iterator[tuple[str, Any]]:
-        name = Path(path).name
-        if name not in STACKEXCHANGE_DUMP_FILES:
-            raise RecordError("not_a_dump_file", f"{name} is not a file of a StackExchange site dump", line=0)
-        if name != "Posts.xml":  # PostLinks.xml is read with the Posts.xml beside it; other dump files are unused
-            return
-        yield from miner_reader(lambda files, **o: stackexchange.stackexchange_events(files[0], kind, **o), **options)(
-            path
-        )
+        file = Path(path)
+        if compression_of(file) == "7z":
+            if stackexchange.extracted_beside(file):
+                return  # the extracted XML beside it is read instead
+            site = stackexchange.archive_site(file)
+            if site is None:  # another table of a per-table archive (stackoverflow.com-Users.7z)
+                return
+        elif file.name == "Posts.xml":
+            site = stackexchange.xml_site(file)
+        elif file.name in STACKEXCHANGE_DUMP_FILES:
+            return  # PostLinks.xml is read with the Posts.xml beside it; other tables are unused
+        else:
+            raise RecordError(
+                "not_a_dump",
+                f"{file.name} is not a file of a Stack Exchange site dump (a site's .7z archive, or its extracted "
+                "Posts.xml, PostLinks.xml, ...)",
+            )
+        for _, location, item in stackexchange.stackexchange_events(site, kind, **options):
+            yield location, _as_record(item)
 
     return reader
 
 
-def pair_texts(item: dict) -> list[tuple[str, ...]]:
-    """Builder `ToTexts`: a mined pair as a text tuple."""
-    if item["negative"] is None:
-        return [(item["anchor"], item["positive"])]
-    return [(item["anchor"], item["positive"], item["negative"])]
+def pair_texts(item: dict | list[dict]) -> list[tuple[str, ...]]:
+    """Builder `ToTexts`: a mined pair (or the several pairs of one record) as text tuples."""
+    rows = item if isinstance(item, list) else [item]
+    return [tuple(one[key] for key in ("anchor", "positive", "negative") if one[key] is not None) for one in rows]
 
 
-_catalog = {source.name: source for source in CATALOG}
-SOURCES = [
-    *(
-        Source(
-            name=f"stackexchange_dump_{kind}",
-            pretty_name=f"StackExchange {kind.replace('_', ' ')} (mined from the data dump)",
-            description={
-                "title_body": "(question title, question body) of StackExchange questions.",
-                "titlebody_answer": "(question title + body, its accepted or best-scored answer).",
-                "title_answer": "(question title, its accepted or best-scored answer).",
-                "duplicate_title_title": "(title, title) of questions linked as duplicates.",
-                "duplicate_body_body": "(body, body) of questions linked as duplicates.",
-                "duplicate_titlebody_titlebody": "(title + body, title + body) of questions linked as duplicates.",
-            }[kind],
-            license="cc-by-sa-4.0",
-            citation=STACKEXCHANGE_CITATION,
-            homepage="https://archive.org/details/stackexchange",
-            raw_format="StackExchange site dump: Posts.xml + PostLinks.xml (XML rows), extracted from the 7z archive",
-            tags=("stackexchange", "mined"),
-            reader=_stackexchange_reader(kind),
-            to_texts=pair_texts,
-            notes="Bodies are HTML stripped to text. Filters: question score >= 0, answer score >= 1, texts of 10 to "
-            "8,000 characters. The answer is the accepted one when it passes the filters, else the best-scored.",
-        )
-        for kind in stackexchange.KINDS
-    ),
-    Source(
+def _options_note(options: dict[str, Any]) -> str:
+    if not options:
+        return ""
+    return " Built with " + ", ".join(f"{key}={value!r}" for key, value in sorted(options.items())) + "."
+
+
+def _configurable(make: Callable[..., Source], events: Callable, fixed: tuple[str, ...] = ()) -> Source:
+    """`make(**options)` with its `configure`: the options are the keyword parameters of the miner's events
+    function (less `fixed`, which the source itself sets); an unknown one is a UserError listing the known."""
+    accepted = [
+        name for name, p in inspect.signature(events).parameters.items()
+        if p.kind is p.KEYWORD_ONLY and name not in fixed
+    ]  # fmt: skip
+
+    def configure(**options: Any) -> Source:
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            flags = ", ".join("--" + name.replace("_", "-") for name in unknown)
+            takes = ", ".join("--" + name.replace("_", "-") for name in accepted)
+            raise UserError(f"{flags} does not apply to {source.name} (its options: {takes})")
+        configured = make(**options)
+        return dataclasses.replace(configured, configure=configure)
+
+    source = dataclasses.replace(make(), configure=configure)
+    return source
+
+
+def _stackexchange_source(kind: str, **options: Any) -> Source:
+    return Source(
+        name=f"stackexchange_dump_{kind}",
+        pretty_name=f"StackExchange {kind.replace('_', ' ')} (mined from the data dump)",
+        description={
+            "title_body": "(question title, question body) of StackExchange questions.",
+            "titlebody_answer": "(question title + body, its accepted or best-scored answer).",
+            "title_answer": "(question title, its accepted or best-scored answer).",
+            "duplicate_title_title": "(title, title) of questions linked as duplicates.",
+            "duplicate_body_body": "(body, body) of questions linked as duplicates.",
+            "duplicate_titlebody_titlebody": "(title + body, title + body) of questions linked as duplicates.",
+        }[kind],
+        license="cc-by-sa-4.0",
+        citation=STACKEXCHANGE_CITATION,
+        homepage="https://archive.org/details/stackexchange",
+        raw_format="StackExchange site dump: the site's .7z archive (read in place) or its extracted Posts.xml + "
+        "PostLinks.xml (XML rows)",
+        tags=("stackexchange", "mined"),
+        reader=_stackexchange_reader(kind, **options),
+        to_texts=pair_texts,
+        notes="Bodies are HTML stripped to text, without the duplicate notice. Filters: question score >= 0, answer "
+        "score >= 1, texts of 10 to 8,000 characters. The answer is the accepted one when it passes the filters, "
+        "else the best-scored." + _options_note(options),
+    )
+
+
+def _reddit_source(**options: Any) -> Source:
+    return Source(
         name="reddit_comments",
         pretty_name="Reddit (comment, reply) pairs mined from monthly comment dumps",
         description="(parent comment, reply) pairs from Reddit comment threads.",
         license="other",
         citation=_catalog["reddit"].citation,
         homepage="https://github.com/PolyAI-LDN/conversational-datasets/tree/master/reddit",
-        raw_format="Reddit comment dumps: RC_YYYY-MM.zst, Pushshift comment JSON lines, long-window zstd",
+        raw_format="Reddit comment dumps: RC_YYYY-MM .bz2 / .xz / .zst (Pushshift comment JSON lines)",
         tags=("conversational", "mined"),
-        reader=miner_reader(reddit.reddit_events),
+        reader=miner_reader(reddit.reddit_events, **options),
+        files_reader=miner_files_reader(reddit.reddit_events, **options),
         to_texts=pair_texts,
         notes="Filters: [deleted]/[removed] bodies, bot authors, score < 1, under 9 or over 1,024 characters. "
-        "The parent index is an LRU of 1,000,000 comments per file; replies whose parent was evicted are lost.",
-    ),
-    *(
-        Source(
-            name=f"codesearchnet_{language}",
-            pretty_name=f"CodeSearchNet {language} (docstring, code)",
-            description=f"(function documentation, function code) pairs of {language} functions.",
-            license="other",
-            citation=_catalog["codesearchnet"].citation,
-            homepage="https://github.com/github/CodeSearchNet",
-            raw_format="CodeSearchNet: {language}_{split}_{n}.jsonl.gz, one function per line (code, docstring, ...)",
-            whitespace="strip",
-            language=("en", "code"),
-            tags=("code", "mined"),
-            reader=miner_reader(codesearchnet.codesearchnet_events, languages=(language,)),
-            to_texts=pair_texts,
-            notes="Docstrings under 3 tokens are dropped. Each function is under the licence of its repository.",
-        )
-        for language in codesearchnet.LANGUAGES
-    ),
-    *(
-        Source(
-            name=f"nli_{kind}",
-            pretty_name=f"SNLI + MultiNLI {kind} (mined from the jsonl releases)",
-            description="(premise, entailed hypothesis, contradicting hypothesis) triplets."
-            if kind == "triplets"
-            else "(premise, entailed hypothesis) pairs.",
-            license="cc-by-sa-4.0",
-            citation=_catalog["allnli"].citation,
-            homepage="https://nlp.stanford.edu/projects/snli/",
-            raw_format="SNLI / MultiNLI: jsonl with sentence1, sentence2, gold_label",
-            arity=(3,) if kind == "triplets" else (2,),
-            tags=("nli", "mined"),
-            reader=miner_reader(partial(nli.nli_events, kind=kind)),
-            to_texts=pair_texts,
-            notes=_catalog["allnli"].notes,
-        )
-        for kind in nli.KINDS
-    ),
-    Source(
+        "One parent index of 1,000,000 comments spans all the files of a build (give consecutive months together); "
+        "replies whose parent was evicted are lost, counted as parent_evicted." + _options_note(options),
+    )
+
+
+def _codesearchnet_source(language: str, **options: Any) -> Source:
+    return Source(
+        name=f"codesearchnet_{language}",
+        pretty_name=f"CodeSearchNet {language} (docstring, code)",
+        description=f"(function documentation, function code) pairs of {language} functions.",
+        license="other",
+        citation=_catalog["codesearchnet"].citation,
+        homepage="https://github.com/github/CodeSearchNet",
+        raw_format="CodeSearchNet: {language}_{split}_{n}.jsonl.gz, one function per line (code, docstring, ...)",
+        whitespace="strip",
+        language=("en", "code"),
+        tags=("code", "mined"),
+        reader=miner_reader(codesearchnet.codesearchnet_events, languages=(language,), **options),
+        to_texts=pair_texts,
+        notes="Docstrings under 3 tokens are dropped. Each function is under the licence of its repository."
+        + _options_note(options),
+    )
+
+
+def _nli_source(kind: str, **options: Any) -> Source:
+    return Source(
+        name=f"nli_{kind}",
+        pretty_name=f"SNLI + MultiNLI {kind} (mined from the jsonl releases)",
+        description="(premise, entailed hypothesis, contradicting hypothesis) triplets."
+        if kind == "triplets"
+        else "(premise, entailed hypothesis) pairs.",
+        license="cc-by-sa-4.0",
+        citation=_catalog["allnli"].citation,
+        homepage="https://nlp.stanford.edu/projects/snli/",
+        raw_format="SNLI / MultiNLI: jsonl with sentence1, sentence2, gold_label",
+        arity=(3,) if kind == "triplets" else (2,),
+        tags=("nli", "mined"),
+        reader=miner_reader(nli.nli_events, kind=kind, **options),
+        files_reader=miner_files_reader(nli.nli_events, kind=kind, **options),
+        to_texts=pair_texts,
+        notes=_catalog["allnli"].notes + _options_note(options),
+    )
+
+
+def _wikipedia_source(**options: Any) -> Source:
+    return Source(
         name="wikipedia_category_intros",
         pretty_name="Wikipedia intros of articles in the same category",
-        description="(intro of an article, intro of another article of one of its categories).",
+        description="(intro of an article, intro of an earlier article sharing one of its categories).",
         license="cc-by-sa-4.0",
         citation="""@misc{wikipedia_dumps,
   title = {Wikimedia Downloads},
@@ -160,13 +217,34 @@ SOURCES = [
   howpublished = {\\url{https://dumps.wikimedia.org}}
 }""",
         homepage="https://dumps.wikimedia.org",
-        raw_format="Wikipedia dump: pages-articles .xml.bz2 (MediaWiki export XML)",
+        raw_format="Wikipedia dump: pages-articles .xml.bz2, whole or split parts (MediaWiki export XML)",
         tags=("wikipedia", "mined"),
-        reader=miner_reader(wikipedia.wikipedia_events),
+        reader=miner_reader(wikipedia.wikipedia_events, **options),
+        files_reader=miner_files_reader(wikipedia.wikipedia_events, **options),
         to_texts=pair_texts,
-        notes="Each article joins one of its explicit categories (seeded hash of the title, broad and maintenance "
-        "categories skipped) and is paired with an intro drawn from a reservoir of 2 earlier intros of that "
-        "category; at most 50,000 categories are open at once (least recently used evicted).",
+        notes="Articles are paired within every shared category (broad and maintenance categories skipped): each "
+        "is paired with an intro drawn from a reservoir of 4 earlier intros of each of its categories, at most 3 "
+        "pairs per article and 200 per category (what these bounds leave out is counted); at most 50,000 "
+        "categories are open at once (least recently used evicted)." + _options_note(options),
+    )
+
+
+_catalog = {source.name: source for source in CATALOG}
+SOURCES = [
+    *(
+        _configurable(lambda kind=kind, **o: _stackexchange_source(kind, **o), stackexchange.stackexchange_events)
+        for kind in stackexchange.KINDS
     ),
+    _configurable(_reddit_source, reddit.reddit_events),
+    *(
+        _configurable(
+            lambda language=language, **o: _codesearchnet_source(language, **o),
+            codesearchnet.codesearchnet_events,
+            fixed=("languages",),
+        )
+        for language in codesearchnet.LANGUAGES
+    ),
+    *(_configurable(lambda kind=kind, **o: _nli_source(kind, **o), nli.nli_events) for kind in nli.KINDS),
+    _configurable(_wikipedia_source, wikipedia.wikipedia_events),
 ]
 

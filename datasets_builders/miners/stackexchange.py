@@ -1,9 +1,12 @@
 """Mine StackExchange pairs from a site's data dump (Posts.xml, PostLinks.xml).
 
 Input: the archive.org dump ships one 7z archive per site (e.g. `unix.stackexchange.com.7z`, holding Posts.xml,
-PostLinks.xml, Users.xml, ...). Extract it first (`7z x unix.stackexchange.com.7z -ounix.stackexchange.com`): reading
-7z needs a library outside this project's dependencies. `path` is then a Posts.xml file, one extracted site folder,
-or a folder of site folders (all sites mined together, in sorted order).
+PostLinks.xml, Users.xml, ...) and stackoverflow.com as one archive per table (`stackoverflow.com-Posts.7z`,
+`stackoverflow.com-PostLinks.7z`, ...). `path` is a site archive, a Posts.xml, an extracted site folder, or a folder
+of any of these (all sites mined together, in natural order). Archives are read directly, streaming: the XML is
+decompressed block by block into the parser (py7zr in a background thread, through a bounded queue), never
+extracted to disk nor held whole in memory. An archive beside its extracted files (`site.7z` next to `site/`, or
+inside the site folder) is ignored: the extracted XML is read. Other dump tables (Users, Votes, ...) are not read.
 
 Kinds (one dataset config each, named like the 2021 files):
 
@@ -15,7 +18,10 @@ Kinds (one dataset config each, named like the 2021 files):
 
 Filters (defaults, all configurable): a question needs Score >= 0, an answer Score >= 1 (`min_question_score`,
 `min_answer_score`); every text, after HTML is stripped, needs 10 to 8,000 characters (`min_chars`, `max_chars`).
-Bodies are HTML: tags are dropped, block tags become line breaks, entities are decoded (text.html_to_text).
+Bodies are HTML: tags are dropped, block tags become line breaks, entities are decoded (text.html_to_text). The
+notice Stack Exchange puts at the top of a question closed as a duplicate ("Possible Duplicate: <title of the other
+question>", later "This question already has answers here: <title>") is removed first: it is not the asker's
+text, and in the duplicate kinds it would put the positive's title into the anchor.
 
 Memory: `title_body` streams Posts.xml once. The answer and duplicate kinds need a question when its answer or link
 is read, and the best answer is only known once every answer is seen. Holding all questions in a dict would grow
@@ -32,21 +38,38 @@ filtered, the score and length filters); in the duplicate kinds the records are 
 
 Bad input: malformed XML is reported with file, line and column; a row missing a needed attribute (Id,
 PostTypeId, Score, Title, Body, ParentId; PostId, RelatedPostId, LinkTypeId) or with a non-integer number with
-file, row number and post Id. Under on_error="skip" such rows are counted; a syntax error ends that file (counted
-once), since XML parsing cannot resume after it.
+file, row number and post Id; invalid UTF-8 as "not_utf8" at its line. A file whose root element is not <posts>
+(<postlinks>) is not a dump file: an error naming it. Under on_error="skip" bad rows are counted; a syntax error
+ends that file, since XML parsing cannot resume after it: the error says at which line the file stopped, and every
+row after it is counted as "lost_after_malformed_xml" (found by a scan of the rest of the file for `<row`); links
+to a question lost that way are "link_question_lost", not "link_question_missing".
 """
 
 from __future__ import annotations
 
+import queue
+import re
 import sqlite3
 import tempfile
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from se1b.errors import UserError
 
-from .common import Drop, Event, MiningStats, pair
+from .common import (
+    BrokenInput,
+    DecodedFile,
+    Drop,
+    Event,
+    MiningStats,
+    compression_of,
+    decoded_blocks,
+    natural_key,
+    pair,
+)
 from .text import html_to_text, normalize_whitespace
 
 KINDS = (
@@ -65,30 +88,220 @@ MIN_CHARS = 10
 MAX_CHARS = 8000
 
 
-def site_files(path: str | Path) -> list[Path]:
-    """The Posts.xml of each site under `path` (a Posts.xml, a site folder or a folder of sites), sorted."""
+DUMP_TABLES = ("Posts", "PostLinks", "PostHistory", "Comments", "Users", "Votes", "Badges", "Tags")
+_QUEUED_BLOCKS = 8  # decompressed blocks in flight between the 7z thread and the parser: the memory bound
+
+
+@dataclass(frozen=True)
+class DumpFile:
+    """One XML table of a site dump: an extracted file (`member` None) or a member of a .7z archive."""
+
+    path: Path
+    member: str | None = None
+
+    def __str__(self) -> str:
+        return str(self.path) if self.member is None else f"{self.path}/{self.member}"
+
+    def blocks(self) -> Iterator[bytes]:
+        return decoded_blocks(self.path) if self.member is None else _archive_blocks(self.path, self.member)
+
+
+@dataclass(frozen=True)
+class Site:
+    """A site to mine: its Posts table and, when the dump has one, its PostLinks table."""
+
+    posts: DumpFile
+    links: DumpFile | None
+
+
+def _archive_blocks(archive: Path, member: str) -> Iterator[bytes]:
+    """The decompressed bytes of one member of a .7z archive, streamed: py7zr decompresses in a background thread
+    into a writer that hands each block through a bounded queue, so memory holds a few blocks, not the file.
+
+    py7zr is the pure-Python 7z reader (LZMA/LZMA2, BCJ, PPMd, ...) on PyPI: the Stack Exchange dumps are .7z
+    only, and reading them in place saves a user the `7z x` step and the disk for the extracted XML (stackoverflow's
+    Posts.xml is ~100 GB)."""
+    import py7zr
+    import py7zr.io
+
+    blocks: queue.Queue = queue.Queue(maxsize=_QUEUED_BLOCKS)
+    stop = threading.Event()
+
+    class Stopped(Exception):
+        pass
+
+    class Writer(py7zr.io.Py7zIO):
+        def write(self, data: bytes | bytearray) -> int:
+            while not stop.is_set():
+                try:
+                    blocks.put(bytes(data), timeout=0.1)
+                    return len(data)
+                except queue.Full:
+                    continue
+            raise Stopped
+
+        def read(self, size: int | None = None) -> bytes:
+            return b""
+
+        def seek(self, offset: int, whence: int = 0) -> int:
+            return 0
+
+        def flush(self) -> None:
+            pass
+
+        def size(self) -> int:
+            return 0
+
+    class Factory(py7zr.io.WriterFactory):
+        def create(self, filename: str) -> py7zr.io.Py7zIO:
+            return Writer()
+
+    def extract() -> None:
+        try:
+            with py7zr.SevenZipFile(archive) as seven:
+                seven.extract(targets=[member], factory=Factory())
+            outcome: object = None
+        except Stopped:
+            return
+        except Exception as error:  # a damaged archive: py7zr's own exception types vary by codec
+            outcome = error
+        while not stop.is_set():
+            try:
+                blocks.put(outcome, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=extract, name=f"7z {archive.name}", daemon=True)
+    thread.start()
+    try:
+        while (block := blocks.get()) is not None:
+            if isinstance(block, Exception):
+                raise BrokenInput("corrupt_file", "", f"cannot read {member} from the 7z archive ({block})")
+            yield block
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _archive_members(archive: Path) -> list[str]:
+    import py7zr
+
+    try:
+        with py7zr.SevenZipFile(archive) as seven:
+            return seven.getnames()
+    except Exception as error:  # not a 7z file, or a damaged header
+        raise UserError(f"{archive}: corrupt_file: cannot open the 7z archive ({error})") from None
+
+
+def _table_of(name: str) -> tuple[str, str] | None:
+    """("stackoverflow.com", "Posts") for `stackoverflow.com-Posts.7z`, the per-table archives of the big sites."""
+    stem = name.removesuffix(".7z")
+    site, _, table = stem.rpartition("-")
+    return (site, table) if site and table in DUMP_TABLES else None
+
+
+def extracted_beside(archive: Path) -> bool:
+    """Whether the files of `archive` are there extracted too: `site/Posts.xml` beside `site.7z`, or Posts.xml in
+    the archive's own folder."""
+    site = _table_of(archive.name)[0] if _table_of(archive.name) else archive.name.removesuffix(".7z")
+    return (archive.parent / site / "Posts.xml").is_file() or (archive.parent / "Posts.xml").is_file()
+
+
+def archive_site(archive: Path) -> Site | None:
+    """The site of a .7z archive; None for a table archive that is not Posts (read with its site's Posts)."""
+    table = _table_of(archive.name)
+    if table:
+        site, name = table
+        if name != "Posts":
+            return None
+        links = archive.with_name(f"{site}-PostLinks.7z")
+        return Site(DumpFile(archive, "Posts.xml"), DumpFile(links, "PostLinks.xml") if links.is_file() else None)
+    members = _archive_members(archive)
+    posts = next((m for m in members if Path(m).name == "Posts.xml"), None)
+    if posts is None:
+        raise UserError(
+            f"{archive}: not_a_dump: no Posts.xml in this 7z archive (a Stack Exchange site archive holds Posts.xml, "
+            "PostLinks.xml, Users.xml, ...)"
+        )
+    links = next((m for m in members if Path(m).name == "PostLinks.xml"), None)
+    return Site(DumpFile(archive, posts), DumpFile(archive, links) if links else None)
+
+
+def xml_site(posts: Path) -> Site:
+    links = posts.with_name("PostLinks.xml")
+    return Site(DumpFile(posts), DumpFile(links) if links.is_file() else None)
+
+
+def site_files(path: str | Path) -> list[Site]:
+    """The sites under `path` (a site archive, a Posts.xml, a site folder or a folder of sites), in natural order;
+    archives beside their extracted files are left out."""
     path = Path(path)
-    if path.suffix == ".7z":
-        raise UserError(f"{path}: extract the 7z archive first (7z x {path.name}); see the module docstring")
     if path.is_file():
-        return [path]
+        if compression_of(path) == "7z":
+            site = archive_site(path)
+            if site is None:
+                raise UserError(f"{path}: not_a_dump: read with its site's -Posts.7z archive, not on its own")
+            return [site]
+        return [xml_site(path)]
     if not path.is_dir():
         raise UserError(f"{path}: no such file or folder")
-    posts = sorted(path.rglob("Posts.xml"))
-    if not posts:
-        raise UserError(f"{path}: no Posts.xml found (extract each site's 7z archive into a folder first)")
-    return posts
+    sites = [xml_site(posts) for posts in path.rglob("Posts.xml")]
+    for archive in path.rglob("*.7z"):
+        if not extracted_beside(archive) and (site := archive_site(archive)) is not None:
+            sites.append(site)
+    if not sites:
+        raise UserError(f"{path}: no Stack Exchange site found (looked for *.7z site archives and Posts.xml)")
+    return sorted(sites, key=lambda site: natural_key(site.posts.path))
 
 
-def dump_rows(path: Path) -> Iterator[tuple[str, dict[str, str] | Drop]]:
-    """(location, attributes) of each <row .../> of a dump file, streamed with iterparse in constant memory; a
-    syntax error ends the file with one error Drop at its line and column."""
+_ROW = re.compile(rb"<row\b[^>]*?\bId=\"(\d+)\"[^>]*?>")
+
+
+def _rows_after(file: DumpFile, line: int, column: int, lost_questions=None) -> int:
+    """Rows from where XML parsing stopped (line, column) to the end of a dump table (one row per line), found by a
+    plain scan for `<row`; the Ids of lost questions go into `lost_questions`."""
+    rows = 0
+    current = 1  # the line the next data starts on
+    tail = b""
+    try:
+        for block in file.blocks():
+            data = tail + block
+            cut = data.rfind(b"\n") + 1
+            data, tail = data[:cut], data[cut:]
+            start = 0
+            while current < line and (newline := data.find(b"\n", start)) >= 0:
+                start, current = newline + 1, current + 1
+            if current < line:
+                continue
+            if current == line:  # the stop is on this line: rows from its column on were not read
+                start, current = start + column, current + 1
+            for match in _ROW.finditer(data, start):
+                rows += 1
+                if lost_questions is not None and b'PostTypeId="1"' in match.group(0):
+                    lost_questions.add(int(match.group(1)))
+    except BrokenInput:
+        pass  # a damaged stream is reported where the parser met it
+    return rows
+
+
+def dump_rows(
+    file: DumpFile, root_tag: str, lost_questions: set[int] | None = None
+) -> Iterator[tuple[str, dict[str, str] | Drop]]:
+    """(location, attributes) of each <row .../> of a dump table, streamed with iterparse in constant memory. A
+    syntax error ends the file with one error Drop saying where it stopped, then one "lost_after_malformed_xml"
+    Drop per row after it; invalid UTF-8 or a broken stream end it with one error Drop."""
     number = 0
     root = None
     try:
-        for event, elem in ET.iterparse(path, events=("start", "end")):
+        for event, elem in ET.iterparse(DecodedFile(file.blocks()), events=("start", "end")):
             if root is None:
                 root = elem
+                if elem.tag != root_tag:
+                    raise UserError(
+                        f"{file}: not_a_dump: the root element is <{elem.tag}>, expected <{root_tag}> (the "
+                        f"{root_tag.capitalize()} table of a Stack Exchange site dump)"
+                    )
             if event == "end" and elem.tag == "row":
                 number += 1
                 yield f"row {number} (Id={elem.get('Id', '?')})", dict(elem.attrib)
@@ -96,7 +309,26 @@ def dump_rows(path: Path) -> Iterator[tuple[str, dict[str, str] | Drop]]:
                 root.clear()  # drop the finished rows from the tree, else it keeps one empty element per row
     except ET.ParseError as error:
         line, column = error.position
-        yield f"{line}:{column}", Drop("malformed_xml", f"malformed XML ({error})", error=True)
+        lost = _rows_after(file, line, column, lost_questions)
+        message = f"malformed XML ({error}); the file stops here, after row {number}: {lost:,} rows after it are lost"
+        yield f"line {line}, column {column}", Drop("malformed_xml", message, error=True)
+        for _ in range(lost):
+            yield f"after line {line}", Drop("lost_after_malformed_xml", f"a row after line {line}", error=True)
+    except BrokenInput as broken:
+        yield broken.location, Drop(broken.reason, f"{broken.message}, after row {number}", error=True)
+
+
+# The notice Stack Exchange puts above the body of a question closed as a duplicate, in its successive forms.
+_NOTICE = r"(?:Possible Duplicates?:|This question already has (?:an )?answers? here|Exact Duplicates?:)"
+_NOTICE_BLOCK = re.compile(
+    r"^\s*<blockquote>(?:(?!</blockquote>).){0,300}?" + _NOTICE + r".*?</blockquote>", re.S
+)
+_NOTICE_PARAGRAPH = re.compile(r"^\s*<p>\s*(?:<strong>)?\s*" + _NOTICE + r".*?</p>", re.S)
+
+
+def strip_duplicate_notice(body: str) -> str:
+    """A question body (HTML) without the duplicate notice at its top, if it has one."""
+    return _NOTICE_PARAGRAPH.sub("", _NOTICE_BLOCK.sub("", body, count=1), count=1)
 
 
 def _attribute(attrs: dict[str, str], name: str, integer: bool = False) -> str | int:
@@ -120,9 +352,10 @@ def _length_drop(text: str, what: str, min_chars: int, max_chars: int) -> Drop |
 
 
 def _posts(
-    posts_path: Path,
+    posts: DumpFile,
     *,
     want_answers: bool,
+    lost_questions=None,
     min_question_score: int,
     min_answer_score: int,
     min_chars: int,
@@ -130,7 +363,7 @@ def _posts(
 ) -> Iterator[tuple[str, Drop | tuple]]:
     """(location, item) per post: a Drop, ("q", id, title, body, accepted id) for a kept question, or
     ("a", id, parent id, score, body) for a kept answer (only when want_answers)."""
-    for location, attrs in dump_rows(posts_path):
+    for location, attrs in dump_rows(posts, "posts", lost_questions):
         if isinstance(attrs, Drop):
             yield location, attrs
             continue
@@ -139,7 +372,7 @@ def _posts(
             if post_type == QUESTION:
                 post_id, score = _attribute(attrs, "Id", True), _attribute(attrs, "Score", True)
                 title = normalize_whitespace(_attribute(attrs, "Title"))
-                body = html_to_text(_attribute(attrs, "Body"))
+                body = html_to_text(strip_duplicate_notice(_attribute(attrs, "Body")))
                 accepted = attrs.get("AcceptedAnswerId", "")
                 accepted = int(accepted) if accepted.isdigit() else None
             elif post_type == ANSWER and want_answers:
@@ -165,11 +398,23 @@ def _posts(
             yield location, Drop("other_post_type")
 
 
-def _index_posts(db: sqlite3.Connection, posts_path: Path, report_filters: bool, options: dict) -> Iterator[Event]:
+class _LostIds:
+    """The Ids of questions lost after a syntax error, kept in the on-disk index (there may be millions)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def add(self, post_id: int) -> None:
+        self.db.execute("INSERT OR IGNORE INTO lost VALUES (?)", (post_id,))
+
+
+def _index_posts(db: sqlite3.Connection, posts_path: DumpFile, report_filters: bool, options: dict) -> Iterator[Event]:
     """Fill the on-disk index with kept posts, passing on the Drops (filter Drops only when report_filters)."""
     db.execute("CREATE TABLE questions (id INTEGER PRIMARY KEY, title TEXT, body TEXT, accepted INTEGER)")
     db.execute("CREATE TABLE answers (id INTEGER PRIMARY KEY, parent INTEGER, score INTEGER, body TEXT)")
-    for location, item in _posts(posts_path, want_answers=report_filters, **options):
+    db.execute("CREATE TABLE lost (id INTEGER PRIMARY KEY)")
+    lost = _LostIds(db)
+    for location, item in _posts(posts_path, want_answers=report_filters, lost_questions=lost, **options):
         if isinstance(item, Drop):
             if item.error or report_filters:
                 yield posts_path, location, item
@@ -183,7 +428,7 @@ def _index_posts(db: sqlite3.Connection, posts_path: Path, report_filters: bool,
     db.commit()
 
 
-def _answer_pairs(db: sqlite3.Connection, posts_path: Path, kind: str) -> Iterator[Event]:
+def _answer_pairs(db: sqlite3.Connection, posts_path: DumpFile, kind: str) -> Iterator[Event]:
     best = """
         SELECT id, title, body, coalesce(
             (SELECT a.body FROM answers a WHERE a.id = q.accepted AND a.parent = q.id),
@@ -205,9 +450,13 @@ def _answer_pairs(db: sqlite3.Connection, posts_path: Path, kind: str) -> Iterat
         yield posts_path, "answers", Drop("answer_not_best")
 
 
-def _duplicate_pairs(db: sqlite3.Connection, links_path: Path, kind: str) -> Iterator[Event]:
+def _duplicate_pairs(db: sqlite3.Connection, links_path: DumpFile, kind: str) -> Iterator[Event]:
     lookup = "SELECT title, body FROM questions WHERE id = ?"
-    for location, attrs in dump_rows(links_path):
+
+    def lost(post_id: int) -> bool:
+        return db.execute("SELECT 1 FROM lost WHERE id = ?", (post_id,)).fetchone() is not None
+
+    for location, attrs in dump_rows(links_path, "postlinks"):
         if isinstance(attrs, Drop):
             yield links_path, location, attrs
             continue
@@ -221,7 +470,9 @@ def _duplicate_pairs(db: sqlite3.Connection, links_path: Path, kind: str) -> Ite
             yield links_path, location, Drop("link_not_duplicate")
             continue
         a, b = db.execute(lookup, (first,)).fetchone(), db.execute(lookup, (second,)).fetchone()
-        if a is None or b is None:
+        if (a is None and lost(first)) or (b is None and lost(second)):
+            yield links_path, location, Drop("link_question_lost")
+        elif a is None or b is None:
             yield links_path, location, Drop("link_question_missing")
         elif kind == "duplicate_title_title":
             yield links_path, location, pair(a[0], b[0])
@@ -232,7 +483,7 @@ def _duplicate_pairs(db: sqlite3.Connection, links_path: Path, kind: str) -> Ite
 
 
 def stackexchange_events(
-    posts_path: Path,
+    site: Site | Path,
     kind: str = "title_body",
     *,
     min_question_score: int = MIN_QUESTION_SCORE,
@@ -241,7 +492,10 @@ def stackexchange_events(
     max_chars: int = MAX_CHARS,
     index_dir: str | Path | None = None,
 ) -> Iterator[Event]:
-    """Events of one site (its Posts.xml, and the PostLinks.xml beside it for the duplicate kinds)."""
+    """Events of one site (`site_files`' Site, or a Posts.xml path): its Posts table, and its PostLinks table for
+    the duplicate kinds."""
+    site = site if isinstance(site, Site) else xml_site(Path(site))
+    posts_path = site.posts
     if kind not in KINDS:
         raise UserError(f"unknown StackExchange kind {kind!r}; choose one of {', '.join(KINDS)}")
     options = {
@@ -254,10 +508,10 @@ def stackexchange_events(
         for location, item in _posts(posts_path, want_answers=False, **options):
             yield posts_path, location, item if isinstance(item, Drop) else pair(item[2], item[3])
         return
-    links_path = posts_path.with_name("PostLinks.xml")
+    links_path = site.links
     duplicates = kind.startswith("duplicate")
-    if duplicates and not links_path.is_file():
-        raise UserError(f"{links_path}: not found; the duplicate kinds read PostLinks.xml next to {posts_path.name}")
+    if duplicates and links_path is None:
+        raise UserError(f"{posts_path}: PostLinks.xml not found: the duplicate kinds read the site's PostLinks table")
     with tempfile.TemporaryDirectory(prefix="se1b-stackexchange-", dir=index_dir) as tmp:
         db = sqlite3.connect(Path(tmp) / "index.sqlite")
         try:
@@ -281,5 +535,5 @@ def mine_stackexchange(
     >>> pairs = list(mine_stackexchange("dumps/unix.stackexchange.com", "title_answer"))  # doctest: +SKIP
     """
     stats = stats if stats is not None else MiningStats()
-    for posts_path in site_files(path):
-        yield from stats.pairs_of(stackexchange_events(posts_path, kind, **options))
+    for site in site_files(path):
+        yield from stats.pairs_of(stackexchange_events(site, kind, **options))

@@ -63,19 +63,47 @@ _COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.S)
 _REF = re.compile(r"<ref\b[^>/]*/>|<ref\b[^>]*>.*?</ref\s*>", re.S | re.I)
 _DROPPED_ELEMENTS = re.compile(r"<(gallery|math|score|timeline|syntaxhighlight|code)\b[^>]*>.*?</\1\s*>", re.S | re.I)
 _TAG = re.compile(r"</?[a-zA-Z][^>]*>")
-_MEDIA_PREFIX = re.compile(r"\[\[\s*(?:File|Image|Media|Category)\s*:", re.I)
 _INTERWIKI = re.compile(r"\[\[[a-z]{2,3}(?:-[a-z]+)?:[^\]]*\]\]")
 _LINK = re.compile(r"\[\[([^\[\]|]*)(?:\|([^\[\]]*))?\]\]")
 _EXTERNAL_LINK = re.compile(r"\[(?:https?:)?//[^\s\]]+(?:\s+([^\]]*))?\]")
 _BOLD_ITALIC = re.compile(r"'{2,}")
 _HEADING = re.compile(r"^=+[^=\n].*?=+\s*$", re.M)
 _LIST_MARKERS = re.compile(r"^[*#:;]+\s*", re.M)
-_CATEGORY = re.compile(r"\[\[\s*Category\s*:\s*([^\]|]+)(?:\|[^\]]*)?\]\]", re.I)
-_EMPTY_PARENS = re.compile(r"\(\s*[,;]?\s*\)")
+# Inline templates whose text is part of the sentence: {{lang|grc|Ἀχιλλεύς}}, {{lang-de|Haus}}, {{nowrap|12 km}},
+# {{convert|12|km|mi}} -> "12 km". Every other template is removed, leaving a mark (_GAP) for the debris cleaner.
+_TEXT_TEMPLATE = re.compile(
+    r"\{\{\s*(lang|lang-[\w-]+|nowrap|nobr|large|small|transl|nihongo|convert|cvt)\s*\|([^{}]*)\}\}", re.I
+)
+_GAP = "\x00"
+_PARENS = re.compile(r"\s*([(\uff08])([^()\uff08\uff09]*)([)\uff09])")
+# "(born X; {{date}} – 1982)"
+_GAP_BEFORE_DASH = re.compile(r"\s*[,;]?\s*" + _GAP + r"+[\s\u00a0]*(?=[\u2013\u2014-])")
+_SEPARATORS = " \t,;:\u3001\uff0c\uff1b\u2013\u2014-" + _GAP
+# "At {{convert|...}}, Alabama has": a sentence-opening preposition whose object was a removed template.
+_DANGLING = re.compile(
+    r"(^|[.!?]\s+)(?:At|In|On|Of|As of|From|By|With|About|Around|Since|Until)\s*" + _GAP + r"+\s*,\s*(\w)"
+)
+
+ENGLISH_NAMESPACES = {"-2": ("Media",), "6": ("File", "Image"), "14": ("Category",)}
 
 
-def _remove_nested(text: str, opening: str, closing: str) -> str:
-    """Remove every balanced `opening ... closing` span, nested ones included, in one left-to-right scan.
+def namespace_names(namespaces: dict[str, str] | None = None) -> dict[str, tuple[str, ...]]:
+    """Names of the media (-2), file (6) and category (14) namespaces: the English canonical names (valid on every
+    wiki) plus the local ones a dump declares in <siteinfo><namespaces> (Datei, Fichier, ファイル, Kategorie, ...)."""
+    names = {key: list(values) for key, values in ENGLISH_NAMESPACES.items()}
+    for key, name in (namespaces or {}).items():
+        if key in names and name and name not in names[key]:
+            names[key].append(name)
+    return {key: tuple(values) for key, values in names.items()}
+
+
+def _alternatives(names) -> str:
+    return "|".join(re.escape(name).replace(r"\ ", "[ _]") for name in sorted(names, key=len, reverse=True))
+
+
+def _remove_nested(text: str, opening: str, closing: str, mark: str = "") -> str:
+    """Remove every balanced `opening ... closing` span, nested ones included, in one left-to-right scan, leaving
+    `mark` in its place.
 
     An unclosed opening drops the rest of the text: wiki templates left open swallow what follows when rendered.
     """
@@ -91,14 +119,16 @@ def _remove_nested(text: str, opening: str, closing: str) -> str:
             depth -= 1
             if depth == 0:
                 kept_from = token.end()
+                out.append(mark)
     if depth == 0:
         out.append(text[kept_from:])
     return "".join(out)
 
 
-def _remove_media_links(text: str) -> str:
-    """Drop [[File:...]], [[Image:...]] and [[Category:...]] links, whose captions may hold nested [[links]]."""
-    while match := _MEDIA_PREFIX.search(text):
+def _remove_media_links(text: str, prefix: re.Pattern) -> str:
+    """Drop [[File:...]], [[Datei:...]], [[Category:...]] (any name `prefix` matches) links, whose captions may hold
+    nested [[links]]."""
+    while match := prefix.search(text):
         depth = 0
         i = match.start()
         while i < len(text):
@@ -116,10 +146,29 @@ def _remove_media_links(text: str) -> str:
     return text
 
 
-def wiki_categories(wikitext: str) -> list[str]:
-    """The explicit [[Category:Name|sort key]] links of an article, in order, names with spaces normalised."""
-    names = (" ".join(name.replace("_", " ").split()) for name in _CATEGORY.findall(wikitext))
-    return list(dict.fromkeys(name for name in names if name))
+def _text_template(match: re.Match) -> str:
+    name, params = match.group(1).lower(), [p.strip() for p in match.group(2).split("|")]
+    positional = [p for p in params if "=" not in p]
+    if name in ("convert", "cvt"):
+        return " ".join(positional[:2])
+    if name in ("lang", "transl"):  # {{lang|grc|Ἀχιλλεύς}}, {{transl|ar|al-Jazā'ir}}: the code comes first
+        return positional[-1] if len(positional) >= 2 else ""
+    return positional[0] if positional else ""
+
+
+def _clean_parens(match: re.Match) -> str:
+    """Brackets emptied by removed templates go, and so do separators left at their edges: "(;, Akhilleus, )" ->
+    "(Akhilleus)", "（）" -> ""."""
+    inner = _GAP_BEFORE_DASH.sub(" ", match.group(2)).replace(_GAP, "").strip(_SEPARATORS)
+    return f" {match.group(1)}{inner}{match.group(3)}" if inner.strip() else ""
+
+
+def wiki_categories(wikitext: str, names: tuple[str, ...] = ("Category",)) -> list[str]:
+    """The explicit [[Category:Name|sort key]] links of an article (any of the category namespace `names`), in
+    order, names with spaces normalised."""
+    pattern = re.compile(r"\[\[\s*(?:" + _alternatives(names) + r")\s*:\s*([^\]|]+)(?:\|[^\]]*)?\]\]", re.I)
+    found = (" ".join(name.replace("_", " ").split()) for name in pattern.findall(wikitext))
+    return list(dict.fromkeys(name for name in found if name))
 
 
 def wiki_intro(wikitext: str) -> str:
@@ -128,20 +177,34 @@ def wiki_intro(wikitext: str) -> str:
     return wikitext[: match.start()] if match else wikitext
 
 
-def wiki_to_text(wikitext: str) -> str:
+def media_prefix(names: dict[str, tuple[str, ...]] | None = None) -> re.Pattern:
+    """The start of a media, file or category link for `namespace_names(...)` (English names when None)."""
+    every = {name for values in (names or namespace_names()).values() for name in values}
+    return re.compile(r"\[\[\s*(?:" + _alternatives(every) + r")\s*:", re.I)
+
+
+_ENGLISH_MEDIA = media_prefix()
+
+
+def wiki_to_text(wikitext: str, media: re.Pattern | None = None) -> str:
     """Plain text from wiki markup: templates {{...}}, tables {|...|}, references, comments, media and category
-    links removed; [[target|label]] becomes label, [[target]] becomes target, [url label] becomes label; bold and
-    italic quotes and HTML tags removed, entities decoded.
+    links (`media`: a `media_prefix`, for a wiki's local namespace names) removed; [[target|label]] becomes label,
+    [[target]] becomes target, [url label] becomes label; bold and italic quotes and HTML tags removed, entities
+    decoded. Inline text templates ({{lang}}, {{convert}}, {{nowrap}}) keep their text, and what removed templates
+    leave behind is cleaned: empty brackets "()" "（）", separators at a bracket's edges, "At , Alabama".
 
     >>> wiki_to_text("'''Ada''' {{lang|x}}was a [[mathematician|math person]].<ref>A book</ref>")
     'Ada was a math person.'
     """
-    text = _COMMENT.sub("", wikitext)
+    text = _COMMENT.sub("", wikitext).replace(_GAP, "")
     text = _REF.sub("", text)
     text = _DROPPED_ELEMENTS.sub("", text)
-    text = _remove_nested(text, "{{", "}}")
+    previous = None
+    while previous != text:  # innermost first: {{lang|de|{{nowrap|x}}}}
+        previous, text = text, _TEXT_TEMPLATE.sub(_text_template, text)
+    text = _remove_nested(text, "{{", "}}", _GAP)
     text = _remove_nested(text, "{|", "|}")
-    text = _remove_media_links(text)
+    text = _remove_media_links(text, media or _ENGLISH_MEDIA)
     text = _INTERWIKI.sub("", text)
     text = _LINK.sub(lambda m: m.group(2) if m.group(2) is not None else m.group(1), text)
     text = _EXTERNAL_LINK.sub(lambda m: m.group(1) or "", text)
@@ -149,6 +212,9 @@ def wiki_to_text(wikitext: str) -> str:
     text = _TAG.sub("", text)
     text = html.unescape(text)
     text = _LIST_MARKERS.sub("", text)
-    text = _EMPTY_PARENS.sub("", text)
-    text = re.sub(r" +([,.;:])", r"\1", _SPACES.sub(" ", text))
+    text = _PARENS.sub(_clean_parens, text)
+    text = _DANGLING.sub(lambda m: m.group(1) + m.group(2).upper(), text)
+    text = _SPACES.sub(" ", text.replace(_GAP, ""))
+    text = re.sub(r" +([,.;:])", r"\1", text)
+    text = re.sub(r"([,;:])(?:\s*[,;:])+", r"\1", text)  # ", ," left between removed pieces
     return normalize_whitespace(text)

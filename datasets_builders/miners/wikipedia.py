@@ -1,36 +1,44 @@
 """Mine pairs of Wikipedia intro sections from articles of the same category.
 
-Input: a pages-articles dump (`enwiki-YYYYMMDD-pages-articles.xml.bz2`, multistream or not, or the .xml): the
-MediaWiki export format (namespace http://www.mediawiki.org/xml/export-0.10/, any export version is accepted) with
-<page><title/><ns/><redirect/>?<revision><text/></revision></page>. `path` is one file or a folder (*.xml.bz2,
-*.xml, sorted). Read with iterparse, clearing each page, so memory does not grow with the dump.
+Input: a pages-articles dump in the MediaWiki export format (<mediawiki><siteinfo/><page>...</page></mediawiki>, any
+export version), plain or compressed (bz2 multistream or not, gz, xz, zst; recognised by content): the whole
+`enwiki-YYYYMMDD-pages-articles.xml.bz2` or the split parts `enwiki-YYYYMMDD-pages-articles1.xml-p1p41242.bz2`,
+`...-pages-articles2.xml-p41243p151573.bz2`, ... `path` is one file or a folder (searched recursively for *.xml,
+*.xml.*, *.xml-p*, in natural order: part 2 before part 10). Read with iterparse, clearing each page, so memory does
+not grow with the dump. A file that is not a MediaWiki dump (another root element, or no <page> at all) is an
+error naming the file and what was expected.
 
-Text: the intro is the wikitext before the first `== Heading ==`, turned into plain text (text.wiki_to_text:
-templates, tables, references, media and category links, bold/italics and HTML removed, links replaced by their
-labels), cut to at most `max_chars`=2,000 characters at a word boundary; intros under `min_chars`=50 are dropped.
-Only articles count: namespace 0, no redirect, no disambiguation page.
+Text: the intro is the wikitext before the first `== Heading ==`, turned into plain text (text.wiki_to_text), cut
+to at most `max_chars`=2,000 characters at a word boundary; intros under `min_chars`=50 are dropped. File, media and
+category links are recognised by the English names and by the local names the dump declares in
+<siteinfo><namespaces> (Datei:, Fichier:, ファイル:, Kategorie:, ...). Only articles count: namespace 0, no
+redirect, no disambiguation page.
 
-Categories: an article's explicit `[[Category:...]]` links, minus broad or maintenance ones matched by
-`skip_categories` (births/deaths years, "Living people", stubs, "Articles ...", "Pages ...", ...): those group
-unrelated articles. Each article joins ONE of its remaining categories, picked by a seeded hash of its title
-(deterministic, independent of order), so each article is the anchor of at most one pair and big categories do not
-multiply it.
+Categories: an article's explicit category links, minus broad or maintenance ones matched by `skip_categories`
+(births/deaths years, "Living people", stubs, "Articles ...", "Pages ...", ...): those group unrelated articles.
 
-Sampling: each category keeps a reservoir of at most `reservoir_size`=2 earlier intros (Algorithm R, a
-`random.Random(seed)`), so every earlier article of the category had the same chance to be kept. An arriving
-article is paired with a reservoir member drawn from the same generator, then offered to the reservoir. The first
-article of a category has no partner ("first_in_category"). Memory is bounded: at most `max_categories`=50,000
-categories are open, the least recently used evicted (an evicted category starts afresh: its next article is again
-"first_in_category"), i.e. at most max_categories x reservoir_size x max_chars characters of intros.
-Every page read is the anchor of one pair or one Drop (redirect, not_an_article, disambiguation, intro_too_short,
-no_category, first_in_category). A missing <title>, <ns> or <text>, malformed XML and a truncated or corrupt bz2
-stream are bad input, reported with file and page number (or line and column).
+Pairing, within every shared category: each category keeps a reservoir of at most `reservoir_size`=4 earlier
+intros (Algorithm R with a `random.Random(seed)`, so every earlier article of the category had the same chance to
+be kept). An arriving article is offered one partner drawn from the reservoir of each of its categories, the
+smallest (most specific) categories first; a partner met through two categories gives one pair. Two bounds keep a
+huge category or a much-categorised article from dominating, both counted in `MiningStats.bounded` (the builder's
+"not formed by bounds"): an article anchors at most `pairs_per_article`=3 pairs ("over_pairs_per_article"), and a
+category forms at most `pairs_per_category`=200 pairs ("over_pairs_per_category"). So a category of n articles
+gives min(n - 1, 200) pairs, and an article appears as an anchor at most 3 times.
+
+Memory is bounded: at most `max_categories`=50,000 categories are open, the least recently used evicted (counted
+as "category_evicted": the category starts afresh, its earlier articles can no longer be partners), i.e. at most
+max_categories x reservoir_size intros of at most max_chars characters (one intro is shared by its reservoirs).
+
+Records: every page read is one kept record (one to `pairs_per_article` pairs, the article as anchor, an earlier
+article of a shared category as positive) or one Drop: redirect, not_an_article, disambiguation, intro_too_short,
+no_category, no_shared_category (no earlier article in any of its categories: the first of each), or
+all_pairs_over_bounds. A missing <title>, <ns> or <text>, malformed XML, invalid UTF-8 and a truncated or corrupt
+compressed stream are bad input, reported with file and page number (or line).
 """
 
 from __future__ import annotations
 
-import bz2
-import hashlib
 import random
 import re
 import xml.etree.ElementTree as ET
@@ -38,18 +46,23 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
-from .common import Drop, Event, MiningStats, input_files, pair
-from .text import wiki_categories, wiki_intro, wiki_to_text
+from se1b.errors import UserError
+
+from .common import Bounded, BrokenInput, DecodedFile, Drop, Event, MiningStats, decoded_blocks, input_files, pair
+from .text import media_prefix, namespace_names, wiki_categories, wiki_intro, wiki_to_text
 
 MIN_CHARS = 50
 MAX_CHARS = 2000
-RESERVOIR_SIZE = 2
+RESERVOIR_SIZE = 4
+PAIRS_PER_ARTICLE = 3
+PAIRS_PER_CATEGORY = 200
 MAX_CATEGORIES = 50_000
 SKIP_CATEGORIES = (
     r"^(\d+s?( BC)? (births|deaths)|Living people|Possibly living people|Year of (birth|death) (missing|unknown).*"
     r"|(All |Articles |Pages |Wikipedia |CS1 |Webarchive |Use |Short description|Commons category|Good articles"
     r"|Featured articles|Redirects ).*|.*[Ss]tubs?)$"
 )
+FILE_PATTERNS = ("*.xml", "*.xml.*", "*.xml-p*")
 _DISAMBIGUATION = re.compile(r"\{\{\s*(disambiguation|disambig|dab|set index|hndis|geodis)\b", re.I)
 
 
@@ -64,42 +77,47 @@ def _cut(text: str, max_chars: int) -> str:
     return cut[: cut.rfind(" ")] if " " in cut else cut
 
 
-def iter_pages(path: Path) -> Iterator[tuple[str, dict[str, str | None] | Drop]]:
-    """(location, {"title", "ns", "redirect", "text"}) of each <page> of a dump, in constant memory; malformed XML
-    or a broken bz2 stream ends the file with one error Drop."""
+def iter_pages(path: Path, namespaces: dict[str, str] | None = None) -> Iterator[tuple[str, dict | Drop]]:
+    """(location, {"title", "ns", "redirect", "text"}) of each <page> of a dump, in constant memory. The dump's
+    <siteinfo><namespaces> (key -> local name) is stored into `namespaces` before the first page. Malformed XML,
+    invalid UTF-8 or a broken compressed stream end the file with one error Drop; a file that is not a MediaWiki
+    dump raises UserError."""
     number = 0
     root = None
-    opener = bz2.open if path.suffix == ".bz2" else open
     try:
-        with opener(path, "rb") as fh:
-            for event, elem in ET.iterparse(fh, events=("start", "end")):
-                if root is None:
-                    root = elem
-                if event != "end" or _local(elem.tag) != "page":
-                    continue
-                number += 1
-                page: dict[str, str | None] = {"title": None, "ns": None, "redirect": None, "text": None}
-                for child in elem.iter():
-                    name = _local(child.tag)
-                    if name in ("title", "ns", "text"):
-                        page[name] = child.text or ""
-                    elif name == "redirect":
-                        page["redirect"] = child.get("title", "")
-                yield f"page {number} ({page['title'] or 'no title'})", page
-                elem.clear()
-                root.clear()  # finished pages stay attached to the root otherwise
+        for event, elem in ET.iterparse(DecodedFile(decoded_blocks(path)), events=("start", "end")):
+            if root is None:
+                root = elem
+                if _local(elem.tag) != "mediawiki":
+                    raise UserError(
+                        f"{path}: not_a_dump: the root element is <{_local(elem.tag)}>, expected <mediawiki> with "
+                        "<page> elements (a Wikipedia pages-articles dump)"
+                    )
+            if event != "end":
+                continue
+            name = _local(elem.tag)
+            if name == "namespace" and namespaces is not None:
+                namespaces[elem.get("key", "")] = (elem.text or "").strip()
+            if name != "page":
+                continue
+            number += 1
+            page: dict[str, str | None] = {"title": None, "ns": None, "redirect": None, "text": None}
+            for child in elem.iter():
+                field = _local(child.tag)
+                if field in ("title", "ns", "text"):
+                    page[field] = child.text or ""
+                elif field == "redirect":
+                    page["redirect"] = child.get("title", "")
+            yield f"page {number} ({page['title'] or 'no title'})", page
+            elem.clear()
+            root.clear()  # finished pages stay attached to the root otherwise
     except ET.ParseError as error:
         line, column = error.position
-        yield f"{line}:{column}", Drop("malformed_xml", f"malformed XML ({error})", error=True)
-    except EOFError as error:
-        yield f"after page {number}", Drop("truncated_file", f"truncated bz2 file ({error})", error=True)
-    except OSError as error:
-        yield f"after page {number}", Drop("corrupt_file", f"corrupt bz2 data ({error})", error=True)
-
-
-def _pick(categories: list[str], title: str, seed: int) -> str:
-    digest = hashlib.blake2b(f"{seed}\0{title}".encode(), digest_size=8).digest()
-    return categories[int.from_bytes(digest, "big") % len(categories)]
+        yield f"line {line}, column {column}", Drop("malformed_xml", f"malformed XML ({error})", error=True)
+    except BrokenInput as broken:
+        yield broken.location, Drop(broken.reason, f"{broken.message}, after page {number}", error=True)
+    if number == 0 and root is not None:
+        raise UserError(f"{path}: not_a_dump: no <page> element: not a Wikipedia pages-articles dump")
 
 
 def _article_drop(page: dict[str, str | None]) -> Drop | None:
@@ -115,6 +133,15 @@ def _article_drop(page: dict[str, str | None]) -> Drop | None:
     return None
 
 
+class _Category:
+    __slots__ = ("members", "pairs", "seen")
+
+    def __init__(self) -> None:
+        self.members: list[tuple[str, str]] = []  # (title, intro) reservoir
+        self.pairs = 0
+        self.seen = 0
+
+
 def wikipedia_events(
     files: list[Path],
     *,
@@ -122,50 +149,86 @@ def wikipedia_events(
     min_chars: int = MIN_CHARS,
     max_chars: int = MAX_CHARS,
     reservoir_size: int = RESERVOIR_SIZE,
+    pairs_per_article: int = PAIRS_PER_ARTICLE,
+    pairs_per_category: int = PAIRS_PER_CATEGORY,
     max_categories: int = MAX_CATEGORIES,
     skip_categories: str = SKIP_CATEGORIES,
 ) -> Iterator[Event]:
-    """Events of pages-articles dumps read in order with shared category reservoirs: one pair or Drop per page."""
+    """Events of pages-articles dumps read in order with shared category reservoirs: one record per page (its
+    pairs, or a Drop), plus Bounded counts of the pairs the bounds did not form."""
     rng = random.Random(seed)
     skip = re.compile(skip_categories)
-    reservoirs: OrderedDict[str, tuple[list[str], list[int]]] = OrderedDict()  # category -> (intros, [seen])
+    categories: OrderedDict[str, _Category] = OrderedDict()
     for file in files:
-        for location, page in iter_pages(file):
+        if "multistream-index" in file.name:  # the offsets file downloaded beside a multistream dump: no pages
+            continue
+        declared: dict[str, str] = {}
+        names = media = None
+        for location, page in iter_pages(file, declared):
+            if names is None:  # <siteinfo> precedes the first page
+                names = namespace_names(declared)
+                media = media_prefix(names)
             drop = page if isinstance(page, Drop) else _article_drop(page)
             if drop:
                 yield file, location, drop
                 continue
-            intro = _cut(wiki_to_text(wiki_intro(page["text"])), max_chars)
+            intro = _cut(wiki_to_text(wiki_intro(page["text"]), media), max_chars)
             if len(intro) < min_chars:
                 yield file, location, Drop("intro_too_short")
                 continue
-            categories = [name for name in wiki_categories(page["text"]) if not skip.match(name)]
-            if not categories:
+            own = [name for name in wiki_categories(page["text"], names["14"]) if not skip.match(name)]
+            if not own:
                 yield file, location, Drop("no_category")
                 continue
-            category = _pick(categories, page["title"], seed)
-            if category in reservoirs:
-                reservoirs.move_to_end(category)
-                intros, seen = reservoirs[category]
+            title = page["title"]
+            pairs: list[dict] = []
+            partners: set[str] = set()
+            over_article = over_category = 0
+            for name in sorted(own, key=lambda n: categories[n].seen if n in categories else 0):
+                category = categories.get(name)
+                if category is None or not category.members:
+                    continue
+                partner, partner_intro = category.members[rng.randrange(len(category.members))]
+                if partner in partners:
+                    continue
+                if category.pairs >= pairs_per_category:
+                    over_category += 1
+                elif len(pairs) >= pairs_per_article:
+                    over_article += 1
+                else:
+                    pairs.append(pair(intro, partner_intro))
+                    partners.add(partner)
+                    category.pairs += 1
+            if over_article:
+                yield file, location, Bounded("over_pairs_per_article", over_article)
+            if over_category:
+                yield file, location, Bounded("over_pairs_per_category", over_category)
+            if pairs:
+                yield file, location, pairs
+            elif over_article or over_category:
+                yield file, location, Drop("all_pairs_over_bounds")
             else:
-                intros, seen = reservoirs[category] = ([], [0])
-                if len(reservoirs) > max_categories:
-                    reservoirs.popitem(last=False)
-            if intros:
-                yield file, location, pair(intro, intros[rng.randrange(len(intros))])
-            else:
-                yield file, location, Drop("first_in_category")
-            seen[0] += 1
-            if len(intros) < reservoir_size:
-                intros.append(intro)
-            elif (slot := rng.randrange(seen[0])) < reservoir_size:
-                intros[slot] = intro
+                yield file, location, Drop("no_shared_category")
+            for name in own:  # offer the article to each of its categories' reservoirs
+                category = categories.get(name)
+                if category is None:
+                    category = categories[name] = _Category()
+                    if len(categories) > max_categories:
+                        categories.popitem(last=False)
+                        yield file, location, Bounded("category_evicted")
+                else:
+                    categories.move_to_end(name)
+                category.seen += 1
+                if len(category.members) < reservoir_size:
+                    category.members.append((title, intro))
+                elif (slot := rng.randrange(category.seen)) < reservoir_size:
+                    category.members[slot] = (title, intro)
 
 
 def mine_wikipedia(path: str | Path, *, stats: MiningStats | None = None, **options) -> Iterator[dict]:
-    """Stream {"anchor": an article's intro, "positive": the intro of an earlier article of the same category,
+    """Stream {"anchor": an article's intro, "positive": the intro of an earlier article of a shared category,
     "negative": None} pairs from pages-articles dumps (`options`: the keyword arguments of `wikipedia_events`);
     pages read == stats.records."""
     stats = stats if stats is not None else MiningStats()
-    files = input_files(path, ("*.xml.bz2", "*.xml"), "Wikipedia pages-articles (.xml.bz2)")
+    files = input_files(path, FILE_PATTERNS, "Wikipedia pages-articles (.xml.bz2)")
     yield from stats.pairs_of(wikipedia_events(files, **options))
