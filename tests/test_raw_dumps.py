@@ -144,6 +144,10 @@ def test_a_file_without_pages_is_an_error_naming_it(tmp_path):
     with pytest.raises(UserError, match=r"Posts\.xml: not_a_dump: the root element is <posts>, expected <mediawiki>"):
         list(mine_wikipedia(posts))
     assert se1b(["data", "build", "wikipedia_category_intros", "--raw", str(posts), "--out", str(tmp_path / "b")]) == 2
+    text = tmp_path / "README.xml"
+    text.write_text("Downloaded from dumps.wikimedia.org\n")
+    with pytest.raises(UserError, match=r"README\.xml: not_a_dump: not XML \(syntax error: line 1, column 0\)"):
+        list(mine_wikipedia(text))
     empty = tmp_path / "enwiki-pages-articles.xml"
     empty.write_text(f'<mediawiki xmlns="{MW}">\n{SITEINFO_JA}</mediawiki>\n')
     with pytest.raises(UserError, match=r"pages-articles\.xml: not_a_dump: no <page> element"):
