@@ -34,7 +34,7 @@ from test_miners import (
     write_zst_lines,
 )
 
-from datasets_builders import build_source
+from datasets_builders import build_source, publish
 from datasets_builders.miners import MiningStats, mine_reddit, mine_stackexchange, mine_wikipedia
 from datasets_builders.miners.options import FIXED, MINERS, OPTIONS
 from datasets_builders.miners.stackexchange import strip_duplicate_notice
@@ -82,6 +82,11 @@ def test_wikipedia_bounds_per_article_and_per_category_are_counted(tmp_path):
     stats = MiningStats()
     assert len(list(mine_wikipedia(dump, stats=stats, pairs_per_category=1))) == 3  # Poets forms only B-A
     assert stats.bounded == {"over_pairs_per_category": 1}
+    source = build_source("wikipedia_category_intros", progress=False, raw_paths=[dump]).source
+    build = build_source(source.configure(pairs_per_article=1), [dump], progress=False)
+    assert build.stats.not_formed == {"over_pairs_per_article": 1} and build.stats.pairs_written == 3
+    card = (publish(build, tmp_path / "hub", progress=False) / "README.md").read_text()
+    assert "| over_pairs_per_article | 1 |" in card and "pairs_per_article=1" in card
 
 
 def test_wikipedia_split_dump_parts_are_found_in_order_and_pair_across_parts(tmp_path):
