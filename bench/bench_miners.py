@@ -5,7 +5,7 @@
     python bench/bench_miners.py --only formats  # only the compressed-format comparison (.7z, .bz2, .xz vs plain)
 
 Each measurement runs in a fresh child process (so peak RSS is its own): it imports the miners, notes its RSS, mines
-the whole dump, and reports pairs, seconds, peak RSS (ru_maxrss) and the growth of RSS over the post-import RSS;
+the whole dump, and reports pairs, seconds, peak RSS (VmHWM) and the growth of RSS over the post-import RSS;
 speed is input records (posts, comments, pages) per second, since bounded indexes can give fewer pairs.
 "Memory stays flat" means the growth does not rise with the input size. The peers are what a straightforward script
 does: StackExchange with `ET.parse` of the whole Posts.xml and dicts of questions and answers; Reddit and Wikipedia
@@ -26,7 +26,6 @@ import argparse
 import bz2
 import json
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -179,6 +178,15 @@ def naive_stackexchange(posts_path: Path) -> int:
     return pairs
 
 
+def _peak_rss() -> int:
+    """This process's own peak RSS in bytes: VmHWM belongs to its memory map, new at exec, whereas ru_maxrss keeps
+    the parent's high-water mark across fork + exec (a parent that generated big dumps would inflate every child)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def child(case: str, path: str) -> None:
     """Mine one dump in this process and print {pairs, seconds, peak_rss_mb, rss_growth_mb} as JSON."""
     import psutil
@@ -201,7 +209,7 @@ def child(case: str, path: str) -> None:
         bound = 5_000 if case == "wikipedia" else 10**12
         pairs = sum(1 for _ in mine_wikipedia(path, stats=stats, max_categories=bound))
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _peak_rss()
     lost = stats.dropped.get("parent_evicted", 0)
     report = {"pairs": pairs, "seconds": seconds, "peak_rss_mb": peak / 2**20, "lost_to_eviction": lost}
     report["not_formed_by_bounds"] = dict(stats.bounded)

@@ -21,11 +21,18 @@ Public API (import from `datasets_builders`):
         build_reports/<name>.json and README.md (model_cards.dataset_card.write_dataset_card(out_dir) rewrites it)
     RecordError(reason, detail, line=None)        a bad record; `reason` is the key it is counted under
     Filtered(reason)                              a record a source's own filters drop: counted, never an error
+    Bounded(reason, count)                        pairs a source's bounds did not form: counted, not a record
+
+Every message names a place as `file:line N:` (or `file:row 3 (Id=7):`, `file:page 2 (Title):`, `file:line 4,
+column 2:` for XML syntax), and a whole-file problem as `file: reason:`; compressed files of any kind (gzip, bz2,
+xz, zstd, recognised by content) are read by datasets_builders/compressed.py, which keeps what precedes damage and
+reports its compressed byte offset.
 
 Command line:
 
     se1b data list
     se1b data build SOURCE [--raw PATH...] --out BUILD_DIR [--on-error skip] [--dedupe] [--num-proc N]
+        [--min-chars N --min-score N ...]   (a mined source's filters and bounds; defaults in --help)
     se1b data publish ITEM... --out REPO_DIR [--raw PATH...] [--max-shard-mb N] [--pretty-name T]   (ITEM: a build
         folder or a source name; publish also takes --on-error, --dedupe, --num-proc for the sources it builds)
 

@@ -34,7 +34,7 @@ from test_miners import (
     write_zst_lines,
 )
 
-from datasets_builders import build_source
+from datasets_builders import build_source, publish
 from datasets_builders.miners import MiningStats, mine_reddit, mine_stackexchange, mine_wikipedia
 from datasets_builders.miners.options import FIXED, MINERS, OPTIONS
 from datasets_builders.miners.stackexchange import strip_duplicate_notice
@@ -82,6 +82,11 @@ def test_wikipedia_bounds_per_article_and_per_category_are_counted(tmp_path):
     stats = MiningStats()
     assert len(list(mine_wikipedia(dump, stats=stats, pairs_per_category=1))) == 3  # Poets forms only B-A
     assert stats.bounded == {"over_pairs_per_category": 1}
+    source = build_source("wikipedia_category_intros", progress=False, raw_paths=[dump]).source
+    build = build_source(source.configure(pairs_per_article=1), [dump], progress=False)
+    assert build.stats.not_formed == {"over_pairs_per_article": 1} and build.stats.pairs_written == 3
+    card = (publish(build, tmp_path / "hub", progress=False) / "README.md").read_text()
+    assert "| over_pairs_per_article | 1 |" in card and "pairs_per_article=1" in card
 
 
 def test_wikipedia_split_dump_parts_are_found_in_order_and_pair_across_parts(tmp_path):
@@ -144,6 +149,10 @@ def test_a_file_without_pages_is_an_error_naming_it(tmp_path):
     with pytest.raises(UserError, match=r"Posts\.xml: not_a_dump: the root element is <posts>, expected <mediawiki>"):
         list(mine_wikipedia(posts))
     assert se1b(["data", "build", "wikipedia_category_intros", "--raw", str(posts), "--out", str(tmp_path / "b")]) == 2
+    text = tmp_path / "README.xml"
+    text.write_text("Downloaded from dumps.wikimedia.org\n")
+    with pytest.raises(UserError, match=r"README\.xml: not_a_dump: not XML \(syntax error: line 1, column 0\)"):
+        list(mine_wikipedia(text))
     empty = tmp_path / "enwiki-pages-articles.xml"
     empty.write_text(f'<mediawiki xmlns="{MW}">\n{SITEINFO_JA}</mediawiki>\n')
     with pytest.raises(UserError, match=r"pages-articles\.xml: not_a_dump: no <page> element"):

@@ -308,6 +308,9 @@ def dump_rows(
                 elem.clear()
                 root.clear()  # drop the finished rows from the tree, else it keeps one empty element per row
     except ET.ParseError as error:
+        if root is None:
+            expected = f"expected the {root_tag} table of a Stack Exchange site dump"
+            raise UserError(f"{file}: not_a_dump: not XML ({error}): {expected}") from None
         line, column = error.position
         lost = _rows_after(file, line, column, lost_questions)
         message = f"malformed XML ({error}); the file stops here, after row {number}: {lost:,} rows after it are lost"

@@ -112,6 +112,9 @@ def iter_pages(path: Path, namespaces: dict[str, str] | None = None) -> Iterator
             elem.clear()
             root.clear()  # finished pages stay attached to the root otherwise
     except ET.ParseError as error:
+        if root is None:
+            expected = "expected a Wikipedia pages-articles dump"
+            raise UserError(f"{path}: not_a_dump: not XML ({error}): {expected}") from None
         line, column = error.position
         yield f"line {line}, column {column}", Drop("malformed_xml", f"malformed XML ({error})", error=True)
     except BrokenInput as broken:
