@@ -1,6 +1,7 @@
 """The Space in a real browser: headless Debian Chromium driven by Playwright uses every tab through the page and
 saves a screenshot of each (plus the limit message) to the test's tmp folder."""
 
+import shutil
 import socket
 
 import pytest
@@ -9,7 +10,7 @@ from playwright.sync_api import expect, sync_playwright
 from spaces_demo.app import DEFAULT_CORPUS_MESSAGE, build_demo, launch
 from spaces_demo.registry import MINILM_HUB_ID, ModelRegistry
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # Debian's, installed by the README's set-up
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--headless",
