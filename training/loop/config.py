@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from se1b.errors import UserError
 SCHEDULES = ("linear", "cosine", "constant")
 OBJECTIVES = ("mnrl", "distillation")
 PRECISIONS = ("fp32", "bf16")
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 @dataclass
@@ -92,6 +94,10 @@ class TrainConfig:
                 raise UserError("config field 'data' must be a list of {path, config, split} parallel datasets")
         elif isinstance(self.data, list):
             raise UserError("config field 'data' must be a data config file or mapping (training/data/pipeline.py)")
+        for name in ("learning_rate", "weight_decay", "grad_clip", "scale"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or abs(value) > FLOAT32_MAX:  # the step computes in float32
+                raise UserError(f"config field '{name}' must be a finite number (float32 range), got {value}")
         positive = ("batch_size", "steps", "max_seq_length", "log_every", "checkpoint_every", "keep_checkpoints",
                     "teacher_batch_size")
         for name in positive:

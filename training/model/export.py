@@ -8,6 +8,7 @@ The folder is written to a temporary sibling and renamed into place, so a failur
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -61,6 +62,7 @@ def export_sentence_model(
             target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content.encode() if isinstance(content, str) else content)
+        apply_usual_modes(staging)  # mkdtemp made it private (0700)
         if out.exists():
             # Swap via a backup so the old folder is only removed once the new one is in place.
             backup = out.with_name(f".{out.name}.old")
@@ -74,6 +76,15 @@ def export_sentence_model(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out
+
+
+def apply_usual_modes(folder: Path) -> None:
+    """Give `folder` and everything in it the modes a plain mkdir/open would (0755/0644 under the usual umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    for path in folder.rglob("*"):
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def write_sentence_transformers_modules(
