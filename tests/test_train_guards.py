@@ -94,7 +94,7 @@ def test_a_failed_start_writes_nothing(tmp_path, fixture_paths, monkeypatch):
     cases = [
         (["eval_sts=missing.tsv"], "missing.tsv: no such file"),
         ([f"data={bad_data}"], "folder not found"),
-        (["max_seq_length=512"], r"'max_seq_length' \(512\) exceeds the 128 positions of the model tiny-bert"),
+        (["max_seq_length=512"], r"'max_seq_length' \(512\) exceeds the 130 positions of the model tiny-bert"),
     ]
     for overrides, message in cases:
         with pytest.raises(UserError, match=message):
