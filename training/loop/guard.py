@@ -14,9 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from se1b.errors import UserError
+from se1b.files import apply_usual_modes
 from training.loop.checkpoint import Checkpointer
 from training.loop.config import TrainConfig, save_config
-from training.model.export import apply_usual_modes
 
 # What a resume may change: the schedule, evaluation, logging, checkpointing, memory/compute knobs and the card.
 # Everything else (model, shapes, data, seed, objective) would make the checkpoint mean something else.
