@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from se1b.errors import UserError
@@ -44,3 +45,23 @@ def swap_into_place(staging: Path, target: Path) -> None:
         shutil.rmtree(backup)
     else:
         staging.rename(target)
+
+
+def check_writable(path: Path) -> None:
+    """Before slow work: refuse an output file whose folder cannot be created or written."""
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; give a file name inside it")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UserError(f"{path}: cannot write there ({ancestor} is not a writable folder)")
+
+
+def write_output(path: Path, write: Callable[[Path], None]) -> None:
+    """Create the folder of `path` and call `write(path)`; an OS error (read-only, disk full) is one line."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(path)
+    except OSError as error:
+        raise UserError(f"{path}: cannot write ({error.strerror or error})") from error

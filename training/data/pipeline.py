@@ -93,7 +93,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from se1b.errors import UserError
+from se1b.errors import UserError, yaml_error
 
 COMPOSITIONS = ("single_source", "mixed")
 STOPPING_STRATEGIES = ("never", "first_exhausted", "all_exhausted", "all_exhausted_without_replacement")
@@ -189,7 +189,7 @@ def _read_file(path: Path) -> object:
     try:
         return yaml.safe_load(path.read_text())  # YAML is a superset of JSON
     except yaml.YAMLError as error:
-        raise UserError(f"{path}: not valid YAML/JSON: {str(error).splitlines()[0]}") from error
+        raise yaml_error(path, error) from error
 
 
 def load_data_config(config: str | Path | dict | list, *, root: str | Path | None = None) -> DataConfig:

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from se1b.errors import UserError
+from se1b.errors import UserError, yaml_error
 
 SCHEDULES = ("linear", "cosine", "constant")
 OBJECTIVES = ("mnrl", "distillation")
@@ -166,7 +166,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
         except FileNotFoundError as error:
             raise UserError(f"{path}: config file not found") from error
         except yaml.YAMLError as error:
-            raise UserError(f"{path}: not valid YAML/JSON: {str(error).splitlines()[0]}") from error
+            raise yaml_error(path, error) from error
         if not isinstance(loaded, dict):
             raise UserError(f"{path}: the config must be a mapping of field: value")
         values = {name: _coerce(name, value, str(path)) for name, value in loaded.items()}
