@@ -32,6 +32,7 @@ from datasets_builders.registry import get_source
 from datasets_builders.schema import FEATURES
 from datasets_builders.source import Source
 from se1b.errors import UserError
+from se1b.files import staging_sibling, swap_into_place
 
 ON_ERROR = ("raise", "skip")
 ARROW_FILE = "pairs.arrow"
@@ -306,26 +307,29 @@ def build_source(
     source = get_source(source) if isinstance(source, str) else source
     paths = resolve_raw_paths(source, raw_paths)
     temporary = out_dir is None
-    folder = Path(tempfile.mkdtemp(prefix=f"se1b-build-{source.name}-")) if temporary else Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    target = None if temporary else Path(out_dir)
+    if target is not None and target.exists() and any(target.iterdir()) and not (target / STATS_FILE).is_file():
+        raise UserError(f"{target} exists and is not a build folder; choose a new or empty --out")
+    # A named --out is built in a temporary sibling and swapped in on success: a failed or killed build never
+    # touches an earlier good build, and never leaves an empty folder.
+    folder = Path(tempfile.mkdtemp(prefix=f"se1b-build-{source.name}-")) if temporary else staging_sibling(target)
     stats = BuildStats(source=source.name, on_error=on_error, dedupe=dedupe)
     bar = tqdm(desc=f"build {source.name}", unit=" pairs", disable=not progress, mininterval=1.0)
-    if num_proc > 1 and len(paths) > 1 and source.files_reader is None:
-        rows = _rows_in_parallel(source, paths, stats, on_error, num_proc, folder)
-    else:
-        rows = iter_rows(source, paths, stats, on_error)
     try:
-        write_arrow(rows, folder / ARROW_FILE, on_batch=bar.update)
-    except BaseException:
-        if temporary:
-            shutil.rmtree(folder, ignore_errors=True)
+        if num_proc > 1 and len(paths) > 1 and source.files_reader is None:
+            rows = _rows_in_parallel(source, paths, stats, on_error, num_proc, folder)
         else:
-            for partial in [folder / ARROW_FILE, folder / STATS_FILE, *folder.glob("part-*.arrow")]:
-                partial.unlink(missing_ok=True)
+            rows = iter_rows(source, paths, stats, on_error)
+        write_arrow(rows, folder / ARROW_FILE, on_batch=bar.update)
+        (folder / STATS_FILE).write_text(json.dumps({"source": source.facts(), "stats": stats.to_dict()}, indent=2))
+        if target is not None:
+            swap_into_place(folder, target)
+            folder = target
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
         raise
     finally:
         bar.close()
-    (folder / STATS_FILE).write_text(json.dumps({"source": source.facts(), "stats": stats.to_dict()}, indent=2))
     build = Build(source, datasets.Dataset.from_file(str(folder / ARROW_FILE)), stats, folder, source.facts())
     if temporary:
         weakref.finalize(build, shutil.rmtree, folder, True)

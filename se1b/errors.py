@@ -3,3 +3,11 @@
 
 class UserError(Exception):
     """A clear, one-line, user-facing error; `se1b` prints it and exits with status 2."""
+
+
+def yaml_error(path: object, error: Exception) -> UserError:
+    """A PyYAML error as one line that keeps the line and column of the problem (1-based, as editors count)."""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    return UserError(f"{where}: not valid YAML/JSON: {problem}")

@@ -174,15 +174,16 @@ def test_four_devices_equal_one_device(tmp_path, fixture_paths):
     assert json.loads((tmp_path / "four" / "model" / "run_metadata.json").read_text())["training"]["devices"] == 4
 
 
-def test_nan_loss_stops_with_a_clear_message(tmp_path, fixture_paths):
+def test_non_finite_float_fields_are_refused_at_config_time(tmp_path, fixture_paths):
     from se1b.errors import UserError
     from training.loop.config import load_config
-    from training.loop.train import train
 
-    config = load_config(_config(tmp_path, fixture_paths, "nan", scale=1e39))  # logits overflow: NaN loss
-    with pytest.raises(UserError, match=r"loss is nan at step 1; stopped\. no checkpoint was saved.*--resume"):
-        train(config)
-    assert not (tmp_path / "nan" / "model").exists()
+    config = _config(tmp_path, fixture_paths, "nan")
+    for override, field in (("learning_rate=.nan", "learning_rate"), ("scale=.inf", "scale"), ("scale=1e39", "scale"),
+                            ("learning_rate=1e39", "learning_rate"), ("grad_clip=-.inf", "grad_clip")):
+        with pytest.raises(UserError, match=f"config field '{field}' must be a finite number"):
+            load_config(config, [override])
+    assert not (tmp_path / "nan").exists()
 
 
 def test_bad_config_field_is_named(tmp_path, fixture_paths):

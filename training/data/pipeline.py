@@ -93,7 +93,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from se1b.errors import UserError
+from se1b.errors import UserError, yaml_error
 
 COMPOSITIONS = ("single_source", "mixed")
 STOPPING_STRATEGIES = ("never", "first_exhausted", "all_exhausted", "all_exhausted_without_replacement")
@@ -189,7 +189,7 @@ def _read_file(path: Path) -> object:
     try:
         return yaml.safe_load(path.read_text())  # YAML is a superset of JSON
     except yaml.YAMLError as error:
-        raise UserError(f"{path}: not valid YAML/JSON: {str(error).splitlines()[0]}") from error
+        raise yaml_error(path, error) from error
 
 
 def load_data_config(config: str | Path | dict | list, *, root: str | Path | None = None) -> DataConfig:
@@ -260,8 +260,11 @@ def open_source(spec: SourceSpec, process_index: int = 0, process_count: int = 1
     files = list(splits[spec.split])
     if shard_order_seed is not None:
         files = [files[i] for i in np.random.default_rng(shard_order_seed).permutation(len(files))]
-    dataset = datasets.load_dataset(builder.name, data_files={spec.split: files}, split=spec.split, streaming=True,
-                                    features=builder.info.features)
+    try:  # reads the first shard's schema
+        dataset = datasets.load_dataset(builder.name, data_files={spec.split: files}, split=spec.split,
+                                        streaming=True, features=builder.info.features)
+    except Exception as error:  # pyarrow (ArrowInvalid, OSError) and datasets raise many types
+        raise read_error(spec, error) from error
     columns = list(dataset.features) if dataset.features is not None else list(next(iter(dataset.take(1)), {}))
     missing = [c for c in ("anchor", "positive") if c not in columns]
     if missing:
@@ -276,8 +279,42 @@ def open_source(spec: SourceSpec, process_index: int = 0, process_count: int = 1
 def first_row_has_negative(spec: SourceSpec) -> bool:
     """Whether a source gives hard negatives, judged by its first row. The published schema always has a
     `negative` column, null for pairs; the first row is the same for every process, so they all agree."""
-    first = next(open_source(spec).iter(batch_size=1), None)
+    first = next_block(spec, iter(open_source(spec).iter(batch_size=1)))
     return first is not None and "negative" in first.column_names and bool(first.column("negative")[0].as_py())
+
+
+def next_block(spec: SourceSpec, blocks: Iterator):
+    """The next Arrow block of a source (None at its end); a corrupt or truncated shard is a one-line UserError
+    naming the file, when a footer check finds it."""
+    try:
+        return next(blocks, None)
+    except Exception as error:  # pyarrow (ArrowInvalid, OSError) and datasets wrap read errors in many types
+        raise read_error(spec, error) from error
+
+
+def read_error(spec: SourceSpec, error: Exception) -> UserError:
+    """The one-line error for a source whose data files cannot be read, naming the broken shards it can find."""
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    broken = _unreadable_parquet_files(spec)
+    where = f"{', '.join(broken)} cannot be read" if broken else "a data file cannot be read"
+    return UserError(f"data source {spec.name!r} ({spec.path}): {where} ({reason}); the shard is corrupt or "
+                     "truncated: rebuild or re-download it")
+
+
+def _unreadable_parquet_files(spec: SourceSpec) -> list[str]:
+    """The local Parquet files of a source whose footer (metadata) cannot be read."""
+    import pyarrow.parquet as pq
+
+    folder = Path(spec.path).expanduser()
+    if not folder.is_dir():
+        return []
+    broken = []
+    for path in sorted(folder.rglob("*.parquet")):
+        try:
+            pq.read_metadata(path)
+        except Exception:  # noqa: BLE001 - any failure to read the footer means the file is broken
+            broken.append(str(path))
+    return broken
 
 
 @dataclass
@@ -324,7 +361,7 @@ class _SourceStream:
                 self._dataset.load_state_dict(self.stream_state)
             self._blocks = iter(self._dataset.iter(batch_size=self.block_size))
             self._state_after = self.stream_state  # None: the start of the epoch
-        table = next(self._blocks, None)
+        table = next_block(self.spec, self._blocks)
         if table is None:
             self.stream_ended, self._rows = True, []
             return

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -26,6 +27,7 @@ import numpy as np
 
 from model_cards.metadata import Evaluation
 from se1b.errors import UserError
+from se1b.files import check_writable, write_output
 from spaces_demo.gender_bias import evaluate_gender_bias
 from training.evaluation.retrieval import evaluate_retrieval, load_beir
 from training.evaluation.sts import evaluate_sts, load_sts
@@ -143,14 +145,23 @@ def main(args: argparse.Namespace) -> int:
             raise UserError(f"--translation {path}: no such file")
     if args.retrieval is not None and not args.retrieval.is_dir():
         raise UserError(f"--retrieval {args.retrieval}: no such folder")
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.output is not None:
+        check_writable(args.output)
     encode = load_encoder(args.model, args.backend, args.batch_size)
     results = evaluate_model(encode, sts=args.sts, sts_split=args.sts_split, retrieval=args.retrieval,
                              retrieval_split=args.retrieval_split, bias=args.bias, translation=args.translation)
     print_table(args.model, results)
+    undefined = [f"{r.dataset_name or r.dataset} {name}" for r in results for name, value in r.metrics.items()
+                 if isinstance(value, float) and not math.isfinite(value)]
+    if undefined:  # e.g. a model that gives every pair the same similarity: no rank correlation exists
+        raise UserError(f"undefined metric(s): {', '.join(undefined)} (the model's scores are constant or not "
+                        "finite)")
     if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
         payload = {"model": args.model, "backend": args.backend, "evaluations": [asdict(r) for r in results]}
-        args.output.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        write_output(args.output, lambda path: path.write_text(json.dumps(payload, indent=2) + "\n",
+                                                                 encoding="utf-8"))
         print(f"wrote {args.output}")
     return 0
 

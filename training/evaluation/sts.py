@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,12 +47,27 @@ def _open_text(path: Path) -> io.TextIOBase:
 
 def _score(value: str, path: Path, line: int) -> float:
     try:
-        return float(value)
+        score = float(value)
     except ValueError:
         raise UserError(f"{path}: line {line}: score {value!r} is not a number") from None
+    if not math.isfinite(score):
+        raise UserError(f"{path}: line {line}: score {value!r} is not a finite number")
+    return score
 
 
 def _read_table(path: Path, split: str | None) -> STSData:
+    """`_parse_table`, with undecodable or binary files reported on one line."""
+    try:
+        return _parse_table(path, split)
+    except UnicodeDecodeError as error:
+        raise UserError(f"{path}: not UTF-8 text ({error.reason}); give a UTF-8 tsv/csv") from error
+    except csv.Error as error:
+        raise UserError(f"{path}: not a readable tsv/csv file ({error})") from error
+    except (OSError, EOFError) as error:  # a corrupt or truncated .gz
+        raise UserError(f"{path}: cannot read ({error})") from error
+
+
+def _parse_table(path: Path, split: str | None) -> STSData:
     with _open_text(path) as handle:
         first = handle.readline()
         handle.seek(0)
@@ -122,6 +138,11 @@ def load_sts(source: str | Path, split: str | None = None) -> STSData:
         raise UserError(f"{source}: no such file")
     if len(data.scores) < 2:
         raise UserError(f"{source}: {len(data.scores)} STS pair(s){f' in split {split!r}' if split else ''}; need 2+")
+    if not all(math.isfinite(score) for score in data.scores):
+        raise UserError(f"{source}: a gold score is NaN or infinite")
+    if len(set(data.scores)) == 1:
+        raise UserError(f"{source}: all {len(data.scores)} gold scores are {data.scores[0]}: a correlation with a "
+                        "constant is undefined")
     return data
 
 

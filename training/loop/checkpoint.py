@@ -14,6 +14,8 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
+from se1b.errors import UserError
+
 
 class Checkpointer:
     """Save and restore `state` (a pytree of arrays) plus `extra` (a JSON-serialisable dict) by step."""
@@ -35,7 +37,13 @@ class Checkpointer:
         """Restore checkpoint `step` into arrays shaped and sharded like `like`; returns (state, extra)."""
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract), extra=ocp.args.JsonRestore())
-        restored = self.manager.restore(step, args=args)
+        try:
+            restored = self.manager.restore(step, args=args)
+        except Exception as error:  # orbax/tensorstore raise many types for a truncated or missing file
+            reason = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+            raise UserError(f"checkpoint {self.directory / str(step)} cannot be read ({type(error).__name__}: "
+                            f"{reason}); it is truncated or incomplete: delete that folder to use the one before "
+                            f"(available: {list(self.manager.all_steps())})") from error
         return restored.state, restored.extra
 
     def wait(self) -> None:

@@ -22,17 +22,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from se1b.errors import UserError
+from se1b.errors import UserError, yaml_error
 
 SCHEDULES = ("linear", "cosine", "constant")
 OBJECTIVES = ("mnrl", "distillation")
 PRECISIONS = ("fp32", "bf16")
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 @dataclass
@@ -92,6 +94,10 @@ class TrainConfig:
                 raise UserError("config field 'data' must be a list of {path, config, split} parallel datasets")
         elif isinstance(self.data, list):
             raise UserError("config field 'data' must be a data config file or mapping (training/data/pipeline.py)")
+        for name in ("learning_rate", "weight_decay", "grad_clip", "scale"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or abs(value) > FLOAT32_MAX:  # the step computes in float32
+                raise UserError(f"config field '{name}' must be a finite number (float32 range), got {value}")
         positive = ("batch_size", "steps", "max_seq_length", "log_every", "checkpoint_every", "keep_checkpoints",
                     "teacher_batch_size")
         for name in positive:
@@ -160,7 +166,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
         except FileNotFoundError as error:
             raise UserError(f"{path}: config file not found") from error
         except yaml.YAMLError as error:
-            raise UserError(f"{path}: not valid YAML/JSON: {str(error).splitlines()[0]}") from error
+            raise yaml_error(path, error) from error
         if not isinstance(loaded, dict):
             raise UserError(f"{path}: the config must be a mapping of field: value")
         values = {name: _coerce(name, value, str(path)) for name, value in loaded.items()}

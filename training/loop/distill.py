@@ -43,7 +43,7 @@ from typing import Any
 
 import yaml
 
-from se1b.errors import UserError
+from se1b.errors import UserError, yaml_error
 from training.data.teacher import teacher_cache_key  # noqa: F401  (part of this command's Python API)
 from training.loop.config import TrainConfig
 from training.loop.setup import init_distributed
@@ -120,7 +120,7 @@ def load_distill_config(path: str | Path | None, overrides: list[str] = ()) -> D
         except FileNotFoundError as error:
             raise UserError(f"{path}: config file not found") from error
         except yaml.YAMLError as error:
-            raise UserError(f"{path}: not valid YAML/JSON: {str(error).splitlines()[0]}") from error
+            raise yaml_error(path, error) from error
         if not isinstance(loaded, dict):
             raise UserError(f"{path}: the config must be a mapping of field: value")
         values.update(loaded)

@@ -31,8 +31,10 @@ def init_distributed(coordinator: str | None, num_processes: int | None, process
     jax.distributed.initialize(coordinator, num_processes, process_id)
 
 
-def load_base_model(config: TrainConfig) -> SentenceModel:
-    """The starting model: a folder, or `tiny-<family>` (a tiny random model written into output_dir)."""
+def load_base_model(config: TrainConfig, *, staging: Path | None = None) -> SentenceModel:
+    """The starting model: a folder, or `tiny-<family>` (a tiny random model kept in output_dir/base-model).
+    With `staging` (a fresh run), a tiny model is written there instead, never reusing a stale output_dir/base-model;
+    the run installs it once accepted. Every process writes its own copy: the same seed gives the same weights."""
     dtype = jnp.bfloat16 if config.precision == "bf16" else jnp.float32
     path = Path(config.model)
     if config.model.startswith("tiny-") and not path.exists():
@@ -41,10 +43,13 @@ def load_base_model(config: TrainConfig) -> SentenceModel:
         family = config.model.removeprefix("tiny-")
         if family not in TINY_FAMILIES:
             raise UserError(f"unknown tiny model {config.model!r}; choose tiny-{' | tiny-'.join(TINY_FAMILIES)}")
-        path = Path(config.output_dir) / "base-model"
-        if jax.process_index() == 0 and not (path / "config.json").exists():
-            write_tiny_model(path, family, seed=config.seed)
-        barrier("tiny-model")
+        if staging is not None:
+            path = write_tiny_model(staging, family, seed=config.seed)
+        else:
+            path = Path(config.output_dir) / "base-model"
+            if jax.process_index() == 0 and not (path / "config.json").exists():
+                write_tiny_model(path, family, seed=config.seed)
+            barrier("tiny-model")
     model = load_sentence_model(path, dtype=dtype)
     encoder_config = model.model.encoder.config
     offset = 0 if encoder_config.padding_idx is None else encoder_config.padding_idx + 1  # RoBERTa-family positions

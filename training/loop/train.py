@@ -24,6 +24,8 @@ import argparse
 import json
 import math
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,10 +39,12 @@ from jax.sharding import PartitionSpec as P
 
 from se1b.errors import UserError
 from training.loop.checkpoint import Checkpointer
-from training.loop.config import TrainConfig, load_config, save_config
+from training.loop.config import TrainConfig, load_config
 from training.loop.export_run import export_run
 from training.loop.gradcache import gradcache_value_and_grad, plain_value_and_grad
+from training.loop.guard import accept_start, all_finite, check_finite_state, check_start, divergence_error, keep_if
 from training.loop.setup import (
+    barrier,
     host,
     init_distributed,
     load_base_model,
@@ -89,9 +93,13 @@ def make_train_step(graphdef, config: TrainConfig, objective: Objective, optimiz
                                                             has_aux=True)
         else:
             (loss, extra), grads = plain_value_and_grad(embed, loss_fn, params, texts, key, has_aux=True)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        return params, opt_state, {"loss": loss, "grad_norm": optax.tree.norm(grads), **extra}
+        grad_norm = optax.tree.norm(grads)
+        updates, new_opt_state = optimizer.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        # A non-finite step is not applied: the state stays the last finite one, which the host then reports.
+        finite = all_finite((loss, grad_norm, new_params))
+        params, opt_state = keep_if(finite, new_params, params), keep_if(finite, new_opt_state, opt_state)
+        return params, opt_state, {"loss": loss, "grad_norm": grad_norm, "finite": finite, **extra}
 
     replicated = NamedSharding(mesh, P())
     return jax.jit(train_step, donate_argnums=(0, 1), out_shardings=(replicated, replicated, replicated))
@@ -245,29 +253,35 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     from tqdm.auto import tqdm
 
     output_dir = Path(config.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     lead = jax.process_index() == 0
-    checkpoints = Checkpointer(output_dir / "checkpoints", keep=config.keep_checkpoints)
-    if checkpoints.latest_step() is not None and not resume:
-        raise UserError(f"{output_dir} already holds checkpoints; pass --resume to continue, or another output_dir")
+    # Everything that can be checked is checked before anything is written into output_dir: a failed start leaves
+    # nothing behind. A fresh tiny base model is written to a temporary folder and installed once accepted.
+    resume_step = check_start(config, resume)
     evaluator = Evaluator(config)
-    if lead:
-        save_config(config, output_dir / "config.json")
-
-    sentence_model = load_base_model(config)
-    objective = make_objective(config)
     mesh = make_mesh(config)
-    data_sharding = NamedSharding(mesh, P("data"))
-    graphdef, params, rest, optimizer, schedule, opt_state = init_state(config, sentence_model, mesh)
-    base_key = jax.random.key(config.seed)
-    data = open_batches(config, sentence_model)
+    staging = Path(tempfile.mkdtemp(prefix="se1b-base-model-")) if resume_step is None else None
+    try:
+        sentence_model = load_base_model(config, staging=staging)
+        objective = make_objective(config)
+        data_sharding = NamedSharding(mesh, P("data"))
+        graphdef, params, rest, optimizer, schedule, opt_state = init_state(config, sentence_model, mesh)
+        base_key = jax.random.key(config.seed)
+        data = open_batches(config, sentence_model)
+        if lead:
+            accept_start(config, staging)
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    barrier("accepted")
+    checkpoints = Checkpointer(output_dir / "checkpoints", keep=config.keep_checkpoints)
 
     step = 0
-    if resume and checkpoints.latest_step() is not None:
-        step = checkpoints.latest_step()
+    if resume_step is not None:
+        step = resume_step
         state, extra = checkpoints.restore(step, {"params": params, "opt_state": opt_state,
                                                   "rng": jax.random.key_data(base_key)})
         params, opt_state = state["params"], state["opt_state"]
+        check_finite_state(host(params), f"checkpoint {checkpoints.directory / str(step)}")
         base_key = jax.random.wrap_key_data(np.asarray(state["rng"]))
         data.load_state_dict(extra["data"])
         print(f"resumed from step {step} ({checkpoints.directory / str(step)})")
@@ -304,6 +318,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     bar = tqdm(total=config.steps, initial=step, desc="train", unit="step", disable=not lead, dynamic_ncols=True)
     batches = iter(data)
     last_evaluated = None
+    first_step = step
     while step < config.steps:
         try:
             local = next(batches)
@@ -313,12 +328,10 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
         batch = global_batch(pad_to_common_lengths(local), objective, data_sharding)
         params, opt_state, metrics = train_step(params, opt_state, rest, batch, jax.random.fold_in(base_key, step))
         loss = float(metrics["loss"])
-        if not math.isfinite(loss):
-            checkpoints.wait()
-            last = checkpoints.latest_step()
-            kept = f"the last good checkpoint (step {last}) is kept" if last is not None else "no checkpoint was saved"
-            raise UserError(f"loss is {loss} at step {step + 1}; stopped. {kept} in {checkpoints.directory}. "
-                            "Lower learning_rate or check the data, then rerun with --resume")
+        if not bool(metrics.pop("finite")):
+            bar.close()  # the error then starts on its own line, not on the progress bar's
+            raise divergence_error(config, checkpoints, step=step + 1, first_step=step == first_step, loss=loss,
+                                   grad_norm=float(metrics["grad_norm"]), learning_rate=float(schedule(step)))
         step += 1
         pairs_seen += config.batch_size
         if step % config.log_every == 0 or step in (1, config.steps):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from se1b.files import check_writable
 from training.model.export import check_target, export_sentence_model
 from training.model.sentence_model import load_sentence_model
 
@@ -21,6 +22,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     check_target(args.out, args.overwrite)
+    check_writable(args.out)
     model = load_sentence_model(args.source)
     export_sentence_model(
         model.model,

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from se1b.errors import UserError
+from se1b.files import check_writable, write_output
 from training.model.sentence_model import load_sentence_model
 
 
@@ -36,10 +37,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    # numpy appends .npy to a name without it: name the file that is really written
+    output = args.output if args.output.suffix == ".npy" else args.output.with_name(args.output.name + ".npy")
+    if args.output.is_dir():
+        raise UserError(f"--output {args.output} is a folder; give a file such as {args.output / 'embeddings.npy'}")
+    check_writable(output)
     texts = read_lines(args.input)
     model = load_sentence_model(args.model)
     embeddings = model.encode(texts, batch_size=args.batch_size, show_progress_bar=True)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    np.save(args.output, embeddings)
-    print(f"wrote {embeddings.shape[0]} embeddings of dimension {embeddings.shape[1]} to {args.output}")
+    write_output(output, lambda path: np.save(path, embeddings))
+    print(f"wrote {embeddings.shape[0]} embeddings of dimension {embeddings.shape[1]} to {output}")
     return 0

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from safetensors.numpy import save_file
 
 from se1b.errors import UserError
+from se1b.files import staging_sibling, swap_into_place
 from training.model.encoders import encoder_state_dict
 from training.model.sentence_model import SentenceEncoder
 
@@ -42,8 +42,7 @@ def export_sentence_model(
     """
     out = Path(out_dir)
     check_target(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    staging = staging_sibling(out)
     try:
         encoder = model.encoder
         (staging / "config.json").write_text(json.dumps(encoder.hf_config, indent=2, sort_keys=True))
@@ -61,15 +60,7 @@ def export_sentence_model(
             target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content.encode() if isinstance(content, str) else content)
-        if out.exists():
-            # Swap via a backup so the old folder is only removed once the new one is in place.
-            backup = out.with_name(f".{out.name}.old")
-            shutil.rmtree(backup, ignore_errors=True)
-            out.rename(backup)
-            staging.rename(out)
-            shutil.rmtree(backup)
-        else:
-            staging.rename(out)
+        swap_into_place(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -168,14 +168,30 @@ def validate_model_folder(folder: Path) -> dict:
 
     try:
         model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
-        model.encode(["a sentence to check the model"])
+        embedding = model.encode(["a sentence to check the model"])
     except Exception as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UserError(f"{folder}: SentenceTransformer cannot load this model: {message}") from error
+    check_finite_weights(folder, model, embedding)
     metadata = read_card_metadata(folder)
     if metadata is None:
         print(f"warning: {folder} has no README.md model card with metadata (`se1b card` writes one)")
     return metadata or {}
+
+
+def check_finite_weights(folder: Path, model, embedding) -> None:
+    """Refuse a model whose weights (or whose embedding of a test sentence) hold NaN or infinity: a diverged
+    training run must never reach the Hub."""
+    import numpy as np
+    import torch
+
+    bad = [name for name, tensor in model.state_dict().items()
+           if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    if bad:
+        raise UserError(f"{folder}: {len(bad)} weight tensor(s) hold NaN or infinity (first: {bad[0]}); "
+                        "a diverged model is not pushed")
+    if not np.isfinite(np.asarray(embedding)).all():
+        raise UserError(f"{folder}: the model embeds a test sentence to NaN or infinity; it is not pushed")
 
 
 def validate_dataset_folder(folder: Path, repo_paths: set[str]) -> dict:
@@ -351,6 +367,9 @@ def _hub_errors(endpoint: str, repo_id: str) -> Iterator[None]:
             ) from None
         detail = error.server_message or str(error).splitlines()[0]
         raise UserError(f"the Hub refused the push to {repo_id} (HTTP {status}): {detail}") from None
+    except ValueError as error:  # huggingface_hub turns the Hub's HTTP 400 on the card's YAML into a ValueError
+        lines = [line.strip("- ").strip() for line in str(error).splitlines() if line.strip()]
+        raise UserError(f"the Hub refused the push to {repo_id}: {'; '.join(lines) or type(error).__name__}") from None
     except _transport_errors() as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UserError(f"cannot reach the Hub at {endpoint} (offline?): {reason}") from None

@@ -1,0 +1,159 @@
+"""Bad input and failed writes of issue 14 give one line and exit 2, and leave nothing half-written: data builds
+swap in on success only; corrupt Parquet shards, non-UTF-8 or degenerate STS files, unwritable outputs, a zero
+batch size and YAML syntax errors are named precisely."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from se1b.cli import main as se1b
+from se1b.errors import UserError
+
+
+def _squad_raw(path: Path, lines: list[bytes]) -> Path:
+    with gzip.open(path, "wb") as handle:
+        handle.write(b"".join(line + b"\n" for line in lines))
+    return path
+
+
+def _last_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err.strip().splitlines()[-1]
+
+
+def test_a_failed_build_keeps_the_good_build_and_leaves_no_folder(tmp_path, capsys):
+    from datasets_builders import load_build
+
+    good = _squad_raw(tmp_path / "good.jsonl.gz", [b'["q1", "a1"]', b'["q2", "a2"]'])
+    bad = _squad_raw(tmp_path / "bad.jsonl.gz", [b'["q1", "a1"]', b"[1, 2"])
+    out = tmp_path / "build"
+    assert se1b(["data", "build", "squad", "--raw", str(good), "--out", str(out)]) == 0
+    (tmp_path / ".build.partial-killed").mkdir()  # left by a killed run
+    assert se1b(["data", "build", "squad", "--raw", str(bad), "--out", str(out)]) == 2
+    assert "bad.jsonl.gz:2: invalid_json" in _last_error(capsys)
+    assert load_build(out).dataset["anchor"] == ["q1", "q2"]  # the good build is intact
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no partial folders
+    assert se1b(["data", "build", "squad", "--raw", str(bad), "--out", str(tmp_path / "new")]) == 2
+    assert not (tmp_path / "new").exists()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out.stat().st_mode & 0o777) == 0o777 & ~umask
+    assert ((out / "pairs.arrow").stat().st_mode & 0o777) == 0o666 & ~umask
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    assert se1b(["data", "build", "squad", "--raw", str(good), "--out", str(tmp_path / "mine")]) == 2
+    assert "is not a build folder" in _last_error(capsys)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
+def test_a_broken_parquet_shard_is_one_line(tmp_path, damage):
+    from test_train import write_fixture_data
+
+    from training.data.pipeline import PairPipeline
+    from training.model.tiny import minilm_folder
+
+    paths = write_fixture_data(tmp_path)
+    shard = tmp_path / "pairs" / "data" / "train-00000.parquet"
+    data = shard.read_bytes()
+    shard.write_bytes(data[: len(data) // 2] if damage == "truncated" else data[:4] + b"\0" * 2000 + data[2004:])
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(minilm_folder()))
+    with pytest.raises(UserError, match=r"data source 'topics' .*: .*(train-00000\.parquet|a data file) cannot be "
+                                        r"read .*corrupt or truncated"):
+        pipeline = PairPipeline(str(paths["data"]), global_batch_size=16, tokenizer=tokenizer, max_seq_length=16,
+                                seed=0)
+        next(iter(pipeline))
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    from training.model.tiny import write_tiny_model
+
+    return write_tiny_model(tmp_path_factory.mktemp("model") / "tiny")
+
+
+def test_encode_checks_its_arguments_and_names_the_file_it_writes(tmp_path, tiny_model, capsys):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a cat\na dog\n")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert se1b(["encode", str(tiny_model), "--input", str(texts), "--output", "x.npy", "--batch-size", "0"]) == 2
+    assert "--batch-size must be at least 1, got 0" in _last_error(capsys)
+    assert se1b(["encode", str(tiny_model), "--input", str(texts), "--output", str(tmp_path)]) == 2
+    assert "is a folder; give a file such as" in _last_error(capsys)
+    assert se1b(["encode", str(tiny_model), "--input", str(texts), "--output", str(blocker / "e.npy")]) == 2
+    assert "cannot write there" in _last_error(capsys)
+    assert se1b(["encode", str(tiny_model), "--input", str(texts), "--output", str(tmp_path / "emb")]) == 0
+    assert f"to {tmp_path / 'emb.npy'}" in capsys.readouterr().out
+    assert np.load(tmp_path / "emb.npy").shape == (2, 32)
+
+
+def test_eval_refuses_unreadable_or_degenerate_sts_files_and_unwritable_output(tmp_path, tiny_model, capsys):
+    header = "sentence1\tsentence2\tscore\n"
+    files = {
+        "latin1.tsv": (header + "caf\xe9 noir\tblack coffee\t4.0\na\tb\t1.0\n").encode("latin-1"),
+        "binary.tsv": b"\x00\x01\x02\xff\xfe" * 50,
+        "nan.tsv": (header + "a cat\ta dog\tnan\na car\ta bus\t3.0\n").encode(),
+        "constant.tsv": (header + "a cat\ta dog\t2.0\na car\ta bus\t2.0\n").encode(),
+    }
+    messages = {"latin1.tsv": "not UTF-8 text", "binary.tsv": "not UTF-8 text",
+                "nan.tsv": "line 2: score 'nan' is not a finite number",
+                "constant.tsv": "all 2 gold scores are 2.0: a correlation with a constant is undefined"}
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+        assert se1b(["eval", str(tiny_model), "--sts", str(tmp_path / name)]) == 2, name
+        assert messages[name] in _last_error(capsys), name
+    good = tmp_path / "good.tsv"
+    good.write_text(header + "a cat\ta dog\t4.0\na car\ta bus\t3.0\nrain\tsnow\t1.0\n")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert se1b(["eval", str(tiny_model), "--sts", str(good), "--output", str(blocker / "r.json")]) == 2
+    assert "cannot write there" in _last_error(capsys)
+    assert se1b(["eval", str(tiny_model), "--sts", str(good), "--batch-size", "0"]) == 2
+    assert "--batch-size must be at least 1" in _last_error(capsys)
+
+
+def test_convert_into_an_unwritable_place_is_one_line(tmp_path, tiny_model, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert se1b(["convert", str(tiny_model), str(blocker / "out")]) == 2
+    assert "cannot write there" in _last_error(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_folders_are_one_line(tmp_path, tiny_model, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a cat\n")
+    locked.chmod(0o555)
+    try:
+        assert se1b(["encode", str(tiny_model), "--input", str(texts), "--output", str(locked / "e.npy")]) == 2
+        assert "cannot write there" in _last_error(capsys)
+        assert se1b(["convert", str(tiny_model), str(locked / "out")]) == 2
+        assert "cannot write there" in _last_error(capsys)
+    finally:
+        locked.chmod(0o755)
+
+
+def test_yaml_syntax_errors_keep_line_and_column(tmp_path):
+    from training.data.pipeline import load_data_config
+    from training.loop.config import load_config
+
+    bad = tmp_path / "run.yaml"
+    bad.write_text("model: tiny-bert\ndata: [a, b\nsteps: 3\n")
+    with pytest.raises(UserError, match=r"run\.yaml:3:6: not valid YAML/JSON: expected ',' or '\]'"):
+        load_config(bad)
+    data = tmp_path / "data.yaml"
+    data.write_text("sources:\n  - name: a\n    weight: [1\n")
+    with pytest.raises(UserError, match=r"data\.yaml:\d+:\d+: not valid YAML/JSON"):
+        load_data_config(data)

@@ -1,0 +1,46 @@
+"""`se1b push` failures of issue 14: a model with non-finite weights is refused before any request; the Hub's
+HTTP 400 on the card's YAML (validate-yaml) is one line, not three chained tracebacks."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+from test_push import FakeHub, model_folder, online, run_push, write_space_folder  # noqa: F401 - fixtures
+
+
+def test_a_model_with_non_finite_weights_is_refused_before_any_request(model_folder: Path, tmp_path: Path,  # noqa: F811
+                                                                        online, capsys) -> None:  # noqa: F811
+    from safetensors.numpy import load_file, save_file
+
+    diverged = Path(shutil.copytree(model_folder, tmp_path / "diverged"))
+    tensors = load_file(str(diverged / "model.safetensors"))
+    save_file({name: np.full_like(value, np.nan) if value.dtype.kind == "f" else value
+               for name, value in tensors.items()}, str(diverged / "model.safetensors"), metadata={"format": "pt"})
+    with FakeHub() as hub:
+        assert run_push("model", str(diverged), "--repo-id", "me/x", "--endpoint", hub.url) == 2
+    assert hub.requests == []
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # earlier: transformers' weight-loading bar
+    assert last.startswith("se1b push: error: ") and "hold NaN or infinity" in last and "not pushed" in last
+    assert "Traceback" not in err
+
+
+class RefusingCardHub(FakeHub):
+    """Answers validate-yaml as the Hub does for a card it rejects."""
+
+    def route(self, method: str, path: str, body: bytes):
+        if path == "/api/validate-yaml":
+            return 400, {"errors": [{"message": '"license" must be one of [apache-2.0, mit, ...]'}]}
+        return super().route(method, path, body)
+
+
+def test_the_hub_refusing_the_card_yaml_is_one_line(tmp_path: Path, online, capsys) -> None:  # noqa: F811
+    folder = write_space_folder(tmp_path / "space")
+    with RefusingCardHub() as hub:
+        assert run_push("space", str(folder), "--repo-id", "me/demo", "--endpoint", hub.url) == 2
+    assert hub.commits() == []
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "Invalid metadata in README.md.; \"license\" must be one of" in err
