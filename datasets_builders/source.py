@@ -35,13 +35,16 @@ class Source:
         pretty_name: a human title.
         description: one or two sentences: what the anchor and the positive (and the negative) are.
         license: a Hub licence id (`cc-by-sa-4.0`, `apache-2.0`, `other`, `unknown`...).
+        license_name, license_link: for `license="other"`, a short id of the real licence (`psf-2.0`) and a URL
+            of its text, which the card's metadata then carries (the Hub's fields for licences not in its list).
         citation: BibTeX of the upstream data.
         homepage: the upstream page.
         raw_format: how the raw files look, in words (shown by `data list` and in the card).
         urls: downloadable raw files `reader` understands; the default input of `build_source`.
             Empty when no ready file exists (then pass local files, e.g. made by a miner).
         files_2021: `(file, pairs, weight)` of this source in the 2021 all-MiniLM-L6-v2 data_config.json.
-        arity: allowed texts per example: 2 (pair, negative null) and/or 3 (triplet).
+        arity: texts per example: (2,) for a pair source (published as anchor, positive) or (3,) for a triplet
+            source (anchor, positive, negative); see `datasets_builders.schema`.
         whitespace: "collapse" (every run of whitespace becomes one space) or "strip" (only the ends; code).
         language: language codes for the card.
         tags: extra card tags.
@@ -66,6 +69,8 @@ class Source:
     reader: Reader = read_json_lines
     to_texts: ToTexts = record_texts
     notes: str = ""
+    license_name: str = ""
+    license_link: str = ""
 
     @property
     def pairs_2021(self) -> int:
@@ -84,6 +89,8 @@ class Source:
             "pretty_name": self.pretty_name,
             "description": self.description,
             "license": self.license,
+            "license_name": self.license_name,
+            "license_link": self.license_link,
             "citation": self.citation,
             "homepage": self.homepage,
             "raw_format": self.raw_format,
@@ -108,8 +115,8 @@ def register_source(source: Source, *, replace: bool = False) -> Source:
         raise ValueError(f"source name {source.name!r} must be lower-case letters, digits and underscores")
     if source.whitespace not in ("collapse", "strip"):
         raise ValueError(f"source {source.name}: whitespace must be 'collapse' or 'strip'")
-    if not set(source.arity) <= {2, 3} or not source.arity:
-        raise ValueError(f"source {source.name}: arity must be drawn from (2, 3)")
+    if tuple(source.arity) not in ((2,), (3,)):
+        raise ValueError(f"source {source.name}: arity must be (2,) (pairs) or (3,) (triplets), got {source.arity}")
     if source.name in _REGISTRY and not replace:
         raise ValueError(f"source {source.name!r} is already registered")
     _REGISTRY[source.name] = source
