@@ -57,10 +57,11 @@ def worker(kind: str, raw: str, work: str, num_proc: str = "1") -> dict:
     import datasets
 
     sys.path.insert(0, str(ROOT))
-    from datasets_builders import Source, build_source
+    from datasets_builders import Source, build_source, record_texts
     from datasets_builders.publish import publish
 
-    # Pairs, or triplets where a line has a "negative" (the real files in /work/shared/data/pairs).
+    # Pairs (the real files in /work/shared/data/pairs; a line's "negative", where it has one, is left out: a source
+    # is either pairs or triplets).
     source = Source(
         name="bench_pairs",
         pretty_name="bench",
@@ -68,7 +69,7 @@ def worker(kind: str, raw: str, work: str, num_proc: str = "1") -> dict:
         license="other",
         citation="@misc{bench}",
         homepage="https://example.org",
-        arity=(2, 3),
+        to_texts=lambda record: [texts[:2] for texts in record_texts(record)],
     )
 
     datasets.disable_progress_bars()

@@ -1,9 +1,10 @@
 """Pair-source builders and Hub-native dataset publishing.
 
-Every source of the 2021 "1B training pairs" mix (and any source a miner adds) is built into one schema,
-`datasets_builders.schema.FEATURES` = {anchor: string, positive: string, negative: string or null}, and published as
-a Hub dataset repo folder: `data/<config>/train-XXXXX-of-YYYYY.parquet` shards plus a README.md card whose YAML
-`configs:` lets `load_dataset(folder_or_repo_id, config)` work with no remote code.
+Every source of the 2021 "1B training pairs" mix (and any source a miner adds) is built into one of two schemas
+(`datasets_builders.schema`): pairs {anchor, positive} (a source with arity (2,)) or triplets {anchor, positive,
+negative} (arity (3,)), and published as a Hub dataset repo folder: `data/<config>/train-XXXXX-of-YYYYY.parquet`
+shards plus a README.md card whose YAML `configs:` (one marked `default: true`) lets `load_dataset(folder_or_repo_id)`
+and `load_dataset(folder_or_repo_id, config)` work with no remote code.
 
 Public API (import from `datasets_builders`):
 
@@ -15,7 +16,9 @@ Public API (import from `datasets_builders`):
         Build: .source, .dataset (memory-mapped datasets.Dataset), .stats (BuildStats), .path, .facts
     load_build(folder) -> Build                   reopen a build made with out_dir=folder (`se1b data build`)
     iter_rows(source, paths, stats, on_error="raise") -> Iterator[(anchor, positive, negative|None)]
-    publish(builds, out_dir, *, max_shard_bytes=DEFAULT_MAX_SHARD_BYTES, pretty_name=None, progress=True) -> Path
+        (negative is None for a pair source; the build writes only the columns of the source's schema)
+    publish(builds, out_dir, *, max_shard_bytes=DEFAULT_MAX_SHARD_BYTES, pretty_name=None, default_config=None,
+            progress=True) -> Path
         builds: Build(s) or build folders; existing configs in out_dir are kept, a config of the same name replaced;
         writes data/<name>/train-XXXXX-of-YYYYY.parquet (<= max_shard_bytes of Arrow data each, 256 MiB default),
         build_reports/<name>.json and README.md (model_cards.dataset_card.write_dataset_card(out_dir) rewrites it)
@@ -62,21 +65,23 @@ from datasets_builders.build import Build, BuildStats, build_source, iter_rows, 
 from datasets_builders.publish import DEFAULT_MAX_SHARD_BYTES, publish
 from datasets_builders.readers import Filtered, RecordError, read_json_lines, record_texts
 from datasets_builders.registry import get_source, list_sources, register_source
-from datasets_builders.schema import COLUMNS, FEATURES
+from datasets_builders.schema import PAIR_FEATURES, TRIPLET_FEATURES, features_for, kind_of
 from datasets_builders.source import Source
 
 __all__ = [
-    "COLUMNS",
     "DEFAULT_MAX_SHARD_BYTES",
-    "FEATURES",
+    "PAIR_FEATURES",
+    "TRIPLET_FEATURES",
     "Build",
     "BuildStats",
     "Filtered",
     "RecordError",
     "Source",
     "build_source",
+    "features_for",
     "get_source",
     "iter_rows",
+    "kind_of",
     "list_sources",
     "load_build",
     "publish",

@@ -1,4 +1,5 @@
-"""Building a source: raw files -> cleaned rows of the common schema, written to an Arrow file in constant memory.
+"""Building a source: raw files -> cleaned rows of its schema (pairs or triplets, see schema.py), written to an
+Arrow file in constant memory.
 
 The loop (`iter_rows`) reads each record, turns it into text tuples, checks the arity, normalises whitespace,
 rejects empty texts and (optionally) exact duplicates, and counts everything:
@@ -29,7 +30,7 @@ from tqdm.auto import tqdm
 
 from datasets_builders.readers import Bounded, Filtered, RecordError, where
 from datasets_builders.registry import get_source
-from datasets_builders.schema import FEATURES
+from datasets_builders.schema import features_for, kind_of
 from datasets_builders.source import Source
 from se1b.errors import UserError
 from se1b.files import staging_sibling, swap_into_place
@@ -40,7 +41,7 @@ STATS_FILE = "build.json"
 _BATCH_ROWS = 10_000
 _MAX_ERROR_SAMPLES = 5
 
-Row = tuple[str, str, "str | None"]
+Row = tuple[str, str, "str | None"]  # (anchor, positive, negative); negative is None in a pair source
 
 
 @dataclass
@@ -141,6 +142,11 @@ class Build:
     path: Path
     facts: dict
 
+    @property
+    def kind(self) -> str:
+        """"pairs" (anchor, positive) or "triplets" (anchor, positive, negative): the schema of the data."""
+        return kind_of(self.facts["arity"])
+
 
 def normalize(text: str, whitespace: str) -> str:
     """'collapse': every run of whitespace (newlines included) becomes one space; 'strip': only the ends go."""
@@ -228,15 +234,19 @@ def _clean(source: Source, tuples: list[tuple[str, ...]]) -> list[Row]:
     return rows
 
 
-def write_arrow(rows: Iterable[Row], path: Path, on_batch: Callable[[int], object] | None = None) -> None:
-    """Write rows to an Arrow stream file of the common schema in batches of 10,000 (constant memory); an empty
-    input still gets one (empty) batch, so the file opens as a dataset of 0 rows."""
-    schema = FEATURES.arrow_schema
+def write_arrow(
+    rows: Iterable[Row], path: Path, features: datasets.Features, on_batch: Callable[[int], object] | None = None
+) -> None:
+    """Write rows to an Arrow stream file of `features` (pairs: the rows' negatives, all None, are left out) in
+    batches of 10,000 (constant memory); an empty input still gets one (empty) batch, so the file opens as a
+    dataset of 0 rows."""
+    schema = features.arrow_schema
+    width = len(features)
     batch: list[Row] = []
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
 
         def flush() -> None:
-            columns = [list(column) for column in zip(*batch, strict=True)] if batch else [[], [], []]
+            columns = [list(column) for column in zip(*batch, strict=True)][:width] if batch else [[]] * width
             writer.write_batch(pa.record_batch(columns, schema=schema))
             if on_batch is not None:
                 on_batch(len(batch))
@@ -314,13 +324,14 @@ def build_source(
     # touches an earlier good build, and never leaves an empty folder.
     folder = Path(tempfile.mkdtemp(prefix=f"se1b-build-{source.name}-")) if temporary else staging_sibling(target)
     stats = BuildStats(source=source.name, on_error=on_error, dedupe=dedupe)
+    features = features_for(kind_of(source.arity))
     bar = tqdm(desc=f"build {source.name}", unit=" pairs", disable=not progress, mininterval=1.0)
     try:
         if num_proc > 1 and len(paths) > 1 and source.files_reader is None:
             rows = _rows_in_parallel(source, paths, stats, on_error, num_proc, folder)
         else:
             rows = iter_rows(source, paths, stats, on_error)
-        write_arrow(rows, folder / ARROW_FILE, on_batch=bar.update)
+        write_arrow(rows, folder / ARROW_FILE, features, on_batch=bar.update)
         (folder / STATS_FILE).write_text(json.dumps({"source": source.facts(), "stats": stats.to_dict()}, indent=2))
         if target is not None:
             swap_into_place(folder, target)
@@ -355,7 +366,9 @@ def _rows_in_parallel(
             stats.add(BuildStats.from_dict(part_stats))
             with pa.OSFile(part_file, "rb") as handle, pa.ipc.open_stream(handle) as reader:
                 for batch in reader:
-                    columns = [batch.column(i).to_pylist() for i in range(3)]
+                    columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+                    if len(columns) == 2:  # a pair source: rows carry None as their negative, as in iter_rows
+                        columns.append([None] * batch.num_rows)
                     for row in zip(*columns, strict=True):
                         if seen is not None and _seen_before(row, seen):
                             stats.duplicates_removed += 1
@@ -370,7 +383,8 @@ def _build_part(job: tuple[int, str]) -> tuple[str, dict]:
     source, on_error, folder = _PARALLEL
     stats = BuildStats(source=source.name, on_error=on_error)
     part_file = str(folder / f"part-{index:05d}.arrow")
-    write_arrow(iter_rows(source, [path], stats, on_error), Path(part_file))
+    features = features_for(kind_of(source.arity))
+    write_arrow(iter_rows(source, [path], stats, on_error), Path(part_file), features)
     return part_file, stats.to_dict()
 
 
@@ -387,6 +401,7 @@ def load_build(folder: str | Path) -> Build:
         source = Source(
             **{key: facts[key] for key in ("name", "pretty_name", "description", "license", "citation", "homepage")},
             raw_format=facts["raw_format"],
+            arity=tuple(facts["arity"]),
             notes=facts["notes"],
         )
     stats = BuildStats.from_dict(saved["stats"])

@@ -2,9 +2,13 @@
 
 Layout (what `load_dataset(folder_or_repo_id, config)` reads with no remote code):
 
-    README.md                                        card; YAML `configs:` maps each config to its shards
+    README.md                                        card; YAML `configs:` maps each config to its shards, one
+                                                     config marked `default: true` (what `load_dataset(folder)`
+                                                     loads); `dataset_info` gives each config's columns
     data/<config>/train-00000-of-00003.parquet       shards of at most `max_shard_bytes` of Arrow data each
     build_reports/<config>.json                      catalog facts, build statistics, examples (the card's input)
+
+A pair config has the columns (anchor, positive), a triplet config (anchor, positive, negative): see schema.py.
 
 Publishing into a folder that already holds other configs adds (or replaces) only the configs given; the card is
 rebuilt from every report in the folder, so it always describes all configs.
@@ -23,7 +27,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from datasets_builders.build import ARROW_FILE, Build, load_build
-from datasets_builders.schema import FEATURES
+from datasets_builders.schema import columns_for, features_for
 from model_cards.dataset_card import write_dataset_card
 
 DEFAULT_MAX_SHARD_BYTES = 256 * 1024 * 1024
@@ -37,6 +41,7 @@ def publish(
     *,
     max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
     pretty_name: str | None = None,
+    default_config: str | None = None,
     progress: bool = True,
 ) -> Path:
     """Write each build as config `<source name>` of the dataset repo folder `out_dir`, then (re)write its card.
@@ -47,6 +52,8 @@ def publish(
         max_shard_bytes: upper bound on the Arrow bytes in one Parquet shard (Parquet files come out smaller).
         pretty_name: the card title, remembered for later publishes into the folder; default: the source's title
             (one config) or "Sentence pairs from N sources".
+        default_config: the config `load_dataset(folder)` loads when no config name is given, remembered for later
+            publishes into the folder; default: the config with the most rows.
         progress: show a progress bar per config.
 
     Returns the folder. Example:
@@ -61,7 +68,7 @@ def publish(
     for item in items:
         build = item if isinstance(item, Build) else load_build(item)
         _write_config(build, out, max_shard_bytes, progress)
-    write_dataset_card(out, pretty_name=pretty_name)
+    write_dataset_card(out, pretty_name=pretty_name, default_config=default_config)
     return out
 
 
@@ -71,7 +78,10 @@ def _write_config(build: Build, out: Path, max_shard_bytes: int, progress: bool)
     staging = out / "data" / f".{config}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    parts = _write_shards(build.path / ARROW_FILE, staging, max_shard_bytes, len(build.dataset), progress, config)
+    features = features_for(build.kind)
+    parts = _write_shards(
+        build.path / ARROW_FILE, staging, max_shard_bytes, len(build.dataset), progress, config, features
+    )
     names = [f"train-{index:05d}-of-{len(parts):05d}.parquet" for index in range(len(parts))]
     for part, name in zip(parts, names, strict=True):
         part.rename(staging / name)
@@ -81,6 +91,8 @@ def _write_config(build: Build, out: Path, max_shard_bytes: int, progress: bool)
     staging.rename(final)
     report = {
         "config": config,
+        "kind": build.kind,
+        "columns": list(columns_for(build.kind)),
         "source": build.facts,
         "stats": _without_local_paths(build.stats.to_dict()),
         "num_examples": len(build.dataset),
@@ -102,7 +114,13 @@ def _without_local_paths(stats: dict) -> dict:
 
 
 def _write_shards(
-    arrow_file: Path, folder: Path, max_shard_bytes: int, num_rows: int, progress: bool, config: str
+    arrow_file: Path,
+    folder: Path,
+    max_shard_bytes: int,
+    num_rows: int,
+    progress: bool,
+    config: str,
+    features: datasets.Features,
 ) -> list[Path]:
     """Stream the build's Arrow record batches into Parquet files of at most `max_shard_bytes` of Arrow data each
     (a single row larger than that gets a shard of its own), in order; returns the files written.
@@ -118,7 +136,7 @@ def _write_shards(
                 while batch.num_rows:
                     if writer is None:
                         parts.append(folder / f"part-{len(parts):05d}.parquet")
-                        writer, shard_bytes = _parquet_writer(parts[-1]), 0
+                        writer, shard_bytes = _parquet_writer(parts[-1], features), 0
                     rows = _rows_that_fit(batch, max_shard_bytes - shard_bytes)
                     if rows == 0 and shard_bytes:  # this shard is full
                         writer.close()
@@ -131,7 +149,7 @@ def _write_shards(
                     bar.update(piece.num_rows)
         if writer is None:  # no rows at all: still one valid, empty shard
             parts.append(folder / "part-00000.parquet")
-            writer = _parquet_writer(parts[-1])
+            writer = _parquet_writer(parts[-1], features)
         writer.close()
     finally:
         bar.close()
@@ -146,12 +164,12 @@ def _rows_that_fit(batch: pa.RecordBatch, room: int) -> int:
     return rows
 
 
-def _parquet_writer(path: Path) -> pq.ParquetWriter:
+def _parquet_writer(path: Path, features: datasets.Features) -> pq.ParquetWriter:
     # The options `Dataset.to_parquet` uses in datasets 5: snappy, content-defined chunking (Hub deduplication),
-    # page index; the schema carries the features in its metadata so `load_dataset` reads `negative` as string.
+    # page index; the schema carries the features in its metadata, so readers get the config's columns and types.
     return pq.ParquetWriter(
         str(path),
-        FEATURES.arrow_schema,
+        features.arrow_schema,
         compression="snappy",
         use_content_defined_chunking=datasets.config.DEFAULT_CDC_OPTIONS,
         write_page_index=True,

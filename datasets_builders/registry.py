@@ -22,8 +22,8 @@ def register_source(source: Source, *, replace: bool = False) -> Source:
         raise ValueError(f"source name {source.name!r} must be lower-case letters, digits and underscores")
     if source.whitespace not in ("collapse", "strip"):
         raise ValueError(f"source {source.name}: whitespace must be 'collapse' or 'strip'")
-    if not set(source.arity) <= {2, 3} or not source.arity:
-        raise ValueError(f"source {source.name}: arity must be drawn from (2, 3)")
+    if tuple(source.arity) not in ((2,), (3,)):
+        raise ValueError(f"source {source.name}: arity must be (2,) (pairs) or (3,) (triplets), got {source.arity}")
     if source.name in _REGISTRY and not replace:
         raise ValueError(f"source {source.name!r} is already registered")
     _REGISTRY[source.name] = source

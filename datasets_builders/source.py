@@ -31,13 +31,16 @@ class Source:
         pretty_name: a human title.
         description: one or two sentences: what the anchor and the positive (and the negative) are.
         license: a Hub licence id (`cc-by-sa-4.0`, `apache-2.0`, `other`, `unknown`...).
+        license_name, license_link: for `license="other"`, a short id of the real licence (`psf-2.0`) and a URL
+            of its text, which the card's metadata then carries (the Hub's fields for licences not in its list).
         citation: BibTeX of the upstream data.
         homepage: the upstream page.
         raw_format: how the raw files look, in words (shown by `data list` and in the card).
         urls: downloadable raw files `reader` understands; the default input of `build_source`.
             Empty when no ready file exists (then pass local files, e.g. made by a miner).
         files_2021: `(file, pairs, weight)` of this source in the 2021 all-MiniLM-L6-v2 data_config.json.
-        arity: allowed texts per example: 2 (pair, negative null) and/or 3 (triplet).
+        arity: texts per example: (2,) for a pair source (published as anchor, positive) or (3,) for a triplet
+            source (anchor, positive, negative); see `datasets_builders.schema`.
         whitespace: "collapse" (every run of whitespace becomes one space) or "strip" (only the ends; code).
         language: language codes for the card.
         tags: extra card tags.
@@ -69,6 +72,8 @@ class Source:
     notes: str = ""
     files_reader: Callable[[list[str]], Iterator[tuple[str, Any, Any]]] | None = None
     configure: Callable[..., Source] | None = None
+    license_name: str = ""
+    license_link: str = ""
 
     @property
     def pairs_2021(self) -> int:
@@ -87,6 +92,8 @@ class Source:
             "pretty_name": self.pretty_name,
             "description": self.description,
             "license": self.license,
+            "license_name": self.license_name,
+            "license_link": self.license_link,
             "citation": self.citation,
             "homepage": self.homepage,
             "raw_format": self.raw_format,

@@ -27,8 +27,9 @@ def write_hub_folder(folder: Path, configs: dict[str, list[dict[str, list]]], sp
 def pair_shards(prefix: str, rows: int, shards: int, *, negatives: bool | None = False, repeat_anchor: int = 1
                 ) -> list[dict]:
     """`rows` pairs split over `shards`; anchors repeat `repeat_anchor` times (like several captions of one image).
-    negatives: True: a hard negative per row; None: a negative column of nulls (the published schema of a pair
-    source); False: no negative column."""
+    negatives: True: a hard negative per row (a triplet config); False: no negative column (a pair config, as
+    `se1b data publish` writes it); None: a negative column of nulls (what publishes before pair configs dropped the
+    column wrote)."""
     out = []
     for s in range(shards):
         ids = range(s * rows // shards, (s + 1) * rows // shards)
@@ -42,9 +43,9 @@ def pair_shards(prefix: str, rows: int, shards: int, *, negatives: bool | None =
 
 def write_three_sources(root: Path) -> dict[str, Path]:
     """alpha: 1,000 pairs in 2 shards, each anchor 3 times; beta: 600 triplets in 1 shard; gamma: 300 pairs in 3
-    shards with a null negative column."""
+    shards."""
     return {
         "alpha": write_hub_folder(root / "alpha", {"default": pair_shards("alpha", 1000, 2, repeat_anchor=3)}),
         "beta": write_hub_folder(root / "beta", {"default": pair_shards("beta", 600, 1, negatives=True)}),
-        "gamma": write_hub_folder(root / "gamma", {"default": pair_shards("gamma", 300, 3, negatives=None)}),
+        "gamma": write_hub_folder(root / "gamma", {"default": pair_shards("gamma", 300, 3)}),
     }

@@ -78,7 +78,8 @@ def raw_fixture(name: str) -> tuple[list[object], list[dict]]:
         rows = [("Add two numbers.", code.strip(), None), ("Return one.", "def one():\n    return 1", None)]
     else:
         raise AssertionError(f"no fixture form for source {name}")
-    return records, [{"anchor": a, "positive": p, "negative": n} for a, p, n in rows]
+    # pair sources publish (anchor, positive), triplet sources (anchor, positive, negative)
+    return records, [{"anchor": a, "positive": p} | ({} if n is None else {"negative": n}) for a, p, n in rows]
 
 
 def write_jsonl_gz(path: Path, records: list[object]) -> Path:
@@ -143,7 +144,8 @@ def test_card_describes_every_config_with_real_counts(published_catalog):
             == sum(pq.read_metadata(f).num_rows for f in files)
         )
         assert info["download_size"] == sum(f.stat().st_size for f in files)
-        assert [f["name"] for f in info["features"]] == ["anchor", "positive", "negative"]
+        triplets = name in TRIPLET_LIST
+        assert [f["name"] for f in info["features"]] == ["anchor", "positive"] + ["negative"] * triplets
     assert "## `squad`: SQuAD (question, passage)" in body and "@inproceedings{rajpurkar2016squad" in body
     assert json.dumps(expected["squad"][0]) in body  # example rows
     assert "| 87,599 | 22 |" in body  # 2021 pairs and weight
@@ -164,12 +166,15 @@ def test_republishing_a_config_replaces_only_that_config(tmp_path):
         progress=False,
     )
     assert datasets.load_dataset(str(hub), "squad", split="train").to_list() == [
-        {"anchor": "new q", "positive": "new a", "negative": None}
+        {"anchor": "new q", "positive": "new a"}
     ]
     assert datasets.load_dataset(str(hub), "gooaq", split="train").to_list() == raw_fixture("gooaq")[1]
     meta = yaml.safe_load((hub / "README.md").read_text().split("---\n")[1])
     assert meta["pretty_name"] == "My pairs"  # remembered across publishes
     assert [i["splits"][0]["num_examples"] for i in meta["dataset_info"]] == [2, 1]
+    # one default config, the largest, so load_dataset(folder) needs no config name
+    assert [c["config_name"] for c in meta["configs"] if c.get("default")] == ["gooaq"]
+    assert datasets.load_dataset(str(hub), split="train").to_list() == raw_fixture("gooaq")[1]
 
 
 def test_shards_are_bounded_and_named_and_keep_order(tmp_path):
@@ -193,8 +198,8 @@ def test_dedupe_removes_exact_duplicates_and_counts_them(tmp_path):
     raw = write_jsonl_gz(tmp_path / "d.jsonl.gz", [["a", "b"], ["a ", " b"], ["a", "c"], {"set": ["a", "b"]}])
     build = build_source("squad", [raw], dedupe=True, progress=False)
     assert build.dataset.to_list() == [
-        {"anchor": "a", "positive": "b", "negative": None},
-        {"anchor": "a", "positive": "c", "negative": None},
+        {"anchor": "a", "positive": "b"},
+        {"anchor": "a", "positive": "c"},
     ]
     stats = build.stats
     assert (stats.rows_read, stats.rows_kept, stats.pairs_generated, stats.duplicates_removed) == (4, 4, 4, 2)

@@ -218,8 +218,8 @@ def test_a_registered_source_with_its_own_reader_gets_build_publish_and_card(tmp
         hub = tmp_path / "hub"
         assert se1b(["data", "publish", "tsv_test", "--raw", str(raw), "--out", str(hub), "--on-error", "skip"]) == 0
         assert list(datasets.load_dataset(str(hub), "tsv_test", split="train", streaming=True)) == [
-            {"anchor": "how are you", "positive": "fine thanks", "negative": None},
-            {"anchor": "what time", "positive": "noon", "negative": None},
+            {"anchor": "how are you", "positive": "fine thanks"},
+            {"anchor": "what time", "positive": "noon"},
         ]
         card = (hub / "README.md").read_text()
         assert "| comment_line | 1 |" in card and "| bad_columns | 1 |" in card

@@ -269,6 +269,24 @@ def test_rows_missing_a_carried_negative_or_a_text_are_skipped_and_counted(tmp_p
     assert pipeline.stats["skipped_no_negative"] == 10 and pipeline.stats["skipped_empty"] == 1
 
 
+def test_the_schema_says_which_sources_have_negatives_and_an_all_null_column_is_a_clear_error(tmp_path):
+    """A source's columns, not its first row, decide: a triplet config whose first row lacks its negative is still
+    a triplet source, and an old pair publish with a `negative` column of nulls stops with one clear line."""
+    shard = pair_shards("late", 40, 1, negatives=True)[0]
+    shard["negative"][0] = None
+    folders = {"late": write_hub_folder(tmp_path / "late", {"default": [shard]}),
+               "pairs": write_hub_folder(tmp_path / "pairs", {"default": pair_shards("pairs", 40, 1)}),
+               "old": write_hub_folder(tmp_path / "old", {"default": pair_shards("old", 40, 1, negatives=None)})}
+    config = {"sources": [{"name": n, "path": str(folders[n])} for n in ("late", "pairs")]}
+    pipeline = PairPipeline(config, global_batch_size=8)
+    assert pipeline.has_negative == {"late": True, "pairs": False}
+    pipeline.close()
+    pipeline = PairPipeline({"sources": [{"name": "old", "path": str(folders["old"])}]}, global_batch_size=8)
+    with pytest.raises(UserError, match=r"'old' .* its `negative` column is empty in 40 rows; republish"):
+        next(iter(pipeline))
+    pipeline.close()
+
+
 def test_a_source_too_small_for_the_batch_is_a_clear_error(tmp_path):
     folder = write_hub_folder(tmp_path / "tiny", {"default": pair_shards("tiny", 3, 1)})
     pipeline = PairPipeline({"sources": [{"name": "tiny", "path": str(folder)}]}, global_batch_size=8)

@@ -10,7 +10,7 @@ from parallel_fixtures import EN_DE, write_moses, write_tsv
 from datasets_builders import build_source, get_source, list_sources, publish
 from se1b.errors import UserError
 
-EXPECTED = [{"anchor": en, "positive": de, "negative": None} for en, de in EN_DE]
+EXPECTED = [{"anchor": en, "positive": de} for en, de in EN_DE]  # a pair config: no negative column
 
 
 def _round_trip(tmp_path, raw_paths) -> tuple[list[dict], list[dict]]:

@@ -53,11 +53,12 @@ Design, and why:
 - No text appears twice in a batch (in-batch negatives would contain false negatives): a row whose anchor, positive
   or negative is already in the batch is deferred to the source's next batch; beyond `global_batch_size` deferred
   rows per source the excess is dropped. Both are counted in `stats`.
-- Hard negatives: a source has them when its first row has one (the published schema always has a `negative`
-  column, null for pairs). A batch has a negative for every row or for none, the same on every process (one loss,
-  one set of shapes): single_source batches carry their source's negatives (a row of that source without one is
-  skipped, `stats["skipped_no_negative"]`); mixed batches carry negatives only when every source has them,
-  otherwise they are left out and counted in `stats["negatives_ignored"]`.
+- Hard negatives: a source has them when its schema has a `negative` column (published triplet configs do, pair
+  configs have only anchor and positive; `source_has_negative` reads the dataset's features). A batch has a
+  negative for every row or for none, the same on every process (one loss, one set of shapes): single_source
+  batches carry their source's negatives (a row of that source without one is skipped,
+  `stats["skipped_no_negative"]`); mixed batches carry negatives only when every source has them, otherwise they
+  are left out and counted in `stats["negatives_ignored"]`.
 - Tokenisation runs in a pool of `num_workers` threads (the Rust tokenizer releases the GIL; default: cores - 1),
   fed by a producer thread that keeps `prefetch` tokenised batches ready beyond those being tokenised. Every
   produced batch carries a snapshot of the pipeline state after it, and `state_dict()` returns the snapshot of the
@@ -276,11 +277,10 @@ def open_source(spec: SourceSpec, process_index: int = 0, process_count: int = 1
     return dataset.with_format("arrow")
 
 
-def first_row_has_negative(spec: SourceSpec) -> bool:
-    """Whether a source gives hard negatives, judged by its first row. The published schema always has a
-    `negative` column, null for pairs; the first row is the same for every process, so they all agree."""
-    first = next_block(spec, iter(open_source(spec).iter(batch_size=1)))
-    return first is not None and "negative" in first.column_names and bool(first.column("negative")[0].as_py())
+def source_has_negative(dataset) -> bool:
+    """Whether an opened source (`open_source`) gives hard negatives, read from its schema: a triplet config has a
+    `negative` column, a pair config has none. The schema is the same for every process, so they all agree."""
+    return "negative" in (dataset.column_names or [])
 
 
 def next_block(spec: SourceSpec, blocks: Iterator):
@@ -370,6 +370,11 @@ class _SourceStream:
         self.block += 1
         columns = [table.column(c).to_pylist() for c in ("anchor", "positive")]
         columns.append(table.column("negative").to_pylist() if self.carry_negative else [None] * table.num_rows)
+        if self.carry_negative and table.num_rows and not any(columns[2]):
+            # a schema with `negative` but no value in a whole block: an old publish with an all-null column
+            raise UserError(f"data source {self.spec.name!r} ({self.spec.path}): its `negative` column is empty in "
+                            f"{table.num_rows:,} rows; republish it with `se1b data publish` (pairs get no negative "
+                            "column) or drop the column")
         order = np.random.default_rng([self.seed, self.index, self.process_index, self.epoch, self.block])
         anchors, positives, negatives = columns
         self._rows = [(anchors[j], positives[j], negatives[j]) for j in order.permutation(table.num_rows).tolist()]
@@ -484,7 +489,7 @@ class PairPipeline:
             stream = _SourceStream(spec, i, seed, process_index, process_count, self.config.shuffle_window, False)
             stream._open()  # checks the source now, before any training starts
             self._streams.append(stream)
-        self.has_negative = {spec.name: first_row_has_negative(spec) for spec in self.config.sources}
+        self.has_negative = {s.spec.name: source_has_negative(s._opened[1]) for s in self._streams}
         # a batch has a negative for every row or for none, the same on every process: single_source batches carry
         # their source's negatives, mixed batches only when every source has them
         carry = self.config.batch_composition == "single_source" or all(self.has_negative.values())

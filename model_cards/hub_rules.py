@@ -1,0 +1,116 @@
+"""The rules the Hub applies to a dataset card's YAML metadata, written out so they can be checked offline.
+
+The Hub's own validation cannot be reached from tests, so these are the facts it checks against: licence ids from
+https://huggingface.co/docs/hub/repositories-licenses, task ids from huggingface.js
+(packages/tasks/src/pipelines.ts, `PIPELINE_DATA`), the size buckets of huggingface_hub's `DatasetCardData`, and
+the shape of `configs:` / `dataset_info:` that `datasets` reads. `dataset_card_problems(metadata)` lists every
+broken rule; an empty list means the card passes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from huggingface_hub import DatasetCardData
+
+HUB_LICENSES = frozenset(
+    """apache-2.0 mit openrail bigscience-openrail-m creativeml-openrail-m bigscience-bloom-rail-1.0
+    bigcode-openrail-m afl-3.0 artistic-2.0 bsl-1.0 bsd bsd-2-clause bsd-3-clause bsd-3-clause-clear c-uda cc cc0-1.0
+    cc-by-2.0 cc-by-2.5 cc-by-3.0 cc-by-4.0 cc-by-sa-3.0 cc-by-sa-4.0 cc-by-nc-2.0 cc-by-nc-3.0 cc-by-nc-4.0
+    cc-by-nd-4.0 cc-by-nc-nd-3.0 cc-by-nc-nd-4.0 cc-by-nc-sa-2.0 cc-by-nc-sa-3.0 cc-by-nc-sa-4.0 cdla-sharing-1.0
+    cdla-permissive-1.0 cdla-permissive-2.0 wtfpl ecl-2.0 epl-1.0 epl-2.0 etalab-2.0 eupl-1.1 eupl-1.2 agpl-3.0 gfdl
+    gpl gpl-2.0 gpl-3.0 lgpl lgpl-2.1 lgpl-3.0 isc h-research intel-research lppl-1.3c ms-pl apple-ascl apple-amlr
+    mpl-2.0 odc-by odbl openrail++ osl-3.0 postgresql ofl-1.1 ncsa unlicense zlib pddl lgpl-lr deepfloyd-if-license
+    fair-noncommercial-research-license llama2 llama3 llama3.1 llama3.2 llama3.3 llama4 gemma unknown other""".split()
+)
+HUB_TASKS = frozenset(
+    """text-classification token-classification table-question-answering question-answering
+    zero-shot-classification translation summarization feature-extraction text-generation text2text-generation
+    fill-mask sentence-similarity text-to-speech text-to-audio automatic-speech-recognition audio-to-audio
+    audio-classification voice-activity-detection depth-estimation image-classification object-detection
+    image-segmentation text-to-image image-to-text image-to-image image-to-video unconditional-image-generation
+    video-classification reinforcement-learning robotics tabular-classification tabular-regression tabular-to-text
+    table-to-text multiple-choice text-ranking text-retrieval time-series-forecasting text-to-video
+    visual-question-answering zero-shot-image-classification graph-ml mask-generation zero-shot-object-detection
+    text-to-3d image-to-3d image-feature-extraction video-text-to-text other""".split()
+)
+HUB_SIZE_CATEGORIES = (
+    "n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "10M<n<100M", "100M<n<1B", "1B<n<10B", "10B<n<100B",
+    "100B<n<1T", "n>1T",
+)
+_LICENSE_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")  # the Hub's pattern for a custom licence id
+_CONFIG_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_LANGUAGE = re.compile(r"^([a-z]{2,3}(-[A-Za-z0-9]+)*|code|multilingual)$")  # ISO 639-1/2/3 (+ region), specials
+_LOCAL_PATH = re.compile(r"(^|[\s\"'`(=])(/[A-Za-z0-9._-]+){2,}|[A-Za-z]:\\\\")  # /home/x/..., C:\\
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def dataset_card_problems(metadata: dict[str, Any]) -> list[str]:
+    """Every Hub rule the dataset card metadata breaks, one line each (empty: the card passes)."""
+    problems = []
+    try:
+        DatasetCardData(**metadata)  # huggingface_hub's own reading of the fields
+    except Exception as error:  # noqa: BLE001 - any failure to build the card data is a problem to report
+        problems.append(f"huggingface_hub.DatasetCardData rejects the metadata: {error}")
+    licenses = _as_list(metadata.get("license"))
+    if not licenses:
+        problems.append("license: missing")
+    problems += [f"license: {value!r} is not a Hub licence id" for value in licenses if value not in HUB_LICENSES]
+    if "other" in licenses:
+        name, link = metadata.get("license_name"), metadata.get("license_link")
+        if not name or not _LICENSE_NAME.match(str(name)):
+            problems.append("license other: license_name must be a lower-case id such as my-license-1.0")
+        if not link:
+            problems.append("license other: license_link must name the licence text (a URL or LICENSE file)")
+    tasks = _as_list(metadata.get("task_categories"))
+    if not tasks:
+        problems.append("task_categories: missing")
+    problems += [f"task_categories: {task!r} is not a Hub task id" for task in tasks if task not in HUB_TASKS]
+    sizes = _as_list(metadata.get("size_categories"))
+    if len(sizes) != 1 or sizes[0] not in HUB_SIZE_CATEGORIES:
+        problems.append(f"size_categories: expected one of {', '.join(HUB_SIZE_CATEGORIES)}, got {sizes}")
+    problems += [
+        f"language: {code!r} is not an ISO 639 code" for code in _as_list(metadata.get("language"))
+        if not _LANGUAGE.match(str(code))
+    ]
+    problems += _configs_problems(metadata)
+    for key, value in metadata.items():
+        if isinstance(value, str) and _LOCAL_PATH.search(value):
+            problems.append(f"{key}: holds a local path: {value!r}")
+    return problems
+
+
+def _configs_problems(metadata: dict[str, Any]) -> list[str]:
+    """`configs:` as `datasets` reads it: unique names, data_files per split, at most one default, and a matching
+    `dataset_info` entry with the features of each config."""
+    problems = []
+    configs = metadata.get("configs")
+    if not isinstance(configs, list) or not configs:
+        return ["configs: missing (load_dataset cannot find the data files)"]
+    names = [config.get("config_name") for config in configs]
+    if len(set(names)) != len(names):
+        problems.append(f"configs: config names repeat: {names}")
+    for config in configs:
+        name = config.get("config_name")
+        if not isinstance(name, str) or not _CONFIG_NAME.match(name):
+            problems.append(f"configs: invalid config_name {name!r}")
+        files = config.get("data_files")
+        if not isinstance(files, list) or not all(isinstance(f, dict) and {"split", "path"} <= set(f) for f in files):
+            problems.append(f"configs: {name}: data_files must list {{split, path}} entries")
+        elif any(str(f["path"]).startswith("/") or ".." in str(f["path"]) for f in files):
+            problems.append(f"configs: {name}: data_files paths must be relative to the repo")
+    defaults = [config.get("config_name") for config in configs if config.get("default")]
+    if len(configs) > 1 and len(defaults) != 1:
+        problems.append(f"configs: several configs need one `default: true` for load_dataset(repo): {defaults}")
+    infos = {info.get("config_name"): info for info in _as_list(metadata.get("dataset_info"))}
+    for name in names:
+        info = infos.get(name)
+        if info is None:
+            problems.append(f"dataset_info: no entry for config {name!r}")
+        elif not info.get("features") or not info.get("splits"):
+            problems.append(f"dataset_info: {name}: features and splits are required")
+    return problems
