@@ -31,7 +31,7 @@ def export_run(config: TrainConfig, model: SentenceModel, sources: list[dict[str
     """Export to `out_dir` (default output_dir/model) with run_metadata.json, metrics.jsonl and a model card.
     `sources`: the card's data rows (the batches' `card_sources()`); `evaluations`: `Evaluation` records."""
     from model_cards.metadata import METADATA_FILE, DataSource, RunMetadata, TrainingInfo, framework_versions
-    from training.model.export import export_sentence_model
+    from training.model.export import export_sentence_model, model_settings
 
     output_dir = Path(config.output_dir)
     devices = jax.devices()
@@ -59,9 +59,8 @@ def export_run(config: TrainConfig, model: SentenceModel, sources: list[dict[str
     )
     metrics_file = output_dir / "metrics.jsonl"
     out = export_sentence_model(
-        model.model, model.tokenizer, out_dir or output_dir / "model", max_seq_length=config.max_seq_length,
-        overwrite=overwrite,
-        prompts=model.prompts or None,
+        model.model, model.tokenizer, out_dir or output_dir / "model", overwrite=overwrite,
+        **(model_settings(model) | {"max_seq_length": config.max_seq_length}),
         extra_files={METADATA_FILE: json.dumps(dataclasses.asdict(meta), indent=2) + "\n",
                      "metrics.jsonl": metrics_file.read_text() if metrics_file.exists() else ""},
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from training.model.export import check_target, export_sentence_model
+from training.model.export import check_target, export_sentence_model, model_settings
 from training.model.sentence_model import load_sentence_model
 
 
@@ -26,9 +26,8 @@ def main(args: argparse.Namespace) -> int:
         model.model,
         model.tokenizer,
         args.out,
-        max_seq_length=model.max_seq_length,
         overwrite=args.overwrite,
-        prompts=model.prompts,
+        **model_settings(model),
     )
     print(f"wrote {args.out}")
     return 0
