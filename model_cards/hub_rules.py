@@ -1,10 +1,12 @@
-"""The rules the Hub applies to a dataset card's YAML metadata, written out so they can be checked offline.
+"""The rules the Hub applies to card YAML metadata, written out so they can be checked offline (the Hub's own
+validation cannot be reached from tests): licence ids (https://huggingface.co/docs/hub/repositories-licenses), task
+ids from huggingface.js (`PIPELINE_DATA`), the size buckets of huggingface_hub's `DatasetCardData`, the shape of
+`configs:` that `datasets` reads, Hub ids, language codes, and the model-index layout that huggingface_hub's
+`ModelCardData` / `EvalResult` read. `dataset_card_problems(metadata)` and `hub_card_problems(front)` (model cards)
+list every broken rule; an empty list means the card passes.
 
-The Hub's own validation cannot be reached from tests, so these are the facts it checks against: licence ids from
-https://huggingface.co/docs/hub/repositories-licenses, task ids from huggingface.js
-(packages/tasks/src/pipelines.ts, `PIPELINE_DATA`), the size buckets of huggingface_hub's `DatasetCardData`, and
-the shape of `configs:` / `dataset_info:` that `datasets` reads. `dataset_card_problems(metadata)` lists every
-broken rule; an empty list means the card passes.
+    >>> hub_card_problems({"license": "apache-2.0", "pipeline_tag": "sentence-similarity"})
+    []
 """
 
 from __future__ import annotations
@@ -114,3 +116,65 @@ def _configs_problems(metadata: dict[str, Any]) -> list[str]:
         elif not info.get("features") or not info.get("splits"):
             problems.append(f"dataset_info: {name}: features and splits are required")
     return problems
+
+
+# Model cards.
+# Hub pipeline tags a text embedding model may carry.
+PIPELINE_TAGS = frozenset({
+    "feature-extraction", "sentence-similarity", "text-classification", "token-classification", "fill-mask",
+    "question-answering", "text-ranking", "zero-shot-classification", "translation", "summarization",
+    "text-generation", "text2text-generation",
+})
+# model-index task types: Hub tasks, plus the ones sentence-transformers' own cards file evaluator results under.
+TASK_TYPES = PIPELINE_TAGS | {"semantic-similarity", "information-retrieval", "text-retrieval", "bitext-mining",
+                              "clustering", "reranking", "paraphrase-mining"}
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")  # owner/name; no "--" or ".." (checked below)
+LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")  # ISO 639-1/2/3, optionally with a region
+
+
+def _hub_id_problem(value: Any, where: str) -> str | None:
+    if not isinstance(value, str) or not HUB_ID.match(value) or "--" in value or ".." in value \
+            or value.endswith(".git"):
+        return f"{where}: {value!r} is not a Hub id (owner/name)"
+    return None
+
+
+def hub_card_problems(front: dict[str, Any]) -> list[str]:
+    """Everything in a model card's YAML front matter the Hub would reject or misfile; [] when it is clean."""
+    problems = []
+    license_id = front.get("license")
+    if license_id is not None and license_id not in HUB_LICENSES:
+        problems.append(f"license: {license_id!r} is not a Hub licence id")
+    if front.get("pipeline_tag") is not None and front["pipeline_tag"] not in PIPELINE_TAGS:
+        problems.append(f"pipeline_tag: {front['pipeline_tag']!r} is not a Hub pipeline tag")
+    languages = front.get("language", [])
+    for language in [languages] if isinstance(languages, str) else languages:
+        if not isinstance(language, str) or not LANGUAGE.match(language):
+            problems.append(f"language: {language!r} is not an ISO 639 code")
+    base = front.get("base_model")
+    for value in [base] if isinstance(base, str) else base or []:
+        problems.append(_hub_id_problem(value, "base_model"))
+    for value in front.get("datasets") or []:
+        problems.append(_hub_id_problem(value, "datasets"))
+    tags = front.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        problems.append("tags: must be a list of strings")
+    for i, entry in enumerate(front.get("model-index") or []):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or "results" not in entry:
+            problems.append(f"model-index[{i}]: needs a name and results")
+            continue
+        for j, result in enumerate(entry["results"]):
+            where = f"model-index[{i}].results[{j}]"
+            task, dataset = result.get("task") or {}, result.get("dataset") or {}
+            if task.get("type") not in TASK_TYPES:
+                problems.append(f"{where}.task.type: {task.get('type')!r} is not a Hub task type")
+            problems.append(_hub_id_problem(dataset.get("type"), f"{where}.dataset.type"))
+            if not isinstance(dataset.get("name"), str) or not dataset["name"]:
+                problems.append(f"{where}.dataset.name: required")
+            metrics = result.get("metrics") or []
+            if not metrics:
+                problems.append(f"{where}.metrics: at least one metric is required")
+            for k, metric in enumerate(metrics):
+                if not isinstance(metric.get("type"), str) or not isinstance(metric.get("value"), (int, float)):
+                    problems.append(f"{where}.metrics[{k}]: needs a string type and a numeric value")
+    return [problem for problem in problems if problem]

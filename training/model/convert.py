@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from se1b.files import check_writable
-from training.model.export import check_target, export_sentence_model
+from training.model.export import check_target, export_sentence_model, model_settings
 from training.model.sentence_model import load_sentence_model
 
 
@@ -28,9 +28,8 @@ def main(args: argparse.Namespace) -> int:
         model.model,
         model.tokenizer,
         args.out,
-        max_seq_length=model.max_seq_length,
         overwrite=args.overwrite,
-        prompts=model.prompts,
+        **model_settings(model),
     )
     print(f"wrote {args.out}")
     return 0

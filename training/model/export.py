@@ -1,6 +1,10 @@
 """Export a Flax sentence model to a sentence-transformers folder in the classic layout (read by
-sentence-transformers v2 to v6): model.safetensors under Hugging Face names, config.json, tokenizer files,
+sentence-transformers v2.2.2 to v6): model.safetensors under Hugging Face names, config.json, tokenizer files,
 modules.json, sentence_bert_config.json, config_sentence_transformers.json, 1_Pooling/config.json, 2_Normalize/.
+
+sentence-transformers 2.2.2 builds Pooling(**config) and so rejects keys it does not know: 1_Pooling/config.json
+holds only the keys of POOLING_KEYS_2_2_2, plus a newer key only where its value is not the default (then the
+folder needs the version that introduced it: `oldest_sentence_transformers`).
 
 The folder is written to a temporary sibling and renamed into place, so a failure never leaves a partial model.
 """
@@ -17,7 +21,30 @@ from safetensors.numpy import save_file
 from se1b.errors import UserError
 from se1b.files import staging_sibling, swap_into_place
 from training.model.encoders import encoder_state_dict
-from training.model.sentence_model import SentenceEncoder
+from training.model.sentence_model import SentenceEncoder, SentenceModel, pooling_modes
+
+# The Pooling arguments sentence-transformers 2.2.2 accepts (its Pooling.__init__), and the version that added each
+# newer key we may write.
+POOLING_KEYS_2_2_2 = ("word_embedding_dimension", "pooling_mode", "pooling_mode_cls_token", "pooling_mode_max_tokens",
+                      "pooling_mode_mean_tokens", "pooling_mode_mean_sqrt_len_tokens")
+NEWER_POOLING_KEYS = {"pooling_mode_weightedmean_tokens": "2.3.0", "pooling_mode_lasttoken": "2.3.0",
+                      "include_prompt": "2.4.0"}
+OLDEST_SENTENCE_TRANSFORMERS = "2.2.2"
+# Keys transformers' save_pretrained leaves in tokenizer_config.json that describe the machine or the load call.
+LOCAL_TOKENIZER_KEYS = ("is_local", "local_files_only", "name_or_path", "_name_or_path", "cache_dir")
+
+
+def model_settings(model: SentenceModel) -> dict[str, Any]:
+    """The sentence-transformers settings of a loaded model, as export_sentence_model's keyword arguments."""
+    return {"max_seq_length": model.max_seq_length, "prompts": model.prompts or None,
+            "default_prompt_name": model.default_prompt_name, "similarity_fn_name": model.similarity_fn_name,
+            "truncate_dim": model.truncate_dim, "do_lower_case": model.do_lower_case}
+
+
+def oldest_sentence_transformers(pooling_config: dict[str, Any]) -> str:
+    """The oldest sentence-transformers version that reads a 1_Pooling/config.json written here."""
+    versions = [NEWER_POOLING_KEYS[key] for key in pooling_config if key in NEWER_POOLING_KEYS]
+    return max(versions + [OLDEST_SENTENCE_TRANSFORMERS], key=lambda v: tuple(int(x) for x in v.split(".")))
 
 
 def check_target(out_dir: Path, overwrite: bool) -> None:
@@ -34,6 +61,10 @@ def export_sentence_model(
     max_seq_length: int,
     overwrite: bool = False,
     prompts: dict[str, str] | None = None,
+    default_prompt_name: str | None = None,
+    similarity_fn_name: str | None = None,
+    truncate_dim: int | None = None,
+    do_lower_case: bool = False,
     extra_files: dict[str, bytes | str] | None = None,
 ) -> Path:
     """Write `model` + `tokenizer` as a sentence-transformers folder at `out_dir`; returns the folder.
@@ -45,16 +76,32 @@ def export_sentence_model(
     staging = staging_sibling(out)
     try:
         encoder = model.encoder
-        (staging / "config.json").write_text(json.dumps(encoder.hf_config, indent=2, sort_keys=True))
+        import transformers
+
+        # The base's config minus where it was loaded from; the version is the one whose format this is.
+        config = {key: value for key, value in encoder.hf_config.items() if key != "_name_or_path"}
+        config["transformers_version"] = transformers.__version__
+        (staging / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
         save_file(encoder_state_dict(encoder), str(staging / "model.safetensors"), metadata={"format": "pt"})
         tokenizer.save_pretrained(str(staging))
+        tokenizer_config = staging / "tokenizer_config.json"
+        if tokenizer_config.exists():
+            settings = json.loads(tokenizer_config.read_text())
+            for key in LOCAL_TOKENIZER_KEYS:
+                settings.pop(key, None)
+            tokenizer_config.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
         write_sentence_transformers_modules(
             staging,
             embedding_dimension=encoder.hidden_size,
             max_seq_length=max_seq_length,
             normalize=model.normalize,
             pooling=model.pooling,
+            include_prompt=model.include_prompt,
             prompts=prompts,
+            default_prompt_name=default_prompt_name,
+            similarity_fn_name=similarity_fn_name,
+            truncate_dim=truncate_dim,
+            do_lower_case=do_lower_case,
         )
         for relative, content in (extra_files or {}).items():
             target = staging / relative
@@ -67,6 +114,25 @@ def export_sentence_model(
     return out
 
 
+def pooling_config(embedding_dimension: int, pooling: str = "mean", include_prompt: bool = True) -> dict[str, Any]:
+    """1_Pooling/config.json in the classic form: the keys 2.2.2 knows, newer keys only when not default."""
+    modes = pooling_modes(pooling)
+    config: dict[str, Any] = {
+        "word_embedding_dimension": embedding_dimension,
+        "pooling_mode_cls_token": "cls" in modes,
+        "pooling_mode_mean_tokens": "mean" in modes,
+        "pooling_mode_max_tokens": "max" in modes,
+        "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens" in modes,
+    }
+    if "weightedmean" in modes:
+        config["pooling_mode_weightedmean_tokens"] = True
+    if "lasttoken" in modes:
+        config["pooling_mode_lasttoken"] = True
+    if not include_prompt:
+        config["include_prompt"] = False
+    return config
+
+
 def write_sentence_transformers_modules(
     out: Path,
     *,
@@ -74,9 +140,15 @@ def write_sentence_transformers_modules(
     max_seq_length: int,
     normalize: bool,
     pooling: str = "mean",
+    include_prompt: bool = True,
     prompts: dict[str, str] | None = None,
+    default_prompt_name: str | None = None,
+    similarity_fn_name: str | None = None,
+    truncate_dim: int | None = None,
+    do_lower_case: bool = False,
 ) -> None:
-    """Write the classic sentence-transformers module files (readable by sentence-transformers v2 to v6)."""
+    """Write the classic sentence-transformers module files (readable by sentence-transformers 2.2.2 to v6 unless
+    the pooling needs newer keys; see oldest_sentence_transformers)."""
     import sentence_transformers
     import torch
     import transformers
@@ -92,36 +164,22 @@ def write_sentence_transformers_modules(
         (out / "2_Normalize").mkdir(exist_ok=True)
     (out / "modules.json").write_text(json.dumps(modules, indent=2))
     (out / "sentence_bert_config.json").write_text(
-        json.dumps({"max_seq_length": max_seq_length, "do_lower_case": False}, indent=2)
+        json.dumps({"max_seq_length": max_seq_length, "do_lower_case": do_lower_case}, indent=2)
     )
-    (out / "config_sentence_transformers.json").write_text(
-        json.dumps(
-            {
-                "__version__": {
-                    "sentence_transformers": sentence_transformers.__version__,
-                    "transformers": transformers.__version__,
-                    "pytorch": torch.__version__,
-                },
-                "prompts": prompts or {},
-                "default_prompt_name": None,
-                "similarity_fn_name": "cosine",
-            },
-            indent=2,
-        )
-    )
+    model_config: dict[str, Any] = {
+        "__version__": {
+            "sentence_transformers": sentence_transformers.__version__,
+            "transformers": transformers.__version__,
+            "pytorch": torch.__version__,
+        },
+        "prompts": prompts or {},
+        "default_prompt_name": default_prompt_name,
+        "similarity_fn_name": similarity_fn_name or "cosine",
+    }
+    if truncate_dim:
+        model_config["truncate_dim"] = truncate_dim
+    (out / "config_sentence_transformers.json").write_text(json.dumps(model_config, indent=2))
     (out / "1_Pooling").mkdir(exist_ok=True)
     (out / "1_Pooling" / "config.json").write_text(
-        json.dumps(
-            {
-                "word_embedding_dimension": embedding_dimension,
-                "pooling_mode_cls_token": pooling == "cls",
-                "pooling_mode_mean_tokens": pooling == "mean",
-                "pooling_mode_max_tokens": pooling == "max",
-                "pooling_mode_mean_sqrt_len_tokens": False,
-                "pooling_mode_weightedmean_tokens": False,
-                "pooling_mode_lasttoken": False,
-                "include_prompt": True,
-            },
-            indent=2,
-        )
+        json.dumps(pooling_config(embedding_dimension, pooling, include_prompt), indent=2)
     )

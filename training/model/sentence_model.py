@@ -22,7 +22,8 @@ from flax import nnx
 from se1b.errors import UserError
 from training.model.encoders import TransformerEncoder, load_hf_encoder
 
-POOLING_MODES = ("mean", "cls", "max")
+# sentence-transformers' pooling modes; a module may concatenate several ("cls+mean" here).
+POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
 # Padded lengths jit compiles for: a batch is padded up to the next bucket, so a whole corpus costs a bounded
 # number of compilations (at most 16 up to 512 tokens) instead of one per distinct length, while padding wastes
 # little compute: steps of 16 tokens up to 128, where most sentences fall, then coarser.
@@ -34,41 +35,68 @@ def bucket_length(longest: int, max_seq_length: int) -> int:
     return min(next((b for b in LENGTH_BUCKETS if b >= longest), longest), max_seq_length)
 
 
+def pooling_modes(pooling: str) -> tuple[str, ...]:
+    """The modes of a pooling name ("cls+mean" -> ("cls", "mean")), each checked."""
+    modes = tuple(pooling.split("+"))
+    for mode in modes:
+        if mode not in POOLING_MODES:
+            raise UserError(f"unknown pooling mode {mode!r}; supported: {', '.join(POOLING_MODES)}")
+    return modes
+
+
 def pool(hidden: jax.Array, attention_mask: jax.Array, mode: str) -> jax.Array:
-    """Pool token states [B, T, H] into one vector per text, ignoring padding."""
+    """Pool token states [B, T, H] into one vector per text over the tokens `attention_mask` keeps, as
+    sentence-transformers' Pooling does for right-padded batches; modes joined by "+" are concatenated."""
     mask = attention_mask[..., None].astype(hidden.dtype)
-    if mode == "mean":
-        return (hidden * mask).sum(axis=1) / jnp.maximum(mask.sum(axis=1), 1e-9)
-    if mode == "cls":
-        return hidden[:, 0]
-    if mode == "max":  # padding set to a large negative value, as sentence-transformers does
-        return jnp.where(mask > 0, hidden, -1e9).max(axis=1)
-    raise UserError(f"unknown pooling mode {mode!r}; supported: {', '.join(POOLING_MODES)}")
+    out = []
+    for name in pooling_modes(mode):
+        if name == "cls":  # the first kept token: [CLS], or the first after an excluded prompt
+            out.append(jnp.take_along_axis(hidden, attention_mask.argmax(axis=1)[:, None, None], axis=1)[:, 0])
+        elif name == "max":
+            out.append(jnp.where(mask > 0, hidden, -1e9).max(axis=1))
+        elif name in ("mean", "mean_sqrt_len_tokens"):
+            count = jnp.maximum(mask.sum(axis=1), 1e-9)
+            out.append((hidden * mask).sum(axis=1) / (count if name == "mean" else jnp.sqrt(count)))
+        elif name == "weightedmean":  # position weights 1..T (right padding: no shift)
+            weights = mask * jnp.arange(1, hidden.shape[1] + 1, dtype=hidden.dtype)[None, :, None]
+            out.append((hidden * weights).sum(axis=1) / jnp.maximum(weights.sum(axis=1), 1e-9))
+        else:  # lasttoken: the last kept token
+            last = hidden.shape[1] - 1 - attention_mask[:, ::-1].argmax(axis=1)
+            out.append(jnp.take_along_axis(hidden * mask, last[:, None, None], axis=1)[:, 0])
+    return out[0] if len(out) == 1 else jnp.concatenate(out, axis=-1)
 
 
 class SentenceEncoder(nnx.Module):
     """Encoder + pooling + optional normalisation; the part of a sentence model that training differentiates."""
 
-    def __init__(self, encoder: TransformerEncoder, pooling: str = "mean", normalize: bool = True):
-        if pooling not in POOLING_MODES:
-            raise UserError(f"unknown pooling mode {pooling!r}; supported: {', '.join(POOLING_MODES)}")
+    def __init__(self, encoder: TransformerEncoder, pooling: str = "mean", normalize: bool = True,
+                 include_prompt: bool = True):
+        pooling_modes(pooling)
         self.encoder, self.pooling, self.normalize = encoder, pooling, normalize
+        self.include_prompt = include_prompt  # False: pooling skips the prompt's tokens (encode passes the mask)
 
     def __call__(
-        self, input_ids: jax.Array, attention_mask: jax.Array, *, dropout_rng: jax.Array | None = None
+        self, input_ids: jax.Array, attention_mask: jax.Array, *, dropout_rng: jax.Array | None = None,
+        pooling_mask: jax.Array | None = None,
     ) -> jax.Array:
         hidden = self.encoder(input_ids, attention_mask, dropout_rng=dropout_rng)
-        embeddings = pool(hidden.astype(jnp.float32), attention_mask, self.pooling)
+        mask = attention_mask if pooling_mask is None else pooling_mask
+        embeddings = pool(hidden.astype(jnp.float32), mask, self.pooling)
         if self.normalize:
             embeddings = embeddings / jnp.maximum(jnp.linalg.norm(embeddings, axis=-1, keepdims=True), 1e-12)
         return embeddings
 
+    @property
+    def dimension(self) -> int:
+        return self.encoder.hidden_size * len(pooling_modes(self.pooling))
+
 
 @partial(jax.jit, static_argnums=0)
-def _embed(graphdef: nnx.GraphDef, state: nnx.State, input_ids: jax.Array, attention_mask: jax.Array) -> jax.Array:
+def _embed(graphdef: nnx.GraphDef, state: nnx.State, input_ids: jax.Array, attention_mask: jax.Array,
+           pooling_mask: jax.Array) -> jax.Array:
     # jax.jit over the split model rather than nnx.jit: nnx.jit re-walks the module graph on every call, which
     # costs ~25 ms per batch on CPU, as much as the forward pass of a short batch.
-    return nnx.merge(graphdef, state)(input_ids, attention_mask)
+    return nnx.merge(graphdef, state)(input_ids, attention_mask, pooling_mask=pooling_mask)
 
 
 @dataclass
@@ -80,10 +108,16 @@ class SentenceModel:
     max_seq_length: int
     prompts: dict[str, str] = field(default_factory=dict)
     source_dir: Path | None = None
+    default_prompt_name: str | None = None  # its prompt is prepended when encode gets no prompt_name
+    similarity_fn_name: str | None = None  # None: cosine, as in sentence-transformers
+    truncate_dim: int | None = None  # encode keeps the first truncate_dim dimensions (after normalisation)
+    do_lower_case: bool = False  # sentence_bert_config.json: lower-case texts before tokenising
 
     def tokenize(self, texts: list[str], max_seq_length: int | None = None) -> dict[str, np.ndarray]:
         """Tokenise and pad to a bucket length (int32 input_ids and attention_mask)."""
         limit = max_seq_length or self.max_seq_length
+        if self.do_lower_case:
+            texts = [text.lower() for text in texts]
         encoded = self.tokenizer(texts, truncation=True, max_length=limit, padding=False)
         ids = encoded["input_ids"]
         length = bucket_length(max(len(row) for row in ids), limit)
@@ -94,30 +128,43 @@ class SentenceModel:
             attention_mask[row, : len(tokens)] = 1
         return {"input_ids": input_ids, "attention_mask": attention_mask}
 
+    def prompt_length(self, prompt: str) -> int:
+        """Tokens of `prompt` as pooling excludes them: with the leading special token, without a trailing one
+        (sentence-transformers' rule)."""
+        ids = self.tokenizer([prompt.lower() if self.do_lower_case else prompt])["input_ids"][0]
+        return len(ids) - (1 if ids and ids[-1] in self.tokenizer.all_special_ids else 0)
+
     def encode(
         self, texts: list[str], batch_size: int = 64, show_progress_bar: bool = False, prompt_name: str | None = None
     ) -> np.ndarray:
-        """Embed texts; returns float32 [len(texts), dim]. Texts are sorted by length so batches pad little."""
+        """Embed texts; returns float32 [len(texts), dimension]. Texts are sorted by length so batches pad little.
+        `prompt_name` picks one of the model's prompts; without it the default prompt (if any) is used."""
         from tqdm.auto import tqdm
 
-        if prompt_name is not None:
-            if prompt_name not in self.prompts:
-                raise UserError(f"unknown prompt {prompt_name!r}; this model has: {sorted(self.prompts) or 'none'}")
-            texts = [self.prompts[prompt_name] + text for text in texts]
+        if prompt_name is not None and prompt_name not in self.prompts:
+            raise UserError(f"unknown prompt {prompt_name!r}; this model has: {sorted(self.prompts) or 'none'}")
+        prompt = self.prompts.get(prompt_name or self.default_prompt_name or "", "") if self.prompts else ""
+        if prompt:
+            texts = [prompt + text for text in texts]
+        skip = self.prompt_length(prompt) if prompt and not self.model.include_prompt else 0
         graphdef, state = nnx.split(self.model)
         order = np.argsort([-len(text) for text in texts], kind="stable")
-        result = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        result = np.zeros((len(texts), self.model.dimension), dtype=np.float32)
         for start in tqdm(
             range(0, len(texts), batch_size), desc="encode", unit="batch", disable=not show_progress_bar
         ):
             index = order[start : start + batch_size]
             batch = self.tokenize([texts[i] for i in index])
-            result[index] = np.asarray(_embed(graphdef, state, batch["input_ids"], batch["attention_mask"]))
-        return result
+            pooling_mask = batch["attention_mask"].copy()
+            pooling_mask[:, :skip] = 0
+            result[index] = np.asarray(_embed(graphdef, state, batch["input_ids"], batch["attention_mask"],
+                                              pooling_mask))
+        return result[:, : self.truncate_dim] if self.truncate_dim else result
 
     @property
     def dimension(self) -> int:
-        return self.model.encoder.hidden_size
+        """The width of what encode returns."""
+        return min(self.truncate_dim or self.model.dimension, self.model.dimension)
 
 
 def _read_json(path: Path) -> Any:
@@ -127,14 +174,35 @@ def _read_json(path: Path) -> Any:
         raise UserError(f"{path}: invalid JSON at line {error.lineno}: {error.msg}") from error
 
 
-def _pooling_from_config(config: dict[str, Any]) -> str:
-    if "pooling_mode" in config:  # sentence-transformers >= 5.4 layout
-        mode = config["pooling_mode"]
-        return {"mean_tokens": "mean", "cls_token": "cls", "max_tokens": "max"}.get(mode, mode)
-    for mode in POOLING_MODES:
-        if config.get(f"pooling_mode_{mode}_tokens" if mode != "cls" else "pooling_mode_cls_token"):
-            return mode
-    raise UserError(f"unsupported pooling configuration {config}; supported: {', '.join(POOLING_MODES)}")
+# sentence-transformers' classic pooling keys -> modes (all false means mean, as sentence-transformers reads it).
+LEGACY_POOLING_KEYS = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_max_tokens": "max",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+    "pooling_mode_weightedmean_tokens": "weightedmean",
+    "pooling_mode_lasttoken": "lasttoken",
+}
+# The folder's Transformer settings file: sentence-transformers tries these names in this order.
+TRANSFORMER_CONFIG_FILES = ("sentence_bert_config.json", "sentence_roberta_config.json",
+                            "sentence_distilbert_config.json", "sentence_camembert_config.json",
+                            "sentence_albert_config.json", "sentence_xlm-roberta_config.json",
+                            "sentence_xlnet_config.json")
+
+
+def pooling_from_config(config: dict[str, Any], where: Path | str = "1_Pooling/config.json") -> str:
+    """The pooling name of a Pooling config in either form: {"pooling_mode": "mean" | [modes]} (5.4+) or the
+    classic pooling_mode_*_tokens booleans; several modes are concatenated ("cls+mean")."""
+    mode = config.get("pooling_mode")
+    if mode is not None:  # the 5.4+ form; legacy keys, if any, are then ignored as sentence-transformers does
+        modes = [mode] if isinstance(mode, str) else list(mode)
+    else:
+        modes = [name for key, name in LEGACY_POOLING_KEYS.items() if config.get(key)] or ["mean"]
+    modes = [{"mean_tokens": "mean", "cls_token": "cls", "max_tokens": "max"}.get(m, m) for m in modes]
+    unknown = [m for m in modes if m not in POOLING_MODES]
+    if unknown:
+        raise UserError(f"{where}: unknown pooling mode {unknown[0]!r}; supported: {', '.join(POOLING_MODES)}")
+    return "+".join(modes)
 
 
 def resolve_model_folder(path_or_id: str | Path) -> Path:
@@ -153,36 +221,93 @@ def resolve_model_folder(path_or_id: str | Path) -> Path:
                         f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}") from error
 
 
+def _module_kind(module: dict[str, Any]) -> str:
+    """Transformer / Pooling / Normalize for sentence-transformers' own classes under any of their import paths
+    (classic `sentence_transformers.models.X`, 5.4+ `sentence_transformers.base.modules.x.X` ...); else the type."""
+    kind = str(module.get("type", ""))
+    name = kind.rsplit(".", 1)[-1]
+    return name if kind.startswith("sentence_transformers.") and name in ("Transformer", "Pooling", "Normalize") \
+        else kind
+
+
+def read_pipeline(folder: Path) -> dict[str, Any]:
+    """The settings of a sentence-transformers folder (Transformer -> Pooling -> [Normalize]), resolved as
+    sentence-transformers resolves them; one UserError naming any module se1b cannot honour."""
+    modules_file = folder / "modules.json"
+    modules = _read_json(modules_file)
+    if not isinstance(modules, list) or not all(isinstance(m, dict) and "type" in m for m in modules):
+        raise UserError(f"{modules_file}: expected a list of {{idx, name, path, type}} modules")
+    for position, module in enumerate(modules):
+        if position > 2 or _module_kind(module) != ("Transformer", "Pooling", "Normalize")[position]:
+            raise UserError(f"{modules_file}: module {module.get('name', position)} ({module['type']}) is not "
+                            f"supported; se1b reads Transformer -> Pooling -> [Normalize] models")
+    if len(modules) < 2:
+        raise UserError(f"{modules_file}: no Pooling module after the Transformer; se1b reads Transformer -> Pooling "
+                        f"-> [Normalize] models")
+    transformer_dir = folder / modules[0].get("path", "")
+    st_config: dict[str, Any] = {}
+    for name in TRANSFORMER_CONFIG_FILES:
+        if (transformer_dir / name).exists():
+            st_config = _read_json(transformer_dir / name)
+            break
+    task = st_config.get("transformer_task", "feature-extraction")
+    if task != "feature-extraction":
+        raise UserError(f"{transformer_dir}: Transformer task {task!r} is not supported (only feature-extraction)")
+    pooling_file = folder / modules[1].get("path", "") / "config.json"
+    pooling_config = _read_json(pooling_file) if pooling_file.exists() else {}
+    model_config = {}
+    if (folder / "config_sentence_transformers.json").exists():
+        model_config = _read_json(folder / "config_sentence_transformers.json")
+    if model_config.get("model_type", "SentenceTransformer") != "SentenceTransformer":
+        raise UserError(f"{folder / 'config_sentence_transformers.json'}: a {model_config['model_type']} model, "
+                        f"not a SentenceTransformer")
+    tokenizer_kwargs = dict(st_config.get("processor_kwargs") or st_config.get("tokenizer_args") or {})
+    tokenizer_kwargs.pop("trust_remote_code", None)
+    return {
+        "transformer_dir": transformer_dir,
+        "tokenizer_kwargs": tokenizer_kwargs,
+        "max_seq_length": st_config.get("max_seq_length"),
+        "do_lower_case": bool(st_config.get("do_lower_case", False)),
+        "pooling": pooling_from_config(pooling_config, pooling_file),
+        "include_prompt": bool(pooling_config.get("include_prompt", True)),
+        "normalize": len(modules) == 3,
+        "prompts": dict(model_config.get("prompts") or {}),
+        "default_prompt_name": model_config.get("default_prompt_name"),
+        "similarity_fn_name": model_config.get("similarity_fn_name"),
+        "truncate_dim": model_config.get("truncate_dim"),
+    }
+
+
 def load_sentence_model(path: str | Path, *, dtype: Any = jnp.float32) -> SentenceModel:
     """Load a sentence-transformers folder, or a plain Hugging Face folder (mean pooling, normalised), from a local
-    path or a Hub model id."""
+    path or a Hub model id. Every setting resolves as in sentence-transformers (v2 to v6 layouts)."""
     from transformers import AutoTokenizer
 
     folder = resolve_model_folder(path)
-    pooling, normalize, max_seq_length, prompts = "mean", True, 512, {}
-    modules_file = folder / "modules.json"
-    if modules_file.exists():
-        modules = _read_json(modules_file)
-        types = [module["type"].rsplit(".", 1)[-1] for module in modules]
-        transformer_paths = [m["path"] for m in modules if m["type"].rsplit(".", 1)[-1] == "Transformer"]
-        if transformer_paths != [""] or any(t not in ("Transformer", "Pooling", "Normalize") for t in types):
-            raise UserError(
-                f"{modules_file}: only Transformer (at the folder root) -> Pooling -> [Normalize] "
-                f"pipelines are supported, found {types}"
-            )
-        normalize = "Normalize" in types
-        pooling_dir = next(m["path"] for m in modules if m["type"].rsplit(".", 1)[-1] == "Pooling")
-        pooling = _pooling_from_config(_read_json(folder / pooling_dir / "config.json"))
-        if (folder / "sentence_bert_config.json").exists():
-            max_seq_length = _read_json(folder / "sentence_bert_config.json").get("max_seq_length") or max_seq_length
-        if (folder / "config_sentence_transformers.json").exists():
-            prompts = _read_json(folder / "config_sentence_transformers.json").get("prompts") or {}
-    encoder = load_hf_encoder(folder, dtype=dtype)
+    settings: dict[str, Any] = {"transformer_dir": folder, "tokenizer_kwargs": {}, "max_seq_length": None,
+                                "pooling": "mean", "normalize": True}
+    if (folder / "modules.json").exists():
+        settings = read_pipeline(folder)
+    transformer_dir = settings.pop("transformer_dir")
+    tokenizer_kwargs = settings.pop("tokenizer_kwargs")
+    max_seq_length = settings.pop("max_seq_length")
+    # Precedence as sentence-transformers': the Transformer config's tokenizer model_max_length, then its
+    # max_seq_length, then the tokenizer's own model_max_length capped at the model's max_position_embeddings.
+    explicit = "model_max_length" in tokenizer_kwargs or max_seq_length is not None
+    if max_seq_length is not None:
+        tokenizer_kwargs.setdefault("model_max_length", max_seq_length)
+    encoder = load_hf_encoder(transformer_dir, dtype=dtype)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        tokenizer = AutoTokenizer.from_pretrained(str(transformer_dir), **tokenizer_kwargs)
     except Exception as error:
-        raise UserError(f"cannot load the tokenizer in {folder}: {error}") from error
-    # Position ids of the RoBERTa family and MPNet start at padding_idx + 1, which costs that many positions.
+        raise UserError(f"cannot load the tokenizer in {transformer_dir}: {error}") from error
+    length = int(tokenizer.model_max_length)
+    if not explicit and encoder.config.max_positions != -1:
+        length = min(length, encoder.config.max_positions)
+    # Position ids of the RoBERTa family and MPNet start at padding_idx + 1, which costs that many positions: a
+    # longer length would index past the position table (sentence-transformers fails there).
     offset = 0 if encoder.config.padding_idx is None else encoder.config.padding_idx + 1
-    max_seq_length = min(max_seq_length, encoder.config.max_positions - offset)
-    return SentenceModel(SentenceEncoder(encoder, pooling, normalize), tokenizer, int(max_seq_length), prompts, folder)
+    length = min(length, encoder.config.max_positions - offset)
+    sentence_encoder = SentenceEncoder(encoder, settings.pop("pooling"), settings.pop("normalize"),
+                                       settings.pop("include_prompt", True))
+    return SentenceModel(sentence_encoder, tokenizer, length, source_dir=folder, **settings)

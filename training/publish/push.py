@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from model_cards.metadata import METADATA_FILE
 from se1b.errors import UserError
 
 REPO_KINDS = ("dataset", "model", "space")
@@ -76,9 +77,13 @@ def main(args: argparse.Namespace) -> int:
         )
     if args.dry_run:
         print_plan(args.kind, args.repo_id, files, private=args.private, revision=args.revision)
+        if args.kind == "model" and (folder / METADATA_FILE).is_file():
+            print(f"README.md's usage snippets would be rewritten to load {args.repo_id!r}")
         if args.delete_missing:
             print("with --delete-missing, repo files not in the folder would also be deleted (listed when pushing)")
         return 0
+    if args.kind == "model" and set_card_repo_id(folder, args.repo_id):
+        files, ignored = list_files(folder)  # the card was rewritten (or written)
     url = push_folder(
         args.kind,
         folder,
@@ -93,6 +98,22 @@ def main(args: argparse.Namespace) -> int:
     )
     print(f"pushed {len(files)} file(s) ({human_size(sum(f.size for f in files))}) in one commit: {url}")
     return 0
+
+
+def set_card_repo_id(folder: Path, repo_id: str) -> bool:
+    """Point a se1b model card (README.md from run_metadata.json) at the repo it is pushed to: its usage snippets
+    then load `repo_id`. Returns False for a folder without se1b run metadata (its README is left alone)."""
+    from model_cards.metadata import RunMetadata
+    from model_cards.model_card import write_model_card
+
+    if not (folder / METADATA_FILE).is_file():
+        return False
+    metadata = RunMetadata.load(folder / METADATA_FILE)
+    if metadata.repo_id != repo_id or not (folder / "README.md").is_file():
+        metadata.repo_id = repo_id
+        metadata.save(folder / METADATA_FILE)
+        write_model_card(folder)
+    return True
 
 
 def check_repo_id(repo_id: str) -> None:
