@@ -56,6 +56,8 @@ class TrainConfig:
     max_seq_length: int = 128
     precision: str = "fp32"  # compute dtype; parameters and optimizer state stay fp32
     gradcache_chunk: int = 0  # GradCache chunk (rows of the global batch per chunk); 0 = whole batch at once
+    # MNRL in blocks of this many anchors (online log-sum-exp, no [B, B] score matrix held); 0 = in one piece
+    loss_block_rows: int = 0
     seed: int = 0
     log_every: int = 10
     checkpoint_every: int = 500
@@ -97,7 +99,8 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise UserError(f"config field '{name}' must be > 0, got {getattr(self, name)}")
-        for name in ("learning_rate", "warmup_steps", "weight_decay", "grad_clip", "gradcache_chunk", "eval_every"):
+        for name in ("learning_rate", "warmup_steps", "weight_decay", "grad_clip", "gradcache_chunk", "eval_every",
+                     "loss_block_rows"):
             if getattr(self, name) < 0:
                 raise UserError(f"config field '{name}' must be >= 0, got {getattr(self, name)}")
         if self.scale <= 0:
