@@ -58,6 +58,9 @@ class TrainConfig:
     gradcache_chunk: int = 0  # GradCache chunk (rows of the global batch per chunk); 0 = whole batch at once
     # MNRL in blocks of this many anchors (online log-sum-exp, no [B, B] score matrix held); 0 = in one piece
     loss_block_rows: int = 0
+    # Sequence packing: several texts per row of max_seq_length tokens (attention confined to each text), so short
+    # texts compute little padding; single process, without GradCache (training/data/packing.py)
+    pack: bool = False
     seed: int = 0
     log_every: int = 10
     checkpoint_every: int = 500
@@ -112,6 +115,8 @@ class TrainConfig:
         unknown_prompts = set(self.prompts) - {"query", "document"}
         if unknown_prompts:
             raise UserError(f"config field 'prompts' knows 'query' and 'document', got {sorted(unknown_prompts)}")
+        if self.pack and self.gradcache_chunk:
+            raise UserError("config fields 'pack' and 'gradcache_chunk' cannot be combined yet; set one of them")
         if self.gradcache_chunk and self.batch_size % self.gradcache_chunk:
             raise UserError(
                 f"config field 'gradcache_chunk' ({self.gradcache_chunk}) must divide batch_size ({self.batch_size})"
