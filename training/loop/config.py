@@ -58,6 +58,11 @@ class TrainConfig:
     max_seq_length: int = 128
     precision: str = "fp32"  # compute dtype; parameters and optimizer state stay fp32
     gradcache_chunk: int = 0  # GradCache chunk (rows of the global batch per chunk); 0 = whole batch at once
+    # MNRL in blocks of this many anchors (online log-sum-exp, no [B, B] score matrix held); 0 = in one piece
+    loss_block_rows: int = 0
+    # Sequence packing: several texts per row of max_seq_length tokens (attention confined to each text), so short
+    # texts compute little padding; single process, without GradCache (training/data/packing.py)
+    pack: bool = False
     seed: int = 0
     log_every: int = 10
     checkpoint_every: int = 500
@@ -103,7 +108,8 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise UserError(f"config field '{name}' must be > 0, got {getattr(self, name)}")
-        for name in ("learning_rate", "warmup_steps", "weight_decay", "grad_clip", "gradcache_chunk", "eval_every"):
+        for name in ("learning_rate", "warmup_steps", "weight_decay", "grad_clip", "gradcache_chunk", "eval_every",
+                     "loss_block_rows"):
             if getattr(self, name) < 0:
                 raise UserError(f"config field '{name}' must be >= 0, got {getattr(self, name)}")
         if self.scale <= 0:
@@ -115,6 +121,8 @@ class TrainConfig:
         unknown_prompts = set(self.prompts) - {"query", "document"}
         if unknown_prompts:
             raise UserError(f"config field 'prompts' knows 'query' and 'document', got {sorted(unknown_prompts)}")
+        if self.pack and self.gradcache_chunk:
+            raise UserError("config fields 'pack' and 'gradcache_chunk' cannot be combined yet; set one of them")
         if self.gradcache_chunk and self.batch_size % self.gradcache_chunk:
             raise UserError(
                 f"config field 'gradcache_chunk' ({self.gradcache_chunk}) must divide batch_size ({self.batch_size})"

@@ -113,4 +113,4 @@ def make_objective(config: TrainConfig) -> Objective:
     """The objective a config asks for."""
     if config.objective == "distillation":
         return Distillation()
-    return MNRL(scale=config.scale, symmetric=config.symmetric)
+    return MNRL(scale=config.scale, symmetric=config.symmetric, block_rows=config.loss_block_rows)

@@ -89,7 +89,10 @@ def make_train_step(graphdef, config: TrainConfig, objective: Objective, optimiz
         def loss_fn(embeddings):
             return objective.loss(embeddings, arrays)
 
-        if num_chunks > 1:
+        if any("text_ids" in features for features in texts.values()):  # packed rows (config.pack)
+            (loss, extra), grads = jax.value_and_grad(
+                lambda p: loss_fn(packed_embeddings(graphdef, p, rest, texts, key)), has_aux=True)(params)
+        elif num_chunks > 1:
             (loss, extra), grads = gradcache_value_and_grad(embed, loss_fn, params, texts, key, num_chunks,
                                                             has_aux=True)
         else:
@@ -106,13 +109,43 @@ def make_train_step(graphdef, config: TrainConfig, objective: Objective, optimiz
     return jax.jit(train_step, donate_argnums=(0, 1), out_shardings=(replicated, replicated, replicated))
 
 
+def packed_embeddings(graphdef, params, rest, texts: dict, key: jax.Array) -> dict[str, jax.Array]:
+    """Embeddings of packed text columns (training/data/packing.py): one dropout key per column."""
+    model = nnx.merge(graphdef, params, rest)
+    return {column: model(f["input_ids"], f["attention_mask"], dropout_rng=jax.random.fold_in(key, index),
+                          text_ids=f["text_ids"], num_texts=f["lengths"].shape[0]).astype(jnp.float32)
+            for index, (column, f) in enumerate(sorted(texts.items()))}
+
+
+def pack_batch(local_batch: dict, objective: Objective, row_length: int, pad_id: int, row_multiple: int) -> dict:
+    """Each padded text column -> packed rows of `row_length` tokens (row count a multiple of `row_multiple`)."""
+    from training.data.packing import pack_texts, unpad
+
+    packed = dict(local_batch)
+    for column in objective.text_columns:
+        if column in local_batch:
+            packed[column] = pack_texts(unpad(local_batch[column]), row_length, pad_id=pad_id,
+                                        row_multiple=row_multiple)
+    return packed
+
+
+def token_counts(batch: dict, objective: Objective) -> tuple[int, int, tuple]:
+    """(real tokens, computed positions, shapes of the text columns) of a batch: its padding efficiency and the
+    shape signature jit compiles for."""
+    columns = [batch[c] for c in objective.text_columns if c in batch]
+    real = sum(int(np.asarray(f["attention_mask"]).sum()) for f in columns)
+    computed = sum(int(np.asarray(f["attention_mask"]).size) for f in columns)
+    return real, computed, tuple(f["input_ids"].shape for f in columns)
+
+
 def global_batch(local_batch: dict, objective: Objective, sharding: NamedSharding) -> dict:
     """This process's numpy batch -> global jax arrays sharded on 'data' (rows of all processes, in process order):
     the objective's text columns (token dicts) and array columns."""
     def place(x):
         return jax.make_array_from_process_local_data(sharding, x)
 
-    batch = {column: {name: place(local_batch[column][name]) for name in ("input_ids", "attention_mask")}
+    names = ("input_ids", "attention_mask", "text_ids", "lengths")  # the last two in packed batches only
+    batch = {column: {name: place(local_batch[column][name]) for name in names if name in local_batch[column]}
              for column in objective.text_columns if column in local_batch}
     return batch | {column: place(local_batch[column]) for column in objective.array_columns}
 
@@ -320,13 +353,25 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     batches = iter(data)
     last_evaluated = None
     first_step = step
+    # Padding efficiency (real tokens / computed positions) per log window, and the distinct batch shapes compiled.
+    window_real, window_computed, compiled_shapes = 0, 0, set()
+    if config.pack and (jax.process_count() > 1 or config.gradcache_chunk):
+        raise UserError("config field 'pack' works on one process without gradcache_chunk for now")
+    row_multiple = math.lcm(max(config.batch_size // 8, 1), len(jax.devices()))  # <= 8 row counts per column
     while step < config.steps:
         try:
             local = next(batches)
         except StopIteration:
             bar.write(f"the data ran out after {step} steps (stopping_strategy in the data config)")
             break
-        batch = global_batch(pad_to_common_lengths(local), objective, data_sharding)
+        local = pad_to_common_lengths(local)
+        if config.pack:
+            local = pack_batch(local, objective, config.max_seq_length, sentence_model.tokenizer.pad_token_id,
+                               row_multiple)
+        real, computed, shapes = token_counts(local, objective)
+        window_real, window_computed = window_real + real, window_computed + computed
+        compiled_shapes.add(shapes)
+        batch = global_batch(local, objective, data_sharding)
         params, opt_state, metrics = train_step(params, opt_state, rest, batch, jax.random.fold_in(base_key, step))
         loss = float(metrics["loss"])
         if not bool(metrics.pop("finite")):
@@ -342,7 +387,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
             lr = float(schedule(step - 1))
             extra = {name: float(value) for name, value in metrics.items() if name not in ("loss", "grad_norm")}
             log.write(step, {"loss": loss, **extra, "learning_rate": lr, "grad_norm": float(metrics["grad_norm"]),
-                             "pairs_per_second": rate})
+                             "pairs_per_second": rate, "padding_efficiency": window_real / window_computed})
+            window_real = window_computed = 0
             bar.set_postfix(loss=f"{loss:.4g}", lr=f"{lr:.2e}", pairs_s=f"{rate:.1f}")
         bar.update(1)
         if step % config.checkpoint_every == 0 or step == config.steps:
@@ -351,6 +397,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
             evaluate(step)
             last_evaluated = step
     bar.close()
+    if lead:
+        print(f"compiled batch shapes: {len(compiled_shapes)}")
     data.close()
     skipped = {reason: count for reason, count in data.stats.items() if count}
     if lead and skipped:

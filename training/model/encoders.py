@@ -195,6 +195,13 @@ def _relative_position_bucket(relative_position: jax.Array, num_buckets: int, ma
     return bucket + jnp.where(n < max_exact, n, large)
 
 
+def segment_start(segment_ids: jax.Array) -> jax.Array:
+    """For each token of packed rows [batch, seq], the index of the first token of its segment (its text)."""
+    index = jnp.broadcast_to(jnp.arange(segment_ids.shape[1]), segment_ids.shape)
+    previous = jnp.pad(segment_ids[:, :-1], ((0, 0), (1, 0)), constant_values=-1)
+    return jax.lax.cummax(jnp.where(segment_ids != previous, index, 0), axis=1)
+
+
 class TransformerEncoder(nnx.Module):
     """A post-LayerNorm transformer encoder of any supported family; returns the last hidden state."""
 
@@ -223,16 +230,28 @@ class TransformerEncoder(nnx.Module):
         self.layers = nnx.List([EncoderLayer(c, dtype=dtype, rngs=rngs) for _ in range(c.num_layers)])
         self.passthrough = nnx.Dict({})
 
-    def _position_ids(self, input_ids: jax.Array) -> jax.Array:
+    def _position_ids(self, input_ids: jax.Array, segment_ids: jax.Array | None = None) -> jax.Array:
+        index = jnp.broadcast_to(jnp.arange(input_ids.shape[1]), input_ids.shape)
+        # Packed rows: positions restart at each text. start[t] = index of the first token of t's text.
+        start = jnp.zeros_like(index) if segment_ids is None else segment_start(segment_ids)
         if self.config.padding_idx is None:
-            return jnp.broadcast_to(jnp.arange(input_ids.shape[1]), input_ids.shape)
+            return index - start
         not_pad = (input_ids != self.config.padding_idx).astype(jnp.int32)
-        return jnp.cumsum(not_pad, axis=1) * not_pad + self.config.padding_idx
+        counted = jnp.cumsum(not_pad, axis=1)
+        before_text = jnp.take_along_axis(counted - not_pad, start, axis=1)  # non-pad tokens of earlier texts
+        return (counted - before_text) * not_pad + self.config.padding_idx
 
     def __call__(
-        self, input_ids: jax.Array, attention_mask: jax.Array, *, dropout_rng: jax.Array | None = None
+        self,
+        input_ids: jax.Array,
+        attention_mask: jax.Array,
+        *,
+        dropout_rng: jax.Array | None = None,
+        segment_ids: jax.Array | None = None,
     ) -> jax.Array:
-        x = self.word_embeddings(input_ids) + self.position_embeddings(self._position_ids(input_ids))
+        """Last hidden state [batch, seq, hidden]. `segment_ids` [batch, seq] (packed rows: 1, 2, ... numbers the
+        texts of a row, 0 is padding) confines attention to each text and restarts positions at each text."""
+        x = self.word_embeddings(input_ids) + self.position_embeddings(self._position_ids(input_ids, segment_ids))
         if self.token_type_embeddings is not None:  # single-segment input: token type 0 everywhere
             x = x + self.token_type_embeddings.embedding[0].astype(self.dtype)
         x = self.embeddings_norm(x).astype(self.dtype)
@@ -242,6 +261,11 @@ class TransformerEncoder(nnx.Module):
 
         # Additive attention bias [batch or 1, heads or 1, query, key]: padding keys get the most negative float.
         score_bias = jnp.where(attention_mask[:, None, None, :] > 0, 0.0, jnp.finfo(jnp.float32).min)
+        if segment_ids is not None:  # block-diagonal: a token sees only the tokens of its own text
+            same_text = segment_ids[:, None, :, None] == segment_ids[:, None, None, :]
+            score_bias = jnp.where(same_text, score_bias, jnp.finfo(jnp.float32).min)
+        # MPNet's relative buckets need no change when packed: within one text, key - query distances are the same
+        # whether counted from the row's start or the text's.
         if self.relative_attention_bias is not None:
             positions = jnp.arange(input_ids.shape[1])
             buckets = _relative_position_bucket(positions[None, :] - positions[:, None], self.config.relative_buckets)

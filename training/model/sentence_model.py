@@ -66,6 +66,27 @@ def pool(hidden: jax.Array, attention_mask: jax.Array, mode: str) -> jax.Array:
     return out[0] if len(out) == 1 else jnp.concatenate(out, axis=-1)
 
 
+def pool_packed(hidden: jax.Array, attention_mask: jax.Array, text_ids: jax.Array, num_texts: int,
+                mode: str) -> jax.Array:
+    """Pool the token states of packed rows [R, T, H] into one vector per text [num_texts, H]; `text_ids` [R, T]
+    holds each token's text number (0 .. num_texts - 1, -1 for padding)."""
+    from training.model.encoders import segment_start
+
+    valid = (attention_mask > 0) & (text_ids >= 0)
+    ids = jnp.where(valid, text_ids, num_texts).reshape(-1)  # padding goes to an id segment_sum drops
+    flat = hidden.reshape(-1, hidden.shape[-1])
+    mask = valid.reshape(-1, 1).astype(hidden.dtype)
+    if mode == "mean":
+        total = jax.ops.segment_sum(flat * mask, ids, num_segments=num_texts)
+        return total / jnp.maximum(jax.ops.segment_sum(mask, ids, num_segments=num_texts), 1e-9)
+    if mode == "cls":
+        first = (jnp.arange(text_ids.shape[1]) == segment_start(text_ids)).reshape(-1, 1) & (mask > 0)
+        return jax.ops.segment_sum(flat * first.astype(hidden.dtype), ids, num_segments=num_texts)
+    if mode == "max":
+        return jax.ops.segment_max(jnp.where(mask > 0, flat, -1e9), ids, num_segments=num_texts)
+    raise UserError(f"unknown pooling mode {mode!r}; supported: {', '.join(POOLING_MODES)}")
+
+
 class SentenceEncoder(nnx.Module):
     """Encoder + pooling + optional normalisation; the part of a sentence model that training differentiates."""
 
@@ -76,12 +97,23 @@ class SentenceEncoder(nnx.Module):
         self.include_prompt = include_prompt  # False: pooling skips the prompt's tokens (encode passes the mask)
 
     def __call__(
-        self, input_ids: jax.Array, attention_mask: jax.Array, *, dropout_rng: jax.Array | None = None,
+        self,
+        input_ids: jax.Array,
+        attention_mask: jax.Array,
+        *,
+        dropout_rng: jax.Array | None = None,
         pooling_mask: jax.Array | None = None,
+        text_ids: jax.Array | None = None,
+        num_texts: int | None = None,
     ) -> jax.Array:
-        hidden = self.encoder(input_ids, attention_mask, dropout_rng=dropout_rng)
-        mask = attention_mask if pooling_mask is None else pooling_mask
-        embeddings = pool(hidden.astype(jnp.float32), mask, self.pooling)
+        """[B, D] embeddings of B padded texts (`pooling_mask`: the tokens pooled, default the attention mask), or of
+        `num_texts` texts packed into the rows (`text_ids`: see training/data/packing.py)."""
+        hidden = self.encoder(input_ids, attention_mask, dropout_rng=dropout_rng, segment_ids=text_ids)
+        if text_ids is None:
+            mask = attention_mask if pooling_mask is None else pooling_mask
+            embeddings = pool(hidden.astype(jnp.float32), mask, self.pooling)
+        else:
+            embeddings = pool_packed(hidden.astype(jnp.float32), attention_mask, text_ids, num_texts, self.pooling)
         if self.normalize:
             embeddings = embeddings / jnp.maximum(jnp.linalg.norm(embeddings, axis=-1, keepdims=True), 1e-12)
         return embeddings

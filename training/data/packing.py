@@ -1,0 +1,62 @@
+"""Sequence packing: several texts per row, so that a batch of mostly short texts computes few padding positions.
+
+Texts are placed first-fit in decreasing length order into rows of `row_length` tokens, at most `max_texts_per_row`
+texts per row. Each token carries its text's number (`text_ids`, -1 for padding): the encoder confines attention
+to each text (block-diagonal mask) and restarts positions at each text, and pooling gathers each text's tokens, so
+the embeddings equal the unpacked ones (tests/test_packing.py, every encoder family).
+
+Compiled shapes stay bounded: the row length is fixed, and the row count is rounded up to a multiple of
+`row_multiple`, so a column of N texts of at most `row_length` tokens compiles for at most
+ceil(N / row_multiple) row counts (8 with the default of N / 8).
+
+    >>> packed = pack_texts([[101, 7592, 102], [101, 102]], row_length=8)
+    >>> packed["input_ids"].shape, packed["text_ids"][0].tolist()
+    ((1, 8), [0, 0, 0, 1, 1, -1, -1, -1])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def pack_texts(token_ids: Sequence[Sequence[int]], row_length: int, *, pad_id: int = 0, row_multiple: int = 1,
+               max_texts_per_row: int = 64) -> dict[str, np.ndarray]:
+    """Token lists (already truncated to `row_length`) -> packed int32 arrays: input_ids, attention_mask and
+    text_ids [rows, row_length], and lengths [N] (tokens per text; N is the number of texts the model pools)."""
+    lengths = np.fromiter(map(len, token_ids), dtype=np.int32, count=len(token_ids))
+    if lengths.size and int(lengths.max()) > row_length:
+        raise ValueError(f"a text of {int(lengths.max())} tokens does not fit in rows of {row_length}")
+    free = np.zeros(0, dtype=np.int64)  # free tokens per open row
+    count = np.zeros(0, dtype=np.int64)  # texts per open row
+    placement = np.zeros((len(lengths), 2), dtype=np.int64)  # (row, offset) of each text
+    for text in np.argsort(-lengths, kind="stable"):
+        fits = np.flatnonzero((free >= lengths[text]) & (count < max_texts_per_row))
+        if fits.size:
+            row = int(fits[0])
+        else:
+            row = len(free)
+            free, count = np.append(free, row_length), np.append(count, 0)
+        placement[text] = (row, row_length - free[row])
+        free[row] -= lengths[text]
+        count[row] += 1
+    rows = max(-(-len(free) // row_multiple) * row_multiple, row_multiple)
+    input_ids = np.full((rows, row_length), pad_id, dtype=np.int32)
+    text_ids = np.full((rows, row_length), -1, dtype=np.int32)
+    for text, ((row, offset), tokens) in enumerate(zip(placement, token_ids, strict=True)):
+        input_ids[row, offset : offset + len(tokens)] = tokens
+        text_ids[row, offset : offset + len(tokens)] = text
+    return {"input_ids": input_ids, "attention_mask": (text_ids >= 0).astype(np.int32), "text_ids": text_ids,
+            "lengths": lengths}
+
+
+def unpad(features: dict[str, np.ndarray]) -> list[list[int]]:
+    """A padded batch {input_ids, attention_mask} [B, T] -> the token list of each text."""
+    lengths = features["attention_mask"].sum(axis=1)
+    return [row[:length].tolist() for row, length in zip(features["input_ids"], lengths, strict=True)]
+
+
+def padding_efficiency(features: dict[str, np.ndarray]) -> tuple[int, int]:
+    """(real tokens, computed positions) of a padded or packed batch."""
+    return int(features["attention_mask"].sum()), int(features["attention_mask"].size)
