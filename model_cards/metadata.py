@@ -57,6 +57,10 @@ class TrainingInfo:
     processes: int = 1
     wall_time_seconds: float = 0.0
     pairs_seen: int = 0
+    matryoshka_dims: list[int] = field(default_factory=list)  # nested prefixes trained (MatryoshkaLoss); [] = none
+    matryoshka_weights: list[float] = field(default_factory=list)
+    guide: str = ""  # guided in-batch negatives: the guide model's name; "" = none
+    guide_margin: float = 0.0
 
 
 @dataclass
@@ -85,6 +89,7 @@ class Evaluation:
     step: int | None = None  # training step the numbers belong to; None = final model
     dataset_name: str | None = None  # human-readable name for the card
     details: list[dict[str, Any]] = field(default_factory=list)  # per-row results, e.g. per-occupation bias rows
+    dimension: int | None = None  # measured on the first `dimension` values of each embedding; None = all
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from model_cards.metadata import METADATA_FILE, Evaluation, RunMetadata, read_metrics
-from model_cards.plots import eval_series, plot_eval_curves, plot_training_curves
+from model_cards.plots import eval_series, plot_dimension_curves, plot_eval_curves, plot_training_curves
 from model_cards.render import card_text, render_template
 from se1b.errors import UserError
 
@@ -100,6 +100,10 @@ def write_model_card(model_dir: Path, metadata: RunMetadata | None = None) -> Pa
     eval_plot = plot_eval_curves(_eval_points(history, metadata.evaluations), model_dir / PLOTS_DIR / "evaluation.png")
     if eval_plot is not None:
         plots["Evaluation during training"] = eval_plot.relative_to(model_dir).as_posix()
+    dims_plot = plot_dimension_curves(_dimension_points(metadata.evaluations),
+                                      model_dir / PLOTS_DIR / "dimensions.png")
+    if dims_plot is not None:
+        plots["Score vs embedding dimension (Matryoshka prefixes)"] = dims_plot.relative_to(model_dir).as_posix()
     readme = model_dir / "README.md"
     readme.write_text(model_card_text(metadata, history, plots, _embedding_dimension(model_dir, metadata)),
                       encoding="utf-8")
@@ -121,7 +125,8 @@ def model_card_text(
         sources=[(source, share) for source, share in zip(metadata.data, shares, strict=True)],
         hub_ids={source.dataset for source in metadata.data if _is_hub_id(source.dataset)},
         base_model_on_hub=_is_hub_id(metadata.base_model),
-        evaluations=[e for e in final if e.task != "gender-bias"],
+        evaluations=[e for e in final if e.task != "gender-bias" and e.dimension is None],
+        dimension_rows=_dimension_rows(final),
         task_names={task: name for task, (_, name, _) in TASKS.items()},
         bias=bias,
         bias_rows=sorted(bias.details, key=lambda row: -row["stereotypical_share"]) if bias else [],
@@ -133,7 +138,7 @@ def model_card_text(
         citations=CITATIONS if metadata.training.gradcache_chunk else
         {k: v for k, v in CITATIONS.items() if k != "GradCache"},
     )
-    return card_text(card_metadata(metadata, final), body)
+    return card_text(card_metadata(metadata, [e for e in final if e.dimension is None]), body)
 
 
 def card_metadata(metadata: RunMetadata, evaluations: list[Evaluation]) -> dict[str, Any]:
@@ -171,18 +176,47 @@ def card_metadata(metadata: RunMetadata, evaluations: list[Evaluation]) -> dict[
 
 
 def _final_evaluations(evaluations: list[Evaluation]) -> list[Evaluation]:
-    """Per (task, dataset, split) the latest evaluation: step None (the final model) counts as the latest."""
-    latest: dict[tuple[str, str, str], Evaluation] = {}
+    """Per (task, dataset, split, dimension) the latest evaluation: step None (the final model) counts as the
+    latest."""
+    latest: dict[tuple, Evaluation] = {}
     for evaluation in evaluations:
         if evaluation.task not in TASKS:
             raise UserError(f"evaluation task {evaluation.task!r} is not one of {', '.join(TASKS)}")
         evaluation = dataclasses.replace(evaluation, dataset=_dataset_label(evaluation.dataset))
-        key = (evaluation.task, evaluation.dataset, evaluation.split)
+        key = (evaluation.task, evaluation.dataset, evaluation.split, evaluation.dimension)
         rank = float("inf") if evaluation.step is None else evaluation.step
         current = latest.get(key)
         if current is None or rank >= (float("inf") if current.step is None else current.step):
             latest[key] = evaluation
     return list(latest.values())
+
+
+def _dimension_points(evaluations: list[Evaluation]) -> dict[str, list[tuple[int, float]]]:
+    """Per "<dataset>/<metric>", (dimension, value) of the final model's evaluations at each embedding prefix."""
+    series: dict[str, list[tuple[int, float]]] = {}
+    for evaluation in _final_evaluations(evaluations):
+        if evaluation.dimension is None or evaluation.task == "gender-bias":
+            continue
+        for metric in TASKS[evaluation.task][2]:
+            if metric in evaluation.metrics:
+                name = f"{evaluation.dataset_name or evaluation.dataset}/{metric}"
+                series.setdefault(name, []).append((evaluation.dimension, float(evaluation.metrics[metric])))
+    return series
+
+
+def _dimension_rows(final: list[Evaluation]) -> list[dict[str, Any]]:
+    """The card's Matryoshka table: one row per (task, dataset, split, metric), one value per dimension."""
+    rows: dict[tuple, dict[str, Any]] = {}
+    for evaluation in final:
+        if evaluation.dimension is None or evaluation.task == "gender-bias":
+            continue
+        for metric in TASKS[evaluation.task][2]:
+            if metric in evaluation.metrics:
+                key = (evaluation.task, evaluation.dataset_name or evaluation.dataset, evaluation.split, metric)
+                row = rows.setdefault(key, {"task": evaluation.task, "dataset": key[1], "split": key[2],
+                                            "metric": metric, "values": {}})
+                row["values"][evaluation.dimension] = float(evaluation.metrics[metric])
+    return list(rows.values())
 
 
 def _eval_points(history: list[dict[str, float]], evaluations: list[Evaluation]) -> dict[str, list]:

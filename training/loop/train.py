@@ -75,7 +75,7 @@ def make_train_step(graphdef, config: TrainConfig, objective: Objective, optimiz
 
     def train_step(params, opt_state, rest, batch, key):
         texts = {column: batch[column] for column in objective.text_columns if column in batch}
-        arrays = {column: batch[column] for column in objective.array_columns}
+        arrays = {column: batch[column] for column in objective.array_columns if column in batch}
 
         def embed(p, input_ids, attention_mask, dropout_rng):
             model = nnx.merge(graphdef, p, rest)
@@ -105,7 +105,8 @@ def global_batch(local_batch: dict, objective: Objective, sharding: NamedShardin
 
     batch = {column: {name: place(local_batch[column][name]) for name in ("input_ids", "attention_mask")}
              for column in objective.text_columns if column in local_batch}
-    return batch | {column: place(local_batch[column]) for column in objective.array_columns}
+    return batch | {column: place(local_batch[column]) for column in objective.array_columns
+                    if column in local_batch}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -255,12 +256,16 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
         save_config(config, output_dir / "config.json")
 
     sentence_model = load_base_model(config)
-    objective = make_objective(config)
+    objective = make_objective(config, sentence_model.dimension)
     mesh = make_mesh(config)
     data_sharding = NamedSharding(mesh, P("data"))
     graphdef, params, rest, optimizer, schedule, opt_state = init_state(config, sentence_model, mesh)
     base_key = jax.random.key(config.seed)
     data = open_batches(config, sentence_model)
+    if config.guide:  # guided in-batch negatives: the frozen guide's embeddings ride along as array columns
+        from training.data.guide import GuidedBatches, load_guide
+
+        data = GuidedBatches(data, load_guide(config.guide, sentence_model, config.max_seq_length))
 
     step = 0
     if resume and checkpoints.latest_step() is not None:

@@ -115,6 +115,11 @@ class SentenceModel:
             result[index] = np.asarray(_embed(graphdef, state, batch["input_ids"], batch["attention_mask"]))
         return result
 
+    def embed_tokens(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Embed already tokenised rows (as `tokenize` returns them); float32 [rows, dim]."""
+        graphdef, state = nnx.split(self.model)
+        return np.asarray(_embed(graphdef, state, input_ids, attention_mask), dtype=np.float32)
+
     @property
     def dimension(self) -> int:
         return self.model.encoder.hidden_size
