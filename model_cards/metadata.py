@@ -88,6 +88,10 @@ class TrainingInfo:
     processes: int = 1
     wall_time_seconds: float = 0.0
     pairs_seen: int = 0
+    matryoshka_dims: list[int] = field(default_factory=list)  # nested prefixes trained (MatryoshkaLoss); [] = none
+    matryoshka_weights: list[float] = field(default_factory=list)
+    guide: str = ""  # guided in-batch negatives: the guide model's name; "" = none
+    guide_margin: float = 0.0
 
 
 @dataclass
@@ -117,6 +121,7 @@ class Evaluation:
     dataset_name: str | None = None  # human-readable name for the card
     details: list[dict[str, Any]] = field(default_factory=list)  # per-row results, e.g. per-occupation bias rows
     measured_by: str = "se1b eval"  # or "the training loop" (the trainer's in-loop evaluation of a checkpoint)
+    dimension: int | None = None  # measured on the first `dimension` values of each embedding; None = all
 
 
 @dataclass

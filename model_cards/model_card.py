@@ -24,7 +24,7 @@ from model_cards.metadata import (
     public_reference,
     read_metrics,
 )
-from model_cards.plots import eval_series, plot_eval_curves, plot_training_curves
+from model_cards.plots import eval_series, plot_dimension_curves, plot_eval_curves, plot_training_curves
 from model_cards.render import card_text, render_template
 from se1b.errors import UserError
 
@@ -119,6 +119,10 @@ def write_model_card(model_dir: Path, metadata: RunMetadata | None = None) -> Pa
     eval_plot = plot_eval_curves(_eval_points(history, metadata.evaluations), model_dir / PLOTS_DIR / "evaluation.png")
     if eval_plot is not None:
         plots["Evaluation during training"] = eval_plot.relative_to(model_dir).as_posix()
+    dims_plot = plot_dimension_curves(_dimension_points(metadata.evaluations),
+                                      model_dir / PLOTS_DIR / "dimensions.png")
+    if dims_plot is not None:
+        plots["Score vs embedding dimension (Matryoshka prefixes)"] = dims_plot.relative_to(model_dir).as_posix()
     readme = model_dir / "README.md"
     readme.write_text(model_card_text(metadata, history, plots, _embedding_dimension(model_dir, metadata)),
                       encoding="utf-8")
@@ -144,10 +148,11 @@ def model_card_text(
         base_model_on_hub=is_hub_id(metadata.base_model),
         base_model_local=metadata.base_model in (LOCAL_FOLDER, LOCAL_FILE),
         model_ref=model_reference(metadata),
-        evaluations=shown,
+        evaluations=[e for e in shown if e.dimension is None],
         metric_notes=list(dict.fromkeys(METRIC_TEXT[(e.task, name)] for e in shown for name in e.metrics
                                         if (e.task, name) in METRIC_TEXT)),
         measured_by=measured_by,
+        dimension_rows=_dimension_rows(final),
         task_names={task: name for task, (_, name, _) in TASKS.items()},
         bias=bias,
         bias_rows=sorted(bias.details, key=lambda row: -row["stereotypical_share"]) if bias else [],
@@ -159,7 +164,7 @@ def model_card_text(
         citations=CITATIONS if metadata.training.gradcache_chunk else
         {k: v for k, v in CITATIONS.items() if k != "GradCache"},
     )
-    return card_text(card_metadata(metadata, final), body)
+    return card_text(card_metadata(metadata, [e for e in final if e.dimension is None]), body)
 
 
 def model_reference(metadata: RunMetadata) -> str:
@@ -207,20 +212,49 @@ def card_metadata(metadata: RunMetadata, evaluations: list[Evaluation]) -> dict[
 
 
 def _final_evaluations(evaluations: list[Evaluation]) -> list[Evaluation]:
-    """Per (task, dataset, split) the latest evaluation: step None (the final model) counts as the latest."""
-    latest: dict[tuple[str, str, str], Evaluation] = {}
+    """Per (task, dataset, split, dimension) the latest evaluation: step None (the final model) counts as the
+    latest."""
+    latest: dict[tuple, Evaluation] = {}
     for evaluation in evaluations:
         if evaluation.task not in TASKS:
             raise UserError(f"evaluation task {evaluation.task!r} is not one of {', '.join(TASKS)}")
         public = public_reference(evaluation.dataset)
         name = evaluation.dataset_name or (Path(evaluation.dataset).name if public != evaluation.dataset else None)
         evaluation = dataclasses.replace(evaluation, dataset=public, dataset_name=name)
-        key = (evaluation.task, evaluation.dataset_name or evaluation.dataset, evaluation.split)
+        key = (evaluation.task, evaluation.dataset_name or evaluation.dataset, evaluation.split, evaluation.dimension)
         rank = float("inf") if evaluation.step is None else evaluation.step
         current = latest.get(key)
         if current is None or rank >= (float("inf") if current.step is None else current.step):
             latest[key] = evaluation
     return list(latest.values())
+
+
+def _dimension_points(evaluations: list[Evaluation]) -> dict[str, list[tuple[int, float]]]:
+    """Per "<dataset>/<metric>", (dimension, value) of the final model's evaluations at each embedding prefix."""
+    series: dict[str, list[tuple[int, float]]] = {}
+    for evaluation in _final_evaluations(evaluations):
+        if evaluation.dimension is None or evaluation.task == "gender-bias":
+            continue
+        for metric in TASKS[evaluation.task][2]:
+            if metric in evaluation.metrics:
+                name = f"{evaluation.dataset_name or evaluation.dataset}/{metric}"
+                series.setdefault(name, []).append((evaluation.dimension, float(evaluation.metrics[metric])))
+    return series
+
+
+def _dimension_rows(final: list[Evaluation]) -> list[dict[str, Any]]:
+    """The card's Matryoshka table: one row per (task, dataset, split, metric), one value per dimension."""
+    rows: dict[tuple, dict[str, Any]] = {}
+    for evaluation in final:
+        if evaluation.dimension is None or evaluation.task == "gender-bias":
+            continue
+        for metric in TASKS[evaluation.task][2]:
+            if metric in evaluation.metrics:
+                key = (evaluation.task, evaluation.dataset_name or evaluation.dataset, evaluation.split, metric)
+                row = rows.setdefault(key, {"task": evaluation.task, "dataset": key[1], "split": key[2],
+                                            "metric": metric, "values": {}})
+                row["values"][evaluation.dimension] = float(evaluation.metrics[metric])
+    return list(rows.values())
 
 
 def _eval_points(history: list[dict[str, float]], evaluations: list[Evaluation]) -> dict[str, list]:

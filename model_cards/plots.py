@@ -43,6 +43,21 @@ def plot_eval_curves(series: dict[str, list[tuple[int, float]]], path: Path) -> 
     return _save(figure, path)
 
 
+def plot_dimension_curves(series: dict[str, list[tuple[int, float]]], path: Path) -> Path | None:
+    """Score against embedding dimension (Matryoshka prefixes), one line per "<dataset>/<metric>"."""
+    series = {name: sorted(points) for name, points in series.items() if len(points) > 1}
+    if not series:
+        return None
+    figure = Figure(figsize=(6, 4))
+    axes = figure.add_subplot(1, 1, 1)
+    for name, points in sorted(series.items()):
+        axes.plot([dim for dim, _ in points], [value for _, value in points], marker="o", label=name)
+    axes.set(xlabel="embedding dimension (prefix)", ylabel="score", title="score vs dimension", xscale="log")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    return _save(figure, path)
+
+
 def eval_series(history: list[dict[str, float]]) -> dict[str, list[tuple[int, float]]]:
     """The evaluation points of a metrics.jsonl history, keyed "<dataset>/<metric>"."""
     series: dict[str, list[tuple[int, float]]] = {}

@@ -4,6 +4,7 @@ a table, write JSON.
     se1b eval sentence-transformers/all-MiniLM-L6-v2 --sts stsbenchmark/sts-test.csv --retrieval scifact --bias \\
         --output results.json
     se1b eval out/model --backend flax --sts data/stsb/dev.tsv
+    se1b eval runs/mrl/model --sts dev.tsv --dims 384,256,128,64,32   # Matryoshka: each metric at each prefix
     se1b eval runs/multilingual/model --translation tatoeba-en-de.tsv --translation tatoeba-en-fr.tsv \\
         --sts sts17-en-de.tsv --sts sts17-en-en.tsv          # multilingual: one result per language pair
 
@@ -17,9 +18,10 @@ The same evaluations run inside training through `evaluate_model(encode, ...)`, 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -103,6 +105,32 @@ def evaluate_model(
     return results
 
 
+def prefix_encoder(encode: Callable[[list[str]], np.ndarray], dimension: int) -> Callable[[list[str]], np.ndarray]:
+    """`encode` keeping the first `dimension` values of each embedding: what
+    `SentenceTransformer(path, truncate_dim=dimension)` returns (the metrics take cosines, so no renormalising)."""
+    return lambda texts: encode(texts)[:, :dimension]
+
+
+def evaluate_dimensions(encode: Callable[[list[str]], np.ndarray], dims: Sequence[int], **evaluations
+                        ) -> list[Evaluation]:
+    """`evaluate_model(..., **evaluations)` at each embedding prefix in `dims` (Matryoshka models); every
+    result carries its `dimension`. Texts are embedded once and sliced for each prefix. The gender-bias evaluation
+    is left out (it is reported at full width)."""
+    cache: dict[tuple[str, ...], np.ndarray] = {}
+
+    def cached(texts: list[str]) -> np.ndarray:
+        key = tuple(texts)
+        if key not in cache:
+            cache[key] = encode(list(texts))
+        return cache[key]
+
+    results = []
+    for dim in dims:
+        for result in evaluate_model(prefix_encoder(cached, dim), **(evaluations | {"bias": False})):
+            results.append(dataclasses.replace(result, dimension=dim))
+    return results
+
+
 def _dataset_id(source: str | Path, name: str) -> str:
     """A Hub id stays as given (the card links it); a local path is named by its short name, not the machine's."""
     return name if Path(source).exists() else str(source)
@@ -131,7 +159,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKENDS, default="sentence-transformers",
                         help="which implementation encodes (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=64, help="texts per encode batch (default: %(default)s)")
+    parser.add_argument("--dims", type=_dims, default=[], metavar="D1,D2,...",
+                        help="Matryoshka models: also report every metric on the first D values of each embedding "
+                        "(e.g. 384,256,128,64,32; what SentenceTransformer(..., truncate_dim=D) gives)")
     parser.add_argument("--output", type=Path, help="write the results as JSON here")
+
+
+def _dims(text: str) -> list[int]:
+    try:
+        dims = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from error
+    if not dims or any(d <= 0 for d in dims):
+        raise argparse.ArgumentTypeError(f"expected positive dimensions, got {text!r}")
+    return dims
 
 
 def main(args: argparse.Namespace) -> int:
@@ -150,8 +191,14 @@ def main(args: argparse.Namespace) -> int:
     if args.output is not None:
         check_writable(args.output)
     encode = load_encoder(args.model, args.backend, args.batch_size)
-    results = evaluate_model(encode, sts=args.sts, sts_split=args.sts_split, retrieval=args.retrieval,
-                             retrieval_split=args.retrieval_split, bias=args.bias, translation=args.translation)
+    chosen = dict(sts=args.sts, sts_split=args.sts_split, retrieval=args.retrieval,
+                  retrieval_split=args.retrieval_split, translation=args.translation)
+    if args.dims:
+        width = encode(["a"]).shape[1]
+        if max(args.dims) > width:
+            raise UserError(f"--dims {max(args.dims)} exceeds the model's embedding width ({width})")
+    results = evaluate_model(encode, bias=args.bias, **chosen)
+    results += evaluate_dimensions(encode, args.dims, **chosen) if args.dims else []
     print_table(args.model, results)
     undefined = [f"{r.dataset_name or r.dataset} {name}" for r in results for name, value in r.metrics.items()
                  if isinstance(value, float) and not math.isfinite(value)]
@@ -172,11 +219,12 @@ def print_table(model: str, results: list[Evaluation]) -> None:
     from rich.table import Table
 
     table = Table(title=f"evaluation of {model}")
-    for column in ("task", "dataset", "split", "metric"):
+    for column in ("task", "dataset", "split", "metric", "dim"):
         table.add_column(column)
     table.add_column("value", justify="right")
     for result in results:
         for metric, value in result.metrics.items():
             shown = f"{value:,}" if isinstance(value, int) else f"{value:.4f}"
-            table.add_row(result.task, result.dataset_name or result.dataset, result.split, metric, shown)
+            table.add_row(result.task, result.dataset_name or result.dataset, result.split, metric,
+                          str(result.dimension or "all"), shown)
     Console().print(table)

@@ -78,6 +78,14 @@ class TrainConfig:
     # SentenceTransformer.encode(texts, prompt_name="query") works. Training prepends "query" to anchors and
     # "document" to positives and hard negatives. Empty: the base model's own prompts, if any.
     prompts: dict[str, str] = field(default_factory=dict)
+    # Matryoshka (training/objectives/matryoshka.py): the loss summed over these nested embedding prefixes, largest
+    # first, e.g. [384, 256, 128, 64, 32]; weights default to 1 each. [] = off.
+    matryoshka_dims: list[int] = field(default_factory=list)
+    matryoshka_weights: list[float] = field(default_factory=list)
+    # Guided in-batch negatives (training/objectives/guided.py): a frozen guide model folder (same tokenizer) whose
+    # scores mask in-batch negatives it ranks above the positive (minus guide_margin). "" = off.
+    guide: str = ""
+    guide_margin: float = 0.0
     # For the model card.
     model_name: str = ""
     model_kind: str = "general"
@@ -127,6 +135,11 @@ class TrainConfig:
             raise UserError(
                 f"config field 'gradcache_chunk' ({self.gradcache_chunk}) must divide batch_size ({self.batch_size})"
             )
+        from training.objectives.matryoshka import check_dims
+
+        check_dims(self.matryoshka_dims, self.matryoshka_weights)
+        if self.guide and self.objective != "mnrl":
+            raise UserError("config field 'guide' works with objective mnrl only (guided in-batch negatives)")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -52,6 +52,13 @@ def export_run(config: TrainConfig, model: SentenceModel, sources: list[dict[str
     hardware = f"{len(devices)} x {devices[0].device_kind}" if devices[0].platform != "cpu" else (
         f"CPU ({os.cpu_count()} cores, {platform.processor() or platform.machine()})")
     distilling = config.objective == "distillation"
+    if config.matryoshka_dims and (config.eval_sts or config.eval_translation):
+        from training.evaluation.evaluate import evaluate_dimensions
+
+        # The card's score-vs-dimension table: the final model's evaluations at each trained prefix.
+        evaluations = list(evaluations) + evaluate_dimensions(
+            lambda texts: model.encode(texts, batch_size=128), config.matryoshka_dims, sts=config.eval_sts,
+            translation=config.eval_translation, step=step)
     meta = RunMetadata(
         model_name=config.model_name or output_dir.name,
         # The card and run_metadata.json name models and data by Hub id, never by a path of this machine.
@@ -71,6 +78,8 @@ def export_run(config: TrainConfig, model: SentenceModel, sources: list[dict[str
             gradcache_chunk=config.gradcache_chunk or None, seed=config.seed, pooling=model.model.pooling,
             normalize=model.model.normalize, hardware=hardware, devices=len(devices),
             processes=jax.process_count(), wall_time_seconds=round(wall_time, 1), pairs_seen=pairs_seen,
+            matryoshka_dims=list(config.matryoshka_dims), matryoshka_weights=list(config.matryoshka_weights),
+            guide=Path(config.guide).name if config.guide else "", guide_margin=config.guide_margin,
         ),
         data=[DataSource(**(source | {"dataset": public_reference(source["dataset"])})) for source in sources],
         evaluations=[dataclasses.replace(e, dataset=public_reference(e.dataset), measured_by="the training loop",

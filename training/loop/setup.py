@@ -109,8 +109,20 @@ def make_mesh(config: TrainConfig) -> Mesh:
     return Mesh(np.array(devices), ("data",))
 
 
-def make_objective(config: TrainConfig) -> Objective:
-    """The objective a config asks for."""
+def make_objective(config: TrainConfig, width: int | None = None) -> Objective:
+    """The objective a config asks for; `width` (the model's embedding width) checks matryoshka_dims."""
     if config.objective == "distillation":
-        return Distillation()
-    return MNRL(scale=config.scale, symmetric=config.symmetric, block_rows=config.loss_block_rows)
+        objective = Distillation()
+    elif config.guide:
+        from training.objectives.guided import GuidedMNRL
+
+        objective = GuidedMNRL(scale=config.scale, symmetric=config.symmetric, margin=config.guide_margin)
+    else:
+        objective = MNRL(scale=config.scale, symmetric=config.symmetric, block_rows=config.loss_block_rows)
+    if config.matryoshka_dims:
+        from training.objectives.matryoshka import Matryoshka, check_dims
+
+        check_dims(config.matryoshka_dims, config.matryoshka_weights, width)
+        objective = Matryoshka(objective, tuple(config.matryoshka_dims),
+                               tuple(float(w) for w in config.matryoshka_weights))
+    return objective

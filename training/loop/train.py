@@ -80,7 +80,7 @@ def make_train_step(graphdef, config: TrainConfig, objective: Objective, optimiz
 
     def train_step(params, opt_state, rest, batch, key):
         texts = {column: batch[column] for column in objective.text_columns if column in batch}
-        arrays = {column: batch[column] for column in objective.array_columns}
+        arrays = {column: batch[column] for column in objective.array_columns if column in batch}
 
         def embed(p, input_ids, attention_mask, dropout_rng):
             model = nnx.merge(graphdef, p, rest)
@@ -147,7 +147,8 @@ def global_batch(local_batch: dict, objective: Objective, sharding: NamedShardin
     names = ("input_ids", "attention_mask", "text_ids", "lengths")  # the last two in packed batches only
     batch = {column: {name: place(local_batch[column][name]) for name in names if name in local_batch[column]}
              for column in objective.text_columns if column in local_batch}
-    return batch | {column: place(local_batch[column]) for column in objective.array_columns}
+    return batch | {column: place(local_batch[column]) for column in objective.array_columns
+                    if column in local_batch}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -296,11 +297,15 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     staging = Path(tempfile.mkdtemp(prefix="se1b-base-model-")) if resume_step is None else None
     try:
         sentence_model = load_base_model(config, staging=staging)
-        objective = make_objective(config)
+        objective = make_objective(config, sentence_model.dimension)
         data_sharding = NamedSharding(mesh, P("data"))
         graphdef, params, rest, optimizer, schedule, opt_state = init_state(config, sentence_model, mesh)
         base_key = jax.random.key(config.seed)
         data = open_batches(config, sentence_model)
+        if config.guide:  # guided in-batch negatives: the frozen guide's embeddings ride along as array columns
+            from training.data.guide import GuidedBatches, load_guide
+
+            data = GuidedBatches(data, load_guide(config.guide, sentence_model, config.max_seq_length))
         if lead:
             accept_start(config, staging)
     finally:

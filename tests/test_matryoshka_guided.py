@@ -1,0 +1,115 @@
+"""Matryoshka loss and guided in-batch negatives: the losses against their definitions, bad configs, GradCache,
+and end-to-end runs (export truncated in sentence-transformers == the Flax prefix, the card's dimension table, exact
+resume with both features on)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from se1b.errors import UserError
+from training.objectives.guided import GuidedMNRL, guide_mask, guided_mnrl_loss
+from training.objectives.matryoshka import Matryoshka, check_dims
+from training.objectives.mnrl import MNRL, mnrl_loss
+
+
+def _random(shape, seed):
+    return jax.random.normal(jax.random.key(seed), shape)
+
+
+@pytest.mark.parametrize("with_negative", [False, True])
+def test_matryoshka_loss_is_the_weighted_sum_of_per_prefix_mnrl(with_negative):
+    a, p, n = _random((8, 32), 0), _random((8, 32), 1), _random((8, 32), 2)
+    embeddings = {"anchor": a, "positive": p} | ({"negative": n} if with_negative else {})
+    dims, weights = (32, 16, 4), (1.0, 0.5, 2.0)
+    loss, metrics = Matryoshka(MNRL(scale=20.0), dims, weights).loss(embeddings, {})
+    separate = [mnrl_loss(a[:, :d], p[:, :d], n[:, :d] if with_negative else None, scale=20.0) for d in dims]
+    np.testing.assert_allclose(float(loss), sum(w * float(x) for w, x in zip(weights, separate, strict=True)),
+                               rtol=1e-6)
+    assert [float(metrics[f"loss@{d}"]) for d in dims] == pytest.approx([float(x) for x in separate], rel=1e-6)
+
+
+@pytest.mark.parametrize(("dims", "weights", "width", "message"), [
+    ([32, 64], [], None, "must be strictly decreasing"),
+    ([32, 32], [], None, "must be strictly decreasing"),
+    ([64, 16], [], 32, "64 exceeds the model's embedding width \\(32\\)"),
+    ([32, 0], [], None, "positive integers"),
+    ([32, 16], [1.0], None, "one weight per dimension"),
+])
+def test_bad_matryoshka_dims_are_one_line_errors(dims, weights, width, message):
+    with pytest.raises(UserError, match=message) as error:
+        check_dims(dims, weights, width)
+    assert "\n" not in str(error.value)
+
+
+def _guide_fixture():
+    """4 rows; the guide sees row 1's positive as closer to anchor 0 than anchor 0's own positive (a duplicate)
+    and everything else as unrelated."""
+    guide_anchor = jnp.eye(4, 6)
+    guide_positive = jnp.eye(4, 6).at[0].set(jnp.array([0.6, 0.0, 0.0, 0.0, 0.8, 0.0]))  # cos(a0, p0) = 0.6
+    guide_positive = guide_positive.at[1].set(jnp.array([0.9, 0.43588989, 0.0, 0.0, 0.0, 0.0]))  # cos(a0, p1) = .9
+    return guide_anchor, guide_positive
+
+
+def test_guide_masks_exactly_the_negatives_it_ranks_above_the_positive():
+    guide_anchor, guide_positive = _guide_fixture()
+    mask = np.asarray(guide_mask(guide_anchor, guide_positive))
+    expected = np.zeros((4, 4), dtype=bool)
+    expected[0, 1] = True  # cos(a0, p1) = 0.9 > cos(a0, p0) = 0.6; cos(a1, p1) = 0.436 beats cos(a1, *) = 0
+    np.testing.assert_array_equal(mask, expected)
+    assert not np.asarray(guide_mask(guide_anchor, guide_positive, margin=-0.5)).any()  # a margin lets it pass
+
+    # The loss: one-way, row 0 leaves column 1 out of its softmax; the other rows are plain.
+    a, p = _random((4, 16), 3), _random((4, 16), 4)
+    loss, masked = guided_mnrl_loss(a, p, None, {"anchor": guide_anchor, "positive": guide_positive},
+                                    symmetric=False)
+    scores = 20.0 * np.asarray(a / jnp.linalg.norm(a, axis=1, keepdims=True)
+                               @ (p / jnp.linalg.norm(p, axis=1, keepdims=True)).T)
+    rows = []
+    for i in range(4):
+        kept = [j for j in range(4) if not expected[i, j]]
+        logits = scores[i, kept]
+        rows.append(-(scores[i, i] - np.log(np.sum(np.exp(logits)))))
+    np.testing.assert_allclose(float(loss), np.mean(rows), rtol=1e-5)
+    assert float(masked) == pytest.approx(1 / 16)
+
+
+@pytest.mark.parametrize("with_negative", [False, True])
+def test_guided_loss_equals_plain_mnrl_when_the_guide_masks_nothing(with_negative):
+    a, p, n = _random((6, 16), 5), _random((6, 16), 6), _random((6, 16), 7)
+    guide = {"anchor": jnp.eye(6, 20), "positive": jnp.eye(6, 20)} | (
+        {"negative": jnp.eye(6, 20, k=10)} if with_negative else {})  # every positive is the guide's clear first
+    negative = n if with_negative else None
+    loss, masked = guided_mnrl_loss(a, p, negative, guide)
+    assert float(masked) == 0.0
+    assert float(loss) == float(mnrl_loss(a, p, negative))
+
+
+def test_guided_loss_works_under_gradcache():
+    from training.loop.gradcache import gradcache_value_and_grad, plain_value_and_grad
+
+    rows, width = 8, 12
+    params = {"w": _random((width, 6), 8)}
+    tokens = {c: {"input_ids": jax.random.randint(jax.random.key(i), (rows, 5), 0, 50),
+                  "attention_mask": jnp.ones((rows, 5), jnp.int32)} for i, c in enumerate(("anchor", "positive"))}
+    table = _random((50, width), 9)
+    guide_anchor, guide_positive = _random((rows, 4), 10), _random((rows, 4), 11)
+    guide_positive = guide_positive.at[3].set(guide_anchor[0] * 2)  # the guide calls p3 a duplicate of a0
+
+    def embed(p, ids, mask, key):
+        return jnp.tanh(table[ids].mean(axis=1) @ p["w"])
+
+    objective = GuidedMNRL()
+
+    def loss_fn(embeddings):
+        return objective.loss(embeddings, {"guide_anchor": guide_anchor, "guide_positive": guide_positive})
+
+    key = jax.random.key(0)
+    (loss, aux), grads = gradcache_value_and_grad(embed, loss_fn, params, tokens, key, 4, has_aux=True)
+    (ref_loss, ref_aux), ref_grads = plain_value_and_grad(embed, loss_fn, params, tokens, key, 4, has_aux=True)
+    assert float(aux["guide_masked"]) > 0
+    np.testing.assert_allclose(float(loss), float(ref_loss), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(grads["w"]), np.asarray(ref_grads["w"]), rtol=1e-5, atol=1e-7)
+    assert np.isfinite(np.asarray(grads["w"])).all()
