@@ -21,6 +21,7 @@ that there is one, and never prints or writes it.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ REPO_KINDS = ("dataset", "model", "space")
 # Files of a Space folder that serve local runs only: spaces_demo/launch.py is `se1b demo`, which imports the
 # project (absent on the Hub); app.py never needs it.
 SPACE_LOCAL_ONLY = ("launch.py",)
+XET_RETRY_ATTEMPTS = 3  # the Xet upload client's retries of one request (its default runs for minutes)
 
 
 @dataclass(frozen=True)
@@ -337,7 +339,7 @@ def push_folder(
     if api.token is None and huggingface_hub.get_token() is None:
         raise UserError("not logged in to the Hugging Face Hub: run `hf auth login` or set HF_TOKEN")
     operations = [CommitOperationAdd(path_in_repo=f.path_in_repo, path_or_fileobj=str(f.local_path)) for f in files]
-    with _hub_errors(api.endpoint, repo_id):
+    with _hub_errors(api.endpoint, repo_id), _show_retries(), _bounded_xet_retries():
         api.create_repo(repo_id, repo_type=kind, private=True if private else None, exist_ok=True, space_sdk=space_sdk)
         if revision is not None:
             api.create_branch(repo_id, repo_type=kind, branch=revision, exist_ok=True)
@@ -347,6 +349,8 @@ def push_folder(
             if stale:
                 print(f"deleting {len(stale)} repo file(s) not in the folder: {', '.join(stale)}")
             operations += [CommitOperationDelete(path_in_repo=path) for path in stale]
+        print(f"uploading {len(files)} file(s) ({human_size(sum(f.size for f in files))}) to {repo_id}; a failing "
+              f"request is retried up to {os.environ['HF_XET_CLIENT_RETRY_MAX_ATTEMPTS']} times")
         commit = api.create_commit(
             repo_id,
             repo_type=kind,
@@ -391,6 +395,60 @@ def _hub_errors(endpoint: str, repo_id: str) -> Iterator[None]:
     except ValueError as error:  # huggingface_hub turns the Hub's HTTP 400 on the card's YAML into a ValueError
         lines = [line.strip("- ").strip() for line in str(error).splitlines() if line.strip()]
         raise UserError(f"the Hub refused the push to {repo_id}: {'; '.join(lines) or type(error).__name__}") from None
-    except _transport_errors() as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise UserError(f"cannot reach the Hub at {endpoint} (offline?): {reason}") from None
+    except (*_transport_errors(), RuntimeError) as error:  # hf_xet reports its failures as RuntimeError
+        raise UserError(_transport_message(endpoint, error)) from None
+
+
+def _transport_message(endpoint: str, error: BaseException) -> str:
+    """Name the real cause of a failed request: an HTTP status met by the Xet upload client, a dropped connection,
+    or a Hub that cannot be reached at all."""
+    import re
+
+    text = " ".join(str(error).split()) or type(error).__name__
+    status = re.search(r"\((\d{3})[^)]*\)(?:, domain: (\S+))?", text)
+    if status and "HTTP status" in text:
+        where = f" at {status.group(2)}" if status.group(2) else ""
+        return (f"the Hub answered HTTP {status.group(1)}{where} during the upload, after "
+                f"{os.environ.get('HF_XET_CLIENT_RETRY_MAX_ATTEMPTS', XET_RETRY_ATTEMPTS)} retries; try again later")
+    url = re.search(r"for url \((\S+)\)", text)
+    if url:  # the Xet upload client: the Hub answered earlier requests, this one lost its connection
+        return (f"the connection to {url.group(1)} failed during the upload (dropped or refused), after "
+                f"{os.environ.get('HF_XET_CLIENT_RETRY_MAX_ATTEMPTS', XET_RETRY_ATTEMPTS)} retries: {text[:300]}")
+    if isinstance(error, RuntimeError) or re.search(r"reset|closed|disconnect|incomplete|EOF|broken pipe", text, re.I):
+        return f"the connection to the Hub at {endpoint} dropped during the push: {text[:300]}"
+    return f"cannot reach the Hub at {endpoint} (offline?): {text[:300]}"
+
+
+@contextmanager
+def _bounded_xet_retries() -> Iterator[None]:
+    """Bound the Xet upload client's own retries while pushing: left alone, a failing upload-token request is
+    retried for minutes with the bar at 0 B. An explicit HF_XET_CLIENT_RETRY_MAX_ATTEMPTS wins."""
+    name = "HF_XET_CLIENT_RETRY_MAX_ATTEMPTS"
+    given = os.environ.get(name)
+    os.environ[name] = given or str(XET_RETRY_ATTEMPTS)
+    try:
+        yield
+    finally:
+        if given is None:
+            del os.environ[name]
+
+
+@contextmanager
+def _show_retries() -> Iterator[None]:
+    """Echo huggingface_hub's retry warnings as short lines, so a slow push says what it is waiting for."""
+    import logging
+    import sys
+
+    class Echo(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            message = record.getMessage()
+            if "Retrying" in message or "thrown while requesting" in message or "Rate limited" in message:
+                print(f"retry: {message.splitlines()[0][:200]}", file=sys.stderr)
+
+    logger = logging.getLogger("huggingface_hub")
+    handler = Echo(level=logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
