@@ -150,6 +150,31 @@ SOURCES = [
         for kind in nli.KINDS
     ),
     Source(
+        name="python_stdlib_docstring_code",
+        pretty_name="Python standard library (docstring, code)",
+        description="(docstring summary, function code without its docstring) pairs of the documented functions "
+        "and methods of the Python standard library.",
+        license="other",
+        license_name="psf-2.0",
+        license_link="https://docs.python.org/3/license.html",
+        citation="""@misc{python_stdlib,
+  title = {The Python Standard Library},
+  author = {{Python Software Foundation}},
+  howpublished = {\\url{https://docs.python.org/3/library/}}
+}""",
+        homepage="https://docs.python.org/3/library/",
+        raw_format="CodeSearchNet-format jsonl.gz written by `datasets_builders.miners.pysource` from the local "
+        "standard library's *.py files",
+        whitespace="strip",
+        language=("en", "code"),
+        tags=("code", "mined"),
+        reader=miner_reader(codesearchnet.codesearchnet_events, languages=("python",)),
+        to_texts=pair_texts,
+        notes="Mined from the Python installation that runs the build (`se1b quickstart` does it), not downloaded. "
+        "Anchor: the docstring's first paragraph; positive: the function without its docstring. Docstrings under "
+        "3 tokens are dropped; test folders are skipped.",
+    ),
+    Source(
         name="wikipedia_category_intros",
         pretty_name="Wikipedia intros of articles in the same category",
         description="(intro of an article, intro of another article of one of its categories).",
