@@ -25,7 +25,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("card", "model_cards.cli", "regenerate a model card from a run's saved metadata"),
     ("demo", "spaces_demo.launch", "launch the Gradio Space locally"),
     ("push", "training.publish.push", "push a dataset, model or Space folder to the Hugging Face Hub"),
-    ("quickstart", "training.quickstart.run", "build data, train, evaluate, export and card a small model, offline"),
+    ("quickstart", "training.quickstart.run", "train on local stdlib code pairs, evaluate, export, card; offline"),
 ]
 
 

@@ -229,6 +229,34 @@ def _wikipedia_source(**options: Any) -> Source:
     )
 
 
+def _python_stdlib_source(**options: Any) -> Source:
+    return Source(
+        name="python_stdlib_docstring_code",
+        pretty_name="Python standard library (docstring, code)",
+        description="(docstring summary, function code without its docstring) pairs of the documented functions "
+        "and methods of the Python standard library.",
+        license="other",
+        license_name="psf-2.0",
+        license_link="https://docs.python.org/3/license.html",
+        citation="""@misc{python_stdlib,
+  title = {The Python Standard Library},
+  author = {{Python Software Foundation}},
+  howpublished = {\\url{https://docs.python.org/3/library/}}
+}""",
+        homepage="https://docs.python.org/3/library/",
+        raw_format="CodeSearchNet-format jsonl.gz written by `datasets_builders.miners.pysource` from the local "
+        "standard library's *.py files",
+        whitespace="strip",
+        language=("en", "code"),
+        tags=("code", "mined"),
+        reader=miner_reader(codesearchnet.codesearchnet_events, languages=("python",), **options),
+        to_texts=pair_texts,
+        notes="Mined from the Python installation that runs the build (`se1b quickstart` does it), not downloaded. "
+        "Anchor: the docstring's first paragraph; positive: the function without its docstring. Docstrings under "
+        "3 tokens are dropped; test folders are skipped.",
+    )
+
+
 _catalog = {source.name: source for source in CATALOG}
 SOURCES = [
     *(
@@ -246,5 +274,6 @@ SOURCES = [
     ),
     *(_configurable(lambda kind=kind, **o: _nli_source(kind, **o), nli.nli_events) for kind in nli.KINDS),
     _configurable(_wikipedia_source, wikipedia.wikipedia_events),
+    _configurable(_python_stdlib_source, codesearchnet.codesearchnet_events, fixed=("languages",)),
 ]
 

@@ -1,13 +1,15 @@
-"""`se1b quickstart`: the whole pipeline on small data, offline, in a few minutes on a laptop CPU.
+"""`se1b quickstart`: the whole pipeline on real data every machine has, offline, in a few minutes on a laptop CPU.
 
-1. builds three sources from the raw files the project ships (training/quickstart/data, each in its source's real
-   format) and publishes them as one Hub-format dataset folder with a config per source and a dataset card;
-2. trains from the packaged all-MiniLM-L6-v2 weights (or `--base tiny-bert`, a tiny random model) with the
-   streaming weighted mix of those sources and MultipleNegativesRankingLoss;
-3. evaluates on a held-out STS file before and after training, exports a sentence-transformers folder with its
-   generated model card, and prints how to open the demo and push each artefact.
+1. mines (docstring, code) pairs from the local Python standard library with the CodeSearchNet miner (whole modules
+   held out by a hash of their path), builds and publishes them as a Hub-format dataset folder with its card;
+2. trains from the packaged all-MiniLM-L6-v2 weights (or `--base tiny-bert`, a tiny random model) with
+   MultipleNegativesRankingLoss, gently by default (few steps, low learning rate), so that the model learns the
+   code-search domain without getting worse on public benchmarks (BENCHMARKS.md, "Quickstart", measures STSb dev);
+3. scores the base and the trained model on the held-out modules (in-domain retrieval) and, with `--sts FILE`, on a
+   public STS benchmark file, exports a sentence-transformers folder with its card, and prints what to run next.
 
     se1b quickstart                                  # -> quickstart_output/{datasets,run}
+    se1b quickstart --sts stsbenchmark/dev.tsv       # also check a public benchmark before and after
     se1b quickstart --base tiny-bert --steps 40      # faster, from a tiny random model
 """
 
@@ -18,15 +20,11 @@ import shutil
 from pathlib import Path
 
 from se1b.errors import UserError
-from training.quickstart.synthetic import DATA_DIR
 
-# (catalogued source, raw file shipped in training/quickstart/data, weight in the mix)
-QUICKSTART_SOURCES = [
-    ("sentence_compression", "sentence_compression.jsonl.gz", 5),
-    ("quora_duplicates_triplets", "quora_duplicates_triplets.jsonl.gz", 3),
-    ("reddit", "reddit.jsonl.gz", 2),
-]
-STS_FILE = DATA_DIR / "sts.tsv"
+DATASET_NAME = "se1b-quickstart-python-stdlib"
+DEFAULT_STEPS = 30
+DEFAULT_LEARNING_RATE = 5e-6  # from all-MiniLM-L6-v2; a tiny random model gets 1e-3
+RETRIEVAL_METRIC = "ndcg@10"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -34,26 +32,34 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="folder for the dataset, the run and the exported model (default: quickstart_output)")
     parser.add_argument("--base", default=None,
                         help="base model: a model folder or tiny-bert (default: the packaged all-MiniLM-L6-v2)")
-    parser.add_argument("--steps", type=int, default=60, help="optimizer steps (default 60)")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"optimizer steps (default {DEFAULT_STEPS})")
     parser.add_argument("--batch-size", type=int, default=32, help="pairs per step (default 32)")
     parser.add_argument("--learning-rate", type=float, default=None,
-                        help="default: 2e-5 from all-MiniLM-L6-v2, 1e-3 from a tiny random model")
+                        help=f"default: {DEFAULT_LEARNING_RATE:g} from all-MiniLM-L6-v2, 1e-3 from a tiny model")
+    parser.add_argument("--sts", type=Path, default=None,
+                        help="a public STS benchmark file (sentence1, sentence2, score TSV, e.g. STSb dev) scored "
+                             "before and after training, to check the model did not get worse outside the domain")
+    parser.add_argument("--stdlib", type=Path, default=None,
+                        help="the Python source folder to mine (default: this Python's standard library)")
     parser.add_argument("--max-seq-length", type=int, default=64, help="tokens per text (default 64)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
 
 
-def build_datasets(out: Path) -> Path:
-    """Build and publish the quickstart sources into one dataset repo folder; returns the folder."""
+def build_datasets(out: Path, stdlib: Path | None):
+    """Mine the standard library, build and publish the training pairs; returns (dataset folder, StdlibData)."""
     from datasets_builders import build_source
     from datasets_builders.publish import publish
+    from training.quickstart.stdlib_pairs import SOURCE, mine_stdlib
 
-    builds = []
-    for name, raw_file, _ in QUICKSTART_SOURCES:
-        build = build_source(name, [DATA_DIR / raw_file])
-        stats = build.stats
-        print(f"  {name}: {stats.pairs_written:,} pairs from {raw_file}")
-        builds.append(build)
-    return publish(builds, out / "datasets" / "se1b-quickstart-pairs", pretty_name="se1b quickstart pairs")
+    data = mine_stdlib(out, stdlib)
+    skipped = f", {sum(data.skipped.values())} unreadable files skipped" if data.skipped else ""
+    print(f"  {data.train_functions:,} documented functions in the training modules, {data.heldout_queries:,} "
+          f"held-out queries{skipped}")
+    build = build_source(SOURCE, [data.train_file], dedupe=True)
+    print(f"  {build.stats.summary()}")
+    folder = publish(build, out / "datasets" / DATASET_NAME, pretty_name="Python standard library (docstring, code)",
+                     default_config=SOURCE)
+    return folder, data
 
 
 def sts_history(run_dir: Path) -> list[tuple[int, float]]:
@@ -62,6 +68,27 @@ def sts_history(run_dir: Path) -> list[tuple[int, float]]:
 
     rows = read_metrics(run_dir / "metrics.jsonl")
     return [(row["step"], row["eval/sts/spearman"]) for row in rows if "eval/sts/spearman" in row]
+
+
+def heldout_scores(base: Path, model_dir: Path, heldout: Path, steps: int) -> tuple[dict, dict]:
+    """In-domain retrieval metrics of the base and the trained model on the held-out modules, recorded (base at
+    step 0, trained at the last step) in the model's run_metadata.json for its card."""
+    from model_cards.metadata import METADATA_FILE, Evaluation, RunMetadata
+    from training.evaluation.evaluate import load_encoder
+    from training.evaluation.retrieval import evaluate_retrieval, load_beir
+    from training.quickstart.stdlib_pairs import HELDOUT_LABEL, HELDOUT_NAME
+
+    data = load_beir(heldout, "test")
+    before = evaluate_retrieval(load_encoder(str(base), "flax"), data)
+    after = evaluate_retrieval(load_encoder(str(model_dir), "flax"), data)
+    metadata = RunMetadata.load(model_dir / METADATA_FILE)
+    metadata.evaluations += [
+        Evaluation(task="retrieval", dataset=HELDOUT_NAME, dataset_name=HELDOUT_LABEL, split="test", step=step,
+                   metrics=metrics)
+        for step, metrics in ((0, before), (steps, after))
+    ]
+    metadata.save(model_dir / METADATA_FILE)
+    return before, after
 
 
 def add_bias_evaluation(model_dir: Path) -> None:
@@ -86,40 +113,49 @@ def main(args: argparse.Namespace) -> int:
         if not args.overwrite:
             raise UserError(f"{out} exists and is not empty; pass --overwrite to replace it, or --out elsewhere")
         shutil.rmtree(out)
+    if args.sts is not None and not args.sts.is_file():
+        raise UserError(f"--sts {args.sts}: no such file")
     base = args.base or str(minilm_folder())
     from_tiny = base.startswith("tiny-")
-    learning_rate = args.learning_rate or (1e-3 if from_tiny else 2e-5)
+    learning_rate = args.learning_rate or (1e-3 if from_tiny else DEFAULT_LEARNING_RATE)
 
-    print("[1/3] building and publishing the quickstart sources")
-    dataset_dir = build_datasets(out)
+    print(f"[1/3] mining (docstring, code) pairs from {args.stdlib or 'the local Python standard library'}")
+    dataset_dir, data = build_datasets(out, args.stdlib)
+    from training.quickstart.stdlib_pairs import SOURCE
+
     data_config = {
-        "sources": [{"name": name, "path": str(dataset_dir.resolve()), "config": name, "split": "train",
-                     "weight": weight} for name, _, weight in QUICKSTART_SOURCES],
-        "batch_composition": "single_source",
+        "sources": [{"name": SOURCE, "path": str(dataset_dir.resolve()), "config": SOURCE, "split": "train"}],
         "shuffle_window": 1000,
     }
 
     start = "a tiny random model" if from_tiny else "all-MiniLM-L6-v2" if args.base is None else base
-    print(f"[2/3] training from {start} for {args.steps} steps")
+    print(f"[2/3] training from {start} for {args.steps} steps (learning rate {learning_rate:g})")
     config = TrainConfig(
         model=base, data=data_config, output_dir=str(out / "run"), batch_size=args.batch_size, steps=args.steps,
         learning_rate=learning_rate, warmup_steps=max(1, args.steps // 10), max_seq_length=args.max_seq_length,
-        eval_sts=str(STS_FILE), eval_every=0, checkpoint_every=args.steps, log_every=5,
+        eval_sts=str(args.sts) if args.sts else None, eval_every=0, checkpoint_every=args.steps, log_every=5,
         model_name="se1b-quickstart", model_kind="general",
     ).validate()
     model_dir = train(config)
 
-    print("[3/3] evaluating the exported model (gender bias) and writing its card")
+    print("[3/3] scoring the base and the trained model, evaluating gender bias, writing the card")
+    base_dir = out / "run" / "base-model" if from_tiny else Path(base)
+    before, after = heldout_scores(base_dir, model_dir, data.heldout_dir, args.steps)
     add_bias_evaluation(model_dir)
-    history = sts_history(out / "run")
-    (first_step, before), (last_step, after) = history[0], history[-1]
-    print(f"  STS Spearman on {STS_FILE.name} (held-out): {before:.4f} at step {first_step} -> "
-          f"{after:.4f} at step {last_step}")
+    metric = RETRIEVAL_METRIC
+    print(f"  In-domain (held-out stdlib modules, docstring -> function retrieval, {data.heldout_queries:,} "
+          f"queries), {metric}: {before[metric]:.4f} base -> {after[metric]:.4f} trained")
+    if args.sts:
+        (_, sts_before), (_, sts_after) = sts_history(out / "run")[0], sts_history(out / "run")[-1]
+        print(f"  Public benchmark ({args.sts.name}, STS Spearman, not in the training data): {sts_before:.4f} base "
+              f"-> {sts_after:.4f} trained")
+    else:
+        print("  Public benchmark: not measured; pass --sts STS_FILE (e.g. STSb dev) to score one before and after")
     print(f"  dataset: {dataset_dir}\n  model:   {model_dir} (model card: {model_dir / 'README.md'})")
     print("\nNext:")
     print(f"  se1b demo --models {model_dir}")
-    print(f"  se1b eval {model_dir} --sts {STS_FILE} --bias")
-    print(f"  se1b push dataset {dataset_dir} --repo-id YOUR_NAME/se1b-quickstart-pairs --dry-run")
+    print(f"  se1b eval {model_dir} --retrieval {data.heldout_dir} --bias")
+    print(f"  se1b push dataset {dataset_dir} --repo-id YOUR_NAME/{DATASET_NAME} --dry-run")
     print(f"  se1b push model {model_dir} --repo-id YOUR_NAME/se1b-quickstart --dry-run")
     print("  se1b push space spaces_demo --repo-id YOUR_NAME/se1b-demo --dry-run")
     return 0
