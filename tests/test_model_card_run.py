@@ -74,7 +74,7 @@ def test_trained_run_card_holds_its_numbers(tmp_path):
     assert bias_result["metrics"]["cases"] == sum(row["cases"] for row in bias_result["details"]) >= 40 * 10
     bias = bias_result["metrics"]
     assert f"{bias['stereotypical_share'] * 100:.1f}% of {bias['cases']} cases" in text
-    assert card.data.datasets == [] and card.data.base_model is None  # local data, random init: nothing to claim
+    assert not card.data.datasets and card.data.base_model is None  # local data, random init: nothing to claim
     assert "from `tiny-bert`" in text
     for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
         assert (model_dir / link).read_bytes()[:4] == b"\x89PNG"
