@@ -186,8 +186,10 @@ def card_metadata(metadata: RunMetadata, evaluations: list[Evaluation]) -> dict[
         "library_name": "sentence-transformers",
         "pipeline_tag": "sentence-similarity",
         "tags": list(dict.fromkeys(tags)),
-        "datasets": list(dict.fromkeys(s.dataset for s in metadata.data if is_hub_id(s.dataset))),
     }
+    datasets = list(dict.fromkeys(s.dataset for s in metadata.data if is_hub_id(s.dataset)))
+    if datasets:  # local data has no Hub id to claim: no key rather than an empty list
+        front["datasets"] = datasets
     if is_hub_id(metadata.base_model):  # not a local folder or a random-init config name
         front["base_model"] = metadata.base_model
     front["widget"] = [WIDGETS[metadata.model_kind]]

@@ -45,7 +45,8 @@ def test_newer_pooling_keys_are_written_only_when_needed(pooling, include_prompt
     config = pooling_config(32, pooling, include_prompt)
     assert oldest_sentence_transformers(config) == oldest
     assert (set(config) <= POOLING_ARGS_2_2_2) == (oldest == "2.2.2")
-    assert config["pooling_mode_mean_tokens"] == ("mean" in pooling.split("+"))  # 2.2.2 defaults it to True
+    # 2.2.2 defaults pooling_mode_mean_tokens to True: it is always written
+    assert config["pooling_mode_mean_tokens"] == ("mean" in pooling.split("+"))
 
 
 def test_no_machine_state_in_config_and_tokenizer_files(exported):

@@ -94,15 +94,11 @@ def test_card_holds_the_runs_numbers_and_parses_as_a_hub_card(model_dir):
     results = {(r.dataset_type, r.metric_type): r.metric_value for r in card.data.eval_results}
     bias = metadata.evaluations[3].metrics
     assert card.data.model_name == "se1b/minilm-l6-pairs"
-    assert results == {  # the final evaluation only (the step-120 one is a curve point), exact values
+    # the final evaluation only (the step-120 one is a curve point), exact values; only results on Hub datasets go
+    # into the model-index (scifact:test is no Hub id, the bias shares are no task of a Hub dataset): the text has them
+    assert results == {
         ("sentence-transformers/stsb", "spearman_cosine"): 0.7134,
         ("sentence-transformers/stsb", "pearson_cosine"): 0.7021,
-        ("scifact:test", "ndcg_at_10"): 0.4123,
-        ("scifact:test", "mrr_at_10"): 0.3811,
-        ("scifact:test", "recall_at_100"): 0.8012,
-        ("se1b-gender-bias-occupations", "stereotypical_share"): bias["stereotypical_share"],
-        ("se1b-gender-bias-occupations", "male_share"): bias["male_share"],
-        ("se1b-gender-bias-occupations", "mean_gap"): bias["mean_gap"],
     }
 
     # training procedure: every hyperparameter, read back
@@ -130,7 +126,7 @@ def test_card_holds_the_runs_numbers_and_parses_as_a_hub_card(model_dir):
     # evaluation tables
     sts = dict(table_rows(text, "### Semantic Textual Similarity: STSb (validation)"))
     assert (sts["spearman"], sts["pearson"], sts["pairs"]) == ("0.7134", "0.7021", "1,500")
-    retrieval = dict(table_rows(text, "### Retrieval: scifact:test (test)"))
+    retrieval = dict(table_rows(text, "### Information Retrieval: scifact:test (test)"))
     assert (retrieval["ndcg@10"], retrieval["mrr@10"], retrieval["recall@100"]) == ("0.4123", "0.3811", "0.8012")
 
     # bias section: overall share, interpretation and all occupations
@@ -156,8 +152,8 @@ def test_usage_snippets_in_the_card_run_and_agree(tmp_path, minilm_path):
     embeddings."""
     model_dir = tmp_path / "card"
     model_dir.mkdir()
-    text = write_model_card(model_dir, RunMetadata(model_name=str(minilm_path), metrics_file=None)).read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    text = write_model_card(model_dir, RunMetadata(model_name="me/minilm", metrics_file=None)).read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text.replace('"me/minilm"', f'"{minilm_path}"'), flags=re.S)
     assert len(blocks) == 2
     outputs = []
     for block in blocks:
@@ -222,5 +218,6 @@ def test_local_evaluation_files_are_named_without_machine_paths(tmp_path):
     metadata = RunMetadata(model_name="m", metrics_file=None, evaluations=[
         Evaluation(task="sts", dataset=str(sts_file), split="dev", step=10, metrics={"spearman": 0.5})])
     card = ModelCard.load(write_model_card(model_dir, metadata))
-    assert [r.dataset_type for r in card.data.eval_results] == ["stsb/dev.tsv"]
-    assert str(tmp_path) not in card.text
+    assert card.data.eval_results is None  # a local file is no Hub dataset: no model-index entry
+    assert "### Semantic Textual Similarity: dev.tsv (dev, step 10)" in card.text
+    assert str(tmp_path) not in card.text and "stsb/" not in card.content

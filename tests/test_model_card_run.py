@@ -66,15 +66,15 @@ def test_trained_run_card_holds_its_numbers(tmp_path):
     assert len(re.findall(r"^\| (\d+) \| (\d+\.\d{4}) \|", text, flags=re.M)) == STEPS  # every logged step
 
     evaluated = json.loads(results.read_text())["evaluations"]
-    index = {(r.task_name, r.metric_type): r.metric_value for r in card.data.eval_results}
+    # A local STS file and the bias shares are no results on Hub datasets: the text holds them, not the model-index.
+    assert card.data.eval_results is None
     sts_result = next(e for e in evaluated if e["task"] == "sts")
-    assert index[("Semantic Textual Similarity", "spearman_cosine")] == sts_result["metrics"]["spearman"]
+    assert f"| spearman | {sts_result['metrics']['spearman']:.4f} |" in text
     bias_result = next(e for e in evaluated if e["task"] == "gender-bias")
     assert bias_result["metrics"]["cases"] == sum(row["cases"] for row in bias_result["details"]) >= 40 * 10
     bias = bias_result["metrics"]
-    assert index[("Gender bias (occupations)", "stereotypical_share")] == bias["stereotypical_share"]
     assert f"{bias['stereotypical_share'] * 100:.1f}% of {bias['cases']} cases" in text
-    assert card.data.datasets == [] and card.data.base_model is None  # local data, random init: nothing to claim
+    assert not card.data.datasets and card.data.base_model is None  # local data, random init: nothing to claim
     assert "from `tiny-bert`" in text
     for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
         assert (model_dir / link).read_bytes()[:4] == b"\x89PNG"

@@ -117,6 +117,8 @@ def test_scaled_down_quickstart_end_to_end(tmp_path, capsys):
     queries = [json.loads(line) for line in (out / "eval" / HELDOUT_NAME / "queries.jsonl").read_text().splitlines()]
     assert model.encode([queries[0]["text"]]).shape == (1, 32)
     assert f"se1b demo --models {out / 'run' / 'model'}" in printed
+    for file in (out / "run" / "model").rglob("*"):  # no path of this machine anywhere in what would be pushed
+        assert not file.is_file() or str(tmp_path).encode() not in file.read_bytes(), file
 
 
 def test_quickstart_refuses_to_overwrite(tmp_path, capsys):

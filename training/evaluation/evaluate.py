@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model_cards.metadata import Evaluation
+from model_cards.metadata import Evaluation, public_reference
 from se1b.errors import UserError
 from se1b.files import check_writable, write_output
 from spaces_demo.gender_bias import evaluate_gender_bias
@@ -77,7 +77,7 @@ def evaluate_model(
         data = load_sts(source, sts_split)
         pair = language_pair_from_name(source) if Path(source).is_file() else None
         results.append(
-            Evaluation(task="sts", dataset=_dataset_id(source, data.name),
+            Evaluation(task="sts", dataset=_dataset_id(source),
                        dataset_name=f"{data.name} ({pair})" if pair else data.name,
                        split=sts_split or _split_name(source), step=step, metrics=evaluate_sts(encode, data))
         )
@@ -85,7 +85,7 @@ def evaluate_model(
         pairs = load_translation(source)
         label = f"{pairs.name} ({pairs.language_pair})" if pairs.language_pair else pairs.name
         results.append(
-            Evaluation(task="translation", dataset=_dataset_id(source, pairs.name), dataset_name=label,
+            Evaluation(task="translation", dataset=_dataset_id(source), dataset_name=label,
                        split=_split_name(source), step=step, metrics=evaluate_translation(encode, pairs))
         )
     if retrieval is not None:
@@ -93,7 +93,7 @@ def evaluate_model(
         for reason, count in sorted(beir.skipped.items()):
             print(f"retrieval {beir.name}: left out {count:,} x {reason}")
         results.append(
-            Evaluation(task="retrieval", dataset=_dataset_id(retrieval, beir.name), dataset_name=beir.name,
+            Evaluation(task="retrieval", dataset=_dataset_id(retrieval), dataset_name=beir.name,
                        split=retrieval_split, step=step, metrics=evaluate_retrieval(encode, beir))
         )
     if bias:
@@ -131,9 +131,11 @@ def evaluate_dimensions(encode: Callable[[list[str]], np.ndarray], dims: Sequenc
     return results
 
 
-def _dataset_id(source: str | Path, name: str) -> str:
-    """A Hub id stays as given (the card links it); a local path is named by its short name, not the machine's."""
-    return name if Path(source).exists() else str(source)
+def _dataset_id(source: str | Path) -> str:
+    """A Hub id stays as given (the card links it and files results under it); a local path becomes "a local file"
+    or "a local folder" (its short name goes to dataset_name), never the machine's path or a file name posing as
+    a Hub id."""
+    return public_reference(str(source)) if Path(source).exists() else str(source)
 
 
 def _split_name(source: str | Path) -> str:

@@ -36,8 +36,10 @@ LOCAL_TOKENIZER_KEYS = ("is_local", "local_files_only", "name_or_path", "_name_o
 
 def model_settings(model: SentenceModel) -> dict[str, Any]:
     """The sentence-transformers settings of a loaded model, as export_sentence_model's keyword arguments."""
+    # A run's own prompts may replace the base's: a default naming a prompt that is gone would not load.
+    default = model.default_prompt_name if model.default_prompt_name in (model.prompts or {}) else None
     return {"max_seq_length": model.max_seq_length, "prompts": model.prompts or None,
-            "default_prompt_name": model.default_prompt_name, "similarity_fn_name": model.similarity_fn_name,
+            "default_prompt_name": default, "similarity_fn_name": model.similarity_fn_name,
             "truncate_dim": model.truncate_dim, "do_lower_case": model.do_lower_case}
 
 
