@@ -134,6 +134,7 @@ def main() -> None:
     parser.add_argument("--stsb-dev", type=Path, default=Path(env("SE1B_STSB_DEV", "../shared/data/stsb/dev.tsv")))
     parser.add_argument("--speed-steps", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3, help="speed: rounds of (ours, ours packed, ST); medians")
+    parser.add_argument("--seqs", type=int, nargs="+", default=[64, 128], help="speed: max_seq_length cases")
     parser.add_argument("--quality-steps", type=int, default=60)
     parser.add_argument("--memory-batches", type=int, nargs="+", default=[64, 256, 1024])
     parser.add_argument("--parts", nargs="+", default=["speed", "memory", "quality"])
@@ -149,7 +150,7 @@ def main() -> None:
         # each round so that all three see the same machine load; medians over the rounds.
         print("\n| max_seq_length | texts | se1b pairs/s | se1b packed pairs/s | packed padding efficiency | "
               "ST Trainer pairs/s | ratio | ratio packed |\n|---|---|---|---|---|---|---|---|")
-        for seq, source in SPEED_CASES:
+        for seq, source in [case for case in SPEED_CASES if case[0] in args.seqs]:
             anchors, positives = read_pairs(args.pairs_dir, source, 4000)
             data = write_hub_folder(root / f"speed{seq}", anchors, positives)
             rates: dict[str, list[float]] = {"ours": [], "packed": [], "peer": [], "efficiency": []}
