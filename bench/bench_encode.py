@@ -2,8 +2,10 @@
 same batch size, in one run (alternating rounds, so machine noise hits both alike).
 
     python bench/bench_encode.py --data ../shared/data/pairs --sentences 4000 --batch-size 64 --rounds 3
+    python bench/bench_encode.py --max-seq-length 128 --pack      # also the packed Flax encoder
 
-Prints sentences/s for each and the ratio flax / sentence-transformers (the median round of each).
+Prints sentences/s for each and the ratio flax / sentence-transformers (the median round of each); with --pack
+also Flax with sequence packing (several texts per row of max_seq_length tokens).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=4000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--max-seq-length", type=int, default=None, help="both models (default: the model's)")
+    parser.add_argument("--pack", action="store_true", help="also time the Flax encoder with sequence packing")
     args = parser.parse_args()
 
     model_dir = args.model or minilm_folder()
@@ -54,6 +58,8 @@ def main() -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     peer = SentenceTransformer(str(model_dir), device=device)
     ours = load_sentence_model(model_dir)
+    if args.max_seq_length:
+        ours.max_seq_length = peer.max_seq_length = args.max_seq_length
     print(f"{len(texts)} sentences, batch {args.batch_size}, jax {jax.default_backend()}, torch {device}, "
           f"torch threads {torch.get_num_threads()}")
     # Warm-up, not timed: one full pass each, so jit has compiled every bucket length it will meet and torch has
@@ -65,18 +71,28 @@ def main() -> None:
     peer.encode(texts, batch_size=args.batch_size)
     warm_peer = time.perf_counter() - start
     print(f"first pass (includes jit compilation): flax {warm_ours:.1f}s, sentence-transformers {warm_peer:.1f}s")
+    if args.pack:
+        ours.encode(texts, batch_size=args.batch_size, pack=True)
 
-    rates: dict[str, list[float]] = {"flax": [], "sentence-transformers": []}
+    rates: dict[str, list[float]] = {"flax": [], "sentence-transformers": []} | ({"flax packed": []} if args.pack
+                                                                                   else {})
     for round_index in range(args.rounds):
+        if args.pack:
+            start = time.perf_counter()
+            c = ours.encode(texts, batch_size=args.batch_size, pack=True)
+            rates["flax packed"].append(len(texts) / (time.perf_counter() - start))
         start = time.perf_counter()
         a = ours.encode(texts, batch_size=args.batch_size)
         rates["flax"].append(len(texts) / (time.perf_counter() - start))
         start = time.perf_counter()
         b = peer.encode(texts, batch_size=args.batch_size, convert_to_numpy=True)
         rates["sentence-transformers"].append(len(texts) / (time.perf_counter() - start))
-        print(f"round {round_index}: flax {rates['flax'][-1]:.1f}/s, "
-              f"sentence-transformers {rates['sentence-transformers'][-1]:.1f}/s")
+        print(f"round {round_index}: " + ", ".join(f"{k} {v[-1]:.1f}/s" for k, v in rates.items()), flush=True)
     print(f"max |flax - sentence-transformers| = {np.abs(a - b).max():.2e}")
+    if args.pack:
+        print(f"max |flax packed - flax| = {np.abs(c - a).max():.2e}; packed median "
+              f"{statistics.median(rates['flax packed']):.1f} sentences/s, ratio "
+              f"{statistics.median(rates['flax packed']) / statistics.median(rates['sentence-transformers']):.2f}x")
     flax, peer_rate = statistics.median(rates["flax"]), statistics.median(rates["sentence-transformers"])
     print(f"median: flax {flax:.1f} sentences/s, sentence-transformers {peer_rate:.1f} sentences/s, "
           f"ratio {flax / peer_rate:.2f}x")

@@ -2,7 +2,8 @@
 
 1. speed: training pairs/s from all-MiniLM-L6-v2, batch 32, max_seq_length 64 (short captions) and 128 (docstring ->
    code pairs, long texts), MultipleNegativesRankingLoss on both sides; steady-state rate (compilation and the
-   first steps excluded on both sides).
+   first steps excluded on both sides); ours also with sequence packing (`pack: true`), with its padding
+   efficiency (real tokens / computed positions); several interleaved rounds, medians.
 2. memory: peak resident memory of one training step vs batch size, with and without GradCache (chunk 32).
 3. quality: the same number of steps, same hyperparameters, with both trainers; STSb dev Spearman of both results.
 
@@ -76,9 +77,11 @@ def run_ours(model: Path, data: Path, out: Path, *, steps: int, max_seq_length: 
     peak = int(result.stdout.split("PEAK_RSS_KB")[-1].split()[0]) * 1024
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     rates = [m["pairs_per_second"] for m in lines if "pairs_per_second" in m and m["step"] % 5 == 0][1:]
+    efficiency = [m["padding_efficiency"] for m in lines if "padding_efficiency" in m][1:]
     sts = [m["eval/sts/spearman"] for m in lines if "eval/sts/spearman" in m]
     return {"pairs_per_second": float(np.median(rates)) if rates else None, "peak_rss": peak,
-            "spearman": sts[-1] if sts else None}
+            "spearman": sts[-1] if sts else None,
+            "padding_efficiency": float(np.median(efficiency)) if efficiency else None}
 
 
 def run_peer(model: Path, anchors: list[str], positives: list[str], out: Path, *, steps: int, max_seq_length: int,
@@ -130,6 +133,8 @@ def main() -> None:
     parser.add_argument("--pairs-dir", type=Path, default=Path(env("SE1B_PAIRS_DIR", "../shared/data/pairs")))
     parser.add_argument("--stsb-dev", type=Path, default=Path(env("SE1B_STSB_DEV", "../shared/data/stsb/dev.tsv")))
     parser.add_argument("--speed-steps", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=3, help="speed: rounds of (ours, ours packed, ST); medians")
+    parser.add_argument("--seqs", type=int, nargs="+", default=[64, 128], help="speed: max_seq_length cases")
     parser.add_argument("--quality-steps", type=int, default=60)
     parser.add_argument("--memory-batches", type=int, nargs="+", default=[64, 256, 1024])
     parser.add_argument("--parts", nargs="+", default=["speed", "memory", "quality"])
@@ -141,15 +146,31 @@ def main() -> None:
     print(f"# bench_train ({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start)")
 
     if "speed" in args.parts:
-        print("\n| max_seq_length | texts | se1b train pairs/s | ST Trainer pairs/s | ratio |\n|---|---|---|---|---|")
-        for seq, source in SPEED_CASES:
+        # Ours padded (buckets), ours packed (config pack: several texts per row), the ST Trainer, interleaved in
+        # each round so that all three see the same machine load; medians over the rounds.
+        print("\n| max_seq_length | texts | se1b pairs/s | se1b packed pairs/s | packed padding efficiency | "
+              "ST Trainer pairs/s | ratio | ratio packed |\n|---|---|---|---|---|---|---|---|")
+        for seq, source in [case for case in SPEED_CASES if case[0] in args.seqs]:
             anchors, positives = read_pairs(args.pairs_dir, source, 4000)
             data = write_hub_folder(root / f"speed{seq}", anchors, positives)
-            ours = run_ours(model, data, root / f"ours{seq}", steps=args.speed_steps, max_seq_length=seq)
-            peer = run_peer(model, anchors, positives, root / f"peer{seq}", steps=args.speed_steps, max_seq_length=seq)
-            ratio = ours["pairs_per_second"] / peer["pairs_per_second"]
-            print(f"| {seq} | {source} | {ours['pairs_per_second']:.1f} | {peer['pairs_per_second']:.1f} | "
-                  f"{ratio:.2f}x |", flush=True)
+            rates: dict[str, list[float]] = {"ours": [], "packed": [], "peer": [], "efficiency": []}
+            for round_ in range(args.rounds):
+                ours = run_ours(model, data, root / f"ours{seq}-{round_}", steps=args.speed_steps,
+                                max_seq_length=seq)
+                packed = run_ours(model, data, root / f"packed{seq}-{round_}", steps=args.speed_steps,
+                                  max_seq_length=seq, extra={"pack": True})
+                peer = run_peer(model, anchors, positives, root / f"peer{seq}-{round_}", steps=args.speed_steps,
+                                max_seq_length=seq)
+                rates["ours"].append(ours["pairs_per_second"])
+                rates["packed"].append(packed["pairs_per_second"])
+                rates["efficiency"].append(packed["padding_efficiency"])
+                rates["peer"].append(peer["pairs_per_second"])
+                print(f"round {round_}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in rates.items()), flush=True)
+            ours, packed, peer, efficiency = (float(np.median(rates[k])) for k in ("ours", "packed", "peer",
+                                                                                    "efficiency"))
+            print(f"| {seq} | {source} | {ours:.1f} | {packed:.1f} | {efficiency:.2f} | {peer:.1f} | "
+                  f"{ours / peer:.2f}x | {packed / peer:.2f}x |", flush=True)
+        print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
     if "memory" in args.parts:
         print("\n| batch | peak RSS, plain (GB) | peak RSS, GradCache chunk 32 (GB) |\n|---|---|---|")

@@ -131,6 +131,12 @@ def _embed(graphdef: nnx.GraphDef, state: nnx.State, input_ids: jax.Array, atten
     return nnx.merge(graphdef, state)(input_ids, attention_mask, pooling_mask=pooling_mask)
 
 
+@partial(jax.jit, static_argnums=(0, 5))
+def _embed_packed(graphdef: nnx.GraphDef, state: nnx.State, input_ids: jax.Array, attention_mask: jax.Array,
+                  text_ids: jax.Array, num_texts: int) -> jax.Array:
+    return nnx.merge(graphdef, state)(input_ids, attention_mask, text_ids=text_ids, num_texts=num_texts)
+
+
 @dataclass
 class SentenceModel:
     """A SentenceEncoder with its tokenizer and the sentence-transformers settings it was saved with."""
@@ -167,10 +173,13 @@ class SentenceModel:
         return len(ids) - (1 if ids and ids[-1] in self.tokenizer.all_special_ids else 0)
 
     def encode(
-        self, texts: list[str], batch_size: int = 64, show_progress_bar: bool = False, prompt_name: str | None = None
+        self, texts: list[str], batch_size: int = 64, show_progress_bar: bool = False, prompt_name: str | None = None,
+        pack: bool = False,
     ) -> np.ndarray:
         """Embed texts; returns float32 [len(texts), dimension]. Texts are sorted by length so batches pad little.
-        `prompt_name` picks one of the model's prompts; without it the default prompt (if any) is used."""
+        `prompt_name` picks one of the model's prompts; without it the default prompt (if any) is used. With `pack`,
+        each batch's texts are packed several per row of max_seq_length tokens instead (training/data/packing.py;
+        row counts rounded to batch_size / 8, so at most 8 shapes compile)."""
         from tqdm.auto import tqdm
 
         if prompt_name is not None and prompt_name not in self.prompts:
@@ -187,6 +196,14 @@ class SentenceModel:
         ):
             index = order[start : start + batch_size]
             batch = self.tokenize([texts[i] for i in index])
+            if pack:
+                from training.data.packing import pack_texts, unpad
+
+                packed = pack_texts(unpad(batch), self.max_seq_length, pad_id=self.tokenizer.pad_token_id,
+                                    row_multiple=max(batch_size // 8, 1))
+                result[index] = np.asarray(_embed_packed(graphdef, state, packed["input_ids"],
+                                                         packed["attention_mask"], packed["text_ids"], len(index)))
+                continue
             pooling_mask = batch["attention_mask"].copy()
             pooling_mask[:, :skip] = 0
             result[index] = np.asarray(_embed(graphdef, state, batch["input_ids"], batch["attention_mask"],
