@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from training.data.packing import pack_texts, padding_efficiency, unpad
+from training.model.packing import pack_texts, padding_efficiency, unpad
 from training.model.sentence_model import SentenceEncoder, load_sentence_model
 from training.model.tiny import TINY_FAMILIES, write_tiny_model
 

@@ -249,8 +249,8 @@ def part_train(s: dict, shape: str, side: str) -> dict:
 
 
 def part_packing(s: dict) -> dict:
-    from training.data.packing import padding_efficiency
     from training.loop.train import pack_batch
+    from training.model.packing import padding_efficiency
 
     shape = next(iter(s["shapes"]))
     config, pairs, seq = s["shapes"][shape], s["pairs"], s["seq"]

@@ -61,7 +61,7 @@ class TrainConfig:
     # MNRL in blocks of this many anchors (online log-sum-exp, no [B, B] score matrix held); 0 = in one piece
     loss_block_rows: int = 0
     # Sequence packing: several texts per row of max_seq_length tokens (attention confined to each text), so short
-    # texts compute little padding; single process, without GradCache (training/data/packing.py)
+    # texts compute little padding; single process, without GradCache (training/model/packing.py)
     pack: bool = False
     seed: int = 0
     log_every: int = 10

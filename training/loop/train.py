@@ -110,7 +110,7 @@ def make_train_step(graphdef, config: TrainConfig, objective: Objective, optimiz
 
 
 def packed_embeddings(graphdef, params, rest, texts: dict, key: jax.Array) -> dict[str, jax.Array]:
-    """Embeddings of packed text columns (training/data/packing.py): one dropout key per column."""
+    """Embeddings of packed text columns (training/model/packing.py): one dropout key per column."""
     model = nnx.merge(graphdef, params, rest)
     return {column: model(f["input_ids"], f["attention_mask"], dropout_rng=jax.random.fold_in(key, index),
                           text_ids=f["text_ids"], num_texts=f["lengths"].shape[0]).astype(jnp.float32)
@@ -119,7 +119,7 @@ def packed_embeddings(graphdef, params, rest, texts: dict, key: jax.Array) -> di
 
 def pack_batch(local_batch: dict, objective: Objective, row_length: int, pad_id: int, row_multiple: int) -> dict:
     """Each padded text column -> packed rows of `row_length` tokens (row count a multiple of `row_multiple`)."""
-    from training.data.packing import pack_texts, unpad
+    from training.model.packing import pack_texts, unpad
 
     packed = dict(local_batch)
     for column in objective.text_columns:

@@ -107,7 +107,7 @@ class SentenceEncoder(nnx.Module):
         num_texts: int | None = None,
     ) -> jax.Array:
         """[B, D] embeddings of B padded texts (`pooling_mask`: the tokens pooled, default the attention mask), or of
-        `num_texts` texts packed into the rows (`text_ids`: see training/data/packing.py)."""
+        `num_texts` texts packed into the rows (`text_ids`: see training/model/packing.py)."""
         hidden = self.encoder(input_ids, attention_mask, dropout_rng=dropout_rng, segment_ids=text_ids)
         if text_ids is None:
             mask = attention_mask if pooling_mask is None else pooling_mask
@@ -178,7 +178,7 @@ class SentenceModel:
     ) -> np.ndarray:
         """Embed texts; returns float32 [len(texts), dimension]. Texts are sorted by length so batches pad little.
         `prompt_name` picks one of the model's prompts; without it the default prompt (if any) is used. With `pack`,
-        each batch's texts are packed several per row of max_seq_length tokens instead (training/data/packing.py;
+        each batch's texts are packed several per row of max_seq_length tokens instead (training/model/packing.py;
         row counts rounded to batch_size / 8, so at most 8 shapes compile)."""
         from tqdm.auto import tqdm
 
@@ -197,7 +197,7 @@ class SentenceModel:
             index = order[start : start + batch_size]
             batch = self.tokenize([texts[i] for i in index])
             if pack:
-                from training.data.packing import pack_texts, unpad
+                from training.model.packing import pack_texts, unpad
 
                 packed = pack_texts(unpad(batch), self.max_seq_length, pad_id=self.tokenizer.pad_token_id,
                                     row_multiple=max(batch_size // 8, 1))
