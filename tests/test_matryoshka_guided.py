@@ -209,3 +209,16 @@ def test_resume_is_bit_exact_with_matryoshka_and_guide(tmp_path, run_fixture):
     assert any(m["guide_masked"] > 0 for m in logged)  # the guide did veto some in-batch negatives
     meta = json.loads((tmp_path / "straight" / "model" / "run_metadata.json").read_text())
     assert meta["training"]["guide"] == "guide" and "guided in-batch negatives" in meta["training"]["loss"]
+
+
+def test_eval_reports_each_metric_at_each_dimension(tmp_path, run_fixture, capsys):
+    from se1b.cli import main
+
+    model, sts = str(run_fixture["model"]), str(run_fixture["sts"])
+    output = tmp_path / "eval.json"
+    assert main(["eval", model, "--backend", "flax", "--sts", sts, "--dims", "16,8", "--output", str(output)]) == 0
+    results = json.loads(output.read_text())["evaluations"]
+    assert [r["dimension"] for r in results] == [None, 16, 8]
+    assert results[1]["metrics"]["spearman"] != results[0]["metrics"]["spearman"]  # a prefix scores differently
+    assert main(["eval", model, "--backend", "flax", "--sts", sts, "--dims", "64,8"]) == 2
+    assert capsys.readouterr().err.strip().endswith("--dims 64 exceeds the model's embedding width (32)")
