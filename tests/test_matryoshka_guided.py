@@ -4,6 +4,10 @@ resume with both features on)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -113,3 +117,108 @@ def test_guided_loss_works_under_gradcache():
     np.testing.assert_allclose(float(loss), float(ref_loss), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(grads["w"]), np.asarray(ref_grads["w"]), rtol=1e-5, atol=1e-7)
     assert np.isfinite(np.asarray(grads["w"])).all()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# End to end through `se1b train` (tiny random BERT, width 32; the fixture pairs of tests/test_train.py).
+
+
+@pytest.fixture(scope="module")
+def run_fixture(tmp_path_factory) -> dict[str, Path]:
+    from test_train import write_fixture_data
+
+    from training.model.tiny import write_tiny_model
+
+    root = tmp_path_factory.mktemp("mrl")
+    return {**write_fixture_data(root), "model": write_tiny_model(root / "tiny-bert", "bert", seed=0),
+            "guide": write_tiny_model(root / "guide", "bert", seed=1)}
+
+
+def test_matryoshka_run_exports_prefixes_that_sentence_transformers_truncates_alike(tmp_path, run_fixture):
+    from sentence_transformers import SentenceTransformer
+    from test_train import _config, _metrics, _run
+
+    from model_cards.metadata import RunMetadata
+
+    config = _config(tmp_path, run_fixture, "mrl", steps=8, matryoshka_dims=[32, 16, 8],
+                     matryoshka_weights=[1, 1, 0.5], eval_sts=str(run_fixture["sts"]))
+    _run("train", str(config))
+    out = tmp_path / "mrl" / "model"
+    assert {"loss@32", "loss@16", "loss@8"} <= set(next(m for m in _metrics(tmp_path / "mrl") if "loss" in m))
+    texts = ["cat dog horse cow", "rain snow wind storm", "guitar piano song band"]
+    from training.model.sentence_model import load_sentence_model
+
+    flax = load_sentence_model(out).encode(texts)
+    for k in (16, 8):
+        truncated = SentenceTransformer(str(out), device="cpu", truncate_dim=k).encode(texts)
+        assert truncated.shape == (3, k)
+        np.testing.assert_allclose(truncated, flax[:, :k], atol=1e-5)
+    meta = RunMetadata.load(out / "run_metadata.json")
+    assert meta.training.matryoshka_dims == [32, 16, 8] and meta.training.matryoshka_weights == [1, 1, 0.5]
+    assert meta.training.loss.startswith("MatryoshkaLoss")
+    assert sorted(e.dimension for e in meta.evaluations if e.dimension) == [8, 16, 32]
+    card = (out / "README.md").read_text()
+    assert "truncate_dim=8" in card and "| task | dataset | metric | 32 | 16 | 8 |" in card
+    assert (out / "plots" / "dimensions.png").is_file()
+
+
+def test_bad_matryoshka_width_and_bad_guide_stop_before_training(tmp_path, run_fixture):
+    from test_train import _config
+
+    from training.loop.config import load_config
+    from training.loop.train import train
+
+    with pytest.raises(UserError, match="64 exceeds the model's embedding width \\(32\\)"):
+        train(load_config(_config(tmp_path, run_fixture, "wide", matryoshka_dims=[64, 32])))
+    with pytest.raises(UserError, match="'matryoshka_dims' must be strictly decreasing"):
+        load_config(_config(tmp_path, run_fixture, "up", matryoshka_dims=[16, 32]))
+
+    from transformers import AutoTokenizer
+
+    other = tmp_path / "other-tokenizer"
+    import shutil
+
+    shutil.copytree(run_fixture["guide"], other)
+    tokenizer = AutoTokenizer.from_pretrained(str(other))
+    tokenizer.add_tokens(["zzzquux"])
+    tokenizer.save_pretrained(str(other))
+    with pytest.raises(UserError, match="different tokenizer from the model being trained") as error:
+        train(load_config(_config(tmp_path, run_fixture, "guided", guide=str(other))))
+    assert "\n" not in str(error.value)
+    assert not (tmp_path / "guided" / "model").exists()
+
+
+def test_resume_is_bit_exact_with_matryoshka_and_guide(tmp_path, run_fixture):
+    from test_train import _config, _exported_tensors, _metrics, _run, _se1b
+
+    features = {"steps": 24, "matryoshka_dims": [32, 8], "guide": str(run_fixture["guide"]), "guide_margin": 0.05}
+    _run("train", str(_config(tmp_path, run_fixture, "straight", **features)))
+    config = _config(tmp_path, run_fixture, "killed", **features)
+    process = _se1b("train", str(config), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while process.poll() is None and not (tmp_path / "killed" / "checkpoints" / "8").exists():
+        pass
+    process.kill()
+    assert process.wait() == -9, "the run finished before it could be killed"
+    _run("train", str(config), "--resume")
+    straight, resumed = _exported_tensors(tmp_path / "straight" / "model"), _exported_tensors(tmp_path / "killed" /
+                                                                                               "model")
+    for name in straight:
+        np.testing.assert_array_equal(straight[name], resumed[name], err_msg=name)
+    logged = _metrics(tmp_path / "straight")
+    assert [m["loss"] for m in logged] == [m["loss"] for m in _metrics(tmp_path / "killed")]
+    assert any(m["guide_masked"] > 0 for m in logged)  # the guide did veto some in-batch negatives
+    meta = json.loads((tmp_path / "straight" / "model" / "run_metadata.json").read_text())
+    assert meta["training"]["guide"] == "guide" and "guided in-batch negatives" in meta["training"]["loss"]
+
+
+def test_eval_reports_each_metric_at_each_dimension(tmp_path, run_fixture, capsys):
+    from se1b.cli import main
+
+    model, sts = str(run_fixture["model"]), str(run_fixture["sts"])
+    output = tmp_path / "eval.json"
+    assert main(["eval", model, "--backend", "flax", "--sts", sts, "--dims", "16,8", "--output", str(output)]) == 0
+    results = json.loads(output.read_text())["evaluations"]
+    assert [r["dimension"] for r in results] == [None, 16, 8]
+    assert results[1]["metrics"]["spearman"] != results[0]["metrics"]["spearman"]  # a prefix scores differently
+    assert main(["eval", model, "--backend", "flax", "--sts", sts, "--dims", "64,8"]) == 2
+    assert capsys.readouterr().err.strip().endswith("--dims 64 exceeds the model's embedding width (32)")

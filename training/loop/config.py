@@ -138,6 +138,9 @@ class TrainConfig:
         from training.objectives.matryoshka import check_dims
 
         check_dims(self.matryoshka_dims, self.matryoshka_weights)
+        if self.matryoshka_dims and self.objective != "mnrl":
+            raise UserError("config field 'matryoshka_dims' works with objective mnrl only (the teacher's vectors "
+                            "have no prefixes to match)")
         if self.guide and self.objective != "mnrl":
             raise UserError("config field 'guide' works with objective mnrl only (guided in-batch negatives)")
         return self

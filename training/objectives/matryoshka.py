@@ -69,7 +69,9 @@ class Matryoshka:
         total, metrics = 0.0, {}
         for dim, weight in zip(self.dims, weights, strict=True):
             prefix = {column: value[:, :dim] for column, value in embeddings.items()}
-            loss, _ = self.inner.loss(prefix, arrays)
+            loss, extra = self.inner.loss(prefix, arrays)
             metrics[f"loss@{dim}"] = loss
+            if dim == self.dims[0]:
+                metrics |= extra  # the inner objective's own metrics, at the full prefix
             total = total + weight * loss
         return total, metrics

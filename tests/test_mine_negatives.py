@@ -1,0 +1,151 @@
+"""`se1b data mine-negatives`: the selection rules on hand-placed embeddings (rank window, own positives, margin),
+the published triplet config and its card, a config with no pairs, and agreement with sentence-transformers'
+`mine_hard_negatives` on the same toy pairs and model."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pair_fixtures import write_hub_folder
+
+from se1b.errors import UserError
+from training.data.mine_negatives import MiningSettings, mine, top_candidates
+
+
+def _at(degrees: float) -> np.ndarray:
+    return np.array([math.cos(math.radians(degrees)), math.sin(math.radians(degrees))], dtype=np.float32)
+
+
+# Anchors and candidates on the unit circle: cosine = cos(angle between them).
+ANGLES = {"q0": 0, "q1": 90, "c0": 30, "c1": 10, "c2": 35, "c3": 50, "c4": 70, "c5": 90, "c6": 175}
+PAIRS = [("q0", "c0"), ("q1", "c5"), ("q1", "c4")] + [(f"x{i}", c) for i, c in enumerate(("c1", "c2", "c3", "c6"))]
+
+
+def _encode(texts: list[str]) -> np.ndarray:
+    return np.stack([_at(ANGLES.get(text, 180)) for text in texts])
+
+
+def _mine(**settings):
+    anchors, positives = zip(*PAIRS, strict=True)
+    return mine(list(anchors), list(positives), _encode, _encode, MiningSettings(**settings))
+
+
+def test_mined_negatives_follow_the_rank_window_and_the_margin():
+    # q0's positive c0 scores cos 30 = 0.866. Ranked: c1 (.985), c0 (own positive), c2 (.819), c3, c4, c5, c6.
+    triplets, stats = _mine(range_min=1, range_max=10, num_negatives=2, margin=0.1)
+    q0 = [negative for anchor, _, negative in triplets if anchor == "q0"]
+    # margin 0.1: c1 (scores above the positive) and c2 (.819 + .1 > .866) are likely positives: skipped;
+    # of c3, c4, c5, c6 the first (range_min=1) is skipped, the next two kept.
+    assert q0 == ["c4", "c5"]
+    # q1 has two positives (c5: 1.0, c4: cos 20 = .940); the margin is against the lower one, so c3 (cos 40 =
+    # .766) passes; then c2 (.574), c0 (.5), c1 (.174): skip c3, keep c2 and c0, for each of its two pairs.
+    q1 = [(positive, negative) for anchor, positive, negative in triplets if anchor == "q1"]
+    assert q1 == [("c5", "c2"), ("c5", "c0"), ("c4", "c2"), ("c4", "c0")]
+
+    triplets, stats = _mine(range_min=1, range_max=10, num_negatives=2, margin=0.0)
+    assert [negative for anchor, _, negative in triplets if anchor == "q0"] == ["c3", "c4"]  # c2 now passes
+    triplets, _ = _mine(range_min=0, range_max=10, num_negatives=2, margin=None)
+    assert [negative for anchor, _, negative in triplets if anchor == "q0"] == ["c1", "c2"]  # no false-negative guard
+
+    triplets, stats = _mine(range_min=0, range_max=2, num_negatives=2, margin=0.0)
+    # the window (top 2 after filtering) holds c2, c3 for q0; x3 (at 180) has only c6 (its positive) and others.
+    assert [negative for anchor, _, negative in triplets if anchor == "q0"] == ["c2", "c3"]
+    assert stats["unique_anchors"] == 6 and stats["corpus"] == 7 and stats["pairs"] == 7
+
+
+def test_top_candidates_is_exact_in_any_block_size():
+    rng = np.random.default_rng(0)
+    queries, corpus = rng.normal(size=(37, 8)), rng.normal(size=(101, 8))
+    full = (queries / np.linalg.norm(queries, axis=1, keepdims=True)) @ (
+        corpus / np.linalg.norm(corpus, axis=1, keepdims=True)).T
+    expected = np.argsort(-full, axis=1)[:, :10]
+    for block in (1, 7, 1024):
+        scores, ids = top_candidates(queries, corpus, 10, block=block)
+        np.testing.assert_array_equal(ids, expected)
+        np.testing.assert_allclose(scores, np.take_along_axis(full, expected, axis=1), rtol=1e-5)
+
+
+def _topic_pairs(rows: int, seed: int = 0) -> dict[str, list[str]]:
+    from test_train import TOPICS
+
+    rng = random.Random(seed)
+    words = {topic: text.split() for topic, text in TOPICS.items()}
+    anchors, positives = [], []
+    for _ in range(rows):
+        topic = rng.choice(sorted(words))
+        anchors.append(" ".join(rng.sample(words[topic], 5)))
+        positives.append(" ".join(rng.sample(words[topic], 5)))
+    return {"anchor": anchors, "positive": positives}
+
+
+def test_cli_publishes_a_triplet_config_beside_the_pairs_with_its_card(tmp_path, minilm_path):
+    import datasets
+
+    from se1b.cli import main
+
+    repo = write_hub_folder(tmp_path / "pairs", {"topics": [_topic_pairs(60)], "empty": [{"anchor": [],
+                                                                                           "positive": []}]})
+    out = tmp_path / "mined"
+    args = ["data", "mine-negatives", str(repo), "--config", "topics", "--model", str(minilm_path), "--out",
+            str(out), "--range-max", "20", "--num-negatives", "2", "--margin", "0.05",
+            "--cache-dir", str(tmp_path / "cache")]
+    # A folder that `se1b data publish` did not write would lose its configs from the regenerated card: refused.
+    with pytest.raises(UserError, match="did not write .* Give a new --out folder"):
+        main_args = args[:7] + [str(repo)] + args[8:]
+        from training.data.mine_negatives import _check_out
+
+        _check_out(Path(main_args[7]))
+    assert main(args) == 0
+    triplets = datasets.load_dataset(str(out), "topics-hard-negatives", split="train")
+    assert triplets.column_names == ["anchor", "positive", "negative"] and len(triplets) > 60
+    assert all(row["negative"] and row["negative"] != row["positive"] for row in triplets)
+    report = json.loads((out / "build_reports" / "topics-hard-negatives.json").read_text())
+    assert report["mining"]["margin"] == 0.05 and report["mining"]["model"] == "model"
+    card = (out / "README.md").read_text()
+    assert "How the negatives were mined" in card and "within 0.05 of the positive" in card
+
+    chunks = sorted((tmp_path / "cache").rglob("chunk-*.npy"))
+    assert len(chunks) == 2  # anchors and corpus, one chunk each: a rerun reuses them
+    mtimes = [chunk.stat().st_mtime_ns for chunk in chunks]
+    assert main(args + ["--name", "again"]) == 0
+    assert [chunk.stat().st_mtime_ns for chunk in chunks] == mtimes
+    again = datasets.load_dataset(str(out), "again", split="train")  # beside the first, in the same folder
+    assert again.to_list() == triplets.to_list()
+    assert len(datasets.load_dataset(str(out), "topics-hard-negatives", split="train")) == len(triplets)
+
+
+def test_a_config_with_no_pairs_is_one_line_and_writes_nothing(tmp_path, capsys):
+    from se1b.cli import main
+
+    repo = write_hub_folder(tmp_path / "pairs", {"empty": [{"anchor": [], "positive": []}]})
+    before = sorted(p.relative_to(repo) for p in repo.rglob("*"))
+    code = main(["data", "mine-negatives", str(repo), "--config", "empty", "--model", "unused", "--out",
+                 str(tmp_path / "out")])
+    error = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in error
+    last = error.strip().splitlines()[-1]
+    assert last.endswith("(config empty): no (anchor, positive) pairs to mine; nothing written")
+    assert not (tmp_path / "out").exists() and sorted(p.relative_to(repo) for p in repo.rglob("*")) == before
+
+
+def test_same_negatives_as_sentence_transformers_mine_hard_negatives(minilm_path):
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.util import mine_hard_negatives
+
+    from training.model.sentence_model import load_sentence_model
+
+    pairs = _topic_pairs(120, seed=1)
+    settings = MiningSettings(range_min=2, range_max=15, num_negatives=3, margin=0.02)
+    flax = load_sentence_model(minilm_path)
+    ours, _ = mine(pairs["anchor"], pairs["positive"], flax.encode, flax.encode, settings)
+    theirs = mine_hard_negatives(Dataset.from_dict(pairs), SentenceTransformer(str(minilm_path), device="cpu"),
+                                 range_min=2, range_max=15, num_negatives=3, absolute_margin=0.02,
+                                 sampling_strategy="top", output_format="triplet", verbose=False)
+    assert len(ours) > 200
+    assert ours == [(row["anchor"], row["positive"], row["negative"]) for row in theirs]

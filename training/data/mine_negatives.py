@@ -1,0 +1,299 @@
+"""`se1b data mine-negatives`: hard negatives for a published pair config, mined with the Flax encoder, published as
+a triplet config (anchor, positive, negative) beside the pairs, with a card section saying how they were mined.
+
+    se1b data mine-negatives hub/pairs --config squad --model sentence-transformers/all-MiniLM-L6-v2 --out hub/pairs \\
+        --range-min 0 --range-max 50 --num-negatives 3 --margin 0.0
+
+1. Anchors and positives are de-duplicated; the candidate corpus is the distinct positives.
+2. Both are embedded with the Flax encoder, in chunks cached on disk (`--cache-dir`): an interrupted run resumes at
+   the first missing chunk.
+3. Exact search: cosine scores of a block of anchors against the whole corpus (one matrix product per block, numpy),
+   keeping each anchor's top range_max + (its largest number of positives). Exact and simple to verify; its cost
+   is anchors x corpus x dim multiply-adds, minutes on a CPU for a few hundred thousand pairs. Beyond that an
+   approximate index is the tool (faiss, the index sentence-transformers' own `mine_hard_negatives(use_faiss=True)`
+   uses, maintained by Meta); it is not wired in here.
+4. Per anchor, in score order: drop its own positives; drop candidates within the margin of the positive (score +
+   margin > positive score, with the lowest-scoring positive when an anchor has several: near-positives are likely
+   unlabelled positives, "false negatives"); of what is left, skip the first range_min and keep the next
+   num_negatives. One triplet per kept negative.
+
+These are the rules of sentence-transformers' `mine_hard_negatives(..., range_min, range_max, num_negatives,
+absolute_margin, sampling_strategy="top", output_format="triplet")`, so both give the same triplets on the same model
+(tests/test_mine_negatives.py; bench/mine_negatives.py measures the speed ratio).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from se1b.errors import UserError
+
+EMBED_CHUNK = 4096  # texts per cached chunk: the unit of resumption
+QUERY_BLOCK = 1024  # anchors scored against the corpus per matrix product
+
+
+@dataclass
+class MiningSettings:
+    range_min: int = 0
+    range_max: int = 50
+    num_negatives: int = 1
+    margin: float | None = 0.0  # absolute: drop candidates with score + margin > positive score; None = off
+
+    def check(self) -> None:
+        if self.range_min < 0:
+            raise UserError(f"--range-min must be >= 0, got {self.range_min}")
+        if self.num_negatives < 1:
+            raise UserError(f"--num-negatives must be >= 1, got {self.num_negatives}")
+        if self.range_max < self.range_min + self.num_negatives:
+            raise UserError(f"--range-max ({self.range_max}) must leave --num-negatives ({self.num_negatives}) "
+                            f"candidates after --range-min ({self.range_min})")
+
+
+def top_candidates(queries: np.ndarray, corpus: np.ndarray, k: int, block: int = QUERY_BLOCK
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k by cosine: (scores [Q, k] descending, corpus ids [Q, k]), a block of queries at a time."""
+    queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+    corpus = corpus / np.maximum(np.linalg.norm(corpus, axis=1, keepdims=True), 1e-12)
+    k = min(k, len(corpus))
+    scores = np.empty((len(queries), k), dtype=np.float32)
+    ids = np.empty((len(queries), k), dtype=np.int64)
+    for start in range(0, len(queries), block):
+        block_scores = queries[start : start + block] @ corpus.T
+        part = np.argpartition(-block_scores, k - 1, axis=1)[:, :k]
+        part_scores = np.take_along_axis(block_scores, part, axis=1)
+        order = np.argsort(-part_scores, axis=1, kind="stable")
+        scores[start : start + block] = np.take_along_axis(part_scores, order, axis=1)
+        ids[start : start + block] = np.take_along_axis(part, order, axis=1)
+    return scores, ids
+
+
+def select_negatives(scores: np.ndarray, ids: np.ndarray, positive_ids: list[list[int]], positive_scores: np.ndarray,
+                     settings: MiningSettings) -> tuple[list[list[tuple[int, float]]], dict[str, int]]:
+    """Per query, the chosen (corpus id, score) negatives from its ranked candidates, and counts of what was
+    skipped: "positive" (its own positives), "margin" (within the margin of the positive), "short" (queries that
+    got fewer than num_negatives). `positive_scores[q]`: the score of q's lowest-scoring positive."""
+    chosen, counts = [], {"positive": 0, "margin": 0, "short": 0}
+    for q, (row_scores, row_ids) in enumerate(zip(scores, ids, strict=True)):
+        own = set(positive_ids[q])
+        kept = []
+        for score, corpus_id in zip(row_scores.tolist(), row_ids.tolist(), strict=True):
+            if corpus_id in own:
+                counts["positive"] += 1
+            elif settings.margin is not None and score + settings.margin > positive_scores[q]:
+                counts["margin"] += 1
+            else:
+                kept.append((corpus_id, score))
+        picked = kept[: settings.range_max][settings.range_min : settings.range_min + settings.num_negatives]
+        counts["short"] += len(picked) < settings.num_negatives
+        chosen.append(picked)
+    return chosen, counts
+
+
+def _cache_key(model_dir: Path, texts: list[str], prompt: str) -> str:
+    from training.data.teacher import _hash_folder
+
+    digest = hashlib.sha256()
+    _hash_folder(digest, model_dir)
+    digest.update(f"\0prompt={prompt}\0".encode())
+    for text in texts:
+        digest.update(text.encode() + b"\0")
+    return digest.hexdigest()[:32]
+
+
+def embed_resumable(model, model_dir: Path, texts: list[str], cache_dir: Path, *, prompt: str = "",
+                    batch_size: int = 128, desc: str = "embed") -> np.ndarray:
+    """Embeddings of `texts` [n, dim], computed in chunks of EMBED_CHUNK that are saved as they finish, so a
+    killed run picks up where it stopped."""
+    from tqdm.auto import tqdm
+
+    folder = cache_dir.expanduser() / _cache_key(model_dir, texts, prompt)
+    folder.mkdir(parents=True, exist_ok=True)
+    parts = []
+    for index, start in enumerate(tqdm(range(0, len(texts), EMBED_CHUNK), desc=desc, unit="chunk")):
+        path = folder / f"chunk-{index:06d}.npy"
+        if not path.is_file():
+            chunk = model.encode([prompt + text for text in texts[start : start + EMBED_CHUNK]], batch_size=batch_size)
+            partial = path.with_suffix(".partial.npy")
+            np.save(partial, chunk)
+            partial.rename(path)  # whole chunks only: a kill mid-write leaves no torn file
+        parts.append(np.load(path))
+    return np.concatenate(parts) if parts else np.zeros((0, model.dimension), np.float32)
+
+
+def mine(anchors: list[str], positives: list[str], encode_queries, encode_corpus, settings: MiningSettings
+         ) -> tuple[list[tuple[str, str, str]], dict[str, Any]]:
+    """The triplets (anchor, positive, negative) for pairs (anchors[i], positives[i]), and the mining statistics.
+    `encode_queries` / `encode_corpus`: texts -> [n, dim] embeddings."""
+    queries = list(dict.fromkeys(anchors))
+    corpus = list(dict.fromkeys(positives))
+    query_index = {text: i for i, text in enumerate(queries)}
+    corpus_index = {text: i for i, text in enumerate(corpus)}
+    positive_ids: list[list[int]] = [[] for _ in queries]
+    for anchor, positive in zip(anchors, positives, strict=True):
+        ids = positive_ids[query_index[anchor]]
+        if corpus_index[positive] not in ids:
+            ids.append(corpus_index[positive])
+    query_embeddings, corpus_embeddings = encode_queries(queries), encode_corpus(corpus)
+    normalized_q = query_embeddings / np.maximum(np.linalg.norm(query_embeddings, axis=1, keepdims=True), 1e-12)
+    normalized_c = corpus_embeddings / np.maximum(np.linalg.norm(corpus_embeddings, axis=1, keepdims=True), 1e-12)
+    positive_scores = np.array([min(float(normalized_q[q] @ normalized_c[c]) for c in ids)
+                                for q, ids in enumerate(positive_ids)], dtype=np.float32)
+    most_positives = max(len(ids) for ids in positive_ids)
+    scores, ids = top_candidates(query_embeddings, corpus_embeddings, settings.range_max + most_positives)
+    chosen, counts = select_negatives(scores, ids, positive_ids, positive_scores, settings)
+    triplets = []
+    for q, anchor in enumerate(queries):
+        for c in positive_ids[q]:
+            triplets.extend((anchor, corpus[c], corpus[n]) for n, _ in chosen[q])
+    negative_scores = [score for row in chosen for _, score in row]
+    stats = {"pairs": len(anchors), "unique_anchors": len(queries), "corpus": len(corpus),
+             "triplets": len(triplets), "skipped_as_positive": counts["positive"],
+             "skipped_within_margin": counts["margin"], "anchors_short_of_negatives": counts["short"],
+             "mean_positive_score": float(np.mean(positive_scores)),
+             "mean_negative_score": float(np.mean(negative_scores)) if negative_scores else None}
+    return triplets, stats
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The command: read a config, mine, publish the triplet config with its card.
+
+
+def load_pairs(repo: str, config: str | None) -> tuple[list[str], list[str]]:
+    import datasets
+
+    name = f"{repo} (config {config or 'default'})"
+    logger = logging.getLogger("datasets")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)  # its own error lines would repeat what the UserError below says
+    try:
+        data = datasets.load_dataset(repo, config, split="train")
+    except Exception as error:  # datasets raises many types; the user needs its message
+        if _empty_parquet(error):  # datasets 5 cannot read a Parquet file of 0 rows: a config with no pairs
+            raise UserError(f"{name}: no (anchor, positive) pairs to mine; nothing written") from error
+        raise UserError(f"{name}: cannot load: {str(error).splitlines()[0] if str(error) else error!r}") from error
+    finally:
+        logger.setLevel(level)
+    missing = {"anchor", "positive"} - set(data.column_names)
+    if missing:
+        raise UserError(f"{name}: no column(s) {', '.join(sorted(missing))}; expected (anchor, positive) pairs")
+    rows = [(a, p) for a, p in zip(data["anchor"], data["positive"], strict=True) if a and p]
+    if not rows:
+        raise UserError(f"{name}: no (anchor, positive) pairs to mine; nothing written")
+    anchors, positives = (list(column) for column in zip(*rows, strict=True))
+    return anchors, positives
+
+
+def _empty_parquet(error: BaseException | None) -> bool:
+    while error is not None:
+        if "BatchSize must be greater than 0" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def mine_negatives(repo: str, config: str | None, model_path: str, out: str | Path, settings: MiningSettings, *,
+                   cache_dir: str | Path = "~/.cache/se1b/mining", batch_size: int = 128,
+                   name: str | None = None) -> Path:
+    """Mine `repo`'s config `config` with `model_path` and publish config `name` (default `<config>-hard-negatives`)
+    into the dataset folder `out`; returns `out`."""
+    from training.model.sentence_model import load_sentence_model, resolve_model_folder
+
+    settings.check()
+    _check_out(Path(out))
+    anchors, positives = load_pairs(repo, config)
+    model_dir = resolve_model_folder(model_path)
+    model = load_sentence_model(model_dir)
+    cache = Path(cache_dir)
+    query_prompt, document_prompt = model.prompts.get("query", ""), model.prompts.get("document", "")
+    triplets, stats = mine(
+        anchors, positives,
+        lambda texts: embed_resumable(model, model_dir, texts, cache, prompt=query_prompt, batch_size=batch_size,
+                                      desc="embed anchors"),
+        lambda texts: embed_resumable(model, model_dir, texts, cache, prompt=document_prompt,
+                                      batch_size=batch_size, desc="embed corpus"),
+        settings)
+    if not triplets:
+        raise UserError(f"{repo} (config {config or 'default'}): no negative survived the rank window and margin "
+                        "(widen --range-max or lower --margin); nothing written")
+    config_name = name or f"{config or 'default'}-hard-negatives"
+    mining = {"from_config": config or "default", "model": _model_label(model_path), "search": "exact (numpy)",
+              **vars(settings), **stats}
+    _publish(repo, config, config_name, triplets, mining, Path(out))
+    print(f"mined {stats['triplets']:,} triplets for {stats['unique_anchors']:,} anchors; skipped "
+          f"{stats['skipped_as_positive']:,} own positives and {stats['skipped_within_margin']:,} candidates within "
+          f"the margin; {stats['anchors_short_of_negatives']:,} anchors got fewer than {settings.num_negatives}")
+    print(f"published config {config_name} into {out}")
+    return Path(out)
+
+
+def _check_out(out: Path) -> None:
+    """The card of `out` is regenerated from its build reports: a folder whose card lists configs that have no
+    report (not published by `se1b data publish`) would lose them from its card, so it is refused up front."""
+    import yaml
+
+    from datasets_builders.publish import REPORTS_DIR
+
+    card = out / "README.md"
+    if not card.is_file():
+        return
+    text = card.read_text(encoding="utf-8")
+    front = yaml.safe_load(text.split("---")[1]) if text.startswith("---") else {}
+    configs = {entry.get("config_name") for entry in (front or {}).get("configs", [])}
+    unreported = sorted(c for c in configs if not (out / REPORTS_DIR / f"{c}.json").is_file())
+    if unreported:
+        raise UserError(f"--out {out}: its card lists config(s) {', '.join(map(str, unreported))} that "
+                        f"`se1b data publish` did not write (no {REPORTS_DIR}/<config>.json); publishing would drop "
+                        "them from the card. Give a new --out folder")
+
+
+def _model_label(model_path: str) -> str:
+    """A Hub id as given; a local folder by its name (the card is published)."""
+    return Path(model_path).name if Path(model_path).exists() else model_path
+
+
+def _publish(repo: str, config: str | None, config_name: str, triplets: list[tuple[str, str, str]],
+             mining: dict[str, Any], out: Path) -> None:
+    """Write the triplets as config `config_name` of `out` through the builders' publisher; the card gets the
+    mining facts from the report's "mining" entry."""
+    import datasets
+
+    from datasets_builders.build import ARROW_FILE, Build, BuildStats, write_arrow
+    from datasets_builders.publish import REPORTS_DIR, publish
+    from model_cards.dataset_card import write_dataset_card
+
+    report_path = Path(repo) / REPORTS_DIR / f"{config}.json"
+    facts = json.loads(report_path.read_text())["source"] if report_path.is_file() else {
+        "pretty_name": config or repo, "description": f"Pairs of {repo}.", "license": "unknown", "language": [],
+        "tags": [], "citation": "", "homepage": "", "raw_format": "", "notes": "", "urls": [], "pairs_2021": 0,
+        "weight_2021": 0, "files_2021": 0}
+    facts = facts | {"name": config_name, "pretty_name": f"{facts.get('pretty_name', config)} with mined hard "
+                     "negatives", "tags": sorted(set(facts.get("tags", [])) | {"hard-negatives"})}
+    stats = BuildStats(source=config_name, rows_read=mining["pairs"], rows_kept=mining["pairs"],
+                       pairs_generated=len(triplets), pairs_written=len(triplets))
+    with tempfile.TemporaryDirectory(prefix="se1b-mine-") as tmp:
+        folder = Path(tmp)
+        write_arrow(triplets, folder / ARROW_FILE)
+        build = Build(None, datasets.Dataset.from_file(str(folder / ARROW_FILE)), stats, folder, facts)
+        publish(build, out, progress=False)
+        del build
+    report = out / REPORTS_DIR / f"{config_name}.json"
+    report.write_text(json.dumps(json.loads(report.read_text()) | {"mining": mining}, indent=2,
+                                 ensure_ascii=False) + "\n")
+    write_dataset_card(out)
+
+
+def main(args: argparse.Namespace) -> int:
+    settings = MiningSettings(range_min=args.range_min, range_max=args.range_max, num_negatives=args.num_negatives,
+                              margin=None if args.no_margin else args.margin)
+    mine_negatives(args.repo, args.config, args.model, args.out, settings, cache_dir=args.cache_dir,
+                   batch_size=args.batch_size, name=args.name)
+    return 0
