@@ -21,8 +21,8 @@ from datasets_builders.source import Source
 from se1b.errors import UserError
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
-    """Add the `data` subcommands."""
+def configure(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
+    """Add the `data` subcommands; returns them, so the command line can add `mine-negatives` (training/)."""
     commands = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     commands.add_parser("list", help="list the catalogued sources: pairs and weight in the 2021 mix, licence, format")
@@ -73,45 +73,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="largest shard, in MiB of Arrow data (default %(default)s)",
     )
     pub.add_argument("--pretty-name", help="title of the dataset card")
-
-    mine = commands.add_parser(
-        "mine-negatives",
-        help="mine hard negatives for a pair config with a model; publish them as a triplet config",
-        description="Embed a config's anchors and positives with the Flax encoder, find each anchor's nearest "
-        "positives of other pairs by exact search, keep those in a rank window and outside a margin of the true "
-        "positive, and publish (anchor, positive, negative) triplets as a new config with a card saying how.",
-    )
-    _mining_options(mine)
-
-
-def _mining_options(parser: argparse.ArgumentParser) -> None:
-    """Options of `se1b data mine-negatives` (training/data/mine_negatives.py)."""
-    parser.add_argument("repo", help="dataset repo folder or Hub id holding the pairs (anchor, positive)")
-    parser.add_argument("--config", help="the pair config to mine (default: the repo's default config)")
-    parser.add_argument("--model", required=True, help="sentence-transformers model folder or id (run in Flax)")
-    parser.add_argument("--out", required=True, type=Path, help="dataset folder to publish the triplet config into "
-                        "(may be the repo itself: the triplets then sit beside the pairs)")
-    parser.add_argument("--name", help="config name to publish (default: <config>-hard-negatives)")
-    parser.add_argument("--range-min", type=int, default=0, help="skip this many top candidates (default 0)")
-    parser.add_argument("--range-max", type=int, default=50, help="consider the top this many (default 50)")
-    parser.add_argument("--num-negatives", type=int, default=1, help="negatives (triplets) per pair (default 1)")
-    parser.add_argument("--margin", type=float, default=0.0, help="drop candidates scored within this margin of "
-                        "the positive (score + margin > positive score), likely false negatives (default 0.0)")
-    parser.add_argument("--no-margin", action="store_true", help="no margin filter at all")
-    parser.add_argument("--batch-size", type=int, default=128, help="texts per encode batch (default 128)")
-    parser.add_argument("--cache-dir", default="~/.cache/se1b/mining",
-                        help="embedding chunks are cached here; a rerun resumes (default %(default)s)")
+    return commands
 
 
 def main(args: argparse.Namespace) -> int:
     """Run a `data` subcommand."""
     if args.data_command == "list":
         return _list()
-    if args.data_command == "mine-negatives":
-        # Mining runs the model, which lives in training/ (a higher layer): imported only for this subcommand.
-        from training.data.mine_negatives import main as mine_main
-
-        return mine_main(args)
     if args.num_proc < 1:
         raise UserError("--num-proc must be at least 1")
     if args.data_command == "build":

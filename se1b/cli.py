@@ -29,7 +29,15 @@ COMMANDS: list[tuple[str, str, str]] = [
 ]
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+# Subcommands that live in a higher layer than their command's module: (command, subcommand, module, help). The
+# command's `configure` returns its subparsers; the subcommand's module is imported only when it runs.
+SUBCOMMANDS: list[tuple[str, str, str, str]] = [
+    ("data", "mine-negatives", "training.data.mine_negatives",
+     "mine hard negatives for a pair config with a model; publish them as a triplet config"),
+]
+
+
+def build_parser(command: str | None = None, argv: list[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="se1b",
         description="Sentence embeddings from a billion pairs: data builders, Flax trainer, export, cards, demo.",
@@ -38,7 +46,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for name, module_name, help_text in COMMANDS:
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         if name == command:
-            importlib.import_module(module_name).configure(sub)
+            actions = importlib.import_module(module_name).configure(sub)
+            for parent, subcommand, sub_module, sub_help in SUBCOMMANDS:
+                if parent == name:
+                    extra = actions.add_parser(subcommand, help=sub_help, description=sub_help)
+                    extra.set_defaults(handler=sub_module)
+                    if subcommand in argv:
+                        importlib.import_module(sub_module).configure(extra)
     return parser
 
 
@@ -47,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     names = {name: module for name, module, _ in COMMANDS}
     command = next((a for a in argv if not a.startswith("-")), None)
     command = command if command in names else None
-    args = build_parser(command).parse_args(argv)
+    args = build_parser(command, argv).parse_args(argv)
     try:
-        return int(importlib.import_module(names[args.command]).main(args) or 0)
+        return int(importlib.import_module(getattr(args, "handler", None) or names[args.command]).main(args) or 0)
     except UserError as error:
         print(f"se1b {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -291,6 +291,25 @@ def _publish(repo: str, config: str | None, config_name: str, triplets: list[tup
     write_dataset_card(out)
 
 
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Options of `se1b data mine-negatives`."""
+    parser.add_argument("repo", help="dataset repo folder or Hub id holding the pairs (anchor, positive)")
+    parser.add_argument("--config", help="the pair config to mine (default: the repo's default config)")
+    parser.add_argument("--model", required=True, help="sentence-transformers model folder or id (run in Flax)")
+    parser.add_argument("--out", required=True, type=Path, help="dataset folder to publish the triplet config into "
+                        "(may be the repo itself: the triplets then sit beside the pairs)")
+    parser.add_argument("--name", help="config name to publish (default: <config>-hard-negatives)")
+    parser.add_argument("--range-min", type=int, default=0, help="skip this many top candidates (default 0)")
+    parser.add_argument("--range-max", type=int, default=50, help="consider the top this many (default 50)")
+    parser.add_argument("--num-negatives", type=int, default=1, help="negatives (triplets) per pair (default 1)")
+    parser.add_argument("--margin", type=float, default=0.0, help="drop candidates scored within this margin of "
+                        "the positive (score + margin > positive score), likely false negatives (default 0.0)")
+    parser.add_argument("--no-margin", action="store_true", help="no margin filter at all")
+    parser.add_argument("--batch-size", type=int, default=128, help="texts per encode batch (default 128)")
+    parser.add_argument("--cache-dir", default="~/.cache/se1b/mining",
+                        help="embedding chunks are cached here; a rerun resumes (default %(default)s)")
+
+
 def main(args: argparse.Namespace) -> int:
     settings = MiningSettings(range_min=args.range_min, range_max=args.range_max, num_negatives=args.num_negatives,
                               margin=None if args.no_margin else args.margin)
