@@ -174,3 +174,14 @@ def test_public_reference_never_gives_a_path(tmp_path):
         "BAAI/bge-small-en"
     assert public_reference("tiny-bert") == "tiny-bert"  # a random-init config name, no path
     assert public_reference(str(tmp_path), {str(tmp_path): "me/model"}) == "me/model"
+
+
+def test_push_refuses_a_card_the_hub_would_reject(tiny_run, tmp_path, capsys):
+    import shutil
+
+    folder = shutil.copytree(tiny_run[0], tmp_path / "model")
+    readme = folder / "README.md"
+    readme.write_text(readme.read_text().replace("license: apache-2.0", "license: Apache 2.0"))
+    assert main(["push", "model", str(folder), "--repo-id", "me/x", "--dry-run"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "license: 'Apache 2.0' is not a Hub licence id" in error and len(error.splitlines()) == 1

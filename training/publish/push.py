@@ -187,6 +187,12 @@ def validate_model_folder(folder: Path) -> dict:
         if not any((transformer_dir / name).is_file() for name in weights):
             raise UserError(f"{transformer_dir}: no weights (expected one of {', '.join(weights)})")
 
+    from model_cards.hub_rules import hub_card_problems
+
+    problems = hub_card_problems(read_card_metadata(folder) or {})
+    if problems:  # what the Hub would reject or misfile, before anything is loaded or sent
+        raise UserError(f"{folder / 'README.md'}: {problems[0]}"
+                        + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
     from sentence_transformers import SentenceTransformer
 
     try:
