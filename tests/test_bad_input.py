@@ -36,7 +36,7 @@ def test_a_failed_build_keeps_the_good_build_and_leaves_no_folder(tmp_path, caps
     assert se1b(["data", "build", "squad", "--raw", str(good), "--out", str(out)]) == 0
     (tmp_path / ".build.partial-killed").mkdir()  # left by a killed run
     assert se1b(["data", "build", "squad", "--raw", str(bad), "--out", str(out)]) == 2
-    assert "bad.jsonl.gz:2: invalid_json" in _last_error(capsys)
+    assert "bad.jsonl.gz:line 2: invalid_json" in _last_error(capsys)
     assert load_build(out).dataset["anchor"] == ["q1", "q2"]  # the good build is intact
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no partial folders
     assert se1b(["data", "build", "squad", "--raw", str(bad), "--out", str(tmp_path / "new")]) == 2

@@ -544,7 +544,8 @@ def raw_inputs(root: Path) -> dict[str, tuple[Path, list[tuple]]]:
 
 
 def as_rows(pairs: list[tuple]) -> list[dict]:
-    return [{"anchor": p[0], "positive": p[1], "negative": p[2] if len(p) == 3 else None} for p in pairs]
+    """Rows as published: pair configs have no negative column, triplet configs have one."""
+    return [dict(zip(("anchor", "positive", "negative"), p, strict=False)) for p in pairs]
 
 
 def test_miner_sources_build_publish_and_load_in_both_modes(tmp_path):

@@ -250,7 +250,7 @@ def test_reddit_months_built_together_link_replies_across_the_boundary(tmp_path,
     one_by_one = build_source("reddit_comments", [february], progress=False)
     assert one_by_one.stats.filtered == {"parent_not_in_input": 1}
     build = build_source("reddit_comments", [january, february], num_proc=2, progress=False)  # still one index
-    assert build.dataset.to_list() == [dict(zip(("anchor", "positive"), REDDIT_PAIRS[0], strict=True), negative=None)]
+    assert build.dataset.to_list() == [dict(zip(("anchor", "positive"), REDDIT_PAIRS[0], strict=True))]
 
 
 def test_reddit_index_bound_across_files_counts_evictions(tmp_path, capsys):
@@ -431,7 +431,7 @@ def test_moses_three_letter_codes_and_a_folder_of_several_pairs(tmp_path):
     write_tatoeba(laser, "deu-eng", [de for _, de in EN_DE[:5]], [en for en, _ in EN_DE[:5]])
     write_tatoeba(laser, "fra-eng", ["Le chat dort."] * 3, ["The cat sleeps."] * 3)
     build = build_source("parallel_en_de", [laser], progress=False)
-    assert build.dataset.to_list() == [{"anchor": en, "positive": de, "negative": None} for en, de in EN_DE[:5]]
+    assert build.dataset.to_list() == [{"anchor": en, "positive": de} for en, de in EN_DE[:5]]
     assert build.stats.filtered == {"other_language_pair": 2}
     assert build.stats.rows_read == 7 == build.stats.rows_kept + build.stats.rows_filtered
     only = build_source("parallel_en_de", [laser / "tatoeba.deu-eng.eng"], progress=False)
