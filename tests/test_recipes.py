@@ -79,8 +79,8 @@ def test_generated_data_recipes_are_up_to_date() -> None:
 
 
 def write_fixture_sources(root: Path, names: list[str], rows: int = 24) -> None:
-    """A Hub-format dataset folder per source (README.md `configs:` + one Parquet shard of the common schema), with
-    texts unique to the source so batches never hold duplicates."""
+    """A Hub-format dataset folder per source (README.md `configs:` + one Parquet shard of (anchor, positive) pairs,
+    as pair configs are published), with texts unique to the source so batches never hold duplicates."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -90,7 +90,6 @@ def write_fixture_sources(root: Path, names: list[str], rows: int = 24) -> None:
         table = pa.table({
             "anchor": [f"{name} question number {i}" for i in range(rows)],
             "positive": [f"the answer from {name} to question {i}" for i in range(rows)],
-            "negative": pa.array([None] * rows, pa.string()),
         })
         pq.write_table(table, folder / "data" / "train-00000-of-00001.parquet")
         (folder / "README.md").write_text(
