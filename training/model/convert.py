@@ -22,7 +22,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     check_target(args.out, args.overwrite)
-    check_writable(args.out)
+    check_writable(args.out, folder=True)
     model = load_sentence_model(args.source)
     export_sentence_model(
         model.model,
