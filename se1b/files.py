@@ -48,8 +48,8 @@ def swap_into_place(staging: Path, target: Path) -> None:
 
 
 def check_writable(path: Path, *, folder: bool = False) -> None:
-    """Before slow work: refuse an output file (or, with `folder`, an output folder written as a temporary sibling
-    then renamed) whose parent folder cannot be created or written."""
+    """Before slow work: refuse an output file (or, with `folder`, an output folder staged next to it) whose parent
+    folder cannot be created or written."""
     if path.is_dir() and not folder:
         raise UserError(f"{path} is a folder; give a file name inside it")
     ancestor = path.parent

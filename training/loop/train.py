@@ -201,6 +201,28 @@ def pad_to_common_lengths(local_batch: dict) -> dict:
     return padded
 
 
+def replicated_key_data(key: jax.Array, mesh: Mesh) -> jax.Array:
+    """The RNG key's data as an array replicated over the mesh: orbax cannot save a host-local array when several
+    processes run."""
+    return replicate(np.asarray(jax.random.key_data(key)), NamedSharding(mesh, P()))
+
+
+def data_states_by_process(data) -> dict:
+    """Multi-process: every process's data pipeline state, for the checkpoint's JSON (which only process 0 writes);
+    each process resumes from its own. Nothing extra for a single process."""
+    if jax.process_count() == 1:
+        return {}
+    from jax.experimental import multihost_utils
+
+    raw = np.frombuffer(json.dumps(data.state_dict()).encode(), dtype=np.uint8)
+    lengths = np.asarray(multihost_utils.process_allgather(np.array([raw.size], dtype=np.int64))).ravel()
+    padded = np.zeros(int(lengths.max()), dtype=np.uint8)
+    padded[:raw.size] = raw
+    gathered = np.asarray(multihost_utils.process_allgather(padded))
+    return {"data_by_process": [json.loads(bytes(row[:n]).decode()) for row, n in zip(gathered, lengths.tolist(),
+                                                                                      strict=True)]}
+
+
 def cross_process_duplicates(local_batch: dict) -> int:
     """Multi-process: the rows of one global batch that share a text (as token ids) with a row of another process.
     Each process dedupes only its own rows, so such a pair is a false in-batch negative: it is counted (one small
@@ -342,11 +364,11 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     if resume_step is not None:
         step = resume_step
         state, extra = checkpoints.restore(step, {"params": params, "opt_state": opt_state,
-                                                  "rng": jax.random.key_data(base_key)})
+                                                  "rng": replicated_key_data(base_key, mesh)})
         params, opt_state = state["params"], state["opt_state"]
         check_finite_state(host(params), f"checkpoint {checkpoints.directory / str(step)}")
         base_key = jax.random.wrap_key_data(np.asarray(state["rng"]))
-        data.load_state_dict(extra["data"])
+        data.load_state_dict(extra.get("data_by_process", [extra["data"]])[jax.process_index()])
         print(f"resumed from step {step} ({checkpoints.directory / str(step)})")
 
     train_step = make_train_step(graphdef, config, objective, optimizer, mesh)
@@ -361,8 +383,9 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
         return dataclasses.replace(sentence_model, model=model, max_seq_length=config.max_seq_length)
 
     def save(at_step: int) -> None:
-        checkpoints.save(at_step, {"params": params, "opt_state": opt_state, "rng": jax.random.key_data(base_key)},
-                         {"data": data.state_dict(), "config": config.to_dict()})
+        checkpoints.save(at_step, {"params": params, "opt_state": opt_state,
+                                   "rng": replicated_key_data(base_key, mesh)},
+                         {"data": data.state_dict(), "config": config.to_dict(), **data_states_by_process(data)})
 
     def evaluate(at_step: int) -> None:
         nonlocal best_score
