@@ -543,7 +543,8 @@ def raw_inputs(root: Path) -> dict[str, tuple[Path, list[tuple]]]:
 
 
 def as_rows(pairs: list[tuple]) -> list[dict]:
-    return [{"anchor": p[0], "positive": p[1], "negative": p[2] if len(p) == 3 else None} for p in pairs]
+    # a pair config has (anchor, positive), a triplet config also a negative
+    return [{"anchor": p[0], "positive": p[1]} | ({"negative": p[2]} if len(p) == 3 else {}) for p in pairs]
 
 
 def test_miner_sources_build_publish_and_load_in_both_modes(tmp_path):
