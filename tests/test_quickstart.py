@@ -126,3 +126,12 @@ def test_quickstart_refuses_to_overwrite(tmp_path, capsys):
     assert se1b(["quickstart", "--out", str(tmp_path / "qs"), "--base", "tiny-bert", "--steps", "1"]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert (tmp_path / "qs" / "mine.txt").read_text() == "keep"
+
+
+def test_quickstart_names_a_bad_option_in_one_line(tmp_path, capsys):
+    assert se1b(["quickstart", "--out", str(tmp_path / "qs"), "--stdlib", str(tmp_path / "missing")]) == 2
+    assert "--stdlib" in capsys.readouterr().err and not (tmp_path / "qs").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert se1b(["quickstart", "--out", str(tmp_path / "qs2"), "--stdlib", str(empty)]) == 2
+    assert "too few documented Python functions" in capsys.readouterr().err and not (tmp_path / "qs2").exists()
