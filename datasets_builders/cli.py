@@ -48,7 +48,7 @@ def configure(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
 
     build = commands.add_parser(
         "build",
-        help="build one source into the common schema (anchor, positive, negative)",
+        help="build one source into its schema: pairs (anchor, positive) or triplets (+ negative)",
         description="Read a source's raw files, clean them and write a build folder (pairs.arrow + build.json) "
         "that `se1b data publish` turns into a Hub dataset.",
     )

@@ -18,8 +18,12 @@ from __future__ import annotations
 import argparse
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from se1b.errors import UserError
+
+if TYPE_CHECKING:
+    from training.quickstart.stdlib_pairs import StdlibData
 
 DATASET_NAME = "se1b-quickstart-python-stdlib"
 DEFAULT_STEPS = 30
@@ -45,13 +49,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
 
 
-def build_datasets(out: Path, stdlib: Path | None):
+def build_datasets(out: Path, stdlib: Path | None) -> tuple[Path, StdlibData]:
     """Mine the standard library, build and publish the training pairs; returns (dataset folder, StdlibData)."""
     from datasets_builders import build_source
     from datasets_builders.publish import publish
     from training.quickstart.stdlib_pairs import SOURCE, mine_stdlib
 
     data = mine_stdlib(out, stdlib)
+    if not data.train_functions or not data.heldout_queries:
+        raise UserError(f"{stdlib or 'the standard library'}: too few documented Python functions to train and "
+                        f"evaluate on ({data.train_functions} for training, {data.heldout_queries} held out)")
     skipped = f", {sum(data.skipped.values())} unreadable files skipped" if data.skipped else ""
     print(f"  {data.train_functions:,} documented functions in the training modules, {data.heldout_queries:,} "
           f"held-out queries{skipped}")
@@ -115,12 +122,18 @@ def main(args: argparse.Namespace) -> int:
         shutil.rmtree(out)
     if args.sts is not None and not args.sts.is_file():
         raise UserError(f"--sts {args.sts}: no such file")
+    if args.stdlib is not None and not args.stdlib.is_dir():
+        raise UserError(f"--stdlib {args.stdlib}: no such folder")
     base = args.base or str(minilm_folder())
     from_tiny = base.startswith("tiny-")
     learning_rate = args.learning_rate or (1e-3 if from_tiny else DEFAULT_LEARNING_RATE)
 
     print(f"[1/3] mining (docstring, code) pairs from {args.stdlib or 'the local Python standard library'}")
-    dataset_dir, data = build_datasets(out, args.stdlib)
+    try:
+        dataset_dir, data = build_datasets(out, args.stdlib)
+    except UserError:  # `out` was empty or absent: leave nothing half-written behind
+        shutil.rmtree(out, ignore_errors=True)
+        raise
     from training.quickstart.stdlib_pairs import SOURCE
 
     data_config = {
