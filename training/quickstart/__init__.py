@@ -1,2 +1,2 @@
-"""`se1b quickstart` (run.py): build small datasets from raw files shipped in data/, train, evaluate, export and
-card a model, offline."""
+"""`se1b quickstart` (run.py): mine (docstring, code) pairs from the local Python standard library
+(stdlib_pairs.py), publish them as a Hub-format dataset, train, evaluate, export and card a model, offline."""
