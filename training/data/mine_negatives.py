@@ -268,6 +268,7 @@ def _publish(repo: str, config: str | None, config_name: str, triplets: list[tup
 
     from datasets_builders.build import ARROW_FILE, Build, BuildStats, write_arrow
     from datasets_builders.publish import REPORTS_DIR, publish
+    from datasets_builders.schema import TRIPLET_FEATURES
     from model_cards.dataset_card import write_dataset_card
 
     report_path = Path(repo) / REPORTS_DIR / f"{config}.json"
@@ -275,13 +276,13 @@ def _publish(repo: str, config: str | None, config_name: str, triplets: list[tup
         "pretty_name": config or repo, "description": f"Pairs of {repo}.", "license": "unknown", "language": [],
         "tags": [], "citation": "", "homepage": "", "raw_format": "", "notes": "", "urls": [], "pairs_2021": 0,
         "weight_2021": 0, "files_2021": 0}
-    facts = facts | {"name": config_name, "pretty_name": f"{facts.get('pretty_name', config)} with mined hard "
+    facts = facts | {"name": config_name, "arity": [3], "pretty_name": f"{facts.get('pretty_name', config)} with mined hard "
                      "negatives", "tags": sorted(set(facts.get("tags", [])) | {"hard-negatives"})}
     stats = BuildStats(source=config_name, rows_read=mining["pairs"], rows_kept=mining["pairs"],
                        pairs_generated=len(triplets), pairs_written=len(triplets))
     with tempfile.TemporaryDirectory(prefix="se1b-mine-") as tmp:
         folder = Path(tmp)
-        write_arrow(triplets, folder / ARROW_FILE)
+        write_arrow(triplets, folder / ARROW_FILE, TRIPLET_FEATURES)
         build = Build(None, datasets.Dataset.from_file(str(folder / ARROW_FILE)), stats, folder, facts)
         publish(build, out, progress=False)
         del build

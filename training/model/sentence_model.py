@@ -213,7 +213,7 @@ class SentenceModel:
     def embed_tokens(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """Embed already tokenised rows (as `tokenize` returns them); float32 [rows, dim]."""
         graphdef, state = nnx.split(self.model)
-        return np.asarray(_embed(graphdef, state, input_ids, attention_mask), dtype=np.float32)
+        return np.asarray(_embed(graphdef, state, input_ids, attention_mask, attention_mask), dtype=np.float32)
 
     @property
     def dimension(self) -> int:
