@@ -276,8 +276,9 @@ def _publish(repo: str, config: str | None, config_name: str, triplets: list[tup
         "pretty_name": config or repo, "description": f"Pairs of {repo}.", "license": "unknown", "language": [],
         "tags": [], "citation": "", "homepage": "", "raw_format": "", "notes": "", "urls": [], "pairs_2021": 0,
         "weight_2021": 0, "files_2021": 0}
-    facts = facts | {"name": config_name, "arity": [3], "pretty_name": f"{facts.get('pretty_name', config)} with mined hard "
-                     "negatives", "tags": sorted(set(facts.get("tags", [])) | {"hard-negatives"})}
+    facts = facts | {"name": config_name, "arity": [3],
+                     "pretty_name": f"{facts.get('pretty_name', config)} with mined hard negatives",
+                     "tags": sorted(set(facts.get("tags", [])) | {"hard-negatives"})}
     stats = BuildStats(source=config_name, rows_read=mining["pairs"], rows_kept=mining["pairs"],
                        pairs_generated=len(triplets), pairs_written=len(triplets))
     with tempfile.TemporaryDirectory(prefix="se1b-mine-") as tmp:
