@@ -15,8 +15,8 @@ from se1b.errors import UserError
 
 # (name, module, one-line help). Other tools call these names: keep them stable.
 COMMANDS: list[tuple[str, str, str]] = [
-    ("data", "datasets_builders.cli", "list, build and publish pair-source datasets (Hub-native Parquet + card)"),
-    ("train", "training.loop.train", "train a sentence embedding model with MultipleNegativesRankingLoss"),
+    ("data", "datasets_builders.cli", "list, build, publish pair datasets (Hub Parquet + card); mine negatives"),
+    ("train", "training.loop.train", "train a sentence embedding model (one loop; MNRL by default)"),
     ("distill", "training.loop.distill", "multilingual distillation: a student learns a teacher's embeddings"),
     ("export", "training.loop.export_run", "export a training checkpoint to a sentence-transformers folder"),
     ("convert", "training.model.convert", "load a model into Flax, export it back as a sentence-transformers folder"),
