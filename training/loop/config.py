@@ -180,9 +180,10 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     return value
 
 
-def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
-    """Read a YAML/JSON config (None: defaults only) and apply `key=value` overrides (values parsed as YAML)."""
-    values: dict[str, Any] = {}
+def read_config(path: str | Path | None, overrides: list[str] = ()) -> list[tuple[str, Any, str]]:
+    """The raw (field, value, where) entries of a YAML/JSON config file (None: none), then of `key=value` overrides
+    (values parsed as YAML); `where` names the file or the --set for error messages. Shared by every config type."""
+    entries: list[tuple[str, Any, str]] = []
     if path is not None:
         path = Path(path)
         try:
@@ -193,12 +194,18 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
             raise yaml_error(path, error) from error
         if not isinstance(loaded, dict):
             raise UserError(f"{path}: the config must be a mapping of field: value")
-        values = {name: _coerce(name, value, str(path)) for name, value in loaded.items()}
+        entries += [(name, value, str(path)) for name, value in loaded.items()]
     for override in overrides:
         name, sep, text = override.partition("=")
         if not sep:
             raise UserError(f"--set {override!r}: expected key=value")
-        values[name.strip()] = _coerce(name.strip(), yaml.safe_load(text), f"--set {override}")
+        entries.append((name.strip(), yaml.safe_load(text), f"--set {override}"))
+    return entries
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+    """Read a YAML/JSON config (None: defaults only) and apply `key=value` overrides (values parsed as YAML)."""
+    values = {name: _coerce(name, value, where) for name, value, where in read_config(path, overrides)}
     return TrainConfig(**values).validate()
 
 

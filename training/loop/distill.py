@@ -41,11 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from se1b.errors import UserError, yaml_error
+from se1b.errors import UserError
 from training.data.teacher import teacher_cache_key  # noqa: F401  (part of this command's Python API)
-from training.loop.config import TrainConfig
+from training.loop.config import TrainConfig, read_config
 from training.loop.setup import init_distributed
 from training.loop.train import add_distributed_arguments, train
 
@@ -113,22 +111,7 @@ def _languages(config: DistillConfig) -> list[str]:
 
 def load_distill_config(path: str | Path | None, overrides: list[str] = ()) -> DistillConfig:
     """Read a YAML/JSON config (None: defaults) and apply `key=value` overrides (values parsed as YAML)."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError as error:
-            raise UserError(f"{path}: config file not found") from error
-        except yaml.YAMLError as error:
-            raise yaml_error(path, error) from error
-        if not isinstance(loaded, dict):
-            raise UserError(f"{path}: the config must be a mapping of field: value")
-        values.update(loaded)
-    for override in overrides:
-        name, sep, text = override.partition("=")
-        if not sep:
-            raise UserError(f"--set {override!r}: expected key=value")
-        values[name.strip()] = yaml.safe_load(text)
+    values: dict[str, Any] = {name: value for name, value, _ in read_config(path, overrides)}
     known = {f.name: f for f in dataclasses.fields(DistillConfig)}
     for name, value in values.items():
         if name not in known:
