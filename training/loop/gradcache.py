@@ -7,9 +7,10 @@ into independent micro-batches. GradCache splits the *encoder* work instead:
 2. compute the loss and g = d loss / d embeddings on the small [B, D] embedding matrices;
 3. re-embed each chunk with autodiff and pull g back through it (a VJP), summing the parameter gradients.
 
-Step 3 replays step 1 exactly: each chunk gets its own dropout key, derived deterministically from the step key,
-and both passes use it. The result equals the gradient of the same chunked forward pass taken in one piece
-(tests/test_gradcache.py), at the cost of a second forward pass.
+Step 3 replays step 1 exactly: each chunk gets its own dropout key, derived deterministically from the step key
+(`dropout_keys(step_key, column_index, num_chunks)`, training/objectives/base.py), and both passes use it. The
+result equals the gradient of the same chunked forward pass taken in one piece (tests/test_gradcache.py), at the
+cost of a second forward pass.
 
 Chunk j of a column holds rows j, j+n, j+2n, ... (n = number of chunks), not a contiguous block: with the batch
 sharded over devices on its first axis, every chunk then spreads evenly over all devices.
@@ -26,8 +27,11 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from training.objectives.base import column_dropout_keys
+
 EmbedFn = Callable[[object, jax.Array, jax.Array, jax.Array], jax.Array]
 LossFn = Callable[[dict[str, jax.Array]], jax.Array]
+KeysFn = Callable[[jax.Array, int, int], jax.Array]
 
 
 def _split(x: jax.Array, num_chunks: int) -> jax.Array:
@@ -40,41 +44,41 @@ def _merge(x: jax.Array) -> jax.Array:
     return jnp.swapaxes(x, 0, 1).reshape(-1, *x.shape[2:])
 
 
-def _chunk_inputs(batch: dict, rng: jax.Array, num_chunks: int) -> dict[str, tuple]:
+def _chunk_inputs(batch: dict, rng: jax.Array, num_chunks: int, dropout_keys: KeysFn) -> dict[str, tuple]:
     """Per column: (input_ids chunks, attention_mask chunks, one dropout key per chunk)."""
     inputs = {}
     for index, (column, features) in enumerate(sorted(batch.items())):
         if features["input_ids"].shape[0] % num_chunks:
             raise ValueError(f"batch of {features['input_ids'].shape[0]} rows does not split into {num_chunks} chunks")
-        keys = jax.random.split(jax.random.fold_in(rng, index), num_chunks)
+        keys = dropout_keys(rng, index, num_chunks)
         ids, mask = _split(features["input_ids"], num_chunks), _split(features["attention_mask"], num_chunks)
         inputs[column] = (ids, mask, keys)
     return inputs
 
 
 def chunked_embeddings(
-    embed_fn: EmbedFn, params, batch: dict, rng: jax.Array, num_chunks: int
+    embed_fn: EmbedFn, params, batch: dict, rng: jax.Array, num_chunks: int, dropout_keys: KeysFn = column_dropout_keys
 ) -> dict[str, jax.Array]:
     """Embed every column chunk by chunk (differentiable; one chunk = the whole batch when num_chunks is 1)."""
     embeddings = {}
-    for column, (ids, mask, keys) in _chunk_inputs(batch, rng, num_chunks).items():
+    for column, (ids, mask, keys) in _chunk_inputs(batch, rng, num_chunks, dropout_keys).items():
         chunks = jax.lax.map(lambda xs: embed_fn(params, *xs), (ids, mask, keys))
         embeddings[column] = _merge(chunks)
     return embeddings
 
 
 def plain_value_and_grad(embed_fn: EmbedFn, loss_fn: LossFn, params, batch: dict, rng: jax.Array, num_chunks: int = 1,
-                         *, has_aux: bool = False):
+                         *, has_aux: bool = False, dropout_keys: KeysFn = column_dropout_keys):
     """(loss, d loss / d params) by ordinary autodiff through the whole chunked forward pass (the reference)."""
-    return jax.value_and_grad(lambda p: loss_fn(chunked_embeddings(embed_fn, p, batch, rng, num_chunks)),
+    return jax.value_and_grad(lambda p: loss_fn(chunked_embeddings(embed_fn, p, batch, rng, num_chunks, dropout_keys)),
                               has_aux=has_aux)(params)
 
 
 def gradcache_value_and_grad(embed_fn: EmbedFn, loss_fn: LossFn, params, batch: dict, rng: jax.Array, num_chunks: int,
-                             *, has_aux: bool = False):
+                             *, has_aux: bool = False, dropout_keys: KeysFn = column_dropout_keys):
     """(loss, d loss / d params) with GradCache: memory of one chunk's activations instead of the whole batch's."""
     # 1. Embeddings without gradient tracking.
-    embeddings = jax.lax.stop_gradient(chunked_embeddings(embed_fn, params, batch, rng, num_chunks))
+    embeddings = jax.lax.stop_gradient(chunked_embeddings(embed_fn, params, batch, rng, num_chunks, dropout_keys))
     # 2. The loss and its gradient with respect to the embeddings only.
     loss, embedding_grads = jax.value_and_grad(loss_fn, has_aux=has_aux)(embeddings)
 
@@ -86,7 +90,7 @@ def gradcache_value_and_grad(embed_fn: EmbedFn, loss_fn: LossFn, params, batch: 
         return jax.tree.map(jnp.add, grads, chunk_grads), None
 
     grads = jax.tree.map(jnp.zeros_like, params)
-    for column, (ids, mask, keys) in _chunk_inputs(batch, rng, num_chunks).items():
+    for column, (ids, mask, keys) in _chunk_inputs(batch, rng, num_chunks, dropout_keys).items():
         cotangents = _split(embedding_grads[column], num_chunks)
         grads, _ = jax.lax.scan(accumulate, grads, (ids, mask, keys, cotangents))
     return loss, grads

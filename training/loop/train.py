@@ -55,7 +55,7 @@ from training.loop.setup import (
     replicate,
 )
 from training.model.sentence_model import SentenceModel
-from training.objectives.base import Objective
+from training.objectives.base import Objective, column_dropout_keys
 
 
 def init_state(config: TrainConfig, sentence_model: SentenceModel, mesh: Mesh):
@@ -77,6 +77,7 @@ def make_train_step(graphdef, config: TrainConfig, objective: Objective, optimiz
                     mesh: Mesh):
     """A jitted (params, opt_state, rest, batch, key) -> (params, opt_state, metrics) for the sharded mesh."""
     num_chunks = config.batch_size // config.gradcache_chunk if config.gradcache_chunk else 1
+    dropout_keys = getattr(objective, "dropout_keys", column_dropout_keys)
 
     def train_step(params, opt_state, rest, batch, key):
         texts = {column: batch[column] for column in objective.text_columns if column in batch}
@@ -94,9 +95,10 @@ def make_train_step(graphdef, config: TrainConfig, objective: Objective, optimiz
                 lambda p: loss_fn(packed_embeddings(graphdef, p, rest, texts, key)), has_aux=True)(params)
         elif num_chunks > 1:
             (loss, extra), grads = gradcache_value_and_grad(embed, loss_fn, params, texts, key, num_chunks,
-                                                            has_aux=True)
+                                                            has_aux=True, dropout_keys=dropout_keys)
         else:
-            (loss, extra), grads = plain_value_and_grad(embed, loss_fn, params, texts, key, has_aux=True)
+            (loss, extra), grads = plain_value_and_grad(embed, loss_fn, params, texts, key, has_aux=True,
+                                                        dropout_keys=dropout_keys)
         grad_norm = optax.tree.norm(grads)
         updates, new_opt_state = optimizer.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)

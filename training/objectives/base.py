@@ -8,6 +8,10 @@ global batch. Because it reads only embeddings and arrays, GradCache (training/l
 objective.
 
     loss, metrics = objective.loss({"anchor": a, "positive": p}, {})     # metrics: name -> scalar, logged per step
+
+Dropout keys: text column `index` (in sorted column order) gets `column_dropout_keys(step_key, index, num_chunks)`,
+one key per GradCache chunk. An objective may bring its own `dropout_keys` function of the same signature (the
+distillation objective does, to keep the random stream `se1b distill` had before it ran in this loop).
 """
 
 from __future__ import annotations
@@ -29,3 +33,8 @@ class Objective(Protocol):
         """(scalar fp32 loss, extra scalar metrics) for one global batch."""
         ...
 
+
+
+def column_dropout_keys(step_key: jax.Array, index: int, num_chunks: int) -> jax.Array:
+    """[num_chunks] dropout keys for text column `index`: the trainer's stream since its first version."""
+    return jax.random.split(jax.random.fold_in(step_key, index), num_chunks)

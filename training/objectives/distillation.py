@@ -33,3 +33,10 @@ class Distillation:
         mse_source = jnp.mean((embeddings["anchor"] - teacher) ** 2)
         mse_target = jnp.mean((embeddings["positive"] - teacher) ** 2)
         return (mse_source + mse_target) / 2, {"mse_source": mse_source, "mse_target": mse_target}
+
+    @staticmethod
+    def dropout_keys(step_key: jax.Array, index: int, num_chunks: int) -> jax.Array:
+        """The step key split once per text column, as `se1b distill` did before it became a preset of the one loop:
+        kept so that a distill config still trains to the same weights, bit for bit."""
+        column_key = jax.random.split(step_key)[index]
+        return column_key[None] if num_chunks == 1 else jax.random.split(column_key, num_chunks)
