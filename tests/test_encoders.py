@@ -80,3 +80,23 @@ def test_missing_weight_is_named(tmp_path):
     save_file(tensors, str(folder / "model.safetensors"))
     with pytest.raises(UserError, match="missing weight 'encoder.layer.1.output.dense.weight'"):
         load_hf_encoder(folder)
+
+
+@pytest.mark.parametrize("rate, shape", [(0.1, (64, 4, 33, 33)), (0.5, (1001,)), (0.9, (3, 5, 7))])
+def test_dropout_drops_at_its_rate_and_keeps_the_expectation(rate, shape):
+    """The 16-bit mask (training/model/encoders.py `_dropout`): drop share within 4 standard deviations of `rate`,
+    survivors scaled so the mean is kept, odd sizes included, masks independent across keys."""
+    import jax
+
+    from training.model.encoders import _dropout
+
+    ones = jnp.ones(shape)
+    draws = np.stack([np.asarray(_dropout(ones, rate, jax.random.key(seed))) for seed in range(20)])
+    dropped = float((draws == 0).mean())
+    sd = (rate * (1 - rate) / draws.size) ** 0.5
+    assert abs(dropped - rate) < 4 * sd + 2**-17
+    survivors = draws[draws != 0]
+    np.testing.assert_allclose(survivors, 65536 / round((1 - rate) * 65536), rtol=1e-6)
+    assert abs(float(draws.mean()) - 1.0) < 4 * sd / (1 - rate) + 1e-4
+    assert not np.array_equal(draws[0] == 0, draws[1] == 0)
+    np.testing.assert_array_equal(np.asarray(_dropout(ones, rate, None)), np.asarray(ones))

@@ -1,0 +1,186 @@
+"""Where the CPU train step's time goes, ours (JAX/XLA) against sentence-transformers (PyTorch), at equal work.
+
+Both sides get the same all-MiniLM-L6-v2 weights and the same token batch: B pairs of real texts (anchor and
+positive columns), each column padded to the same length L (so the padded work is equal), dropout on, one-way MNRL
+(scale 20). For each side it times, after warm-up, the median of N repeats of:
+
+  forward    embed both columns, no gradient (eval mode: no dropout)
+  fwd+bwd    loss and parameter gradients (train mode: dropout)
+  step       fwd+bwd plus the AdamW update (ours: the loop's own jitted train step)
+
+and, for ours, the parts of one encoder layer (attention block, feed-forward block) forward and forward+backward,
+to name the op where the gap is.
+
+    python bench/profile_step.py --pairs /work/shared/data/pairs/flickr8k_captions.jsonl.gz --seq 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import statistics
+import time
+from pathlib import Path
+
+
+def timed(fn, repeats: int) -> float:
+    fn()  # warm-up (compilation on our side)
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def read_texts(path: Path, count: int) -> tuple[list[str], list[str]]:
+    anchors, positives = [], []
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            anchors.append(row["anchor"])
+            positives.append(row["positive"])
+            if len(anchors) == count:
+                break
+    return anchors, positives
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", type=Path, required=True, help="a .jsonl.gz of {anchor, positive} rows")
+    parser.add_argument("--seq", type=int, default=64, help="padded length of every text (equal work on both sides)")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--sides", nargs="+", default=["ours", "torch"])
+    args = parser.parse_args()
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import optax
+    import torch
+    from flax import nnx
+
+    from training.loop.config import TrainConfig
+    from training.loop.setup import make_objective, make_optimizer
+    from training.model.encoders import _dropout
+    from training.model.sentence_model import load_sentence_model
+    from training.model.tiny import minilm_folder
+
+    anchors, positives = read_texts(args.pairs, args.batch)
+    folder = minilm_folder()
+    results: dict[str, float] = {}
+
+    model = load_sentence_model(folder)
+    tokens = {}
+    for column, texts in (("anchor", anchors), ("positive", positives)):
+        encoded = model.tokenizer(texts, truncation=True, max_length=args.seq, padding="max_length")
+        tokens[column] = {k: np.asarray(encoded[k], dtype=np.int32) for k in ("input_ids", "attention_mask")}
+    real = sum(int(t["attention_mask"].sum()) for t in tokens.values())
+    share = real / (2 * args.batch * args.seq)
+    print(f"batch {args.batch} pairs x 2 columns x {args.seq} positions; real tokens {share:.0%} of positions;"
+          f" jax {jax.__version__} on {jax.devices()[0].platform}, torch {torch.__version__} with "
+          f"{torch.get_num_threads()} threads")
+
+    if "ours" in args.sides:
+        config = TrainConfig(model=str(folder), data="unused", output_dir="unused", batch_size=args.batch,
+                             learning_rate=2e-5, symmetric=False)
+        objective = make_objective(config, model.dimension)
+        graphdef, params, rest = nnx.split(model.model, nnx.Param, ...)
+        optimizer, _ = make_optimizer(config)
+        opt_state = optimizer.init(params)
+        batch = jax.tree.map(jnp.asarray, tokens)
+        key = jax.random.key(0)
+
+        def embed(p, training):
+            m = nnx.merge(graphdef, p, rest)
+            return {c: m(f["input_ids"], f["attention_mask"],
+                         dropout_rng=jax.random.fold_in(key, i) if training else None)
+                    for i, (c, f) in enumerate(sorted(batch.items()))}
+
+        forward = jax.jit(lambda p: embed(p, False))
+        grad = jax.jit(jax.value_and_grad(lambda p: objective.loss(embed(p, True), {})[0]))
+
+        def step(p, o):
+            loss, g = jax.value_and_grad(lambda q: objective.loss(embed(q, True), {})[0])(p)
+            updates, o = optimizer.update(g, o, p)
+            return optax.apply_updates(p, updates), o, loss
+
+        step_jit = jax.jit(step)
+        results["ours forward"] = timed(lambda: jax.block_until_ready(forward(params)), args.repeats)
+        results["ours fwd+bwd"] = timed(lambda: jax.block_until_ready(grad(params)), args.repeats)
+        results["ours step"] = timed(lambda: jax.block_until_ready(step_jit(params, opt_state)), args.repeats)
+
+        # One encoder layer, and how much of it is dropout (random bits drawn on the CPU).
+        layer = model.model.encoder.layers[0]
+        lgraph, lparams, lrest = nnx.split(layer, nnx.Param, ...)
+        hidden = jax.random.normal(jax.random.key(1), (2 * args.batch, args.seq, model.model.encoder.hidden_size))
+        mask = jnp.concatenate([batch["anchor"]["attention_mask"], batch["positive"]["attention_mask"]])
+        bias = jnp.where(mask[:, None, None, :] > 0, 0.0, jnp.finfo(jnp.float32).min)
+
+        def layer_loss(p, rng):
+            return jnp.sum(nnx.merge(lgraph, p, lrest)(hidden, bias, rng) ** 2)
+
+        layer_fwd = jax.jit(lambda p: nnx.merge(lgraph, p, lrest)(hidden, bias, None))
+        layer_grad = jax.jit(jax.grad(layer_loss))
+        layer_grad_plain = jax.jit(jax.grad(lambda p: layer_loss(p, None)))
+        results["ours layer fwd"] = timed(lambda: jax.block_until_ready(layer_fwd(lparams)), args.repeats)
+        results["ours layer fwd+bwd"] = timed(lambda: jax.block_until_ready(layer_grad(lparams, key)), args.repeats)
+        results["ours layer fwd+bwd, no dropout"] = timed(
+            lambda: jax.block_until_ready(layer_grad_plain(lparams)), args.repeats)
+        shapes = [(2 * args.batch, model.model.encoder.config.num_heads, args.seq, args.seq),
+                  (2 * args.batch, args.seq, model.model.encoder.hidden_size)]
+        ones = [jnp.ones(shape) for shape in shapes + shapes[1:] + shapes[1:]]
+        bits = jax.jit(lambda k: [_dropout(x, 0.1, jax.random.fold_in(k, i)) for i, x in enumerate(ones)])
+        results["ours dropout masks of a layer"] = timed(lambda: jax.block_until_ready(bits(key)), args.repeats)
+
+    if "torch" in args.sides:
+        from sentence_transformers import SentenceTransformer
+
+        st = SentenceTransformer(str(folder), device="cpu")
+        st.max_seq_length = args.seq
+        features = {c: {k: torch.tensor(v, dtype=torch.long) for k, v in t.items()} for c, t in tokens.items()}
+        scale = 20.0
+
+        def st_embed(columns):
+            return [st({**features[c], "token_type_ids": torch.zeros_like(features[c]["input_ids"])})
+                    ["sentence_embedding"] for c in columns]
+
+        def st_loss():
+            a, p = st_embed(["anchor", "positive"])
+            a, p = torch.nn.functional.normalize(a, dim=-1), torch.nn.functional.normalize(p, dim=-1)
+            scores = a @ p.T * scale
+            return torch.nn.functional.cross_entropy(scores, torch.arange(len(a)))
+
+        optim = torch.optim.AdamW(st.parameters(), lr=2e-5, weight_decay=0.01)
+
+        def st_forward():
+            st.eval()
+            with torch.no_grad():
+                st_embed(["anchor", "positive"])
+
+        def st_grad():
+            st.train()
+            st.zero_grad()
+            st_loss().backward()
+
+        def st_step():
+            st_grad()
+            torch.nn.utils.clip_grad_norm_(st.parameters(), 1.0)
+            optim.step()
+
+        results["torch forward"] = timed(st_forward, args.repeats)
+        results["torch fwd+bwd"] = timed(st_grad, args.repeats)
+        results["torch step"] = timed(st_step, args.repeats)
+
+    for name, seconds in results.items():
+        print(f"{name:32s} {seconds * 1000:9.1f} ms")
+    for part in ("forward", "fwd+bwd", "step"):
+        if f"ours {part}" in results and f"torch {part}" in results:
+            print(f"ratio {part}: torch time / ours = {results[f'torch {part}'] / results[f'ours {part}']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
