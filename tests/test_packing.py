@@ -120,3 +120,13 @@ def test_packed_train_step_equals_padded_step_and_logs_padding_efficiency(tmp_pa
     logged = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     efficiency = [row["padding_efficiency"] for row in logged if "padding_efficiency" in row]
     assert len(efficiency) == 3 and all(0.5 < e <= 1.0 for e in efficiency)
+    # The card shows the run's padding efficiency (the mean of the logged column), packing on, and the shape count.
+    meta = json.loads((tmp_path / "run" / "model" / "run_metadata.json").read_text())["training"]
+    assert meta["packing"] is True
+    assert meta["padding_efficiency"] == pytest.approx(sum(efficiency) / len(efficiency), abs=1e-12)
+    assert 1 <= meta["compiled_shapes"] <= 3
+    card = (tmp_path / "run" / "model" / "README.md").read_text()
+    assert "| sequence packing | on" in card
+    assert f"| padding efficiency (real tokens / computed positions) | {100 * meta['padding_efficiency']:.1f}% |" \
+        in card
+    assert f"| compiled batch shapes | {meta['compiled_shapes']} |" in card

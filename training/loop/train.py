@@ -472,7 +472,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     if not lead:
         return None
     return export_run(config, current_model(), data.card_sources(), evaluator.records, objective, step=step,
-                      wall_time=wall_time, pairs_seen=pairs_seen)
+                      wall_time=wall_time, pairs_seen=pairs_seen, compiled_shapes=len(compiled_shapes))
 
 
 # ---------------------------------------------------------------------------------------------------------------
