@@ -94,16 +94,20 @@ def test_two_process_packed_gradcache_run_equals_padded_run(tmp_path):
     (model / "config.json").write_text(json.dumps(hf_config))
     paths = {"data": _write_data(tmp_path), "model": model}
     steps = 4
-    for name, extra in (("padded", {}), ("packed", {"pack": True, "gradcache_chunk": 4})):
+    runs = {"padded": {}, "packed": {"pack": True}, "packed+gradcache": {"pack": True, "gradcache_chunk": 4}}
+    for name, extra in runs.items():
         _finish(_start_pair(_config(tmp_path, paths, name, steps=steps, checkpoint_every=steps, **extra),
                             devices_per_process=2))
-    padded, packed = _metrics(tmp_path / "padded"), _metrics(tmp_path / "packed")
-    assert len(packed) == steps
-    np.testing.assert_allclose([m["loss"] for m in packed], [m["loss"] for m in padded], rtol=1e-5)
-    # No gain at this size: 2 texts per chunk and process, rows rounded up to the 2 local devices.
-    assert all(0 < m["padding_efficiency"] <= 1 for m in packed)
-    a, b = _exported_tensors(tmp_path / "padded" / "model"), _exported_tensors(tmp_path / "packed" / "model")
-    for name in a:
-        np.testing.assert_allclose(b[name], a[name], atol=1e-5, err_msg=name)
-    meta = json.loads((tmp_path / "packed" / "model" / "run_metadata.json").read_text())["training"]
-    assert (meta["processes"], meta["devices"], meta["packing"]) == (2, 4, True)
+    padded = _metrics(tmp_path / "padded")
+    weights = _exported_tensors(tmp_path / "padded" / "model")
+    for run in ("packed", "packed+gradcache"):
+        packed = _metrics(tmp_path / run)
+        assert len(packed) == steps
+        np.testing.assert_allclose([m["loss"] for m in packed], [m["loss"] for m in padded], rtol=1e-5)
+        # With GradCache no gain at this size: 2 texts per chunk and process, rows rounded up to the 2 devices.
+        assert all(0 < m["padding_efficiency"] <= 1 for m in packed)
+        packed_weights = _exported_tensors(tmp_path / run / "model")
+        for name in weights:
+            np.testing.assert_allclose(packed_weights[name], weights[name], atol=1e-5, err_msg=f"{run}: {name}")
+        meta = json.loads((tmp_path / run / "model" / "run_metadata.json").read_text())["training"]
+        assert (meta["processes"], meta["devices"], meta["packing"]) == (2, 4, True)

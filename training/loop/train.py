@@ -415,7 +415,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
         raise UserError(f"config field 'pack': each of the {jax.process_count()} processes' {local_texts} rows must "
                         f"split into the {num_chunks} GradCache chunks (batch_size / gradcache_chunk)")
     # Packed rows per chunk and process: a multiple of the local device count, and <= 8 distinct counts per column.
-    row_multiple = math.lcm(max(local_texts // num_chunks // 8, 1), jax.local_device_count())
+    row_multiple = math.lcm(math.ceil(local_texts / num_chunks / 8), jax.local_device_count())
     duplicates_across_processes = 0  # since this start: rows sharing a text with another process's rows
     while step < config.steps:
         try:
