@@ -1,5 +1,7 @@
 """Sequence packing: packed rows give the same embeddings as one text per row, for every encoder family."""
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -180,3 +182,14 @@ def test_packed_gradcache_step_equals_packed_plain_step(tmp_path):
         for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(results[name][1]), strict=True):
             np.testing.assert_allclose(b, a, atol=1e-5, rtol=0, err_msg=name)
     assert max(float(np.abs(g).max()) for g in jax.tree.leaves(grads)) > 1e-3  # the gradients are not all ~0
+
+
+def test_packed_row_counts_are_bounded():
+    # Rows per chunk <= texts per chunk, rounded up to the multiple: at most 8 row counts (compiled shapes) per
+    # column, and every count shards evenly over the local devices.
+    from training.loop.train import packed_row_multiple
+
+    for texts in range(1, 600):
+        for devices in (1, 2, 4, 8):
+            multiple = packed_row_multiple(texts, devices)
+            assert multiple % devices == 0 and math.ceil(texts / multiple) <= 8

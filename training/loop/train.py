@@ -131,6 +131,13 @@ def pack_batch(local_batch: dict, objective: Objective, row_length: int, pad_id:
     return packed
 
 
+def packed_row_multiple(texts_per_chunk: int, local_devices: int) -> int:
+    """What packed rows per chunk and process are rounded up to: a multiple of the local device count (each chunk
+    spreads evenly over the devices) and >= texts_per_chunk / 8, so that, as rows <= texts, a text column compiles
+    for at most 8 row counts."""
+    return math.lcm(math.ceil(texts_per_chunk / 8), local_devices)
+
+
 def token_counts(batch: dict, objective: Objective) -> tuple[int, int, tuple]:
     """(real tokens, computed positions, shapes of the text columns) of a batch: its padding efficiency and the
     shape signature jit compiles for."""
@@ -414,8 +421,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     if config.pack and local_texts % num_chunks:
         raise UserError(f"config field 'pack': each of the {jax.process_count()} processes' {local_texts} rows must "
                         f"split into the {num_chunks} GradCache chunks (batch_size / gradcache_chunk)")
-    # Packed rows per chunk and process: a multiple of the local device count, and <= 8 distinct counts per column.
-    row_multiple = math.lcm(math.ceil(local_texts / num_chunks / 8), jax.local_device_count())
+    row_multiple = packed_row_multiple(local_texts // num_chunks, jax.local_device_count())
     duplicates_across_processes = 0  # since this start: rows sharing a text with another process's rows
     while step < config.steps:
         try:
