@@ -7,7 +7,11 @@ the embeddings equal the unpacked ones (tests/test_packing.py, every encoder fam
 
 Compiled shapes stay bounded: the row length is fixed, and the row count is rounded up to a multiple of
 `row_multiple`, so a column of N texts of at most `row_length` tokens compiles for at most
-ceil(N / row_multiple) row counts (8 with the default of N / 8).
+ceil(N / row_multiple) row counts (8 with the training loop's multiple, ceil(N / 8) times the device count).
+
+GradCache and several processes (the training loop's `pack_batch`): `pack_chunks` packs each GradCache chunk's
+texts into rows of its own, and `interleave_chunks` pads every chunk to one row count (agreed by all processes)
+and lays the rows out for GradCache's strided split, with text numbers counted over the global batch.
 
     >>> packed = pack_texts([[101, 7592, 102], [101, 102]], row_length=8)
     >>> packed["input_ids"].shape, packed["text_ids"][0].tolist()
