@@ -193,3 +193,18 @@ def test_packed_row_counts_are_bounded():
         for devices in (1, 2, 4, 8):
             multiple = packed_row_multiple(texts, devices)
             assert multiple % devices == 0 and math.ceil(texts / multiple) <= 8
+
+
+def test_packed_chunks_that_split_processes_are_a_one_line_error(tmp_path, monkeypatch):
+    # 4 processes x 4 rows cannot each hold a share of 8 GradCache chunks of 2 rows: refused before anything is
+    # written (the count of processes is faked; the check comes before any collective).
+    from se1b.errors import UserError
+    from training.loop.config import TrainConfig
+    from training.loop.train import train
+
+    monkeypatch.setattr(jax, "process_count", lambda: 4)
+    config = TrainConfig(model="tiny-bert", data="unused", output_dir=str(tmp_path / "run"), batch_size=16,
+                         gradcache_chunk=2, pack=True)
+    with pytest.raises(UserError, match="4 rows must split into the 8 GradCache chunks"):
+        train(config)
+    assert not (tmp_path / "run").exists()

@@ -347,6 +347,11 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     # Everything that can be checked is checked before anything is written into output_dir: a failed start leaves
     # nothing behind. A fresh tiny base model is written to a temporary folder and installed once accepted.
     resume_step = check_start(config, resume)
+    num_chunks = config.batch_size // config.gradcache_chunk if config.gradcache_chunk else 1
+    local_texts = config.batch_size // jax.process_count()  # per text column, in this process's share of a batch
+    if config.pack and local_texts % num_chunks:
+        raise UserError(f"config field 'pack': each of the {jax.process_count()} processes' {local_texts} rows must "
+                        f"split into the {num_chunks} GradCache chunks (batch_size / gradcache_chunk)")
     evaluator = Evaluator(config)
     mesh = make_mesh(config)
     staging = Path(tempfile.mkdtemp(prefix="se1b-base-model-")) if resume_step is None else None
@@ -416,11 +421,6 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     first_step = step
     # Padding efficiency (real tokens / computed positions) per log window, and the distinct batch shapes compiled.
     window_real, window_computed, compiled_shapes = 0, 0, set()
-    num_chunks = config.batch_size // config.gradcache_chunk if config.gradcache_chunk else 1
-    local_texts = config.batch_size // jax.process_count()  # per text column, in this process's share of a batch
-    if config.pack and local_texts % num_chunks:
-        raise UserError(f"config field 'pack': each of the {jax.process_count()} processes' {local_texts} rows must "
-                        f"split into the {num_chunks} GradCache chunks (batch_size / gradcache_chunk)")
     row_multiple = packed_row_multiple(local_texts // num_chunks, jax.local_device_count())
     duplicates_across_processes = 0  # since this start: rows sharing a text with another process's rows
     while step < config.steps:

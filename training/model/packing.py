@@ -7,7 +7,7 @@ the embeddings equal the unpacked ones (tests/test_packing.py, every encoder fam
 
 Compiled shapes stay bounded: the row length is fixed, and the row count is rounded up to a multiple of
 `row_multiple`, so a column of N texts of at most `row_length` tokens compiles for at most
-ceil(N / row_multiple) row counts (8 with the training loop's multiple, ceil(N / 8) times the device count).
+ceil(N / row_multiple) row counts (8 with the training loop's multiple, lcm(ceil(N / 8), local devices)).
 
 GradCache and several processes (the training loop's `pack_batch`): `pack_chunks` packs each GradCache chunk's
 texts into rows of its own, and `interleave_chunks` pads every chunk to one row count (agreed by all processes)
