@@ -92,6 +92,10 @@ class TrainingInfo:
     matryoshka_weights: list[float] = field(default_factory=list)
     guide: str = ""  # guided in-batch negatives: the guide model's name; "" = none
     guide_margin: float = 0.0
+    packing: bool = False  # several texts per row of max_seq_length tokens (sequence packing)
+    # real tokens / computed positions: the mean of metrics.jsonl's padding_efficiency column; None = not recorded
+    padding_efficiency: float | None = None
+    compiled_shapes: int | None = None  # batch shapes the train step compiled for (last start); None = not recorded
 
 
 @dataclass

@@ -1,5 +1,7 @@
 """Sequence packing: packed rows give the same embeddings as one text per row, for every encoder family."""
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -120,3 +122,89 @@ def test_packed_train_step_equals_padded_step_and_logs_padding_efficiency(tmp_pa
     logged = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     efficiency = [row["padding_efficiency"] for row in logged if "padding_efficiency" in row]
     assert len(efficiency) == 3 and all(0.5 < e <= 1.0 for e in efficiency)
+    # The card shows the run's padding efficiency (the mean of the logged column), packing on, and the shape count.
+    meta = json.loads((tmp_path / "run" / "model" / "run_metadata.json").read_text())["training"]
+    assert meta["packing"] is True
+    assert meta["padding_efficiency"] == pytest.approx(sum(efficiency) / len(efficiency), abs=1e-12)
+    assert 1 <= meta["compiled_shapes"] <= 3
+    card = (tmp_path / "run" / "model" / "README.md").read_text()
+    assert "| sequence packing | on" in card
+    assert f"| padding efficiency (real tokens / computed positions) | {100 * meta['padding_efficiency']:.1f}% |" \
+        in card
+    assert f"| compiled batch shapes | {meta['compiled_shapes']} |" in card
+
+
+def test_packed_gradcache_step_equals_packed_plain_step(tmp_path):
+    # GradCache over packed rows: each chunk's texts (j, j+n, ...) are packed into rows of their own, so every text
+    # is embedded by one chunk and the loss sees the embeddings in text order. Dropout off and plain SGD with rate 1:
+    # the parameter change of a step is its gradient, compared between padded, packed and packed + GradCache steps.
+    import json
+
+    import optax
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    from training.loop.config import TrainConfig
+    from training.loop.setup import load_base_model, make_mesh, make_objective
+    from training.loop.train import global_batch, init_state, make_train_step, pack_batch
+
+    folder = write_tiny_model(tmp_path / "tiny", "roberta")
+    hf_config = json.loads((folder / "config.json").read_text())
+    hf_config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (folder / "config.json").write_text(json.dumps(hf_config))
+    texts = TEXTS + ["one more"]  # 8 pairs: 4 GradCache chunks of 2
+    base = TrainConfig(model=str(folder), data="unused", batch_size=len(texts), max_seq_length=64)
+    model = load_base_model(base)
+    local = {"anchor": model.tokenize(texts, 64), "positive": model.tokenize(texts[::-1], 64)}
+    objective = make_objective(base)
+    results = {}
+    for name, pack, chunk in (("padded", False, 0), ("packed", True, 0), ("packed+gradcache", True, 2)):
+        config = TrainConfig(model=str(folder), data="unused", batch_size=len(texts), max_seq_length=64,
+                             pack=pack, gradcache_chunk=chunk)
+        mesh = make_mesh(config)
+        graphdef, params, rest, _, _, _ = init_state(config, model, mesh)
+        before = jax.tree.map(np.array, params)  # a copy: the step donates its input buffers
+        sgd = optax.sgd(1.0)
+        step = make_train_step(graphdef, config, objective, sgd, mesh)
+        num_chunks = len(texts) // chunk if chunk else 1
+        batch = pack_batch(local, objective, 64, model.tokenizer.pad_token_id, 1, num_chunks=num_chunks) \
+            if pack else local
+        if chunk:  # the interleaved layout: GradCache's chunk j (rows j, j+n, ...) holds exactly texts j, j+n, ...
+            for j in range(num_chunks):
+                numbers = batch["anchor"]["text_ids"][j::num_chunks]
+                assert sorted(set(numbers[numbers >= 0].tolist())) == list(range(len(texts) // num_chunks))
+        after, _, metrics = step(params, sgd.init(params), rest,
+                                 global_batch(batch, objective, NamedSharding(mesh, P("data"))), jax.random.key(0))
+        results[name] = (float(metrics["loss"]), jax.tree.map(lambda a, b: a - np.asarray(b), before, after))
+    loss, grads = results["padded"]
+    for name in ("packed", "packed+gradcache"):
+        assert results[name][0] == pytest.approx(loss, rel=1e-5), name
+        for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(results[name][1]), strict=True):
+            np.testing.assert_allclose(b, a, atol=1e-5, rtol=0, err_msg=name)
+    assert max(float(np.abs(g).max()) for g in jax.tree.leaves(grads)) > 1e-3  # the gradients are not all ~0
+
+
+def test_packed_row_counts_are_bounded():
+    # Rows per chunk <= texts per chunk, rounded up to the multiple: at most 8 row counts (compiled shapes) per
+    # column, and every count shards evenly over the local devices.
+    from training.loop.train import packed_row_multiple
+
+    for texts in range(1, 600):
+        for devices in (1, 2, 4, 8):
+            multiple = packed_row_multiple(texts, devices)
+            assert multiple % devices == 0 and math.ceil(texts / multiple) <= 8
+
+
+def test_packed_chunks_that_split_processes_are_a_one_line_error(tmp_path, monkeypatch):
+    # 4 processes x 4 rows cannot each hold a share of 8 GradCache chunks of 2 rows: refused before anything is
+    # written (the count of processes is faked; the check comes before any collective).
+    from se1b.errors import UserError
+    from training.loop.config import TrainConfig
+    from training.loop.train import train
+
+    monkeypatch.setattr(jax, "process_count", lambda: 4)
+    config = TrainConfig(model="tiny-bert", data="unused", output_dir=str(tmp_path / "run"), batch_size=16,
+                         gradcache_chunk=2, pack=True)
+    with pytest.raises(UserError, match="4 rows must split into the 8 GradCache chunks"):
+        train(config)
+    assert not (tmp_path / "run").exists()

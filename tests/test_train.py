@@ -123,6 +123,11 @@ def test_short_run_learns_and_exports_a_loadable_model(tmp_path, fixture_paths):
     assert meta.data[0].name == "topics" and meta.data[0].pairs_seen == 40 * 16
     assert meta.evaluations[-1].metrics["spearman"] == pytest.approx(spearman[-1]) and meta.evaluations[-1].step == 40
     assert list((out / "tensorboard").iterdir()) and (out / "model" / "README.md").is_file()
+    # Bucketed batches: at most 4 lengths per text side (default_buckets), so at most 4 x 4 compiled shapes.
+    assert not meta.training.packing and 1 <= meta.training.compiled_shapes <= 16
+    efficiency = [m["padding_efficiency"] for m in metrics if "padding_efficiency" in m]
+    assert meta.training.padding_efficiency == pytest.approx(np.mean(efficiency))
+    assert f"| compiled batch shapes | {meta.training.compiled_shapes} |" in (out / "model" / "README.md").read_text()
 
     # `se1b export`: the last checkpoint is the final model; the best one is the best-scoring evaluation's.
     _run("export", str(out), "--step", "40")

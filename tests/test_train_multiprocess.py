@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from test_train import TOPICS, _config, _exported_tensors, _se1b
+from test_train import TOPICS, _config, _exported_tensors, _metrics, _se1b
 
 
 def _free_port() -> int:
@@ -40,10 +40,11 @@ def _write_data(root: Path) -> Path:
     return data
 
 
-def _start_pair(config: Path, *extra: str) -> list[subprocess.Popen]:
+def _start_pair(config: Path, *extra: str, devices_per_process: int = 1) -> list[subprocess.Popen]:
     coordinator = f"127.0.0.1:{_free_port()}"
+    flags = f"--xla_force_host_platform_device_count={devices_per_process}" if devices_per_process > 1 else ""
     return [_se1b("train", str(config), "--coordinator", coordinator, "--num-processes", "2", "--process-id",
-                  str(index), *extra, env={"XLA_FLAGS": ""}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                  str(index), *extra, env={"XLA_FLAGS": flags}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                   text=True)
             for index in (0, 1)]
 
@@ -80,3 +81,33 @@ def test_two_process_run_killed_and_resumed_equals_an_uninterrupted_one(tmp_path
     for name in straight:
         assert np.isfinite(straight[name]).all()
         np.testing.assert_array_equal(straight[name], resumed[name], err_msg=name)  # bit-exact on CPU
+
+
+def test_two_process_packed_gradcache_run_equals_padded_run(tmp_path):
+    # Two processes x two devices, dropout off: each process packs its own rows per GradCache chunk, the processes
+    # agree on the row count, text numbers count over the global batch. The losses and weights are the padded run's.
+    from training.model.tiny import write_tiny_model
+
+    model = write_tiny_model(tmp_path / "tiny-bert", "bert", seed=0)
+    hf_config = json.loads((model / "config.json").read_text())
+    hf_config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (model / "config.json").write_text(json.dumps(hf_config))
+    paths = {"data": _write_data(tmp_path), "model": model}
+    steps = 4
+    runs = {"padded": {}, "packed": {"pack": True}, "packed+gradcache": {"pack": True, "gradcache_chunk": 4}}
+    for name, extra in runs.items():
+        _finish(_start_pair(_config(tmp_path, paths, name, steps=steps, checkpoint_every=steps, **extra),
+                            devices_per_process=2))
+    padded = _metrics(tmp_path / "padded")
+    weights = _exported_tensors(tmp_path / "padded" / "model")
+    for run in ("packed", "packed+gradcache"):
+        packed = _metrics(tmp_path / run)
+        assert len(packed) == steps
+        np.testing.assert_allclose([m["loss"] for m in packed], [m["loss"] for m in padded], rtol=1e-5)
+        # With GradCache no gain at this size: 2 texts per chunk and process, rows rounded up to the 2 devices.
+        assert all(0 < m["padding_efficiency"] <= 1 for m in packed)
+        packed_weights = _exported_tensors(tmp_path / run / "model")
+        for name in weights:
+            np.testing.assert_allclose(packed_weights[name], weights[name], atol=1e-5, err_msg=f"{run}: {name}")
+        meta = json.loads((tmp_path / run / "model" / "run_metadata.json").read_text())["training"]
+        assert (meta["processes"], meta["devices"], meta["packing"]) == (2, 4, True)

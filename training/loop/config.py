@@ -61,7 +61,7 @@ class TrainConfig:
     # MNRL in blocks of this many anchors (online log-sum-exp, no [B, B] score matrix held); 0 = in one piece
     loss_block_rows: int = 0
     # Sequence packing: several texts per row of max_seq_length tokens (attention confined to each text), so short
-    # texts compute little padding; single process, without GradCache (training/model/packing.py)
+    # texts compute little padding; with GradCache and several processes too (training/model/packing.py)
     pack: bool = False
     seed: int = 0
     log_every: int = 10
@@ -129,8 +129,6 @@ class TrainConfig:
         unknown_prompts = set(self.prompts) - {"query", "document"}
         if unknown_prompts:
             raise UserError(f"config field 'prompts' knows 'query' and 'document', got {sorted(unknown_prompts)}")
-        if self.pack and self.gradcache_chunk:
-            raise UserError("config fields 'pack' and 'gradcache_chunk' cannot be combined yet; set one of them")
         if self.gradcache_chunk and self.batch_size % self.gradcache_chunk:
             raise UserError(
                 f"config field 'gradcache_chunk' ({self.gradcache_chunk}) must divide batch_size ({self.batch_size})"

@@ -27,9 +27,10 @@ from training.objectives.base import Objective
 
 def export_run(config: TrainConfig, model: SentenceModel, sources: list[dict[str, Any]], evaluations: list,
                objective: Objective, *, step: int, wall_time: float, pairs_seen: int, out_dir: Path | None = None,
-               overwrite: bool = True) -> Path:
+               overwrite: bool = True, compiled_shapes: int | None = None) -> Path:
     """Export to `out_dir` (default output_dir/model) with run_metadata.json, metrics.jsonl and a model card.
-    `sources`: the card's data rows (the batches' `card_sources()`); `evaluations`: `Evaluation` records."""
+    `sources`: the card's data rows (the batches' `card_sources()`); `evaluations`: `Evaluation` records;
+    `compiled_shapes`: the distinct batch shapes the train step compiled for (None: not known, as in `se1b export`)."""
     from model_cards.metadata import (
         METADATA_FILE,
         DataSource,
@@ -37,6 +38,7 @@ def export_run(config: TrainConfig, model: SentenceModel, sources: list[dict[str
         TrainingInfo,
         framework_versions,
         public_reference,
+        read_metrics,
     )
     from training.model.export import (
         export_sentence_model,
@@ -52,6 +54,10 @@ def export_run(config: TrainConfig, model: SentenceModel, sources: list[dict[str
     hardware = f"{len(devices)} x {devices[0].device_kind}" if devices[0].platform != "cpu" else (
         f"CPU ({os.cpu_count()} cores, {platform.processor() or platform.machine()})")
     distilling = config.objective == "distillation"
+    metrics_file = output_dir / "metrics.jsonl"
+    # The run's padding efficiency: the mean of the logged column (it spans resumed runs, as metrics.jsonl does).
+    efficiencies = [row["padding_efficiency"] for row in (read_metrics(metrics_file) if metrics_file.exists() else [])
+                    if "padding_efficiency" in row]
     if config.matryoshka_dims and (config.eval_sts or config.eval_translation):
         from training.evaluation.evaluate import evaluate_dimensions
 
@@ -80,13 +86,14 @@ def export_run(config: TrainConfig, model: SentenceModel, sources: list[dict[str
             processes=jax.process_count(), wall_time_seconds=round(wall_time, 1), pairs_seen=pairs_seen,
             matryoshka_dims=list(config.matryoshka_dims), matryoshka_weights=list(config.matryoshka_weights),
             guide=Path(config.guide).name if config.guide else "", guide_margin=config.guide_margin,
+            packing=config.pack, compiled_shapes=compiled_shapes,
+            padding_efficiency=sum(efficiencies) / len(efficiencies) if efficiencies else None,
         ),
         data=[DataSource(**(source | {"dataset": public_reference(source["dataset"])})) for source in sources],
         evaluations=[dataclasses.replace(e, dataset=public_reference(e.dataset), measured_by="the training loop",
                                          dataset_name=e.dataset_name or Path(e.dataset).name) for e in evaluations],
         framework_versions=framework_versions(),
     )
-    metrics_file = output_dir / "metrics.jsonl"
     out = export_sentence_model(
         model.model, model.tokenizer, out_dir or output_dir / "model", overwrite=overwrite,
         **(model_settings(model) | {"max_seq_length": config.max_seq_length}),

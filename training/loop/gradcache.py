@@ -18,6 +18,10 @@ sharded over devices on its first axis, every chunk then spreads evenly over all
 `embed_fn(params, input_ids, attention_mask, dropout_rng) -> [b, D]` is any pure function; `loss_fn(embeddings)`
 takes a dict column -> [B, D] (e.g. {"anchor", "positive", "negative"}) and returns the loss, or (loss, aux) with
 `has_aux=True` (as in `jax.value_and_grad`).
+
+Packed columns (training/model/packing.py) carry `text_ids` [rows, T] and `lengths` [B] too: they are split the same
+way and passed to `embed_fn` as keywords. `pack_chunks` + `interleave_chunks` lay the rows out so that chunk j's rows
+hold exactly the texts j, j+n, ...: each text is embedded by one chunk, and the loss sees [B, D] in text order.
 """
 
 from __future__ import annotations
@@ -45,14 +49,16 @@ def _merge(x: jax.Array) -> jax.Array:
 
 
 def _chunk_inputs(batch: dict, rng: jax.Array, num_chunks: int, dropout_keys: KeysFn) -> dict[str, tuple]:
-    """Per column: (input_ids chunks, attention_mask chunks, one dropout key per chunk)."""
+    """Per column: (input_ids chunks, attention_mask chunks, one dropout key per chunk, {other feature: chunks})."""
     inputs = {}
     for index, (column, features) in enumerate(sorted(batch.items())):
         if features["input_ids"].shape[0] % num_chunks:
             raise ValueError(f"batch of {features['input_ids'].shape[0]} rows does not split into {num_chunks} chunks")
         keys = dropout_keys(rng, index, num_chunks)
         ids, mask = _split(features["input_ids"], num_chunks), _split(features["attention_mask"], num_chunks)
-        inputs[column] = (ids, mask, keys)
+        extras = {name: _split(value, num_chunks) for name, value in features.items()
+                  if name not in ("input_ids", "attention_mask")}
+        inputs[column] = (ids, mask, keys, extras)
     return inputs
 
 
@@ -61,8 +67,8 @@ def chunked_embeddings(
 ) -> dict[str, jax.Array]:
     """Embed every column chunk by chunk (differentiable; one chunk = the whole batch when num_chunks is 1)."""
     embeddings = {}
-    for column, (ids, mask, keys) in _chunk_inputs(batch, rng, num_chunks, dropout_keys).items():
-        chunks = jax.lax.map(lambda xs: embed_fn(params, *xs), (ids, mask, keys))
+    for column, (ids, mask, keys, extras) in _chunk_inputs(batch, rng, num_chunks, dropout_keys).items():
+        chunks = jax.lax.map(lambda xs: embed_fn(params, *xs[:3], **xs[3]), (ids, mask, keys, extras))
         embeddings[column] = _merge(chunks)
     return embeddings
 
@@ -84,13 +90,13 @@ def gradcache_value_and_grad(embed_fn: EmbedFn, loss_fn: LossFn, params, batch: 
 
     # 3. Replay each chunk with the same dropout key and pull its cached gradient back to the parameters.
     def accumulate(grads, chunk):
-        ids, mask, key, cotangent = chunk
-        chunk_embeddings, pull_back = jax.vjp(lambda p: embed_fn(p, ids, mask, key), params)
+        ids, mask, key, extras, cotangent = chunk
+        chunk_embeddings, pull_back = jax.vjp(lambda p: embed_fn(p, ids, mask, key, **extras), params)
         (chunk_grads,) = pull_back(cotangent.astype(chunk_embeddings.dtype))
         return jax.tree.map(jnp.add, grads, chunk_grads), None
 
     grads = jax.tree.map(jnp.zeros_like, params)
-    for column, (ids, mask, keys) in _chunk_inputs(batch, rng, num_chunks, dropout_keys).items():
+    for column, (ids, mask, keys, extras) in _chunk_inputs(batch, rng, num_chunks, dropout_keys).items():
         cotangents = _split(embedding_grads[column], num_chunks)
-        grads, _ = jax.lax.scan(accumulate, grads, (ids, mask, keys, cotangents))
+        grads, _ = jax.lax.scan(accumulate, grads, (ids, mask, keys, extras, cotangents))
     return loss, grads

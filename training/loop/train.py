@@ -83,17 +83,16 @@ def make_train_step(graphdef, config: TrainConfig, objective: Objective, optimiz
         texts = {column: batch[column] for column in objective.text_columns if column in batch}
         arrays = {column: batch[column] for column in objective.array_columns if column in batch}
 
-        def embed(p, input_ids, attention_mask, dropout_rng):
+        def embed(p, input_ids, attention_mask, dropout_rng, text_ids=None, lengths=None):
             model = nnx.merge(graphdef, p, rest)
-            return model(input_ids, attention_mask, dropout_rng=dropout_rng).astype(jnp.float32)
+            # Packed rows (config.pack): the texts' numbers, and how many texts the rows hold.
+            packing = {} if text_ids is None else {"text_ids": text_ids, "num_texts": lengths.shape[0]}
+            return model(input_ids, attention_mask, dropout_rng=dropout_rng, **packing).astype(jnp.float32)
 
         def loss_fn(embeddings):
             return objective.loss(embeddings, arrays)
 
-        if any("text_ids" in features for features in texts.values()):  # packed rows (config.pack)
-            (loss, extra), grads = jax.value_and_grad(
-                lambda p: loss_fn(packed_embeddings(graphdef, p, rest, texts, key)), has_aux=True)(params)
-        elif num_chunks > 1:
+        if num_chunks > 1:
             (loss, extra), grads = gradcache_value_and_grad(embed, loss_fn, params, texts, key, num_chunks,
                                                             has_aux=True, dropout_keys=dropout_keys)
         else:
@@ -111,24 +110,34 @@ def make_train_step(graphdef, config: TrainConfig, objective: Objective, optimiz
     return jax.jit(train_step, donate_argnums=(0, 1), out_shardings=(replicated, replicated, replicated))
 
 
-def packed_embeddings(graphdef, params, rest, texts: dict, key: jax.Array) -> dict[str, jax.Array]:
-    """Embeddings of packed text columns (training/model/packing.py): one dropout key per column."""
-    model = nnx.merge(graphdef, params, rest)
-    return {column: model(f["input_ids"], f["attention_mask"], dropout_rng=jax.random.fold_in(key, index),
-                          text_ids=f["text_ids"], num_texts=f["lengths"].shape[0]).astype(jnp.float32)
-            for index, (column, f) in enumerate(sorted(texts.items()))}
+def pack_batch(local_batch: dict, objective: Objective, row_length: int, pad_id: int, row_multiple: int, *,
+               num_chunks: int = 1) -> dict:
+    """Each padded text column of this process -> packed rows of `row_length` tokens: per GradCache chunk (one when
+    off) a row count that is a multiple of `row_multiple` and the same on every process (one small all-gather),
+    as the sharded step needs; text numbers count over the global batch (training/model/packing.py)."""
+    from training.model.packing import interleave_chunks, pack_chunks, unpad
 
+    columns = [column for column in objective.text_columns if column in local_batch]
+    chunks = {column: pack_chunks(unpad(local_batch[column]), row_length, num_chunks, pad_id=pad_id,
+                                  row_multiple=row_multiple) for column in columns}
+    rows = np.array([max(chunk["input_ids"].shape[0] for chunk in chunks[column]) for column in columns])
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
 
-def pack_batch(local_batch: dict, objective: Objective, row_length: int, pad_id: int, row_multiple: int) -> dict:
-    """Each padded text column -> packed rows of `row_length` tokens (row count a multiple of `row_multiple`)."""
-    from training.model.packing import pack_texts, unpad
-
+        rows = np.asarray(multihost_utils.process_allgather(rows)).max(axis=0)
     packed = dict(local_batch)
-    for column in objective.text_columns:
-        if column in local_batch:
-            packed[column] = pack_texts(unpad(local_batch[column]), row_length, pad_id=pad_id,
-                                        row_multiple=row_multiple)
+    for column, column_rows in zip(columns, rows.tolist(), strict=True):
+        texts_per_chunk = len(chunks[column][0]["lengths"])
+        packed[column] = interleave_chunks(chunks[column], column_rows, pad_id=pad_id,
+                                           text_offset=jax.process_index() * texts_per_chunk)
     return packed
+
+
+def packed_row_multiple(texts_per_chunk: int, local_devices: int) -> int:
+    """What packed rows per chunk and process are rounded up to: a multiple of the local device count (each chunk
+    spreads evenly over the devices) and >= texts_per_chunk / 8, so that, as rows <= texts, a text column compiles
+    for at most 8 row counts."""
+    return math.lcm(math.ceil(texts_per_chunk / 8), local_devices)
 
 
 def token_counts(batch: dict, objective: Objective) -> tuple[int, int, tuple]:
@@ -340,6 +349,11 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     # Everything that can be checked is checked before anything is written into output_dir: a failed start leaves
     # nothing behind. A fresh tiny base model is written to a temporary folder and installed once accepted.
     resume_step = check_start(config, resume)
+    num_chunks = config.batch_size // config.gradcache_chunk if config.gradcache_chunk else 1
+    local_texts = config.batch_size // jax.process_count()  # per text column, in this process's share of a batch
+    if config.pack and local_texts % num_chunks:
+        raise UserError(f"config field 'pack': each of the {jax.process_count()} processes' {local_texts} rows must "
+                        f"split into the {num_chunks} GradCache chunks (batch_size / gradcache_chunk)")
     evaluator = Evaluator(config)
     mesh = make_mesh(config)
     staging = Path(tempfile.mkdtemp(prefix="se1b-base-model-")) if resume_step is None else None
@@ -409,9 +423,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     first_step = step
     # Padding efficiency (real tokens / computed positions) per log window, and the distinct batch shapes compiled.
     window_real, window_computed, compiled_shapes = 0, 0, set()
-    if config.pack and (jax.process_count() > 1 or config.gradcache_chunk):
-        raise UserError("config field 'pack' works on one process without gradcache_chunk for now")
-    row_multiple = math.lcm(max(config.batch_size // 8, 1), len(jax.devices()))  # <= 8 row counts per column
+    row_multiple = packed_row_multiple(local_texts // num_chunks, jax.local_device_count())
     duplicates_across_processes = 0  # since this start: rows sharing a text with another process's rows
     while step < config.steps:
         try:
@@ -423,7 +435,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
         local = pad_to_common_lengths(local)
         if config.pack:
             local = pack_batch(local, objective, config.max_seq_length, sentence_model.tokenizer.pad_token_id,
-                               row_multiple)
+                               row_multiple, num_chunks=num_chunks)
         real, computed, shapes = token_counts(local, objective)
         window_real, window_computed = window_real + real, window_computed + computed
         compiled_shapes.add(shapes)
@@ -474,7 +486,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     if not lead:
         return None
     return export_run(config, current_model(), data.card_sources(), evaluator.records, objective, step=step,
-                      wall_time=wall_time, pairs_seen=pairs_seen)
+                      wall_time=wall_time, pairs_seen=pairs_seen, compiled_shapes=len(compiled_shapes))
 
 
 # ---------------------------------------------------------------------------------------------------------------

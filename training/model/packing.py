@@ -7,7 +7,11 @@ the embeddings equal the unpacked ones (tests/test_packing.py, every encoder fam
 
 Compiled shapes stay bounded: the row length is fixed, and the row count is rounded up to a multiple of
 `row_multiple`, so a column of N texts of at most `row_length` tokens compiles for at most
-ceil(N / row_multiple) row counts (8 with the default of N / 8).
+ceil(N / row_multiple) row counts (8 with the training loop's multiple, lcm(ceil(N / 8), local devices)).
+
+GradCache and several processes (the training loop's `pack_batch`): `pack_chunks` packs each GradCache chunk's
+texts into rows of its own, and `interleave_chunks` pads every chunk to one row count (agreed by all processes)
+and lays the rows out for GradCache's strided split, with text numbers counted over the global batch.
 
     >>> packed = pack_texts([[101, 7592, 102], [101, 102]], row_length=8)
     >>> packed["input_ids"].shape, packed["text_ids"][0].tolist()
@@ -60,3 +64,37 @@ def unpad(features: dict[str, np.ndarray]) -> list[list[int]]:
 def padding_efficiency(features: dict[str, np.ndarray]) -> tuple[int, int]:
     """(real tokens, computed positions) of a padded or packed batch."""
     return int(features["attention_mask"].sum()), int(features["attention_mask"].size)
+
+
+def pack_chunks(token_ids: Sequence[Sequence[int]], row_length: int, num_chunks: int, *, pad_id: int = 0,
+                row_multiple: int = 1) -> list[dict[str, np.ndarray]]:
+    """GradCache's chunk j holds texts j, j+n, j+2n, ... (n = num_chunks; training/loop/gradcache.py): pack each
+    chunk's texts into rows of its own, so that every text is embedded by exactly one chunk. Text numbers count
+    within the chunk (text j + m*n is number m)."""
+    if len(token_ids) % num_chunks:
+        raise ValueError(f"{len(token_ids)} texts do not split into {num_chunks} chunks")
+    return [pack_texts(token_ids[j::num_chunks], row_length, pad_id=pad_id, row_multiple=row_multiple)
+            for j in range(num_chunks)]
+
+
+def interleave_chunks(chunks: list[dict[str, np.ndarray]], rows: int, *, pad_id: int = 0,
+                      text_offset: int = 0) -> dict[str, np.ndarray]:
+    """`pack_chunks`' output -> one packed column: each chunk padded with empty rows to `rows` rows (the same for
+    every chunk, and for every process), row r of chunk j at row r*n + j, so GradCache's strided split (rows j, j+n,
+    ...) gives chunk j back; text numbers shifted by `text_offset` (a process's first text within each chunk of the
+    global batch); `lengths` in the texts' original order."""
+    num_chunks = len(chunks)
+    row_length = chunks[0]["input_ids"].shape[1]
+    input_ids = np.full((rows * num_chunks, row_length), pad_id, dtype=np.int32)
+    text_ids = np.full((rows * num_chunks, row_length), -1, dtype=np.int32)
+    lengths = np.zeros(sum(len(chunk["lengths"]) for chunk in chunks), dtype=np.int32)
+    for j, chunk in enumerate(chunks):
+        used = chunk["input_ids"].shape[0]
+        if used > rows:
+            raise ValueError(f"chunk {j} holds {used} rows, more than {rows}")
+        input_ids[j : used * num_chunks : num_chunks] = chunk["input_ids"]
+        text_ids[j : used * num_chunks : num_chunks] = np.where(chunk["text_ids"] >= 0,
+                                                                 chunk["text_ids"] + text_offset, -1)
+        lengths[j::num_chunks] = chunk["lengths"]
+    return {"input_ids": input_ids, "attention_mask": (text_ids >= 0).astype(np.int32), "text_ids": text_ids,
+            "lengths": lengths}
