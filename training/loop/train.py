@@ -223,30 +223,6 @@ def data_states_by_process(data) -> dict:
                                                                                       strict=True)]}
 
 
-def cross_process_duplicates(local_batch: dict) -> int:
-    """Multi-process: the rows of one global batch that share a text (as token ids) with a row of another process.
-    Each process dedupes only its own rows, so such a pair is a false in-batch negative: it is counted (one small
-    all-gather of 64-bit row hashes per step) and reported at the end of the run."""
-    if jax.process_count() == 1:
-        return 0
-    import hashlib
-
-    from jax.experimental import multihost_utils
-
-    columns = sorted(c for c, value in local_batch.items() if isinstance(value, dict) and "input_ids" in value)
-    hashes = np.array([[int.from_bytes(hashlib.blake2b(ids[mask > 0].tobytes(), digest_size=8).digest(), "little",
-                                       signed=True)
-                        for ids, mask in zip(local_batch[c]["input_ids"], local_batch[c]["attention_mask"],
-                                             strict=True)]
-                       for c in columns], dtype=np.int64).T  # rows x columns
-    gathered = np.asarray(multihost_utils.process_allgather(hashes))  # processes x rows x columns
-    duplicates = 0
-    for p in range(gathered.shape[0]):
-        others = set(np.delete(gathered, p, axis=0).ravel().tolist())
-        duplicates += sum(any(h in others for h in row) for row in gathered[p].tolist())
-    return duplicates
-
-
 class Evaluator:
     """The run's evaluations (STS Spearman, translation retrieval accuracy), logged to metrics.jsonl and kept as
     `Evaluation` records for the card. `score` is the one number the best checkpoint follows: the STS Spearman when
@@ -410,14 +386,12 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     if config.pack and (jax.process_count() > 1 or config.gradcache_chunk):
         raise UserError("config field 'pack' works on one process without gradcache_chunk for now")
     row_multiple = math.lcm(max(config.batch_size // 8, 1), len(jax.devices()))  # <= 8 row counts per column
-    duplicates_across_processes = 0  # since this start: rows sharing a text with another process's rows
     while step < config.steps:
         try:
             local = next(batches)
         except StopIteration:
             bar.write(f"the data ran out after {step} steps (stopping_strategy in the data config)")
             break
-        duplicates_across_processes += cross_process_duplicates(local)
         local = pad_to_common_lengths(local)
         if config.pack:
             local = pack_batch(local, objective, config.max_seq_length, sentence_model.tokenizer.pad_token_id,
@@ -455,9 +429,6 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
         print(f"compiled batch shapes: {len(compiled_shapes)}")
     data.close()
     skipped = {reason: count for reason, count in data.stats.items() if count}
-    if duplicates_across_processes:
-        skipped["rows sharing a text with another process's rows of the same global batch"] = \
-            duplicates_across_processes
     if lead and skipped:
         print(f"data pipeline: {', '.join(f'{count} {reason}' for reason, count in skipped.items())}")
     checkpoints.wait()
