@@ -37,9 +37,9 @@ into near-equal parts) and T1, T2 bucket lengths <= max_seq_length
 Without a tokenizer the same dict holds lists of strings instead of the token dicts.
 
 Design, and why:
-- Sources are read with `load_dataset(..., streaming=True)`, split per process with `split_dataset_by_node`, in Arrow
-  blocks (`.iter(batch_size=shuffle_window)`); each block is shuffled with a permutation seeded by
-  (seed, source, process, epoch, block). We do not use `.shuffle(buffer_size=...)`: datasets does not restore its
+- Sources are read with `load_dataset(..., streaming=True)` in Arrow blocks (`.iter(batch_size=shuffle_window)`);
+  each block is shuffled with a permutation seeded by (seed, source, 0, epoch, block) (0: the former process index,
+  kept so one-process streams and their saved states are unchanged). We do not use `.shuffle(buffer_size=...)`: datasets does not restore its
   buffer, so a resume would not replay the same batches. Our shuffle is a pure function of the position, so the
   state is tiny: the datasets stream state at the start of the current block plus the offset inside it. Each epoch
   also reads the source's data files (shards) in a new seeded order, the same on every process, so a large source
