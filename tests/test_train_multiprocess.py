@@ -110,3 +110,31 @@ def test_two_process_run_equals_a_one_process_run_of_the_same_global_batch(strai
         np.testing.assert_allclose(two[name], one[name], rtol=0, atol=1e-5, err_msg=name)
     # Dedupe is global: no line about texts shared across processes in either output.
     assert "another process" not in straight["output"] + output
+
+
+def test_a_start_failure_on_one_process_stops_every_process_with_one_line(tmp_path):
+    """Process 1 alone gets a data path that does not exist (a bad path on one host): it names the problem, process 0
+    names process 1, both exit 2, nothing is written, and neither waits for ever in a collective. The timeout is only
+    a safety net against a hang; the assertions are on exit codes, messages and the disk."""
+    paths = {"data": _write_data(tmp_path), "model": "tiny-bert"}
+    good = _config(tmp_path, paths, "run", steps=4)
+    bad = tmp_path / "process-1.json"
+    missing = tmp_path / "nowhere" / "pairs"
+    (tmp_path / "bad-data.yaml").write_text(json.dumps({"sources": [{"name": "topics", "path": str(missing)}]}))
+    bad.write_text(json.dumps({**json.loads(good.read_text()), "data": str(tmp_path / "bad-data.yaml")}))
+    coordinator = f"127.0.0.1:{_free_port()}"
+    processes = [_se1b("train", str(config), "--coordinator", coordinator, "--num-processes", "2", "--process-id",
+                       str(index), env={"XLA_FLAGS": ""}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for index, config in enumerate((good, bad))]
+    try:
+        outputs = [process.communicate(timeout=600) for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    errors = [[line for line in stderr.splitlines() if "se1b train: error:" in line] for _, stderr in outputs]
+    for process, (stdout, stderr), lines in zip(processes, outputs, errors, strict=True):
+        assert process.returncode == 2, stdout[-2000:] + stderr[-2000:]
+        assert len(lines) == 1 and "Traceback" not in stderr, stderr[-3000:]
+    assert f"data source 'topics' ({missing}" in errors[1][0] and "folder not found" in errors[1][0]
+    assert "process 1 of 2 failed its start-up checks" in errors[0][0] and "folder not found" in errors[0][0]
+    assert not (tmp_path / "run").exists()  # no output_dir, config.json or base model from a failed start

@@ -39,11 +39,11 @@ Without a tokenizer the same dict holds lists of strings instead of the token di
 Design, and why:
 - Sources are read with `load_dataset(..., streaming=True)` in Arrow blocks (`.iter(batch_size=shuffle_window)`);
   each block is shuffled with a permutation seeded by (seed, source, 0, epoch, block) (0: the former process index,
-  kept so one-process streams and their saved states are unchanged). We do not use `.shuffle(buffer_size=...)`: datasets does not restore its
-  buffer, so a resume would not replay the same batches. Our shuffle is a pure function of the position, so the
-  state is tiny: the datasets stream state at the start of the current block plus the offset inside it. Each epoch
-  also reads the source's data files (shards) in a new seeded order, the same on every process, so a large source
-  is mixed beyond one block and the processes still split one file list.
+  kept so one-process streams and their saved states are unchanged). We do not use `.shuffle(buffer_size=...)`:
+  datasets does not restore its buffer, so a resume would not replay the same batches. Our shuffle is a pure
+  function of the position, so the state is tiny: the datasets stream state at the start of the current block plus
+  the offset inside it. Each epoch also reads the source's data files (shards) in a new seeded order, so a large
+  source is mixed beyond one block.
 - Multi-process: every process draws the whole global batch of a step, exactly as one process would (the same
   streams, seeds and dedupe), and keeps only its own slice of rows (process p: the p-th of process_count near-equal
   parts) for tokenisation. So a W-process run trains on the 1-process run's global batches row for row, the dedupe

@@ -45,6 +45,7 @@ from training.loop.export_run import export_run
 from training.loop.gradcache import gradcache_value_and_grad, plain_value_and_grad
 from training.loop.guard import accept_start, all_finite, check_finite_state, check_start, divergence_error, keep_if
 from training.loop.setup import (
+    agree,
     barrier,
     host,
     init_distributed,
@@ -313,21 +314,28 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     lead = jax.process_index() == 0
     # Everything that can be checked is checked before anything is written into output_dir: a failed start leaves
     # nothing behind. A fresh tiny base model is written to a temporary folder and installed once accepted.
-    resume_step = check_start(config, resume)
-    evaluator = Evaluator(config)
-    mesh = make_mesh(config)
-    staging = Path(tempfile.mkdtemp(prefix="se1b-base-model-")) if resume_step is None else None
+    # Multi-process: every process runs the checks, then all agree (`agree`) before anything collective (the
+    # parameters' placement, the steps) or written, so a process failing alone stops them all with one line each.
+    staging, failure = None, None
     try:
+        resume_step = check_start(config, resume)
+        evaluator = Evaluator(config)
+        mesh = make_mesh(config)
+        staging = Path(tempfile.mkdtemp(prefix="se1b-base-model-")) if resume_step is None else None
         sentence_model = load_base_model(config, staging=staging)
         objective = make_objective(config, sentence_model.dimension)
-        data_sharding = NamedSharding(mesh, P("data"))
-        graphdef, params, rest, optimizer, schedule, opt_state = init_state(config, sentence_model, mesh)
-        base_key = jax.random.key(config.seed)
         data = open_batches(config, sentence_model)
         if config.guide:  # guided in-batch negatives: the frozen guide's embeddings ride along as array columns
             from training.data.guide import GuidedBatches, load_guide
 
             data = GuidedBatches(data, load_guide(config.guide, sentence_model, config.max_seq_length))
+    except Exception as error:  # heard by every process in `agree`, then raised
+        failure = error
+    try:
+        agree(failure)
+        data_sharding = NamedSharding(mesh, P("data"))
+        graphdef, params, rest, optimizer, schedule, opt_state = init_state(config, sentence_model, mesh)
+        base_key = jax.random.key(config.seed)
         if lead:
             accept_start(config, staging)
     finally:
