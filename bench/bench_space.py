@@ -2,6 +2,7 @@
 
     python bench/bench_space.py              # 3 rounds of 50 clients x 20 requests, all-MiniLM-L6-v2 (packaged)
     python bench/bench_space.py --rounds 2 --clients 5 --requests 4 --model path/to/sentence-transformers-folder
+    python bench/bench_space.py --texts distinct   # every request's sentences are new: no text cache hit
 
 The Space runs as a Space does (`python spaces_demo/app.py`, a separate process) on 127.0.0.1 only. Each client
 sends its requests one after another, cycling through the endpoints, so every tab sees the same load. Reported per
@@ -22,6 +23,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -51,6 +53,23 @@ def requests_by_endpoint(label: str) -> dict[str, tuple]:
         "bias_set": ([label],),
         "bias_pair": ("The engineer fixed the machine.", "He fixed the machine.", "She fixed the machine.", [label]),
     }
+
+
+def distinct(endpoint: str, arguments: tuple, tag: str) -> tuple:
+    """`arguments` with `tag` worked into every typed sentence, so no two requests share a text and every
+    encoding endpoint encodes all of its texts (the Space's text cache cannot hide the encoder's cost). The
+    cluster and bias-set calls stay as they are: they run on the default corpus and the fixed set."""
+
+    def tagged(text: str) -> str:
+        return "\n".join(f"{line.rstrip('.')} ({tag})." for line in text.splitlines())
+
+    if endpoint in ("similarity", "rank_answers"):
+        return (tagged(arguments[0]), tagged(arguments[1]), *arguments[2:])
+    if endpoint == "search":
+        return (tagged(arguments[0]), *arguments[1:])
+    if endpoint == "bias_pair":
+        return (*(tagged(text) for text in arguments[:3]), arguments[3])
+    return arguments
 
 
 def call_directly(tabs: SpaceTabs, endpoint: str, arguments: tuple) -> None:
@@ -112,9 +131,16 @@ def main() -> int:
     parser.add_argument(
         "--max-seconds", type=float, default=900, help="per round, start no request after this (default: 900)"
     )
+    parser.add_argument(
+        "--texts", choices=("repeated", "distinct"), default="repeated",
+        help="repeated: every request sends the tab's example sentences (as visitors trying the examples do); "
+        "distinct: every request's sentences are new (default: %(default)s)",
+    )  # fmt: skip
     parser.add_argument("--direct-repeats", type=int, default=10, help="direct calls per endpoint (default: 10)")
     args = parser.parse_args()
 
+    def arguments_of(endpoint: str, tag: str) -> tuple:
+        return calls[endpoint] if args.texts == "repeated" else distinct(endpoint, calls[endpoint], tag)
 
     load_before = os.getloadavg()[0]  # the machine may be shared: say how busy it was
     # The floor: each tab's function called directly, no server, no HTTP, after a warm-up call.
@@ -125,9 +151,9 @@ def main() -> int:
     direct: dict[str, list[float]] = defaultdict(list)
     for endpoint, arguments in calls.items():
         call_directly(tabs, endpoint, arguments)
-        for _ in range(args.direct_repeats):
+        for repeat in range(args.direct_repeats):
             start = time.perf_counter()
-            call_directly(tabs, endpoint, arguments)
+            call_directly(tabs, endpoint, arguments_of(endpoint, f"direct {repeat}"))
             direct[endpoint].append(time.perf_counter() - start)
 
     port = free_port()
@@ -138,17 +164,17 @@ def main() -> int:
         for endpoint, arguments in calls.items():  # loads the model and caches the bias report, as real use would
             warm.predict(*arguments, api_name=f"/{endpoint}")
         single: dict[str, list[float]] = defaultdict(list)
-        for endpoint, arguments in calls.items():  # one client alone: HTTP and queue cost without contention
-            for _ in range(3):
+        for endpoint in calls:  # one client alone: HTTP and queue cost without contention
+            for repeat in range(3):
                 start = time.perf_counter()
-                warm.predict(*arguments, api_name=f"/{endpoint}")
+                warm.predict(*arguments_of(endpoint, f"single {repeat}"), api_name=f"/{endpoint}")
                 single[endpoint].append(time.perf_counter() - start)
 
         endpoints = list(calls)
         rounds = []
         rss = [("after warm-up", rss_mib(server.pid))]
         for number in range(1, args.rounds + 1):
-            rounds.append(run_round(url, calls, endpoints, args, f"round {number}"))
+            rounds.append(run_round(url, arguments_of, endpoints, args, number))
             rss.append((f"after round {number}", rss_mib(server.pid)))
         time.sleep(5)
         rss.append(("idle 5 s later", rss_mib(server.pid)))
@@ -158,7 +184,8 @@ def main() -> int:
 
     failed = sum(len(v) for result in rounds for v in result["errors"].values())
     print(
-        f"\n{args.rounds} rounds of {args.clients} clients x {args.requests} requests, model {label}; "
+        f"\n{args.rounds} rounds of {args.clients} clients x {args.requests} requests, {args.texts} texts, "
+        f"model {label}; "
         f"{os.cpu_count()} CPUs, load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after\n"
     )
     print("| round | endpoint | requests | errors | p50 ms | p95 ms | p50 / fastest p50 |")
@@ -210,8 +237,11 @@ def main() -> int:
     return 1 if failed else 0
 
 
-def run_round(url: str, calls: dict[str, tuple], endpoints: list[str], args: argparse.Namespace, name: str) -> dict:
+def run_round(
+    url: str, arguments_of: Callable[[str, str], tuple], endpoints: list[str], args: argparse.Namespace, number: int
+) -> dict:
     """One round: `args.clients` threads, each a gradio_client user sending `args.requests` calls in turn."""
+    name = f"round {number}"
     from gradio_client import Client
 
     latencies: dict[str, list[float]] = defaultdict(list)
@@ -225,15 +255,16 @@ def run_round(url: str, calls: dict[str, tuple], endpoints: list[str], args: arg
         nonlocal skipped
         # A browser waits for a busy server; gradio_client's default 5 s read timeout would count it as a failure.
         client = Client(url, verbose=False, httpx_kwargs={"timeout": CLIENT_TIMEOUT_S})
-        for number in range(args.requests):
+        for request in range(args.requests):
             if time.monotonic() > stop_at:
                 with lock:
-                    skipped += args.requests - number
+                    skipped += args.requests - request
                 return
-            endpoint = endpoints[(index + number) % len(endpoints)]
+            endpoint = endpoints[(index + request) % len(endpoints)]
             start = time.perf_counter()
             try:
-                client.predict(*calls[endpoint], api_name=f"/{endpoint}")
+                arguments = arguments_of(endpoint, f"round {number} client {index} request {request}")
+                client.predict(*arguments, api_name=f"/{endpoint}")
                 outcome = None
             except Exception as error:  # counted and reported, never hidden
                 outcome = f"{type(error).__name__}: {error}".splitlines()[0][:200]

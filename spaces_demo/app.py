@@ -44,6 +44,11 @@ CLUSTER_CACHE_BYTES = 16 * 2**20
 # Bias reports per model (the set is fixed): ~60 KB each; the model list is fixed too, this is a second guard.
 BIAS_CACHE_ENTRIES = 16
 BIAS_CACHE_BYTES = 4 * 2**20
+# Events of the four encoding endpoints admitted at once, from one shared FIFO group: they all wait on the model's
+# encoder queue, and per-endpoint limits let one endpoint's waiting line grow behind its limit while the others ran
+# (bias_pair's p50 was 2.5x similarity's under load, for the same work). Kept under Gradio's 40 worker threads so
+# the cached endpoints (cluster, bias set) always find a thread.
+ENCODING_EVENTS = 24
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
 DEFAULT_CORPUS_MESSAGE = "Without an upload, the project's default corpus is used."
 
@@ -323,6 +328,7 @@ def build_demo(registry: ModelRegistry | None = None) -> gr.Blocks:
     default_models = labels[: inputs.MAX_MODELS]
     model_widths = [f"{40 // len(default_models)}%"] * len(default_models)
 
+    encoding = {"concurrency_id": "encoder", "concurrency_limit": ENCODING_EVENTS}
     with gr.Blocks(title="se1b sentence embeddings", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
             "# Sentence embeddings from a billion pairs\n"
@@ -346,6 +352,7 @@ def build_demo(registry: ModelRegistry | None = None) -> gr.Blocks:
                 [source, texts, models],
                 [similarity_table, similarity_plot],
                 api_name="similarity",
+                **encoding,
             )
 
         with gr.Tab("Asymmetric QA"):
@@ -358,7 +365,11 @@ def build_demo(registry: ModelRegistry | None = None) -> gr.Blocks:
                 with gr.Column():
                     ranking = table("Ranked answers", ["rank", "score", "answer"], ["10%", "15%", "75%"], "qa-ranking")
             rank.click(
-                _user_errors(tabs.rank_answers), [question, answers, qa_model], ranking, api_name="rank_answers"
+                _user_errors(tabs.rank_answers),
+                [question, answers, qa_model],
+                ranking,
+                api_name="rank_answers",
+                **encoding,
             )
 
         with gr.Tab("Search / cluster"):
@@ -402,6 +413,7 @@ def build_demo(registry: ModelRegistry | None = None) -> gr.Blocks:
                 [query, corpus_file, column, top_k, corpus_model],
                 [corpus_info, hits],
                 api_name="search",
+                **encoding,
             )
             cluster.click(
                 _user_errors(tabs.cluster),
@@ -456,6 +468,7 @@ def build_demo(registry: ModelRegistry | None = None) -> gr.Blocks:
                 [anchor, proposition_a, proposition_b, bias_models],
                 pair_table,
                 api_name="bias_pair",
+                **encoding,
             )
     for block in demo.blocks.values():
         if isinstance(block, gr.components.Component):

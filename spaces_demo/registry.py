@@ -35,6 +35,11 @@ MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 CORPUS_CACHE_ENTRIES = 16
 MAX_MERGED_TEXTS = 256  # texts of waiting requests merged into one encoder call
 CORPUS_CACHE_BYTES = 64 * 2**20
+# Embeddings of single texts per (model, role): visitors resend the tab's example sentences and edit one line at a
+# time, so most texts of a request were encoded before. An entry is one vector (1.5 KB at 384 dimensions, 4 KB at
+# 1,024) under a 32-byte digest of the text, so the bound holds whatever the texts' length.
+TEXT_CACHE_ENTRIES = 20_000
+TEXT_CACHE_BYTES = 32 * 2**20
 
 
 def packaged_minilm() -> Path | None:
@@ -153,7 +158,10 @@ class _EncodeQueue:
                 try:
                     encode = {"query": model.encode_query, "document": model.encode_document}.get(role, model.encode)
                     texts = [text for job in jobs for text in job[0]]
-                    embeddings = encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+                    # One forward pass for a merged batch of short texts (sentence-transformers sorts by length).
+                    embeddings = encode(
+                        texts, batch_size=MAX_MERGED_TEXTS, normalize_embeddings=True, convert_to_numpy=True
+                    )
                     embeddings = np.asarray(embeddings, dtype=np.float32)
                 except Exception as error:  # the model failed to encode: every request of the group hears it
                     for job in jobs:
@@ -182,6 +190,7 @@ class ModelRegistry:
         self._models: dict[str, object] = {}
         self._queues = {label: _EncodeQueue(functools.partial(self._model, label)) for label in self.sources}
         self.corpus_cache = BoundedCache(CORPUS_CACHE_ENTRIES, CORPUS_CACHE_BYTES)
+        self.text_cache = BoundedCache(TEXT_CACHE_ENTRIES, TEXT_CACHE_BYTES)
 
     @property
     def labels(self) -> list[str]:
@@ -216,10 +225,29 @@ class ModelRegistry:
 
     def encode_many(self, label: str, requests: list[tuple[list[str], str | None]]) -> list[np.ndarray]:
         """`encode` of several (texts, role) requests queued at once, so they share one encoder turn (a QA
-        ranking's question and answers)."""
+        ranking's question and answers). Texts encoded before (per model and role) come from the text cache;
+        only the others, each once, go to the encoder."""
         self._resolve(label)
-        futures = [self._queues[label].submit(texts, role) for texts, role in requests]
-        return [future.result() for future in futures]
+        keys = [[(label, role, hashlib.sha256(text.encode("utf-8")).digest()) for text in texts]
+                for texts, role in requests]  # fmt: skip
+        vectors: dict[tuple, np.ndarray] = {}
+        missing: dict[str | None, dict[tuple, str]] = {}
+        for (texts, role), request_keys in zip(requests, keys, strict=True):
+            for text, key in zip(texts, request_keys, strict=True):
+                if key not in vectors and key not in missing.get(role, {}):
+                    vector = self.text_cache.get(key)
+                    if vector is None:
+                        missing.setdefault(role, {})[key] = text
+                    else:
+                        vectors[key] = vector
+        futures = {role: self._queues[label].submit(list(texts.values()), role) for role, texts in missing.items()}
+        for role, future in futures.items():
+            for key, row in zip(missing[role], future.result(), strict=True):
+                # A copy: a row of the merged batch would keep the whole batch's buffer alive in the cache.
+                vectors[key] = self.text_cache.put(key, np.array(row, dtype=np.float32, copy=True))
+        dimensions = next(iter(vectors.values())).shape[0] if vectors else 0
+        return [np.stack([vectors[key] for key in request_keys]) if request_keys
+                else np.zeros((0, dimensions), dtype=np.float32) for request_keys in keys]  # fmt: skip
 
     def corpus_embeddings(self, label: str, texts: list[str]) -> np.ndarray:
         """Document embeddings of a corpus, cached per (model, corpus content) so repeated searches are cheap."""

@@ -121,6 +121,25 @@ def test_two_ranks_are_disjoint_and_cover_the_data(three, composition):
     assert len(seen[0]) > 0.3 * len(everything) and len(seen[1]) > 0.3 * len(everything)
 
 
+@pytest.mark.parametrize("composition", ["mixed", "single_source"])
+def test_two_ranks_split_the_one_process_global_batch_row_for_row(three, composition):
+    """Every process draws the global batch as one process would and keeps its half: the 2-process global batch is
+    the 1-process batch, and the dedupe covers the whole global batch (no text twice across processes)."""
+    config = config_for(three, batch_composition=composition, swap_sides=True)
+    single = PairPipeline(config, global_batch_size=16, seed=5)
+    ranks = [PairPipeline(config, global_batch_size=16, seed=5, process_index=r, process_count=2) for r in range(2)]
+    for _ in range(40):
+        whole, halves = next(single), [next(rank) for rank in ranks]
+        for side in ("anchor", "positive"):
+            assert halves[0][side] + halves[1][side] == whole[side] and len(halves[0][side]) == 8
+        texts = [t for half in halves for side in ("anchor", "positive", "negative") for t in half.get(side, [])]
+        assert len(texts) == len(set(texts))
+    assert ranks[0].state_dict()["sources"] == ranks[1].state_dict()["sources"] == single.state_dict()["sources"]
+    assert ranks[0].pairs_per_source == single.pairs_per_source  # global counts, the same on every process
+    for pipeline in (single, *ranks):
+        pipeline.close()
+
+
 def pair_shards_of(folder: Path) -> list[dict]:
     import pyarrow.parquet as pq
 
@@ -290,7 +309,7 @@ def test_the_schema_says_which_sources_have_negatives_and_an_all_null_column_is_
 def test_a_source_too_small_for_the_batch_is_a_clear_error(tmp_path):
     folder = write_hub_folder(tmp_path / "tiny", {"default": pair_shards("tiny", 3, 1)})
     pipeline = PairPipeline({"sources": [{"name": "tiny", "path": str(folder)}]}, global_batch_size=8)
-    with pytest.raises(UserError, match="'tiny' gave no usable pair in a whole epoch .* batch of 8"):
+    with pytest.raises(UserError, match="'tiny' gave no usable pair in a whole epoch.* global batch of 8"):
         next(pipeline)
 
 

@@ -459,3 +459,24 @@ def test_space_push_leaves_the_local_launcher_out(capsys):
     plan = capsys.readouterr().out
     assert "app.py" in plan and "gender_bias.py" in plan
     assert "launch.py" not in plan.split("nothing was sent")[0].split("dry run:")[1]
+
+
+def test_texts_encoded_before_come_from_the_bounded_text_cache(minilm_path):
+    models = registry.ModelRegistry([str(minilm_path)])
+    (label,) = models.labels
+    sent: list[list[str]] = []
+    queue = models._queues[label]  # noqa: SLF001
+    submit = queue.submit
+    queue.submit = lambda texts, role: sent.append(list(texts)) or submit(texts, role)
+    first = models.encode(label, ["A man plays guitar.", "The market fell.", "A man plays guitar."])
+    assert sent == [["A man plays guitar.", "The market fell."]]  # a text repeated in one request: encoded once
+    again = models.encode(label, ["The market fell.", "A new sentence.", "A man plays guitar."])
+    assert sent[1:] == [["A new sentence."]]  # only the text not seen before reaches the encoder
+    np.testing.assert_array_equal(again[[0, 2]], first[[1, 0]])
+    np.testing.assert_allclose(again[1], models.encode(label, ["A new sentence.", "x"])[0], atol=1e-5)
+    models.encode(label, ["A man plays guitar."], role="query")  # another role: its own entry
+    assert sent[-1] == ["A man plays guitar."]
+    models.text_cache.max_entries = 2
+    models.encode(label, [f"text number {i}" for i in range(5)])
+    assert len(models.text_cache) == 2 and models.text_cache.bytes <= models.text_cache.max_bytes
+    assert registry.TEXT_CACHE_BYTES <= 64 * 2**20

@@ -31,21 +31,29 @@ Batch contract (what iterating a `PairPipeline` yields, one dict per step, per p
      "source": "gooaq"                # single_source
      "sources": ["gooaq", "eli5", ...]}  # mixed: one name per row
 
-with B = global_batch_size // process_count and T1, T2 bucket lengths <= max_seq_length
+with B = global_batch_size // process_count (this process's slice of the global batch; a short last batch is split
+into near-equal parts) and T1, T2 bucket lengths <= max_seq_length
 (see training/data/tokenize.py).
 Without a tokenizer the same dict holds lists of strings instead of the token dicts.
 
 Design, and why:
-- Sources are read with `load_dataset(..., streaming=True)`, split per process with `split_dataset_by_node`, in Arrow
-  blocks (`.iter(batch_size=shuffle_window)`); each block is shuffled with a permutation seeded by
-  (seed, source, process, epoch, block). We do not use `.shuffle(buffer_size=...)`: datasets does not restore its
-  buffer, so a resume would not replay the same batches. Our shuffle is a pure function of the position, so the
-  state is tiny: the datasets stream state at the start of the current block plus the offset inside it. Each epoch
-  also reads the source's data files (shards) in a new seeded order, the same on every process, so a large source
-  is mixed beyond one block and the processes still split one file list.
-- Multi-process: each process reads a disjoint part of every source (`split_dataset_by_node`: whole shards when
-  their number divides by the process count, else every N-th row), so N processes never see the same pair twice
-  in an epoch. Dedupe is per process batch.
+- Sources are read with `load_dataset(..., streaming=True)` in Arrow blocks (`.iter(batch_size=shuffle_window)`);
+  each block is shuffled with a permutation seeded by (seed, source, 0, epoch, block) (0: the former process index,
+  kept so one-process streams and their saved states are unchanged). We do not use `.shuffle(buffer_size=...)`:
+  datasets does not restore its buffer, so a resume would not replay the same batches. Our shuffle is a pure
+  function of the position, so the state is tiny: the datasets stream state at the start of the current block plus
+  the offset inside it. Each epoch also reads the source's data files (shards) in a new seeded order, so a large
+  source is mixed beyond one block.
+- Multi-process: every process draws the whole global batch of a step, exactly as one process would (the same
+  streams, seeds and dedupe), and keeps only its own slice of rows (process p: the p-th of process_count near-equal
+  parts) for tokenisation. So a W-process run trains on the 1-process run's global batches row for row, the dedupe
+  is over the global batch (no text twice in a global batch, across processes too), all processes end at the same
+  step, and the pipeline state is the same on every process. The cost: each process reads and dedupes every row of
+  the global batch, not 1/W of them. Reading is the cheap part (200,000+ text pairs/s per core, BENCHMARKS.md "Data
+  pipeline", against ~17,000 pairs per CPU-second for tokenisation, which stays split W ways), i.e. ~0.1 core per
+  host per 20,000 pairs/s of global training rate, whatever W. Reading disjoint parts per process (the previous
+  design, `split_dataset_by_node`) saved that but made the global batch depend on W and let a text occur twice
+  in a global batch across processes (a false in-batch negative).
 - Which source a step (single_source) or a row (mixed) comes from is drawn with numpy from a generator seeded by
   (seed, step): no RNG state to carry, and every process draws the same source for the same step. Mixing rows with
   numpy over Arrow blocks avoids row-level `interleave_datasets`, which runs at ~3,100 rows/s here
@@ -473,6 +481,7 @@ class PairPipeline:
         if not 0 <= process_index < process_count:
             raise UserError(f"process index {process_index} outside 0..{process_count - 1}")
         self.batch_size = global_batch_size // process_count
+        self.global_batch_size = global_batch_size
         self.seed, self.process_index, self.process_count = seed, process_index, process_count
         self.prefetch = max(1, prefetch)
         self.num_workers = num_workers or max(1, (os.cpu_count() or 2) - 1)
@@ -486,7 +495,8 @@ class PairPipeline:
         self.prefixes = prefixes or {}
         self._streams = []
         for i, spec in enumerate(self.config.sources):
-            stream = _SourceStream(spec, i, seed, process_index, process_count, self.config.shuffle_window, False)
+            # Process 0 of 1 on every process: each draws the global batch as a single process would (module notes).
+            stream = _SourceStream(spec, i, seed, 0, 1, self.config.shuffle_window, False)
             stream._open()  # checks the source now, before any training starts
             self._streams.append(stream)
         self.has_negative = {s.spec.name: source_has_negative(s._opened[1]) for s in self._streams}
@@ -510,7 +520,9 @@ class PairPipeline:
                 "batch_composition": c.batch_composition, "steps_per_source": c.steps_per_source,
                 "stopping_strategy": c.stopping_strategy, "shuffle_window": c.shuffle_window,
                 "swap_sides": c.swap_sides, "drop_last": c.drop_last, "batch_size": self.batch_size,
-                "seed": self.seed, "process_index": self.process_index, "process_count": self.process_count}
+                "seed": self.seed, "process_index": self.process_index, "process_count": self.process_count,
+                # several processes draw global batches since 2026-11-29: a state of per-process reading is refused
+                **({"draw": "global"} if self.process_count > 1 else {})}
 
     def _snapshot(self) -> dict:
         return {"version": STATE_VERSION, "step": self._step, "finished": self._finished,
@@ -543,7 +555,8 @@ class PairPipeline:
 
     @property
     def pairs_per_source(self) -> dict[str, int]:
-        """Pairs handed out so far per source (as of the last batch returned): for logs and the model card."""
+        """Pairs of the global batches handed out so far per source (as of the last batch returned; the same on every
+        process): for logs and the model card."""
         return dict(self._state["pairs_per_source"])
 
     @property
@@ -573,14 +586,13 @@ class PairPipeline:
         stream, strategy = self._streams[i], self.config.stopping_strategy
         rows, restarted = [], False
         while len(rows) < n:
-            got = stream.take(n - len(rows), seen, self._stats, self.batch_size)
+            got = stream.take(n - len(rows), seen, self._stats, self.global_batch_size)
             rows += got
             if len(rows) == n:
                 break
             if restarted and not got:  # a whole epoch added nothing: restarting again would loop for ever
-                raise UserError(f"data source {stream.spec.name!r} gave no usable pair in a whole epoch (process "
-                                f"{self.process_index} of {self.process_count}): is it empty, or has it fewer "
-                                f"distinct texts than a batch of {self.batch_size}?")
+                raise UserError(f"data source {stream.spec.name!r} gave no usable pair in a whole epoch: is it empty, "
+                                f"or has it fewer distinct texts than a global batch of {self.global_batch_size}?")
             stream.exhausted_once = True
             if strategy == "first_exhausted":
                 return rows, True
@@ -597,7 +609,7 @@ class PairPipeline:
     def _next_text_batch(self) -> dict | None:
         if self._finished:
             return None
-        step, n, seen = self._step, self.batch_size, set()
+        step, n, seen = self._step, self.global_batch_size, set()
         names = [s.spec.name for s in self._streams]
         stop = False
         active = self._active()
@@ -608,7 +620,7 @@ class PairPipeline:
             rows, stop = self._fill(i, n, seen)
             row_sources = [i] * len(rows)
         else:
-            rng = np.random.default_rng([self.seed, 2, self.process_index, step])
+            rng = np.random.default_rng([self.seed, 2, 0, step])  # 0: the draw of process 0 of 1, on every process
             rows, row_sources = [], []
             while len(rows) < n and active and not stop:
                 counts = np.bincount(rng.choice(len(active), size=n - len(rows), p=self._probabilities(active)),
@@ -632,12 +644,18 @@ class PairPipeline:
         self._step += 1
         for i in row_sources:
             self._pairs[names[i]] += 1
-        return self._assemble(rows, row_sources, step)
+        batch = self._assemble(rows, row_sources, step)
+        if self.process_count == 1:
+            return batch
+        # This process's slice of the global batch (near-equal parts, so a short last batch loses no row).
+        part = np.array_split(np.arange(len(rows)), self.process_count)[self.process_index]
+        start, stop_row = (int(part[0]), int(part[-1]) + 1) if len(part) else (0, 0)
+        return {key: value[start:stop_row] if isinstance(value, list) else value for key, value in batch.items()}
 
     def _assemble(self, rows: list[tuple], row_sources: list[int], step: int) -> dict:
         anchors, positives, negatives = (list(column) for column in zip(*rows, strict=True))
         if self.config.swap_sides:
-            swap = np.random.default_rng([self.seed, 3, self.process_index, step]).random(len(rows)) < 0.5
+            swap = np.random.default_rng([self.seed, 3, 0, step]).random(len(rows)) < 0.5  # the global batch's draw
             for j in np.flatnonzero(swap).tolist():
                 if negatives[j] is None:  # a triplet's negative belongs to its anchor: keep triplets as they are
                     anchors[j], positives[j] = positives[j], anchors[j]

@@ -47,9 +47,13 @@ def load_base_model(config: TrainConfig, *, staging: Path | None = None) -> Sent
             path = write_tiny_model(staging, family, seed=config.seed)
         else:
             path = Path(config.output_dir) / "base-model"
+            failure = None
             if jax.process_index() == 0 and not (path / "config.json").exists():
-                write_tiny_model(path, family, seed=config.seed)
-            barrier("tiny-model")
+                try:
+                    write_tiny_model(path, family, seed=config.seed)
+                except Exception as error:  # the others wait for it: they must hear it failed
+                    failure = error
+            agree(failure)  # a barrier that carries a failure (this process's or one from an earlier check)
     model = load_sentence_model(path, dtype=dtype)
     encoder_config = model.model.encoder.config
     offset = 0 if encoder_config.padding_idx is None else encoder_config.padding_idx + 1  # RoBERTa-family positions
@@ -79,6 +83,43 @@ def make_optimizer(config: TrainConfig) -> tuple[optax.GradientTransformation, o
     adamw = optax.adamw(schedule, b1=0.9, b2=0.999, eps=1e-6, weight_decay=config.weight_decay, mask=decay_mask)
     parts = [optax.clip_by_global_norm(config.grad_clip)] if config.grad_clip else []
     return optax.chain(*parts, adamw), schedule
+
+
+AGREE_MESSAGE_BYTES = 512  # a failure's first line, as sent to the other processes
+
+
+def agree(failure: BaseException | None) -> None:
+    """Multi-process: every process says whether its start-up checks passed (one small all-gather of a flag and a
+    message), before anything else collective and before any write. When one failed, every process raises: the
+    failing one its own error, the others a UserError naming the process that failed and its message. Without
+    this, a process failing alone (a file only it cannot read) would leave the others waiting in a collective.
+
+    Every agreement point sends the same shapes, so a process that failed before an earlier agreement point (the
+    tiny base model's, on a resume) still pairs with the others there and they stop too. No-op for one process
+    (the failure, if any, is raised as it is)."""
+    if failure is not None and (jax.process_count() == 1 or getattr(failure, "se1b_agreed", False)):
+        raise failure  # one process, or the others heard of this failure already (at an earlier point)
+    if jax.process_count() == 1:
+        return
+    from jax.experimental import multihost_utils
+
+    line = "" if failure is None else (str(failure).strip().splitlines() or [type(failure).__name__])[0]
+    encoded = line.encode("utf-8")[:AGREE_MESSAGE_BYTES]
+    payload = np.zeros(AGREE_MESSAGE_BYTES + 1, dtype=np.uint8)
+    payload[0] = failure is not None
+    payload[1:1 + len(encoded)] = np.frombuffer(encoded, dtype=np.uint8)
+    gathered = np.asarray(multihost_utils.process_allgather(payload))  # processes x (1 + message)
+    if failure is not None:
+        failure.se1b_agreed = True
+        raise failure
+    failed = np.flatnonzero(gathered[:, 0])
+    if failed.size:
+        index = int(failed[0])
+        message = bytes(gathered[index, 1:]).rstrip(b"\0").decode("utf-8", errors="replace")
+        error = UserError(f"process {index} of {jax.process_count()} failed its start-up checks, so this process "
+                          f"(process {jax.process_index()}) stops too: {message}")
+        error.se1b_agreed = True
+        raise error
 
 
 def barrier(name: str) -> None:

@@ -45,6 +45,7 @@ from training.loop.export_run import export_run
 from training.loop.gradcache import gradcache_value_and_grad, plain_value_and_grad
 from training.loop.guard import accept_start, all_finite, check_finite_state, check_start, divergence_error, keep_if
 from training.loop.setup import (
+    agree,
     barrier,
     host,
     init_distributed,
@@ -234,30 +235,6 @@ def data_states_by_process(data) -> dict:
                                                                                       strict=True)]}
 
 
-def cross_process_duplicates(local_batch: dict) -> int:
-    """Multi-process: the rows of one global batch that share a text (as token ids) with a row of another process.
-    Each process dedupes only its own rows, so such a pair is a false in-batch negative: it is counted (one small
-    all-gather of 64-bit row hashes per step) and reported at the end of the run."""
-    if jax.process_count() == 1:
-        return 0
-    import hashlib
-
-    from jax.experimental import multihost_utils
-
-    columns = sorted(c for c, value in local_batch.items() if isinstance(value, dict) and "input_ids" in value)
-    hashes = np.array([[int.from_bytes(hashlib.blake2b(ids[mask > 0].tobytes(), digest_size=8).digest(), "little",
-                                       signed=True)
-                        for ids, mask in zip(local_batch[c]["input_ids"], local_batch[c]["attention_mask"],
-                                             strict=True)]
-                       for c in columns], dtype=np.int64).T  # rows x columns
-    gathered = np.asarray(multihost_utils.process_allgather(hashes))  # processes x rows x columns
-    duplicates = 0
-    for p in range(gathered.shape[0]):
-        others = set(np.delete(gathered, p, axis=0).ravel().tolist())
-        duplicates += sum(any(h in others for h in row) for row in gathered[p].tolist())
-    return duplicates
-
-
 class Evaluator:
     """The run's evaluations (STS Spearman, translation retrieval accuracy), logged to metrics.jsonl and kept as
     `Evaluation` records for the card. `score` is the one number the best checkpoint follows: the STS Spearman when
@@ -348,26 +325,33 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     lead = jax.process_index() == 0
     # Everything that can be checked is checked before anything is written into output_dir: a failed start leaves
     # nothing behind. A fresh tiny base model is written to a temporary folder and installed once accepted.
-    resume_step = check_start(config, resume)
+    # Multi-process: every process runs the checks, then all agree (`agree`) before anything collective (the
+    # parameters' placement, the steps) or written, so a process failing alone stops them all with one line each.
+    staging, failure = None, None
     num_chunks = config.batch_size // config.gradcache_chunk if config.gradcache_chunk else 1
     local_texts = config.batch_size // jax.process_count()  # per text column, in this process's share of a batch
-    if config.pack and local_texts % num_chunks:
-        raise UserError(f"config field 'pack': each of the {jax.process_count()} processes' {local_texts} rows must "
-                        f"split into the {num_chunks} GradCache chunks (batch_size / gradcache_chunk)")
-    evaluator = Evaluator(config)
-    mesh = make_mesh(config)
-    staging = Path(tempfile.mkdtemp(prefix="se1b-base-model-")) if resume_step is None else None
     try:
+        resume_step = check_start(config, resume)
+        if config.pack and local_texts % num_chunks:
+            raise UserError(f"config field 'pack': each of the {jax.process_count()} processes' {local_texts} rows "
+                            f"must split into the {num_chunks} GradCache chunks (batch_size / gradcache_chunk)")
+        evaluator = Evaluator(config)
+        mesh = make_mesh(config)
+        staging = Path(tempfile.mkdtemp(prefix="se1b-base-model-")) if resume_step is None else None
         sentence_model = load_base_model(config, staging=staging)
         objective = make_objective(config, sentence_model.dimension)
-        data_sharding = NamedSharding(mesh, P("data"))
-        graphdef, params, rest, optimizer, schedule, opt_state = init_state(config, sentence_model, mesh)
-        base_key = jax.random.key(config.seed)
         data = open_batches(config, sentence_model)
         if config.guide:  # guided in-batch negatives: the frozen guide's embeddings ride along as array columns
             from training.data.guide import GuidedBatches, load_guide
 
             data = GuidedBatches(data, load_guide(config.guide, sentence_model, config.max_seq_length))
+    except Exception as error:  # heard by every process in `agree`, then raised
+        failure = error
+    try:
+        agree(failure)
+        data_sharding = NamedSharding(mesh, P("data"))
+        graphdef, params, rest, optimizer, schedule, opt_state = init_state(config, sentence_model, mesh)
+        base_key = jax.random.key(config.seed)
         if lead:
             accept_start(config, staging)
     finally:
@@ -424,14 +408,12 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     # Padding efficiency (real tokens / computed positions) per log window, and the distinct batch shapes compiled.
     window_real, window_computed, compiled_shapes = 0, 0, set()
     row_multiple = packed_row_multiple(local_texts // num_chunks, jax.local_device_count())
-    duplicates_across_processes = 0  # since this start: rows sharing a text with another process's rows
     while step < config.steps:
         try:
             local = next(batches)
         except StopIteration:
             bar.write(f"the data ran out after {step} steps (stopping_strategy in the data config)")
             break
-        duplicates_across_processes += cross_process_duplicates(local)
         local = pad_to_common_lengths(local)
         if config.pack:
             local = pack_batch(local, objective, config.max_seq_length, sentence_model.tokenizer.pad_token_id,
@@ -469,9 +451,6 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
         print(f"compiled batch shapes: {len(compiled_shapes)}")
     data.close()
     skipped = {reason: count for reason, count in data.stats.items() if count}
-    if duplicates_across_processes:
-        skipped["rows sharing a text with another process's rows of the same global batch"] = \
-            duplicates_across_processes
     if lead and skipped:
         print(f"data pipeline: {', '.join(f'{count} {reason}' for reason, count in skipped.items())}")
     checkpoints.wait()
