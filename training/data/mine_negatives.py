@@ -7,11 +7,18 @@ a triplet config (anchor, positive, negative) beside the pairs, with a card sect
 1. Anchors and positives are de-duplicated; the candidate corpus is the distinct positives.
 2. Both are embedded with the Flax encoder, in chunks cached on disk (`--cache-dir`): an interrupted run resumes at
    the first missing chunk.
-3. Exact search: cosine scores of a block of anchors against the whole corpus (one matrix product per block, numpy),
-   keeping each anchor's top range_max + (its largest number of positives). Exact and simple to verify; its cost
-   is anchors x corpus x dim multiply-adds, minutes on a CPU for a few hundred thousand pairs. Beyond that an
-   approximate index is the tool (faiss, the index sentence-transformers' own `mine_hard_negatives(use_faiss=True)`
-   uses, maintained by Meta); it is not wired in here.
+3. Search (`--index`), keeping each anchor's top range_max + (its largest number of positives):
+   - exact: cosine scores of a block of anchors against the whole corpus (one matrix product per block, numpy).
+     Exact and simple to verify; its cost is anchors x corpus x dim multiply-adds, minutes on a CPU for a few
+     hundred thousand pairs, and it grows with the square of the corpus.
+   - hnsw: an approximate HNSW graph index (faiss `IndexHNSWFlat`, inner product on unit vectors = cosine).
+     faiss because it is the maintained reference library for this (Meta, regular releases, CPU wheels on PyPI as
+     `faiss-cpu`), and the one sentence-transformers itself uses in `mine_hard_negatives(use_faiss=True)`. HNSW
+     rather than IVF/PQ because it needs no training pass and no nlist/nprobe tuning, keeps the full vectors (the
+     scores of what it finds are exact), and gives recall near 1 at search time log(corpus) per query; its cost is
+     memory (the vectors plus ~2*M links per vector) and build time. bench/bench_ann_recall.py measures its recall
+     against exact search. faiss is optional: only this path imports it.
+   - auto (the default): exact up to EXACT_LIMIT corpus texts, hnsw above.
 4. Per anchor, in score order: drop its own positives; drop candidates within the margin of the positive (score +
    margin > positive score, with the lowest-scoring positive when an anchor has several: near-positives are likely
    unlabelled positives, "false negatives"); of what is left, skip the first range_min and keep the next
@@ -39,6 +46,9 @@ from se1b.errors import UserError
 
 EMBED_CHUNK = 4096  # texts per cached chunk: the unit of resumption
 QUERY_BLOCK = 1024  # anchors scored against the corpus per matrix product
+BLOCK_SCORES = 1 << 26  # at most this many scores per block (256 MB of float32): large corpora get fewer anchors
+EXACT_LIMIT = 200_000  # --index auto: exact search up to this many corpus texts, HNSW above
+INDEXES = ("auto", "exact", "hnsw")
 
 
 @dataclass
@@ -47,8 +57,18 @@ class MiningSettings:
     range_max: int = 50
     num_negatives: int = 1
     margin: float | None = 0.0  # absolute: drop candidates with score + margin > positive score; None = off
+    index: str = "auto"  # "exact", "hnsw" or "auto" (exact up to EXACT_LIMIT corpus texts)
+    hnsw_m: int = 32  # HNSW: links per vector (memory ~ 2 * M * 4 bytes per vector beyond the vector itself)
+    ef_construction: int = 200  # HNSW: candidate list while building (higher = better graph, slower build)
+    ef_search: int = 256  # HNSW: candidate list per query (higher = higher recall, slower); at least the k searched
 
     def check(self) -> None:
+        if self.index not in INDEXES:
+            raise UserError(f"--index must be one of {', '.join(INDEXES)}, got {self.index!r}")
+        for flag, value in (("--hnsw-m", self.hnsw_m), ("--ef-construction", self.ef_construction),
+                            ("--ef-search", self.ef_search)):
+            if value < 1:
+                raise UserError(f"{flag} must be >= 1, got {value}")
         if self.range_min < 0:
             raise UserError(f"--range-min must be >= 0, got {self.range_min}")
         if self.num_negatives < 1:
@@ -61,9 +81,9 @@ class MiningSettings:
 def top_candidates(queries: np.ndarray, corpus: np.ndarray, k: int, block: int = QUERY_BLOCK
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k by cosine: (scores [Q, k] descending, corpus ids [Q, k]), a block of queries at a time."""
-    queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
-    corpus = corpus / np.maximum(np.linalg.norm(corpus, axis=1, keepdims=True), 1e-12)
+    queries, corpus = _unit(queries), _unit(corpus)
     k = min(k, len(corpus))
+    block = max(1, min(block, BLOCK_SCORES // max(len(corpus), 1)))
     scores = np.empty((len(queries), k), dtype=np.float32)
     ids = np.empty((len(queries), k), dtype=np.int64)
     for start in range(0, len(queries), block):
@@ -76,6 +96,43 @@ def top_candidates(queries: np.ndarray, corpus: np.ndarray, k: int, block: int =
     return scores, ids
 
 
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def _faiss():
+    try:
+        import faiss
+    except ImportError:
+        raise UserError("--index hnsw needs faiss: pip install faiss-cpu (or use --index exact)") from None
+    return faiss
+
+
+def hnsw_candidates(queries: np.ndarray, corpus: np.ndarray, k: int, *, m: int = 32, ef_construction: int = 200,
+                    ef_search: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate top-k by cosine through a faiss HNSW index: (scores [Q, k] descending, corpus ids [Q, k]).
+    An id of -1 (score -inf) fills a row where the graph search found fewer than k."""
+    faiss = _faiss()
+    queries, corpus = _unit(queries), _unit(corpus)
+    k = min(k, len(corpus))
+    index = faiss.IndexHNSWFlat(corpus.shape[1], m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = ef_construction
+    index.add(np.ascontiguousarray(corpus))
+    index.hnsw.efSearch = max(ef_search, k)
+    scores, ids = index.search(np.ascontiguousarray(queries), k)
+    scores[ids < 0] = -np.inf
+    return scores, ids.astype(np.int64)
+
+
+def search_label(settings: MiningSettings, corpus_size: int) -> str:
+    """The index `settings` resolves to for a corpus of this size, as the card says it ("... cosine search")."""
+    if settings.index == "hnsw" or (settings.index == "auto" and corpus_size > EXACT_LIMIT):
+        return (f"approximate (faiss HNSW: IndexHNSWFlat, inner product on unit vectors, M={settings.hnsw_m}, "
+                f"efConstruction={settings.ef_construction}, efSearch={settings.ef_search})")
+    return "exact (numpy, blocked matrix products)"
+
+
 def select_negatives(scores: np.ndarray, ids: np.ndarray, positive_ids: list[list[int]], positive_scores: np.ndarray,
                      settings: MiningSettings) -> tuple[list[list[tuple[int, float]]], dict[str, int]]:
     """Per query, the chosen (corpus id, score) negatives from its ranked candidates, and counts of what was
@@ -86,6 +143,8 @@ def select_negatives(scores: np.ndarray, ids: np.ndarray, positive_ids: list[lis
         own = set(positive_ids[q])
         kept = []
         for score, corpus_id in zip(row_scores.tolist(), row_ids.tolist(), strict=True):
+            if corpus_id < 0:  # an approximate search that found fewer than k
+                continue
             if corpus_id in own:
                 counts["positive"] += 1
             elif settings.margin is not None and score + settings.margin > positive_scores[q]:
@@ -133,6 +192,7 @@ def mine(anchors: list[str], positives: list[str], encode_queries, encode_corpus
          ) -> tuple[list[tuple[str, str, str]], dict[str, Any]]:
     """The triplets (anchor, positive, negative) for pairs (anchors[i], positives[i]), and the mining statistics.
     `encode_queries` / `encode_corpus`: texts -> [n, dim] embeddings."""
+    settings.check()
     queries = list(dict.fromkeys(anchors))
     corpus = list(dict.fromkeys(positives))
     query_index = {text: i for i, text in enumerate(queries)}
@@ -143,19 +203,24 @@ def mine(anchors: list[str], positives: list[str], encode_queries, encode_corpus
         if corpus_index[positive] not in ids:
             ids.append(corpus_index[positive])
     query_embeddings, corpus_embeddings = encode_queries(queries), encode_corpus(corpus)
-    normalized_q = query_embeddings / np.maximum(np.linalg.norm(query_embeddings, axis=1, keepdims=True), 1e-12)
-    normalized_c = corpus_embeddings / np.maximum(np.linalg.norm(corpus_embeddings, axis=1, keepdims=True), 1e-12)
+    normalized_q, normalized_c = _unit(query_embeddings), _unit(corpus_embeddings)
     positive_scores = np.array([min(float(normalized_q[q] @ normalized_c[c]) for c in ids)
                                 for q, ids in enumerate(positive_ids)], dtype=np.float32)
     most_positives = max(len(ids) for ids in positive_ids)
-    scores, ids = top_candidates(query_embeddings, corpus_embeddings, settings.range_max + most_positives)
+    k = settings.range_max + most_positives
+    search = search_label(settings, len(corpus))
+    if search.startswith("exact"):
+        scores, ids = top_candidates(query_embeddings, corpus_embeddings, k)
+    else:
+        scores, ids = hnsw_candidates(query_embeddings, corpus_embeddings, k, m=settings.hnsw_m,
+                                      ef_construction=settings.ef_construction, ef_search=settings.ef_search)
     chosen, counts = select_negatives(scores, ids, positive_ids, positive_scores, settings)
     triplets = []
     for q, anchor in enumerate(queries):
         for c in positive_ids[q]:
             triplets.extend((anchor, corpus[c], corpus[n]) for n, _ in chosen[q])
     negative_scores = [score for row in chosen for _, score in row]
-    stats = {"pairs": len(anchors), "unique_anchors": len(queries), "corpus": len(corpus),
+    stats = {"search": search, "pairs": len(anchors), "unique_anchors": len(queries), "corpus": len(corpus),
              "triplets": len(triplets), "skipped_as_positive": counts["positive"],
              "skipped_within_margin": counts["margin"], "anchors_short_of_negatives": counts["short"],
              "mean_positive_score": float(np.mean(positive_scores)),
@@ -210,6 +275,8 @@ def mine_negatives(repo: str, config: str | None, model_path: str, out: str | Pa
     settings.check()
     _check_out(Path(out))
     anchors, positives = load_pairs(repo, config)
+    if not search_label(settings, len(set(positives))).startswith("exact"):
+        _faiss()  # a missing faiss is said before the embedding, not after
     model_dir = resolve_model_folder(model_path)
     model = load_sentence_model(model_dir)
     cache = Path(cache_dir)
@@ -225,8 +292,7 @@ def mine_negatives(repo: str, config: str | None, model_path: str, out: str | Pa
         raise UserError(f"{repo} (config {config or 'default'}): no negative survived the rank window and margin "
                         "(widen --range-max or lower --margin); nothing written")
     config_name = name or f"{config or 'default'}-hard-negatives"
-    mining = {"from_config": config or "default", "model": _model_label(model_path), "search": "exact (numpy)",
-              **vars(settings), **stats}
+    mining = {"from_config": config or "default", "model": _model_label(model_path), **vars(settings), **stats}
     _publish(repo, config, config_name, triplets, mining, Path(out))
     print(f"mined {stats['triplets']:,} triplets for {stats['unique_anchors']:,} anchors; skipped "
           f"{stats['skipped_as_positive']:,} own positives and {stats['skipped_within_margin']:,} candidates within "
@@ -307,6 +373,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--margin", type=float, default=0.0, help="drop candidates scored within this margin of "
                         "the positive (score + margin > positive score), likely false negatives (default 0.0)")
     parser.add_argument("--no-margin", action="store_true", help="no margin filter at all")
+    parser.add_argument("--index", choices=INDEXES, default="auto", help="top-k search: exact (numpy blocks), hnsw "
+                        f"(approximate, faiss; pip install faiss-cpu) or auto: exact up to {EXACT_LIMIT:,} corpus "
+                        "texts, hnsw above (default auto)")
+    parser.add_argument("--hnsw-m", type=int, default=32, help="HNSW links per vector (default 32)")
+    parser.add_argument("--ef-construction", type=int, default=200, help="HNSW build candidate list (default 200)")
+    parser.add_argument("--ef-search", type=int, default=256,
+                        help="HNSW search candidate list: higher = higher recall, slower (default 256)")
     parser.add_argument("--batch-size", type=int, default=128, help="texts per encode batch (default 128)")
     parser.add_argument("--cache-dir", default="~/.cache/se1b/mining",
                         help="embedding chunks are cached here; a rerun resumes (default %(default)s)")
@@ -314,7 +387,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     settings = MiningSettings(range_min=args.range_min, range_max=args.range_max, num_negatives=args.num_negatives,
-                              margin=None if args.no_margin else args.margin)
+                              margin=None if args.no_margin else args.margin, index=args.index,
+                              hnsw_m=args.hnsw_m, ef_construction=args.ef_construction, ef_search=args.ef_search)
     mine_negatives(args.repo, args.config, args.model, args.out, settings, cache_dir=args.cache_dir,
                    batch_size=args.batch_size, name=args.name)
     return 0
