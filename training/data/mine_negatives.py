@@ -109,20 +109,30 @@ def _faiss():
     return faiss
 
 
-def hnsw_candidates(queries: np.ndarray, corpus: np.ndarray, k: int, *, m: int = 32, ef_construction: int = 200,
-                    ef_search: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Approximate top-k by cosine through a faiss HNSW index: (scores [Q, k] descending, corpus ids [Q, k]).
-    An id of -1 (score -inf) fills a row where the graph search found fewer than k."""
+def build_hnsw(corpus: np.ndarray, *, m: int = 32, ef_construction: int = 200):
+    """A faiss HNSW index over the unit-normalised `corpus` (inner product = cosine)."""
     faiss = _faiss()
-    queries, corpus = _unit(queries), _unit(corpus)
-    k = min(k, len(corpus))
+    corpus = _unit(corpus)
     index = faiss.IndexHNSWFlat(corpus.shape[1], m, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = ef_construction
     index.add(np.ascontiguousarray(corpus))
+    return index
+
+
+def search_hnsw(index, queries: np.ndarray, k: int, ef_search: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate top-k by cosine: (scores [Q, k] descending, corpus ids [Q, k]). An id of -1 (score -inf) fills
+    a row where the graph search found fewer than k."""
+    k = min(k, index.ntotal)
     index.hnsw.efSearch = max(ef_search, k)
-    scores, ids = index.search(np.ascontiguousarray(queries), k)
+    scores, ids = index.search(np.ascontiguousarray(_unit(queries)), k)
     scores[ids < 0] = -np.inf
     return scores, ids.astype(np.int64)
+
+
+def hnsw_candidates(queries: np.ndarray, corpus: np.ndarray, k: int, *, m: int = 32, ef_construction: int = 200,
+                    ef_search: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate top-k by cosine through a faiss HNSW index built over `corpus` (see `search_hnsw`)."""
+    return search_hnsw(build_hnsw(corpus, m=m, ef_construction=ef_construction), queries, k, ef_search)
 
 
 def search_label(settings: MiningSettings, corpus_size: int) -> str:
