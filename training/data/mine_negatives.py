@@ -19,14 +19,19 @@ a triplet config (anchor, positive, negative) beside the pairs, with a card sect
      memory (the vectors plus ~2*M links per vector) and build time. bench/bench_ann_recall.py measures its recall
      against exact search. faiss is optional: only this path imports it.
    - auto (the default): exact up to EXACT_LIMIT corpus texts, hnsw above.
-4. Per anchor, in score order: drop its own positives; drop candidates within the margin of the positive (score +
-   margin > positive score, with the lowest-scoring positive when an anchor has several: near-positives are likely
-   unlabelled positives, "false negatives"); of what is left, skip the first range_min and keep the next
-   num_negatives. One triplet per kept negative.
+4. Per anchor, in score order (equal scores in corpus order): drop its own positives; drop candidates within the
+   margin of the positive (score + margin > positive score - MARGIN_TOLERANCE, with the lowest-scoring positive when
+   an anchor has several: near-positives are likely unlabelled positives, "false negatives"); of what is left, skip
+   the first range_min and keep the next num_negatives. One triplet per kept negative.
 
 These are the rules of sentence-transformers' `mine_hard_negatives(..., range_min, range_max, num_negatives,
 absolute_margin, sampling_strategy="top", output_format="triplet")`, so both give the same triplets on the same model
-(tests/test_mine_negatives.py; bench/mine_negatives.py measures the speed ratio).
+(tests/test_mine_negatives.py; bench/bench_mine_negatives.py measures the speed ratio), with two deliberate
+differences that only show on exact ties: (a) tied candidates come in corpus order here, in torch.topk's unspecified
+order there; (b) the tolerance: a candidate that ties the positive (a distinct text with the positive's embedding,
+e.g. the same tweet with a space before a comma) is dropped here at margin 0, where sentence-transformers' ">"
+keeps or drops it depending on the last bit of two differently accumulated cosines (its positive score comes from
+`similarity_pairwise`, its candidate scores from a matrix product).
 """
 
 from __future__ import annotations
@@ -47,7 +52,13 @@ from se1b.errors import UserError
 EMBED_CHUNK = 4096  # texts per cached chunk: the unit of resumption
 QUERY_BLOCK = 1024  # anchors scored against the corpus per matrix product
 BLOCK_SCORES = 1 << 26  # at most this many scores per block (256 MB of float32): large corpora get fewer anchors
-EXACT_LIMIT = 200_000  # --index auto: exact search up to this many corpus texts, HNSW above
+# Scores within this of the margin boundary count as on it (dropped): float accumulation differs by ~1e-7 between
+# two ways of computing the same cosine, and a candidate that exactly ties the positive is a duplicate of it.
+MARGIN_TOLERANCE = 1e-6
+# --index auto: exact search up to this many corpus texts, HNSW above. Measured (bench/bench_ann_recall.py, one
+# thread each): at 20,000 x 384 exact search took 8.5 s and the HNSW build alone 146-249 s; exact grows with n^2 and
+# HNSW with ~n log n, which puts the crossover near a million texts (and exact search's memory is bounded by blocks).
+EXACT_LIMIT = 1_000_000
 INDEXES = ("auto", "exact", "hnsw")
 
 
@@ -80,7 +91,10 @@ class MiningSettings:
 
 def top_candidates(queries: np.ndarray, corpus: np.ndarray, k: int, block: int = QUERY_BLOCK
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k by cosine: (scores [Q, k] descending, corpus ids [Q, k]), a block of queries at a time."""
+    """Exact top-k by cosine: (scores [Q, k] descending, corpus ids [Q, k]), a block of queries at a time. Equal
+    scores are ordered by corpus id (first appearance), in any block size: distinct texts that tokenize alike
+    (e.g. "it , then" / "it, then" under an uncased WordPiece) have bit-identical embeddings and so exactly tied
+    scores, and their order must not depend on the partition algorithm."""
     queries, corpus = _unit(queries), _unit(corpus)
     k = min(k, len(corpus))
     block = max(1, min(block, BLOCK_SCORES // max(len(corpus), 1)))
@@ -90,10 +104,21 @@ def top_candidates(queries: np.ndarray, corpus: np.ndarray, k: int, block: int =
         block_scores = queries[start : start + block] @ corpus.T
         part = np.argpartition(-block_scores, k - 1, axis=1)[:, :k]
         part_scores = np.take_along_axis(block_scores, part, axis=1)
-        order = np.argsort(-part_scores, axis=1, kind="stable")
-        scores[start : start + block] = np.take_along_axis(part_scores, order, axis=1)
-        ids[start : start + block] = np.take_along_axis(part, order, axis=1)
+        # A tie across the k-th place: argpartition kept an arbitrary subset of the tied ids; a stable full sort of
+        # those (rare) rows keeps the lowest ids instead.
+        crossing = (block_scores >= part_scores.min(axis=1, keepdims=True)).sum(axis=1) > k
+        for row in np.flatnonzero(crossing):
+            part[row] = np.argsort(-block_scores[row], kind="stable")[:k]
+            part_scores[row] = block_scores[row, part[row]]
+        part_scores, part = _ranked(part_scores, part)
+        scores[start : start + block], ids[start : start + block] = part_scores, part
     return scores, ids
+
+
+def _ranked(scores: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row by score descending, equal scores by corpus id ascending."""
+    order = np.lexsort((ids, -scores), axis=1)
+    return np.take_along_axis(scores, order, axis=1), np.take_along_axis(ids, order, axis=1)
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
@@ -126,7 +151,7 @@ def search_hnsw(index, queries: np.ndarray, k: int, ef_search: int = 256) -> tup
     index.hnsw.efSearch = max(ef_search, k)
     scores, ids = index.search(np.ascontiguousarray(_unit(queries)), k)
     scores[ids < 0] = -np.inf
-    return scores, ids.astype(np.int64)
+    return _ranked(scores, ids.astype(np.int64))  # ties in id order, as in exact search
 
 
 def hnsw_candidates(queries: np.ndarray, corpus: np.ndarray, k: int, *, m: int = 32, ef_construction: int = 200,
@@ -157,7 +182,7 @@ def select_negatives(scores: np.ndarray, ids: np.ndarray, positive_ids: list[lis
                 continue
             if corpus_id in own:
                 counts["positive"] += 1
-            elif settings.margin is not None and score + settings.margin > positive_scores[q]:
+            elif settings.margin is not None and score + settings.margin > positive_scores[q] - MARGIN_TOLERANCE:
                 counts["margin"] += 1
             else:
                 kept.append((corpus_id, score))
