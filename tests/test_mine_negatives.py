@@ -70,6 +70,29 @@ def test_top_candidates_is_exact_in_any_block_size():
         np.testing.assert_allclose(scores, np.take_along_axis(full, expected, axis=1), rtol=1e-5)
 
 
+def test_exactly_tied_candidates_come_in_corpus_order_and_a_tie_with_the_positive_is_dropped():
+    # Distinct texts that tokenize alike have bit-identical embeddings: their scores tie exactly. Corpus 0..5 at the
+    # same point, 6 and 7 elsewhere; whatever the block size or the k cut, ties come lowest id first.
+    rng = np.random.default_rng(3)
+    point, other = rng.normal(size=8), rng.normal(size=(2, 8))
+    corpus = np.stack([point] * 6 + list(other)).astype(np.float32)
+    queries = (point + 0.1 * rng.normal(size=(4, 8))).astype(np.float32)
+    for k in (2, 4, 6, 8):
+        for block in (1, 3, 1024):
+            _, ids = top_candidates(queries, corpus, k, block=block)
+            assert (ids[:, : min(k, 6)] == np.arange(min(k, 6))).all()
+    # "q" with positive "p"; "p2" is p's duplicate up to spacing (the same embedding): at margin 0 it ties the
+    # positive and is a false negative, dropped whatever the last bit of either cosine says.
+    vectors = {"q": _at(0), "p": _at(20), "p2": _at(20), "n": _at(40), "m": _at(60), "r": _at(90), "s": _at(100)}
+    anchors, positives = ["q", "r", "s", "r"], ["p", "n", "m", "p2"]  # p2 is in the corpus as r's positive
+
+    def encode(texts):
+        return np.stack([vectors[text] for text in texts])
+
+    triplets, _ = mine(anchors, positives, encode, encode, MiningSettings(range_min=0, range_max=3, num_negatives=1))
+    assert [negative for anchor, _, negative in triplets if anchor == "q"] == ["n"]
+
+
 def test_hnsw_index_gives_the_same_negatives_as_exact_search_on_a_small_corpus():
     pytest.importorskip("faiss")
     # Clustered random embeddings (like real ones: near neighbours exist), 300 pairs whose positive lies near its
