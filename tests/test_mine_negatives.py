@@ -186,6 +186,15 @@ def test_cli_publishes_a_triplet_config_beside_the_pairs_with_its_card(tmp_path,
     assert again.to_list() == triplets.to_list()
     assert len(datasets.load_dataset(str(out), "topics-hard-negatives", split="train")) == len(triplets)
 
+    import importlib.util
+
+    if importlib.util.find_spec("faiss"):  # the approximate index: same triplets here, and the card says which index
+        assert main(args + ["--name", "ann", "--index", "hnsw", "--ef-search", "300"]) == 0
+        assert datasets.load_dataset(str(out), "ann", split="train").to_list() == triplets.to_list()
+        card = (out / "README.md").read_text()
+        assert "approximate (faiss HNSW: IndexHNSWFlat, inner product on unit vectors, M=32, efConstruction=200, " \
+               "efSearch=300) cosine search" in card.replace("\n", " ")
+
 
 def test_a_config_with_no_pairs_is_one_line_and_writes_nothing(tmp_path, capsys):
     from se1b.cli import main
