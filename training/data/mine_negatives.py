@@ -13,7 +13,8 @@ a triplet config (anchor, positive, negative) beside the pairs, with a card sect
      hundred thousand pairs, and it grows with the square of the corpus.
    - hnsw: an approximate HNSW graph index (faiss `IndexHNSWFlat`, inner product on unit vectors = cosine).
      faiss because it is the maintained reference library for this (Meta, regular releases, CPU wheels on PyPI as
-     `faiss-cpu`), and the one sentence-transformers itself uses in `mine_hard_negatives(use_faiss=True)`. HNSW
+     `faiss-cpu`), and the library sentence-transformers itself uses in `mine_hard_negatives(use_faiss=True)` (there
+     with the exact, brute-force IndexFlatIP, which speeds up the matrix product but not its n^2 cost). HNSW
      rather than IVF/PQ because it needs no training pass and no nlist/nprobe tuning, keeps the full vectors (the
      scores of what it finds are exact), and on embedding-like data gives recall near 1 (0.9997 of the exact top-50
      at the defaults, BENCHMARKS.md) at search time ~log(corpus) per query; its cost is
