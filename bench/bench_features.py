@@ -79,6 +79,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/se1b-features"))
     parser.add_argument("--seeds", type=lambda text: [int(x) for x in text.split(",")], default=[0],
                         help="comma-separated training seeds; every run is repeated with each (mean ± half range)")
+    parser.add_argument("--no-train", action="store_true", help="tabulate the runs already done; train nothing")
     args = parser.parse_args()
     out = args.out
     anchors, positives = [], []
@@ -116,6 +117,8 @@ def main() -> None:
         name = label.replace(" ", "_").replace("(", "").replace(")", "").replace("+", "and")
         run_dir = out / (name if seed == 0 else f"{name}_seed{seed}")
         if not (run_dir / "model" / "README.md").exists():
+            if args.no_train:
+                continue
             config = out / f"{run_dir.name}.json"
             config.write_text(json.dumps(common | runs[label] | {"seed": seed, "output_dir": str(run_dir)}))
             subprocess.run([sys.executable, "-m", "se1b.cli", "train", str(config)], check=True)
