@@ -1,6 +1,9 @@
 """Hard-negative mining: `se1b data mine-negatives`' miner (Flax encoder + exact numpy top-k) vs
 sentence-transformers' `mine_hard_negatives` (torch encoder + exact torch top-k), same model, same pairs, same rules,
-in one run. Prints each side's seconds, the ratio, and whether the triplets are identical.
+in one run. Prints each side's seconds, the ratio, whether the triplets are identical, and of the positions that
+differ, how many differ only by the order of exact ties: the two negatives are distinct texts with the same token ids
+(e.g. a tweet with and without a space before a comma), hence bit-identical embeddings and equal scores, which we
+order by corpus position and torch.topk in an unspecified order.
 
     python bench/bench_mine_negatives.py --data ../shared/data/pairs/twitter_url.jsonl.gz --pairs 2000
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import time
 from pathlib import Path
 
@@ -43,7 +47,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
     pairs = read_pairs(args.data, args.pairs)
-    settings = MiningSettings(range_min=0, range_max=20, num_negatives=3, margin=0.0)
+    settings = MiningSettings(range_min=0, range_max=20, num_negatives=3, margin=0.0, index="exact")
     flax, torch_model = load_sentence_model(minilm_folder()), SentenceTransformer(str(minilm_folder()), device="cpu")
 
     def ours(data):
@@ -67,10 +71,17 @@ def main() -> None:
     their_triplets = theirs(pairs)
     their_seconds = time.perf_counter() - start
     same = our_triplets == their_triplets
-    differing = sum(a != b for a, b in zip(our_triplets, their_triplets, strict=False))
+    differing = [(a, b) for a, b in zip(our_triplets, their_triplets, strict=False) if a != b]
+
+    def tokens(text):
+        return torch_model.tokenizer(text, truncation=True, max_length=torch_model.max_seq_length)["input_ids"]
+
+    tied = sum(a[:2] == b[:2] and tokens(a[2]) == tokens(b[2]) for a, b in differing)
+    print(f"load average {os.getloadavg()}")
     print(f"pairs {len(pairs['anchor'])}: se1b {our_seconds:.1f} s, sentence-transformers {their_seconds:.1f} s, "
           f"ratio (their time / ours) {their_seconds / our_seconds:.2f}x; triplets {len(our_triplets)} vs "
-          f"{len(their_triplets)}, identical: {same} ({differing} positions differ)")
+          f"{len(their_triplets)}, identical: {same} ({len(differing)} positions differ, {tied} of them only by "
+          "the order of exactly tied negatives: same anchor and positive, negatives with the same token ids)")
 
 
 if __name__ == "__main__":

@@ -187,6 +187,24 @@ def test_bad_matryoshka_width_and_bad_guide_stop_before_training(tmp_path, run_f
     assert "\n" not in str(error.value)
     assert not (tmp_path / "guided" / "model").exists()
 
+    # A guide with fewer positions than max_seq_length (8 < 16) could not read the batch's token ids.
+    import torch
+    import transformers
+
+    from training.model.tiny import tiny_config
+
+    short = tmp_path / "short-guide"
+    shutil.copytree(run_fixture["guide"], short)
+    config = tiny_config("bert")
+    config.max_position_embeddings = 8
+    torch.manual_seed(2)
+    transformers.AutoModel.from_config(config).save_pretrained(short)
+    with pytest.raises(UserError, match=r"short-guide reads at most 8 tokens, fewer than max_seq_length \(16\)$"
+                       ) as error:
+        train(load_config(_config(tmp_path, run_fixture, "short", guide=str(short))))
+    assert "\n" not in str(error.value) and str(error.value).startswith("config field 'guide': ")
+    assert not (tmp_path / "short" / "model").exists()
+
 
 def test_resume_is_bit_exact_with_matryoshka_and_guide(tmp_path, run_fixture):
     from test_train import _config, _exported_tensors, _metrics, _run, _se1b

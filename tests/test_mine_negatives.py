@@ -14,7 +14,7 @@ import pytest
 from pair_fixtures import write_hub_folder
 
 from se1b.errors import UserError
-from training.data.mine_negatives import MiningSettings, mine, top_candidates
+from training.data.mine_negatives import MiningSettings, hnsw_candidates, mine, top_candidates
 
 
 def _at(degrees: float) -> np.ndarray:
@@ -70,6 +70,73 @@ def test_top_candidates_is_exact_in_any_block_size():
         np.testing.assert_allclose(scores, np.take_along_axis(full, expected, axis=1), rtol=1e-5)
 
 
+def test_exactly_tied_candidates_come_in_corpus_order_and_a_tie_with_the_positive_is_dropped():
+    # Distinct texts that tokenize alike have bit-identical embeddings: their scores tie exactly. Corpus 0..5 at the
+    # same point, 6 and 7 elsewhere; whatever the block size or the k cut, ties come lowest id first.
+    rng = np.random.default_rng(3)
+    point, other = rng.normal(size=8), rng.normal(size=(2, 8))
+    corpus = np.stack([point] * 6 + list(other)).astype(np.float32)
+    queries = (point + 0.1 * rng.normal(size=(4, 8))).astype(np.float32)
+    for k in (2, 4, 6, 8):
+        for block in (1, 3, 1024):
+            _, ids = top_candidates(queries, corpus, k, block=block)
+            assert (ids[:, : min(k, 6)] == np.arange(min(k, 6))).all()
+    # "q" with positive "p"; "p2" is p's duplicate up to spacing (the same embedding): at margin 0 it ties the
+    # positive and is a false negative, dropped whatever the last bit of either cosine says.
+    vectors = {"q": _at(0), "p": _at(20), "p2": _at(20), "n": _at(40), "m": _at(60), "r": _at(90), "s": _at(100)}
+    anchors, positives = ["q", "r", "s", "r"], ["p", "n", "m", "p2"]  # p2 is in the corpus as r's positive
+
+    def encode(texts):
+        return np.stack([vectors[text] for text in texts])
+
+    triplets, _ = mine(anchors, positives, encode, encode, MiningSettings(range_min=0, range_max=3, num_negatives=1))
+    assert [negative for anchor, _, negative in triplets if anchor == "q"] == ["n"]
+
+
+def test_hnsw_index_gives_the_same_negatives_as_exact_search_on_a_small_corpus():
+    pytest.importorskip("faiss")
+    # Clustered random embeddings (like real ones: near neighbours exist), 300 pairs whose positive lies near its
+    # anchor; high-recall HNSW settings (the defaults).
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(20, 32))
+    vectors = {f"a{i}": centres[i % 20] + 0.5 * rng.normal(size=32) for i in range(300)}
+    vectors |= {f"p{i}": vectors[f"a{i}"] + 0.2 * rng.normal(size=32) for i in range(300)}
+    anchors, positives = [f"a{i}" for i in range(300)], [f"p{i}" for i in range(300)]
+
+    def encode(texts):
+        return np.stack([vectors[text] for text in texts]).astype(np.float32)
+
+    settings = {"range_min": 2, "range_max": 15, "num_negatives": 3, "margin": 0.02}
+    exact, exact_stats = mine(anchors, positives, encode, encode, MiningSettings(**settings, index="exact"))
+    approx, approx_stats = mine(anchors, positives, encode, encode, MiningSettings(**settings, index="hnsw"))
+    assert len(exact) > 800 and approx == exact
+    assert exact_stats["search"].startswith("exact") and "IndexHNSWFlat" in approx_stats["search"]
+    assert "efSearch=256" in approx_stats["search"]
+    del approx_stats["search"], exact_stats["search"]
+    assert approx_stats == pytest.approx(exact_stats, abs=1e-6)  # counts equal; mean scores within float rounding
+    # The index's own top-k: the same ids as exact search, scores within float rounding.
+    queries, corpus = encode(anchors), encode(positives)
+    exact_scores, exact_ids = top_candidates(queries, corpus, 20)
+    scores, ids = hnsw_candidates(queries, corpus, 20)
+    np.testing.assert_array_equal(ids, exact_ids)
+    np.testing.assert_allclose(scores, exact_scores, atol=1e-5)
+
+
+def test_auto_index_switches_to_hnsw_above_the_limit_and_a_missing_faiss_is_one_line(monkeypatch):
+    import sys
+
+    import training.data.mine_negatives as mining
+
+    triplets, stats = _mine(range_min=0, range_max=10, num_negatives=2)
+    assert stats["search"].startswith("exact")  # 7 corpus texts: auto = exact
+    monkeypatch.setattr(mining, "EXACT_LIMIT", 5)
+    monkeypatch.setitem(sys.modules, "faiss", None)  # as if faiss-cpu were not installed
+    with pytest.raises(UserError, match=r"^--index hnsw needs faiss: pip install faiss-cpu \(or use --index exact\)$"):
+        _mine(range_min=0, range_max=10, num_negatives=2)
+    with pytest.raises(UserError, match="--index must be one of auto, exact, hnsw"):
+        _mine(index="annoy")
+
+
 def _topic_pairs(rows: int, seed: int = 0) -> dict[str, list[str]]:
     from test_train import TOPICS
 
@@ -108,6 +175,7 @@ def test_cli_publishes_a_triplet_config_beside_the_pairs_with_its_card(tmp_path,
     assert report["mining"]["margin"] == 0.05 and report["mining"]["model"] == "model"
     card = (out / "README.md").read_text()
     assert "How the negatives were mined" in card and "within 0.05 of the positive" in card
+    assert "exact (numpy, blocked matrix products) cosine search" in card  # 60 pairs: --index auto = exact
 
     chunks = sorted((tmp_path / "cache").rglob("chunk-*.npy"))
     assert len(chunks) == 2  # anchors and corpus, one chunk each: a rerun reuses them
@@ -117,6 +185,15 @@ def test_cli_publishes_a_triplet_config_beside_the_pairs_with_its_card(tmp_path,
     again = datasets.load_dataset(str(out), "again", split="train")  # beside the first, in the same folder
     assert again.to_list() == triplets.to_list()
     assert len(datasets.load_dataset(str(out), "topics-hard-negatives", split="train")) == len(triplets)
+
+    import importlib.util
+
+    if importlib.util.find_spec("faiss"):  # the approximate index: same triplets here, and the card says which index
+        assert main(args + ["--name", "ann", "--index", "hnsw", "--ef-search", "300"]) == 0
+        assert datasets.load_dataset(str(out), "ann", split="train").to_list() == triplets.to_list()
+        card = (out / "README.md").read_text()
+        assert "approximate (faiss HNSW: IndexHNSWFlat, inner product on unit vectors, M=32, efConstruction=200, " \
+               "efSearch=300) cosine search" in card.replace("\n", " ")
 
 
 def test_a_config_with_no_pairs_is_one_line_and_writes_nothing(tmp_path, capsys):

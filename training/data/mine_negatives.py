@@ -7,19 +7,33 @@ a triplet config (anchor, positive, negative) beside the pairs, with a card sect
 1. Anchors and positives are de-duplicated; the candidate corpus is the distinct positives.
 2. Both are embedded with the Flax encoder, in chunks cached on disk (`--cache-dir`): an interrupted run resumes at
    the first missing chunk.
-3. Exact search: cosine scores of a block of anchors against the whole corpus (one matrix product per block, numpy),
-   keeping each anchor's top range_max + (its largest number of positives). Exact and simple to verify; its cost
-   is anchors x corpus x dim multiply-adds, minutes on a CPU for a few hundred thousand pairs. Beyond that an
-   approximate index is the tool (faiss, the index sentence-transformers' own `mine_hard_negatives(use_faiss=True)`
-   uses, maintained by Meta); it is not wired in here.
-4. Per anchor, in score order: drop its own positives; drop candidates within the margin of the positive (score +
-   margin > positive score, with the lowest-scoring positive when an anchor has several: near-positives are likely
-   unlabelled positives, "false negatives"); of what is left, skip the first range_min and keep the next
-   num_negatives. One triplet per kept negative.
+3. Search (`--index`), keeping each anchor's top range_max + (its largest number of positives):
+   - exact: cosine scores of a block of anchors against the whole corpus (one matrix product per block, numpy).
+     Exact and simple to verify; its cost is anchors x corpus x dim multiply-adds, minutes on a CPU for a few
+     hundred thousand pairs, and it grows with the square of the corpus.
+   - hnsw: an approximate HNSW graph index (faiss `IndexHNSWFlat`, inner product on unit vectors = cosine).
+     faiss because it is the maintained reference library for this (Meta, regular releases, CPU wheels on PyPI as
+     `faiss-cpu`), and the library sentence-transformers itself uses in `mine_hard_negatives(use_faiss=True)` (there
+     with the exact, brute-force IndexFlatIP, which speeds up the matrix product but not its n^2 cost). HNSW
+     rather than IVF/PQ because it needs no training pass and no nlist/nprobe tuning, keeps the full vectors (the
+     scores of what it finds are exact), and on embedding-like data gives recall near 1 (0.9997 of the exact top-50
+     at the defaults, BENCHMARKS.md) at search time ~log(corpus) per query; its cost is
+     memory (the vectors plus ~2*M links per vector) and build time. bench/bench_ann_recall.py measures its recall
+     against exact search. faiss is optional: only this path imports it.
+   - auto (the default): exact up to EXACT_LIMIT corpus texts, hnsw above.
+4. Per anchor, in score order (equal scores in corpus order): drop its own positives; drop candidates within the
+   margin of the positive (score + margin > positive score - MARGIN_TOLERANCE, with the lowest-scoring positive when
+   an anchor has several: near-positives are likely unlabelled positives, "false negatives"); of what is left, skip
+   the first range_min and keep the next num_negatives. One triplet per kept negative.
 
 These are the rules of sentence-transformers' `mine_hard_negatives(..., range_min, range_max, num_negatives,
 absolute_margin, sampling_strategy="top", output_format="triplet")`, so both give the same triplets on the same model
-(tests/test_mine_negatives.py; bench/mine_negatives.py measures the speed ratio).
+(tests/test_mine_negatives.py; bench/bench_mine_negatives.py measures the speed ratio), with two deliberate
+differences that only show on exact ties: (a) tied candidates come in corpus order here, in torch.topk's unspecified
+order there; (b) the tolerance: a candidate that ties the positive (a distinct text with the positive's embedding,
+e.g. the same tweet with a space before a comma) is dropped here at margin 0, where sentence-transformers' ">"
+keeps or drops it depending on the last bit of two differently accumulated cosines (its positive score comes from
+`similarity_pairwise`, its candidate scores from a matrix product).
 """
 
 from __future__ import annotations
@@ -39,6 +53,15 @@ from se1b.errors import UserError
 
 EMBED_CHUNK = 4096  # texts per cached chunk: the unit of resumption
 QUERY_BLOCK = 1024  # anchors scored against the corpus per matrix product
+BLOCK_SCORES = 1 << 26  # at most this many scores per block (256 MB of float32): large corpora get fewer anchors
+# Scores within this of the margin boundary count as on it (dropped): float accumulation differs by ~1e-7 between
+# two ways of computing the same cosine, and a candidate that exactly ties the positive is a duplicate of it.
+MARGIN_TOLERANCE = 1e-6
+# --index auto: exact search up to this many corpus texts, HNSW above. Measured (bench/bench_ann_recall.py, one
+# thread each): at 20,000 x 384 exact search took 8.5 s and the HNSW build alone 146-249 s; exact grows with n^2 and
+# HNSW with ~n log n, which puts the crossover near a million texts (and exact search's memory is bounded by blocks).
+EXACT_LIMIT = 1_000_000
+INDEXES = ("auto", "exact", "hnsw")
 
 
 @dataclass
@@ -47,8 +70,18 @@ class MiningSettings:
     range_max: int = 50
     num_negatives: int = 1
     margin: float | None = 0.0  # absolute: drop candidates with score + margin > positive score; None = off
+    index: str = "auto"  # "exact", "hnsw" or "auto" (exact up to EXACT_LIMIT corpus texts)
+    hnsw_m: int = 32  # HNSW: links per vector (memory ~ 2 * M * 4 bytes per vector beyond the vector itself)
+    ef_construction: int = 200  # HNSW: candidate list while building (higher = better graph, slower build)
+    ef_search: int = 256  # HNSW: candidate list per query (higher = higher recall, slower); at least the k searched
 
     def check(self) -> None:
+        if self.index not in INDEXES:
+            raise UserError(f"--index must be one of {', '.join(INDEXES)}, got {self.index!r}")
+        for flag, value in (("--hnsw-m", self.hnsw_m), ("--ef-construction", self.ef_construction),
+                            ("--ef-search", self.ef_search)):
+            if value < 1:
+                raise UserError(f"{flag} must be >= 1, got {value}")
         if self.range_min < 0:
             raise UserError(f"--range-min must be >= 0, got {self.range_min}")
         if self.num_negatives < 1:
@@ -60,20 +93,81 @@ class MiningSettings:
 
 def top_candidates(queries: np.ndarray, corpus: np.ndarray, k: int, block: int = QUERY_BLOCK
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k by cosine: (scores [Q, k] descending, corpus ids [Q, k]), a block of queries at a time."""
-    queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
-    corpus = corpus / np.maximum(np.linalg.norm(corpus, axis=1, keepdims=True), 1e-12)
+    """Exact top-k by cosine: (scores [Q, k] descending, corpus ids [Q, k]), a block of queries at a time. Equal
+    scores are ordered by corpus id (first appearance), in any block size: distinct texts that tokenize alike
+    (e.g. "it , then" / "it, then" under an uncased WordPiece) have bit-identical embeddings and so exactly tied
+    scores, and their order must not depend on the partition algorithm."""
+    queries, corpus = _unit(queries), _unit(corpus)
     k = min(k, len(corpus))
+    block = max(1, min(block, BLOCK_SCORES // max(len(corpus), 1)))
     scores = np.empty((len(queries), k), dtype=np.float32)
     ids = np.empty((len(queries), k), dtype=np.int64)
     for start in range(0, len(queries), block):
         block_scores = queries[start : start + block] @ corpus.T
         part = np.argpartition(-block_scores, k - 1, axis=1)[:, :k]
         part_scores = np.take_along_axis(block_scores, part, axis=1)
-        order = np.argsort(-part_scores, axis=1, kind="stable")
-        scores[start : start + block] = np.take_along_axis(part_scores, order, axis=1)
-        ids[start : start + block] = np.take_along_axis(part, order, axis=1)
+        # A tie across the k-th place: argpartition kept an arbitrary subset of the tied ids; a stable full sort of
+        # those (rare) rows keeps the lowest ids instead.
+        crossing = (block_scores >= part_scores.min(axis=1, keepdims=True)).sum(axis=1) > k
+        for row in np.flatnonzero(crossing):
+            part[row] = np.argsort(-block_scores[row], kind="stable")[:k]
+            part_scores[row] = block_scores[row, part[row]]
+        part_scores, part = _ranked(part_scores, part)
+        scores[start : start + block], ids[start : start + block] = part_scores, part
     return scores, ids
+
+
+def _ranked(scores: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row by score descending, equal scores by corpus id ascending."""
+    order = np.lexsort((ids, -scores), axis=1)
+    return np.take_along_axis(scores, order, axis=1), np.take_along_axis(ids, order, axis=1)
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def _faiss():
+    try:
+        import faiss
+    except ImportError:
+        raise UserError("--index hnsw needs faiss: pip install faiss-cpu (or use --index exact)") from None
+    return faiss
+
+
+def build_hnsw(corpus: np.ndarray, *, m: int = 32, ef_construction: int = 200):
+    """A faiss HNSW index over the unit-normalised `corpus` (inner product = cosine)."""
+    faiss = _faiss()
+    corpus = _unit(corpus)
+    index = faiss.IndexHNSWFlat(corpus.shape[1], m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = ef_construction
+    index.add(np.ascontiguousarray(corpus))
+    return index
+
+
+def search_hnsw(index, queries: np.ndarray, k: int, ef_search: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate top-k by cosine: (scores [Q, k] descending, corpus ids [Q, k]). An id of -1 (score -inf) fills
+    a row where the graph search found fewer than k."""
+    k = min(k, index.ntotal)
+    index.hnsw.efSearch = max(ef_search, k)
+    scores, ids = index.search(np.ascontiguousarray(_unit(queries)), k)
+    scores[ids < 0] = -np.inf
+    return _ranked(scores, ids.astype(np.int64))  # ties in id order, as in exact search
+
+
+def hnsw_candidates(queries: np.ndarray, corpus: np.ndarray, k: int, *, m: int = 32, ef_construction: int = 200,
+                    ef_search: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate top-k by cosine through a faiss HNSW index built over `corpus` (see `search_hnsw`)."""
+    return search_hnsw(build_hnsw(corpus, m=m, ef_construction=ef_construction), queries, k, ef_search)
+
+
+def search_label(settings: MiningSettings, corpus_size: int) -> str:
+    """The index `settings` resolves to for a corpus of this size, as the card says it ("... cosine search")."""
+    if settings.index == "hnsw" or (settings.index == "auto" and corpus_size > EXACT_LIMIT):
+        return (f"approximate (faiss HNSW: IndexHNSWFlat, inner product on unit vectors, M={settings.hnsw_m}, "
+                f"efConstruction={settings.ef_construction}, efSearch={settings.ef_search})")
+    return "exact (numpy, blocked matrix products)"
 
 
 def select_negatives(scores: np.ndarray, ids: np.ndarray, positive_ids: list[list[int]], positive_scores: np.ndarray,
@@ -86,9 +180,11 @@ def select_negatives(scores: np.ndarray, ids: np.ndarray, positive_ids: list[lis
         own = set(positive_ids[q])
         kept = []
         for score, corpus_id in zip(row_scores.tolist(), row_ids.tolist(), strict=True):
+            if corpus_id < 0:  # an approximate search that found fewer than k
+                continue
             if corpus_id in own:
                 counts["positive"] += 1
-            elif settings.margin is not None and score + settings.margin > positive_scores[q]:
+            elif settings.margin is not None and score + settings.margin > positive_scores[q] - MARGIN_TOLERANCE:
                 counts["margin"] += 1
             else:
                 kept.append((corpus_id, score))
@@ -133,6 +229,7 @@ def mine(anchors: list[str], positives: list[str], encode_queries, encode_corpus
          ) -> tuple[list[tuple[str, str, str]], dict[str, Any]]:
     """The triplets (anchor, positive, negative) for pairs (anchors[i], positives[i]), and the mining statistics.
     `encode_queries` / `encode_corpus`: texts -> [n, dim] embeddings."""
+    settings.check()
     queries = list(dict.fromkeys(anchors))
     corpus = list(dict.fromkeys(positives))
     query_index = {text: i for i, text in enumerate(queries)}
@@ -143,19 +240,24 @@ def mine(anchors: list[str], positives: list[str], encode_queries, encode_corpus
         if corpus_index[positive] not in ids:
             ids.append(corpus_index[positive])
     query_embeddings, corpus_embeddings = encode_queries(queries), encode_corpus(corpus)
-    normalized_q = query_embeddings / np.maximum(np.linalg.norm(query_embeddings, axis=1, keepdims=True), 1e-12)
-    normalized_c = corpus_embeddings / np.maximum(np.linalg.norm(corpus_embeddings, axis=1, keepdims=True), 1e-12)
+    normalized_q, normalized_c = _unit(query_embeddings), _unit(corpus_embeddings)
     positive_scores = np.array([min(float(normalized_q[q] @ normalized_c[c]) for c in ids)
                                 for q, ids in enumerate(positive_ids)], dtype=np.float32)
     most_positives = max(len(ids) for ids in positive_ids)
-    scores, ids = top_candidates(query_embeddings, corpus_embeddings, settings.range_max + most_positives)
+    k = settings.range_max + most_positives
+    search = search_label(settings, len(corpus))
+    if search.startswith("exact"):
+        scores, ids = top_candidates(query_embeddings, corpus_embeddings, k)
+    else:
+        scores, ids = hnsw_candidates(query_embeddings, corpus_embeddings, k, m=settings.hnsw_m,
+                                      ef_construction=settings.ef_construction, ef_search=settings.ef_search)
     chosen, counts = select_negatives(scores, ids, positive_ids, positive_scores, settings)
     triplets = []
     for q, anchor in enumerate(queries):
         for c in positive_ids[q]:
             triplets.extend((anchor, corpus[c], corpus[n]) for n, _ in chosen[q])
     negative_scores = [score for row in chosen for _, score in row]
-    stats = {"pairs": len(anchors), "unique_anchors": len(queries), "corpus": len(corpus),
+    stats = {"search": search, "pairs": len(anchors), "unique_anchors": len(queries), "corpus": len(corpus),
              "triplets": len(triplets), "skipped_as_positive": counts["positive"],
              "skipped_within_margin": counts["margin"], "anchors_short_of_negatives": counts["short"],
              "mean_positive_score": float(np.mean(positive_scores)),
@@ -210,6 +312,8 @@ def mine_negatives(repo: str, config: str | None, model_path: str, out: str | Pa
     settings.check()
     _check_out(Path(out))
     anchors, positives = load_pairs(repo, config)
+    if not search_label(settings, len(set(positives))).startswith("exact"):
+        _faiss()  # a missing faiss is said before the embedding, not after
     model_dir = resolve_model_folder(model_path)
     model = load_sentence_model(model_dir)
     cache = Path(cache_dir)
@@ -225,8 +329,7 @@ def mine_negatives(repo: str, config: str | None, model_path: str, out: str | Pa
         raise UserError(f"{repo} (config {config or 'default'}): no negative survived the rank window and margin "
                         "(widen --range-max or lower --margin); nothing written")
     config_name = name or f"{config or 'default'}-hard-negatives"
-    mining = {"from_config": config or "default", "model": _model_label(model_path), "search": "exact (numpy)",
-              **vars(settings), **stats}
+    mining = {"from_config": config or "default", "model": _model_label(model_path), **vars(settings), **stats}
     _publish(repo, config, config_name, triplets, mining, Path(out))
     print(f"mined {stats['triplets']:,} triplets for {stats['unique_anchors']:,} anchors; skipped "
           f"{stats['skipped_as_positive']:,} own positives and {stats['skipped_within_margin']:,} candidates within "
@@ -307,6 +410,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--margin", type=float, default=0.0, help="drop candidates scored within this margin of "
                         "the positive (score + margin > positive score), likely false negatives (default 0.0)")
     parser.add_argument("--no-margin", action="store_true", help="no margin filter at all")
+    parser.add_argument("--index", choices=INDEXES, default="auto", help="top-k search: exact (numpy blocks), hnsw "
+                        f"(approximate, faiss; pip install faiss-cpu) or auto: exact up to {EXACT_LIMIT:,} corpus "
+                        "texts, hnsw above (default auto)")
+    parser.add_argument("--hnsw-m", type=int, default=32, help="HNSW links per vector (default 32)")
+    parser.add_argument("--ef-construction", type=int, default=200, help="HNSW build candidate list (default 200)")
+    parser.add_argument("--ef-search", type=int, default=256,
+                        help="HNSW search candidate list: higher = higher recall, slower (default 256)")
     parser.add_argument("--batch-size", type=int, default=128, help="texts per encode batch (default 128)")
     parser.add_argument("--cache-dir", default="~/.cache/se1b/mining",
                         help="embedding chunks are cached here; a rerun resumes (default %(default)s)")
@@ -314,7 +424,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     settings = MiningSettings(range_min=args.range_min, range_max=args.range_max, num_negatives=args.num_negatives,
-                              margin=None if args.no_margin else args.margin)
+                              margin=None if args.no_margin else args.margin, index=args.index,
+                              hnsw_m=args.hnsw_m, ef_construction=args.ef_construction, ef_search=args.ef_search)
     mine_negatives(args.repo, args.config, args.model, args.out, settings, cache_dir=args.cache_dir,
                    batch_size=args.batch_size, name=args.name)
     return 0
