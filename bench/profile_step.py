@@ -136,6 +136,27 @@ def main() -> None:
         bits = jax.jit(lambda k: [_dropout(x, 0.1, jax.random.fold_in(k, i)) for i, x in enumerate(ones)])
         results["ours dropout masks of a layer"] = timed(lambda: jax.block_until_ready(bits(key)), args.repeats)
 
+        # The layer's two blocks, forward + backward without dropout: self-attention (q/k/v/o projections, scores,
+        # softmax, weighted sum) and the feed-forward block (dense, GELU, dense). The same blocks are timed in torch.
+        def attention_block(p):
+            block = nnx.merge(lgraph, p, lrest)
+            b, s_, h = hidden.shape
+            heads = lambda t: t.reshape(b, s_, block.num_heads, h // block.num_heads).transpose(0, 2, 1, 3)  # noqa: E731
+            q, k, v = heads(block.query(hidden)), heads(block.key(hidden)), heads(block.value(hidden))
+            scores = (q * (h // block.num_heads) ** -0.5) @ k.transpose(0, 1, 3, 2) + bias
+            weights = jnp.exp(scores - jax.lax.stop_gradient(scores.max(axis=-1, keepdims=True)))
+            context = (weights @ v) / weights.sum(axis=-1, keepdims=True)
+            return jnp.sum(block.attention_out(context.transpose(0, 2, 1, 3).reshape(b, s_, h)) ** 2)
+
+        def feed_forward_block(p):
+            block = nnx.merge(lgraph, p, lrest)
+            return jnp.sum(block.ffn_out(block.activation(block.ffn_in(hidden))) ** 2)
+
+        for name, fn in (("attention", attention_block), ("feed-forward", feed_forward_block)):
+            compiled = jax.jit(jax.grad(fn))
+            results[f"ours {name} block fwd+bwd"] = timed(lambda c=compiled: jax.block_until_ready(c(lparams)),
+                                                          args.repeats)
+
     if "torch" in args.sides:
         from sentence_transformers import SentenceTransformer
 
@@ -175,9 +196,26 @@ def main() -> None:
         results["torch fwd+bwd"] = timed(st_grad, args.repeats)
         results["torch step"] = timed(st_step, args.repeats)
 
+        bert_layer = st[0].auto_model.encoder.layer[0].eval()
+        torch_hidden = torch.randn(2 * args.batch, args.seq, bert_layer.output.dense.out_features)
+        torch_mask = torch.cat([features["anchor"]["attention_mask"], features["positive"]["attention_mask"]])
+        torch_bias = (1.0 - torch_mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
+
+        def torch_block(run):
+            bert_layer.zero_grad()
+            (run() ** 2).sum().backward()
+
+        blocks = {
+            "attention": lambda: bert_layer.attention.self(torch_hidden, attention_mask=torch_bias)[0]
+            @ bert_layer.attention.output.dense.weight.T,
+            "feed-forward": lambda: bert_layer.output.dense(bert_layer.intermediate(torch_hidden)),
+        }
+        for name, run in blocks.items():
+            results[f"torch {name} block fwd+bwd"] = timed(lambda r=run: torch_block(r), args.repeats)
+
     for name, seconds in results.items():
         print(f"{name:32s} {seconds * 1000:9.1f} ms")
-    for part in ("forward", "fwd+bwd", "step"):
+    for part in ("forward", "fwd+bwd", "step", "attention block fwd+bwd", "feed-forward block fwd+bwd"):
         if f"ours {part}" in results and f"torch {part}" in results:
             print(f"ratio {part}: torch time / ours = {results[f'torch {part}'] / results[f'ours {part}']:.2f}x")
 
