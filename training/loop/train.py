@@ -330,11 +330,11 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     staging, failure = None, None
     num_chunks = config.batch_size // config.gradcache_chunk if config.gradcache_chunk else 1
     local_texts = config.batch_size // jax.process_count()  # per text column, in this process's share of a batch
+    if config.pack and local_texts % num_chunks:  # the config alone decides: the same on every process
+        raise UserError(f"config field 'pack': each of the {jax.process_count()} processes' {local_texts} rows "
+                        f"must split into the {num_chunks} GradCache chunks (batch_size / gradcache_chunk)")
     try:
         resume_step = check_start(config, resume)
-        if config.pack and local_texts % num_chunks:
-            raise UserError(f"config field 'pack': each of the {jax.process_count()} processes' {local_texts} rows "
-                            f"must split into the {num_chunks} GradCache chunks (batch_size / gradcache_chunk)")
         evaluator = Evaluator(config)
         mesh = make_mesh(config)
         staging = Path(tempfile.mkdtemp(prefix="se1b-base-model-")) if resume_step is None else None
