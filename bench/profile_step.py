@@ -8,8 +8,10 @@ positive columns), each column padded to the same length L (so the padded work i
   fwd+bwd    loss and parameter gradients (train mode: dropout)
   step       fwd+bwd plus the AdamW update (ours: the loop's own jitted train step)
 
-and, for ours, the parts of one encoder layer (attention block, feed-forward block) forward and forward+backward,
-to name the op where the gap is.
+and, for ours, the parts of one encoder layer (attention block, feed-forward block) forward and forward+backward.
+`--ops` times single ops forward + backward on the layer's shapes instead, both sides: a dense layer on 3-D
+[batch, seq, hidden] and on 2-D [batch * seq, hidden] input, the attention core (ours as written, torch's manual
+matmul-softmax-matmul and its fused SDPA) and LayerNorm.
 
     python bench/profile_step.py --pairs /work/shared/data/pairs/flickr8k_captions.jsonl.gz --seq 64
 """
@@ -54,7 +56,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--sides", nargs="+", default=["ours", "torch"])
+    parser.add_argument("--ops", action="store_true", help="time single ops of a layer instead (see above)")
     args = parser.parse_args()
+    if args.ops:
+        return time_ops(2 * args.batch, args.seq, args.repeats)
 
     import jax
     import jax.numpy as jnp
@@ -218,6 +223,71 @@ def main() -> None:
     for part in ("forward", "fwd+bwd", "step", "attention block fwd+bwd", "feed-forward block fwd+bwd"):
         if f"ours {part}" in results and f"torch {part}" in results:
             print(f"ratio {part}: torch time / ours = {results[f'torch {part}'] / results[f'ours {part}']:.2f}x")
+
+
+def time_ops(batch: int, seq: int, repeats: int, hidden: int = 384, heads: int = 12) -> None:
+    """Forward + backward (all inputs and parameters) of single ops on MiniLM's layer shapes, JAX vs torch."""
+    import math
+
+    import jax
+    import jax.numpy as jnp
+    import torch
+
+    head_dim = hidden // heads
+    keys = jax.random.split(jax.random.key(0), 4)
+    x = jax.random.normal(keys[0], (batch, seq, hidden))
+    w, b = jax.random.normal(keys[1], (hidden, hidden)) * 0.05, jnp.zeros(hidden)
+    q, k, v = (jax.random.normal(key, (batch, heads, seq, head_dim)) for key in keys[1:])
+    mask = jnp.ones((batch, seq)).at[:, seq * 3 // 4:].set(0)
+    bias = jnp.where(mask[:, None, None, :] > 0, 0.0, jnp.finfo(jnp.float32).min)
+
+    def attention(q, k, v):  # as training/model/encoders.py writes it
+        scores = (q * (1 / math.sqrt(head_dim))) @ k.transpose(0, 1, 3, 2) + bias
+        weights = jnp.exp(scores - jax.lax.stop_gradient(scores.max(-1, keepdims=True)))
+        return (weights @ v) / weights.sum(-1, keepdims=True)
+
+    def layer_norm(x, g, beta):
+        mean = x.mean(-1, keepdims=True)
+        return (x - mean) * jax.lax.rsqrt(((x - mean) ** 2).mean(-1, keepdims=True) + 1e-12) * g + beta
+
+    def jax_grad(fn, *inputs):
+        compiled = jax.jit(jax.grad(lambda *a: jnp.sum(fn(*a) ** 2), argnums=tuple(range(len(inputs)))))
+        return timed(lambda: jax.block_until_ready(compiled(*inputs)), repeats)
+
+    results = {
+        "dense, 3-D input": (jax_grad(lambda x, w, b: x @ w + b, x, w, b), None),
+        "dense, 2-D input": (jax_grad(lambda x, w, b: x.reshape(-1, hidden) @ w + b, x, w, b), None),
+        "attention core": (jax_grad(attention, q, k, v), None),
+        "layer norm": (jax_grad(layer_norm, x, jnp.ones(hidden), jnp.zeros(hidden)), None),
+    }
+    tx = torch.randn(batch, seq, hidden, requires_grad=True)
+    dense, norm = torch.nn.Linear(hidden, hidden), torch.nn.LayerNorm(hidden, eps=1e-12)
+    tq, tk, tv = (torch.randn(batch, heads, seq, head_dim, requires_grad=True) for _ in range(3))
+    tmask = torch.ones(batch, seq)
+    tmask[:, seq * 3 // 4:] = 0
+    tbias = (1 - tmask[:, None, None, :]) * torch.finfo(torch.float32).min
+
+    def torch_grad(fn):
+        def run():
+            for tensor in (tx, tq, tk, tv, *dense.parameters(), *norm.parameters()):
+                tensor.grad = None
+            (fn() ** 2).sum().backward()
+        return timed(run, repeats)
+
+    torch_times = {
+        "dense, 3-D input": torch_grad(lambda: dense(tx)),
+        "dense, 2-D input": torch_grad(lambda: dense(tx.reshape(-1, hidden))),
+        "attention core": torch_grad(lambda: torch.softmax((tq / math.sqrt(head_dim)) @ tk.transpose(-1, -2)
+                                                           + tbias, -1) @ tv),
+        "attention core, torch SDPA": torch_grad(
+            lambda: torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, attn_mask=tbias)),
+        "layer norm": torch_grad(lambda: norm(tx)),
+    }
+    print(f"[{batch}, {seq}, {hidden}] activations, {heads} heads; forward + backward, median of {repeats}")
+    print(f"{'op':30s} {'ours ms':>9s} {'torch ms':>9s} {'torch / ours':>13s}")
+    for name, torch_ms in torch_times.items():
+        ours = results.get(name, results["attention core"])[0]
+        print(f"{name:30s} {ours * 1000:9.1f} {torch_ms * 1000:9.1f} {torch_ms / ours:12.2f}x")
 
 
 if __name__ == "__main__":
