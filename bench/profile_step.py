@@ -19,11 +19,11 @@ matmul-softmax-matmul and its fused SDPA) and LayerNorm.
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import statistics
 import time
 from pathlib import Path
+
+from bench_train import read_pairs
 
 
 def timed(fn, repeats: int) -> float:
@@ -35,18 +35,6 @@ def timed(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def read_texts(path: Path, count: int) -> tuple[list[str], list[str]]:
-    anchors, positives = [], []
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        for line in handle:
-            row = json.loads(line)
-            anchors.append(row["anchor"])
-            positives.append(row["positive"])
-            if len(anchors) == count:
-                break
-    return anchors, positives
 
 
 def main() -> None:
@@ -74,7 +62,8 @@ def main() -> None:
     from training.model.sentence_model import load_sentence_model
     from training.model.tiny import minilm_folder
 
-    anchors, positives = read_texts(args.pairs, args.batch)
+    # bench_train's reader (this folder is on sys.path when a bench script runs).
+    anchors, positives = read_pairs(args.pairs.parent, args.pairs.name.removesuffix(".jsonl.gz"), args.batch)
     folder = minilm_folder()
     results: dict[str, float] = {}
 
