@@ -156,3 +156,39 @@ def test_every_pooling_mode_matches_sentence_transformers(tmp_path, pooling, nor
     model = load_sentence_model(folder)
     assert (model.model.pooling, model.model.normalize) == (pooling, normalize)
     np.testing.assert_allclose(model.encode(TEXTS), expected, atol=1e-5, rtol=0)
+
+
+def test_encode_batches_by_token_count_and_pads_to_fine_buckets(tmp_path, monkeypatch):
+    import training.model.sentence_model as sentence_model
+
+    model = load_sentence_model(write_tiny_model(tmp_path / "m", "bert", seed=2))
+    # Character length misleads: runs of one-character words are short in characters and long in tokens.
+    texts = ["the man is eating food and the woman is", "a b c d e f g h i j k l", "1,2,3,4,5,6", "ok"]
+    lengths = [len(ids) for ids in model.token_ids(texts)]
+    assert np.argsort(lengths, kind="stable").tolist() != np.argsort([len(t) for t in texts], kind="stable").tolist()
+    shapes = []
+    embed = sentence_model._embed
+
+    def recording(graphdef, state, input_ids, attention_mask, pooling_mask):
+        shapes.append((input_ids.shape[1], sorted(attention_mask.sum(axis=1).tolist())))
+        return embed(graphdef, state, input_ids, attention_mask, pooling_mask)
+
+    monkeypatch.setattr(sentence_model, "_embed", recording)
+    got = model.encode(texts, batch_size=2)
+    longest_two, shortest_two = sorted(lengths)[2:], sorted(lengths)[:2]
+    assert shapes == [(sentence_model.bucket_length(longest_two[1], model.max_seq_length), longest_two),
+                      (sentence_model.bucket_length(shortest_two[1], model.max_seq_length), shortest_two)]
+    assert all(length % 8 == 0 and length - longest < 8 for length, (*_, longest) in shapes)
+    one_by_one = np.concatenate([model.encode([text], batch_size=1) for text in texts])
+    np.testing.assert_allclose(got, one_by_one, atol=1e-5, rtol=0)
+
+
+def test_encode_over_several_chunks_keeps_every_text_in_place(tmp_path):
+    # batch_size 1 tokenises 256 texts at a time, so 600 texts cross two chunk boundaries; every result lands on
+    # its own row (texts differ, so a misplaced row would differ), packed or not.
+    model = load_sentence_model(write_tiny_model(tmp_path / "m", "bert", seed=2))
+    texts = [f"text number {i} " + "word " * (i % 13) for i in range(600)]
+    expected = model.encode(texts, batch_size=64)
+    np.testing.assert_allclose(model.encode(texts, batch_size=1), expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(model.encode(texts, batch_size=1, pack=True), expected, atol=1e-5, rtol=0)
+    assert len({row.tobytes() for row in expected}) == len(texts)
