@@ -11,7 +11,8 @@ from training.data.tokenize import BucketTokenizer, default_buckets
 def test_bucket_tokenizer_matches_transformers_and_pads_to_buckets(minilm_path):
     texts = ["A man is playing a guitar.", "Short", "word " * 100, "Ünïcödé and CamelCase words, with punctuation!"]
     tokenize = BucketTokenizer(minilm_path, max_seq_length=64)
-    assert tokenize.buckets == default_buckets(64) == (8, 16, 32, 64)
+    assert tokenize.buckets == default_buckets(64) == (8, 16, 24, 32, 40, 48, 56, 64)
+    assert default_buckets(128) == (16, 32, 48, 64, 80, 96, 112, 128) and default_buckets(40) == (8, 16, 24, 32, 40)
     expected = AutoTokenizer.from_pretrained(minilm_path)(texts, truncation=True, max_length=64)
     out = tokenize(texts)
     assert out["input_ids"].shape == (4, 64) and out["input_ids"].dtype == np.int32  # the long text fills 64

@@ -2,7 +2,7 @@
 
 The Rust `tokenizers` library is called directly (no transformers wrapper): it truncates in Rust and releases the
 GIL while it works, so it scales with threads. The ids are then written into a numpy array whose length is the
-smallest bucket length (e.g. 16, 32, 64, 128 for max_seq_length 128) that holds the longest text of the batch.
+smallest bucket length (16, 32, ..., 128 for max_seq_length 128) that holds the longest text of the batch.
 
 Example:
     >>> tokenize = BucketTokenizer("path/to/all-MiniLM-L6-v2", max_seq_length=128)
@@ -23,8 +23,9 @@ from se1b.errors import UserError
 
 
 def default_buckets(max_seq_length: int) -> tuple[int, ...]:
-    """max/8, max/4, max/2 and max, none below 8: four shapes per text side."""
-    return tuple(sorted({max(8, max_seq_length // d) for d in (8, 4, 2)} | {max_seq_length}))
+    """Multiples of max/8 (none below 8) up to max: at most eight shapes per text side."""
+    step = max(8, max_seq_length // 8)
+    return tuple(sorted({*range(step, max_seq_length, step), max_seq_length}))
 
 
 def _load_tokenizer(tokenizer: object) -> tokenizers.Tokenizer:
