@@ -8,7 +8,8 @@ positive columns), each column padded to the same length L (so the padded work i
   fwd+bwd    loss and parameter gradients (train mode: dropout)
   step       fwd+bwd plus the AdamW update (ours: the loop's own jitted train step)
 
-and, for ours, the parts of one encoder layer (attention block, feed-forward block) forward and forward+backward.
+and one encoder layer forward and forward+backward (torch: the model's own BertLayer with SDPA attention), and its
+parts (attention block, feed-forward block).
 `--ops` times single ops forward + backward on the layer's shapes instead, both sides: a dense layer on 3-D
 [batch, seq, hidden] and on 2-D [batch * seq, hidden] input, the attention core (ours as written, torch's manual
 matmul-softmax-matmul and its fused SDPA) and LayerNorm.
@@ -207,9 +208,24 @@ def main() -> None:
         for name, run in blocks.items():
             results[f"torch {name} block fwd+bwd"] = timed(lambda r=run: torch_block(r), args.repeats)
 
+        # The whole BertLayer (SDPA attention, as sentence-transformers runs it), on the same masks as ours.
+        def torch_layer_fwd():
+            bert_layer.eval()
+            with torch.no_grad():
+                bert_layer(torch_hidden, attention_mask=torch_bias)
+
+        def torch_layer_grad():
+            bert_layer.train()  # dropout on, as in "ours layer fwd+bwd"
+            bert_layer.zero_grad()
+            (bert_layer(torch_hidden, attention_mask=torch_bias)[0] ** 2).sum().backward()
+
+        results["torch layer fwd"] = timed(torch_layer_fwd, args.repeats)
+        results["torch layer fwd+bwd"] = timed(torch_layer_grad, args.repeats)
+
     for name, seconds in results.items():
         print(f"{name:32s} {seconds * 1000:9.1f} ms")
-    for part in ("forward", "fwd+bwd", "step", "attention block fwd+bwd", "feed-forward block fwd+bwd"):
+    for part in ("forward", "fwd+bwd", "step", "layer fwd", "layer fwd+bwd", "attention block fwd+bwd",
+                 "feed-forward block fwd+bwd"):
         if f"ours {part}" in results and f"torch {part}" in results:
             print(f"ratio {part}: torch time / ours = {results[f'torch {part}'] / results[f'ours {part}']:.2f}x")
 

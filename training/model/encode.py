@@ -1,5 +1,6 @@
 """`se1b encode MODEL --input texts.txt --output emb.npy`: embed each line of a UTF-8 text file with the Flax
-encoder. Batches are sorted by length and padded to a few bucket lengths, so jit compiles a bounded set of shapes."""
+encoder. Texts are batched in order of token count and padded to 8-token bucket lengths, so batches pad little and jit
+compiles a bounded set of shapes."""
 
 from __future__ import annotations
 
