@@ -82,6 +82,29 @@ def test_missing_weight_is_named(tmp_path):
         load_hf_encoder(folder)
 
 
+def test_dropout_words_are_fair_and_uncorrelated():
+    """The counter-based words behind the dropout masks (`_random_words`): each of the 32 bits is a fair coin,
+    neighbouring 16-bit halves are uncorrelated, and so are the words of keys folded in per layer and step. Bounds
+    are 4 standard deviations of a truly random source (fixed keys: the test is deterministic)."""
+    from itertools import combinations
+
+    import jax
+
+    from training.model.encoders import _random_words
+
+    key = jax.random.key(0)
+    words = np.asarray(_random_words(key, 1 << 20))
+    bits = (words[:, None] >> np.arange(32, dtype=np.uint32)) & 1
+    assert np.abs(bits.mean(axis=0) - 0.5).max() < 4 * (0.25 / len(words)) ** 0.5
+    halves = words.view(np.uint16).astype(np.float64)
+    for lag in (1, 2, 3, 64, 4096):
+        assert abs(np.corrcoef(halves[:-lag], halves[lag:])[0, 1]) < 4 / len(halves) ** 0.5, lag
+    streams = [np.asarray(_random_words(jax.random.fold_in(key, i), 1 << 18)).astype(np.float64) for i in range(4)]
+    streams.append(np.asarray(_random_words(jax.random.key(1), 1 << 18)).astype(np.float64))
+    for a, b in combinations(streams, 2):
+        assert abs(np.corrcoef(a, b)[0, 1]) < 4 / len(a) ** 0.5
+
+
 @pytest.mark.parametrize("rate, shape", [(0.1, (64, 4, 33, 33)), (0.5, (1001,)), (0.9, (3, 5, 7))])
 def test_dropout_drops_at_its_rate_and_keeps_the_expectation(rate, shape):
     """The 16-bit mask (training/model/encoders.py `_dropout`): drop share within 4 standard deviations of `rate`,
