@@ -186,7 +186,7 @@ class SentenceModel:
         without it the default prompt (if any) is used.
 
         Texts are tokenised a chunk at a time (256 batches) and batched in order of token count, so a batch's texts
-        have near-equal lengths and pad little (sentence-transformers sorts by characters, which pads ~1.5x more
+        have near-equal lengths and pad little (sentence-transformers sorts by characters: ~1.2x the computed positions
         here); while one batch computes, the next is prepared (jax dispatches asynchronously). With `pack`, each
         batch's texts are packed several per row of max_seq_length tokens instead (training/model/packing.py; row
         counts rounded to batch_size / 8, so at most 8 shapes compile)."""
