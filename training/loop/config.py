@@ -143,6 +143,11 @@ class TrainConfig:
             raise UserError("config field 'guide' works with objective mnrl only (guided in-batch negatives)")
         return self
 
+    @property
+    def num_chunks(self) -> int:
+        """GradCache chunks per global batch (1: the whole batch in one pass)."""
+        return self.batch_size // self.gradcache_chunk if self.gradcache_chunk else 1
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

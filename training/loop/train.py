@@ -77,7 +77,7 @@ def init_state(config: TrainConfig, sentence_model: SentenceModel, mesh: Mesh):
 def make_train_step(graphdef, config: TrainConfig, objective: Objective, optimizer: optax.GradientTransformation,
                     mesh: Mesh):
     """A jitted (params, opt_state, rest, batch, key) -> (params, opt_state, metrics) for the sharded mesh."""
-    num_chunks = config.batch_size // config.gradcache_chunk if config.gradcache_chunk else 1
+    num_chunks = config.num_chunks
     dropout_keys = getattr(objective, "dropout_keys", column_dropout_keys)
 
     def train_step(params, opt_state, rest, batch, key):
@@ -328,7 +328,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     # Multi-process: every process runs the checks, then all agree (`agree`) before anything collective (the
     # parameters' placement, the steps) or written, so a process failing alone stops them all with one line each.
     staging, failure = None, None
-    num_chunks = config.batch_size // config.gradcache_chunk if config.gradcache_chunk else 1
+    num_chunks = config.num_chunks
     local_texts = config.batch_size // jax.process_count()  # per text column, in this process's share of a batch
     if config.pack and local_texts % num_chunks:  # the config alone decides: the same on every process
         raise UserError(f"config field 'pack': each of the {jax.process_count()} processes' {local_texts} rows "

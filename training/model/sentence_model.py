@@ -202,7 +202,7 @@ class SentenceModel:
             raise UserError("encode(pack=True) does not support a prompt excluded from pooling (include_prompt=False)")
         graphdef, state = nnx.split(self.model)
         result = np.zeros((len(texts), self.model.dimension), dtype=np.float32)
-        pending: list[tuple[np.ndarray, jax.Array]] = []  # dispatched batches whose results are not read yet
+        previous = None  # (rows, embeddings) of the batch dispatched last, not read yet
         chunk_size = batch_size * 256  # bounds the token lists held at once on large inputs
         progress = tqdm(total=-(-len(texts) // batch_size), desc="encode", unit="batch", disable=not show_progress_bar)
         for chunk_start in range(0, len(texts), chunk_size):
@@ -223,13 +223,12 @@ class SentenceModel:
                     pooling_mask = batch["attention_mask"].copy()
                     pooling_mask[:, :skip] = 0
                     embedded = _embed(graphdef, state, batch["input_ids"], batch["attention_mask"], pooling_mask)
-                pending.append((chunk_start + index, embedded))
-                if len(pending) > 1:  # read the previous batch only now that this one is queued behind it
-                    done, values = pending.pop(0)
-                    result[done] = np.asarray(values)
+                if previous is not None:  # read the previous batch only now that this one is queued behind it
+                    result[previous[0]] = np.asarray(previous[1])
                     progress.update()
-        for done, values in pending:
-            result[done] = np.asarray(values)
+                previous = (chunk_start + index, embedded)
+        if previous is not None:
+            result[previous[0]] = np.asarray(previous[1])
             progress.update()
         progress.close()
         return result[:, : self.truncate_dim] if self.truncate_dim else result

@@ -34,7 +34,6 @@ class Objective(Protocol):
         ...
 
 
-
 def column_dropout_keys(step_key: jax.Array, index: int, num_chunks: int) -> jax.Array:
     """[num_chunks] dropout keys for text column `index`: the trainer's stream since its first version."""
     return jax.random.split(jax.random.fold_in(step_key, index), num_chunks)
