@@ -46,7 +46,7 @@ def resolve(extra_args: list[str] | None = None) -> dict[str, str]:
 def render(pins: dict[str, str]) -> str:
     py = f"{sys.version_info.major}.{sys.version_info.minor}"
     head = [
-        f"# The exact versions CI passes with (Python {py}, Linux x86_64, CPU). Written by tools/lock.py: do not edit.",
+        f"# The exact versions CI passes with (Python {py}, Linux x86_64, CPU). Written by tools/lock.py; do not edit",
         "# Install: pip install -r requirements.lock && pip install --no-deps -e .",
         "# Refresh: python tools/lock.py, then run the README's test command (or python tools/newest_deps.py).",
     ]
