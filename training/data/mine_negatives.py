@@ -7,7 +7,8 @@ a triplet config (anchor, positive, negative) beside the pairs, with a card sect
 1. Anchors and positives are de-duplicated; the candidate corpus is the distinct positives.
 2. Both are embedded with the Flax encoder, in chunks cached on disk (`--cache-dir`): an interrupted run resumes at
    the first missing chunk.
-3. Search (`--index`), keeping each anchor's top range_max + (its largest number of positives):
+3. Search (`--index`), keeping each anchor's top range_max + (the largest number of positives) + 1 (room for the
+   anchor's own text, which may sit in the corpus as another pair's positive):
    - exact: cosine scores of a block of anchors against the whole corpus (one matrix product per block, numpy).
      Exact and simple to verify; its cost is anchors x corpus x dim multiply-adds, minutes on a CPU for a few
      hundred thousand pairs, and it grows with the square of the corpus.
@@ -21,13 +22,16 @@ a triplet config (anchor, positive, negative) beside the pairs, with a card sect
      memory (the vectors plus ~2*M links per vector) and build time. bench/bench_ann_recall.py measures its recall
      against exact search. faiss is optional: only this path imports it.
    - auto (the default): exact up to EXACT_LIMIT corpus texts, hnsw above.
-4. Per anchor, in score order (equal scores in corpus order): drop its own positives; drop candidates within the
+4. Per anchor, in score order (equal scores in corpus order): drop its own positives and its own text (an anchor
+   is never its own negative); drop candidates within the
    margin of the positive (score + margin > positive score - MARGIN_TOLERANCE, with the lowest-scoring positive when
    an anchor has several: near-positives are likely unlabelled positives, "false negatives"); of what is left, skip
    the first range_min and keep the next num_negatives. One triplet per kept negative.
 
 These are the rules of sentence-transformers' `mine_hard_negatives(..., range_min, range_max, num_negatives,
-absolute_margin, sampling_strategy="top", output_format="triplet")`, so both give the same triplets on the same model
+absolute_margin, sampling_strategy="top", output_format="triplet")` as of sentence-transformers 6.3 (which began
+excluding the anchor's own text and widened the candidate pool by one for it; 6.2 and older could return an anchor
+as its own negative and so give other triplets), so both give the same triplets on the same model
 (tests/test_mine_negatives.py; bench/bench_mine_negatives.py measures the speed ratio), with two deliberate
 differences that only show on exact ties: (a) tied candidates come in corpus order here, in torch.topk's unspecified
 order there; (b) the tolerance: a candidate that ties the positive (a distinct text with the positive's embedding,
@@ -170,12 +174,14 @@ def search_label(settings: MiningSettings, corpus_size: int) -> str:
     return "exact (numpy, blocked matrix products)"
 
 
-def select_negatives(scores: np.ndarray, ids: np.ndarray, positive_ids: list[list[int]], positive_scores: np.ndarray,
-                     settings: MiningSettings) -> tuple[list[list[tuple[int, float]]], dict[str, int]]:
+def select_negatives(scores: np.ndarray, ids: np.ndarray, positive_ids: list[list[int]], self_ids: list[int],
+                     positive_scores: np.ndarray, settings: MiningSettings
+                     ) -> tuple[list[list[tuple[int, float]]], dict[str, int]]:
     """Per query, the chosen (corpus id, score) negatives from its ranked candidates, and counts of what was
-    skipped: "positive" (its own positives), "margin" (within the margin of the positive), "short" (queries that
-    got fewer than num_negatives). `positive_scores[q]`: the score of q's lowest-scoring positive."""
-    chosen, counts = [], {"positive": 0, "margin": 0, "short": 0}
+    skipped: "positive" (its own positives), "anchor" (the query's own text, `self_ids[q]`, -1 when it is not in the
+    corpus), "margin" (within the margin of the positive), "short" (queries that got fewer than num_negatives).
+    `positive_scores[q]`: the score of q's lowest-scoring positive."""
+    chosen, counts = [], {"positive": 0, "anchor": 0, "margin": 0, "short": 0}
     for q, (row_scores, row_ids) in enumerate(zip(scores, ids, strict=True)):
         own = set(positive_ids[q])
         kept = []
@@ -184,6 +190,8 @@ def select_negatives(scores: np.ndarray, ids: np.ndarray, positive_ids: list[lis
                 continue
             if corpus_id in own:
                 counts["positive"] += 1
+            elif corpus_id == self_ids[q]:
+                counts["anchor"] += 1
             elif settings.margin is not None and score + settings.margin > positive_scores[q] - MARGIN_TOLERANCE:
                 counts["margin"] += 1
             else:
@@ -244,14 +252,15 @@ def mine(anchors: list[str], positives: list[str], encode_queries, encode_corpus
     positive_scores = np.array([min(float(normalized_q[q] @ normalized_c[c]) for c in ids)
                                 for q, ids in enumerate(positive_ids)], dtype=np.float32)
     most_positives = max(len(ids) for ids in positive_ids)
-    k = settings.range_max + most_positives
+    k = settings.range_max + most_positives + 1
     search = search_label(settings, len(corpus))
     if search.startswith("exact"):
         scores, ids = top_candidates(query_embeddings, corpus_embeddings, k)
     else:
         scores, ids = hnsw_candidates(query_embeddings, corpus_embeddings, k, m=settings.hnsw_m,
                                       ef_construction=settings.ef_construction, ef_search=settings.ef_search)
-    chosen, counts = select_negatives(scores, ids, positive_ids, positive_scores, settings)
+    self_ids = [corpus_index.get(query, -1) for query in queries]
+    chosen, counts = select_negatives(scores, ids, positive_ids, self_ids, positive_scores, settings)
     triplets = []
     for q, anchor in enumerate(queries):
         for c in positive_ids[q]:
@@ -259,7 +268,8 @@ def mine(anchors: list[str], positives: list[str], encode_queries, encode_corpus
     negative_scores = [score for row in chosen for _, score in row]
     stats = {"search": search, "pairs": len(anchors), "unique_anchors": len(queries), "corpus": len(corpus),
              "triplets": len(triplets), "skipped_as_positive": counts["positive"],
-             "skipped_within_margin": counts["margin"], "anchors_short_of_negatives": counts["short"],
+             "skipped_as_anchor": counts["anchor"], "skipped_within_margin": counts["margin"],
+             "anchors_short_of_negatives": counts["short"],
              "mean_positive_score": float(np.mean(positive_scores)),
              "mean_negative_score": float(np.mean(negative_scores)) if negative_scores else None}
     return triplets, stats
@@ -332,7 +342,8 @@ def mine_negatives(repo: str, config: str | None, model_path: str, out: str | Pa
     mining = {"from_config": config or "default", "model": _model_label(model_path), **vars(settings), **stats}
     _publish(repo, config, config_name, triplets, mining, Path(out))
     print(f"mined {stats['triplets']:,} triplets for {stats['unique_anchors']:,} anchors; skipped "
-          f"{stats['skipped_as_positive']:,} own positives and {stats['skipped_within_margin']:,} candidates within "
+          f"{stats['skipped_as_positive']:,} own positives, {stats['skipped_as_anchor']:,} anchors' own texts and "
+          f"{stats['skipped_within_margin']:,} candidates within "
           f"the margin; {stats['anchors_short_of_negatives']:,} anchors got fewer than {settings.num_negatives}")
     print(f"published config {config_name} into {out}")
     return Path(out)
