@@ -117,7 +117,9 @@ class BuildStats:
             listed = ", ".join(self.not_inputs[:_LISTED_NOT_INPUTS])
             more = len(self.not_inputs) - _LISTED_NOT_INPUTS
             listed += f" and {more:,} more" if more > 0 else ""
-            skipped = f"; skipped {len(self.not_inputs):,} files that are not inputs: {listed}"
+            count = len(self.not_inputs)
+            files = "1 file that is not an input" if count == 1 else f"{count:,} files that are not inputs"
+            skipped = f"; skipped {files}: {listed}"
         return (
             f"{self.source}: read {self.rows_read:,} rows, kept {self.rows_kept:,}{filtered}, rejected "
             f"{self.rows_rejected:,} ({reasons(self.rejected)}); {self.pairs_written:,} pairs written, "
@@ -318,8 +320,10 @@ def list_raw_inputs(source: Source, raw_paths: Sequence[str | Path] | None) -> R
                 chosen = source.select_inputs(raw, found)
                 if not chosen:
                     listed = ", ".join(str(p.relative_to(raw)) for p in found[:_LISTED_NOT_INPUTS]) or "nothing"
-                    raise UserError(f"{raw}: no input for {source.name} in this folder (expected "
-                                    f"{source.raw_format}; found {listed})")
+                    raise UserError(
+                        f"{raw}: no input for {source.name} in this folder (expected {source.raw_format}; "
+                        f"found {listed})"
+                    )
                 inputs.paths.extend(map(str, chosen))
                 kept = set(chosen)
                 inputs.not_inputs.extend(str(p.relative_to(raw)) for p in found if p not in kept)

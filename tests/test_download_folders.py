@@ -46,7 +46,7 @@ def test_extracted_site_folder_with_a_license_file(tmp_path, capsys):
     assert build.stats.not_inputs == ["LICENSE"] and not build.stats.rejected
     args = ["data", "build", "stackexchange_dump_title_body", "--raw", str(site), "--out", str(tmp_path / "b")]
     assert se1b(args) == 0
-    assert "skipped 1 files that are not inputs: LICENSE" in capsys.readouterr().out
+    assert "skipped 1 file that is not an input: LICENSE" in capsys.readouterr().out
     with pytest.raises(UserError, match=r"LICENSE: not_a_dump: LICENSE is not a file of a Stack Exchange site dump"):
         build_source("stackexchange_dump_title_body", [site / "LICENSE"], progress=False)
 
@@ -65,6 +65,7 @@ def test_archive_org_download_folder_with_sites_xml(tmp_path):
     build = build_source("stackexchange_dump_duplicate_title_title", [download], progress=False)
     assert rows(build) == se_expected("duplicate_title_title") * 2  # stackoverflow.com's tables, then unix's archive
     assert build.stats.not_inputs == ["Sites.xml", "stackexchange_files.xml"] and not build.stats.rejected
+    assert "skipped 2 files that are not inputs: Sites.xml, stackexchange_files.xml" in build.stats.summary()
     with pytest.raises(UserError, match=r"Sites\.xml: not_a_dump"):
         build_source("stackexchange_dump_duplicate_title_title", [download / "Sites.xml"], progress=False)
 

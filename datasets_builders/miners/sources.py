@@ -188,7 +188,8 @@ def _codesearchnet_source(language: str, **options: Any) -> Source:
         tags=("code", "mined"),
         reader=miner_reader(codesearchnet.codesearchnet_events, languages=(language,), **options),
         to_texts=pair_texts,
-        notes="Docstrings under 3 tokens are dropped. Each function is under the licence of its repository."
+        notes="Docstrings under 3 tokens are dropped; comment markers (//, /** * */, #) and Javadoc HTML are removed "
+        "from the docstring text. Each function is under the licence of its repository."
         + _options_note(options),
     )
 

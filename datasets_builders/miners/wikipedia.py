@@ -10,9 +10,16 @@ error naming the file and what was expected.
 
 Text: the intro is the wikitext before the first `== Heading ==`, turned into plain text (text.wiki_to_text), cut
 to at most `max_chars`=2,000 characters at a word boundary; intros under `min_chars`=50 are dropped. File, media and
-category links are recognised by the English names and by the local names the dump declares in
-<siteinfo><namespaces> (Datei:, Fichier:, ファイル:, Kategorie:, ...). Only articles count: namespace 0, no
-redirect, no disambiguation page.
+category links are recognised by the English names, the local names the dump declares in <siteinfo><namespaces>
+(Datei:, Fichier:, ファイル:, Kategorie:, ...) or <namespacealiases>, and the old local file namespace names articles
+still use although the dump does not list them (text.LOCAL_FILE_ALIASES for the dump's xml:lang: Hình: on the
+Vietnamese wiki, Bild: on the German one). Magic words (__NOTOC__, __TOC__, local ones) are removed. Navigation lines
+(a `----` rule, a strip of links between | or • separators) are cut from the intro, and an intro that is still
+navigation or list text rather than prose is dropped as "navigation_intro", by a measured rule
+(text.is_navigation): half its lines list items, or 40 % of its characters digits and separators, or 80 % link
+labels. Only articles count: namespace 0, no redirect, no disambiguation page, no calendar page ("calendar_page": a
+year, day or century page such as "1944", "25 Μαρτίου", "1944年": a title that is a number, or a number and at most
+12 letters over a page that is half list items); those would pair one near-identical intro with the next.
 
 Categories: an article's explicit category links, minus broad or maintenance ones matched by `skip_categories`
 (births/deaths years, "Living people", stubs, "Articles ...", "Pages ...", ...): those group unrelated articles.
@@ -31,10 +38,10 @@ as "category_evicted": the category starts afresh, its earlier articles can no l
 max_categories x reservoir_size intros of at most max_chars characters (one intro is shared by its reservoirs).
 
 Records: every page read is one kept record (one to `pairs_per_article` pairs, the article as anchor, an earlier
-article of a shared category as positive) or one Drop: redirect, not_an_article, disambiguation, intro_too_short,
-no_category, no_shared_category (no earlier article in any of its categories: the first of each), or
-all_pairs_over_bounds. A missing <title>, <ns> or <text>, malformed XML, invalid UTF-8 and a truncated or corrupt
-compressed stream are bad input, reported with file and page number (or line).
+article of a shared category as positive) or one Drop: redirect, not_an_article, disambiguation, calendar_page,
+intro_too_short, navigation_intro, no_category, no_shared_category (no earlier article in any of its categories: the
+first of each), or all_pairs_over_bounds. A missing <title>, <ns> or <text>, malformed XML, invalid UTF-8 and a
+truncated or corrupt compressed stream are bad input, reported with file and page number (or line).
 """
 
 from __future__ import annotations
