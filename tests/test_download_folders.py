@@ -24,6 +24,7 @@ from test_miners import (
 from test_raw_dumps import SHARED, write_7z
 
 from datasets_builders import build_source
+from datasets_builders.miners import mine_wikipedia
 from se1b.cli import main as se1b
 from se1b.errors import UserError
 
@@ -163,3 +164,4 @@ def test_wikipedia_download_folder_with_checksums_and_status(tmp_path):
     build = build_source("wikipedia_category_intros", [tmp_path], progress=False)
     assert build.stats.pairs_written == 4
     assert build.stats.not_inputs == ["Sites.xml", "dumpstatus.json", "enwiki-20210501-md5sums.txt"]
+    assert len(list(mine_wikipedia(tmp_path))) == 4  # the Python API skips Sites.xml too

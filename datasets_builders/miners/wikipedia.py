@@ -302,4 +302,6 @@ def mine_wikipedia(path: str | Path, *, stats: MiningStats | None = None, **opti
     pages read == stats.records."""
     stats = stats if stats is not None else MiningStats()
     files = input_files(path, FILE_PATTERNS, "Wikipedia pages-articles (.xml.bz2)")
+    if Path(path).is_dir():  # a Sites.xml or README.xml downloaded beside the dump is not one
+        files = [file for file in files if is_dump_file(file)]
     yield from stats.pairs_of(wikipedia_events(files, **options))
