@@ -114,10 +114,9 @@ class BuildStats:
         same = f", {self.same_text:,} same_text (both sides equal)" if self.same_text else ""
         skipped = ""
         if self.not_inputs:
-            listed = ", ".join(self.not_inputs[:_LISTED_NOT_INPUTS])
-            more = len(self.not_inputs) - _LISTED_NOT_INPUTS
-            listed += f" and {more:,} more" if more > 0 else ""
             count = len(self.not_inputs)
+            listed = ", ".join(self.not_inputs[:_LISTED_NOT_INPUTS])
+            listed += f" and {count - _LISTED_NOT_INPUTS:,} more" if count > _LISTED_NOT_INPUTS else ""
             files = "1 file that is not an input" if count == 1 else f"{count:,} files that are not inputs"
             skipped = f"; skipped {files}: {listed}"
         return (

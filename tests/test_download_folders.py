@@ -165,3 +165,13 @@ def test_wikipedia_download_folder_with_checksums_and_status(tmp_path):
     assert build.stats.pairs_written == 4
     assert build.stats.not_inputs == ["Sites.xml", "dumpstatus.json", "enwiki-20210501-md5sums.txt"]
     assert len(list(mine_wikipedia(tmp_path))) == 4  # the Python API skips Sites.xml too
+
+
+def test_a_long_list_of_files_that_are_not_inputs_is_cut_in_the_summary(tmp_path):
+    (tmp_path / "pairs.jsonl").write_text('["a question", "an answer"]\n')
+    for number in range(12):
+        (tmp_path / f"notes{number:02d}.txt").write_text("a note\n")
+    stats = build_source("squad", [tmp_path], progress=False).stats
+    assert len(stats.not_inputs) == 12
+    assert "skipped 12 files that are not inputs: notes00.txt, " in stats.summary()
+    assert stats.summary().endswith("notes09.txt and 2 more")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from html.parser import HTMLParser
 
 _BLOCK_TAGS = {"p", "div", "br", "li", "ul", "ol", "pre", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "hr"}
@@ -101,7 +102,7 @@ LOCAL_FILE_ALIASES = {
 
 
 def namespace_names(
-    namespaces: dict[str, str] | None = None, language: str | None = None, aliases: list[tuple[str, str]] = ()
+    namespaces: dict[str, str] | None = None, language: str | None = None, aliases: Sequence[tuple[str, str]] = ()
 ) -> dict[str, tuple[str, ...]]:
     """Names of the media (-2), file (6) and category (14) namespaces: the English canonical names (valid on every
     wiki), the local ones a dump declares in <siteinfo><namespaces> (Datei, Fichier, ファイル, Kategorie, ...), the
