@@ -5,7 +5,11 @@ The loop (`iter_rows`) reads each record, turns it into text tuples, checks the 
 rejects empty texts and (optionally) exact duplicates, and counts everything:
 
     rows read = rows kept + rows filtered + rows rejected     (a row is one raw record, e.g. one JSON line)
-    pairs generated = pairs written + duplicates removed      (a set record gives several pairs)
+    pairs generated = pairs written + duplicates removed + same_text   (a set record gives several pairs)
+
+A pair whose two texts are equal after normalisation (case, Unicode form, whitespace) teaches nothing: it is never
+written, counted as `same_text`. Files found in a folder given as raw input that are not inputs of the source (a
+LICENSE, README or Sites.xml beside the data) are skipped and listed once (`not_inputs`).
 
 Error policy: `on_error="raise"` (default) stops at the first bad record with a `UserError` naming the file and the
 line; `on_error="skip"` goes on and counts the record under its reason. Records a reader marks `Filtered` (a
@@ -19,6 +23,7 @@ import json
 import multiprocessing
 import shutil
 import tempfile
+import unicodedata
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -40,6 +45,7 @@ ARROW_FILE = "pairs.arrow"
 STATS_FILE = "build.json"
 _BATCH_ROWS = 10_000
 _MAX_ERROR_SAMPLES = 5
+_LISTED_NOT_INPUTS = 10
 
 Row = tuple[str, str, "str | None"]  # (anchor, positive, negative); negative is None in a pair source
 
@@ -61,6 +67,8 @@ class BuildStats:
     pairs_written: int = 0
     error_samples: list[str] = field(default_factory=list)
     not_formed: dict[str, int] = field(default_factory=dict)  # pairs a source's bounds did not form, by reason
+    same_text: int = 0  # pairs whose two texts are equal after normalisation: never written
+    not_inputs: list[str] = field(default_factory=list)  # files in raw folders the source does not read
 
     @property
     def rows_rejected(self) -> int:
@@ -78,7 +86,8 @@ class BuildStats:
     def add(self, part: BuildStats) -> None:
         """Add the counts of a build of some of the files (a parallel worker's) to these."""
         self.files += part.files
-        for name in ("rows_read", "rows_kept", "pairs_generated", "duplicates_removed", "pairs_written"):
+        self.not_inputs += part.not_inputs
+        for name in ("rows_read", "rows_kept", "pairs_generated", "duplicates_removed", "pairs_written", "same_text"):
             setattr(self, name, getattr(self, name) + getattr(part, name))
         for mine, theirs in (
             (self.filtered, part.filtered), (self.rejected, part.rejected), (self.not_formed, part.not_formed)
@@ -102,10 +111,18 @@ class BuildStats:
 
         filtered = f", filtered {self.rows_filtered:,} ({reasons(self.filtered)})" if self.filtered else ""
         bounds = f"; not formed by the source's bounds: {reasons(self.not_formed)}" if self.not_formed else ""
+        same = f", {self.same_text:,} same_text (both sides equal)" if self.same_text else ""
+        skipped = ""
+        if self.not_inputs:
+            count = len(self.not_inputs)
+            listed = ", ".join(self.not_inputs[:_LISTED_NOT_INPUTS])
+            listed += f" and {count - _LISTED_NOT_INPUTS:,} more" if count > _LISTED_NOT_INPUTS else ""
+            files = "1 file that is not an input" if count == 1 else f"{count:,} files that are not inputs"
+            skipped = f"; skipped {files}: {listed}"
         return (
             f"{self.source}: read {self.rows_read:,} rows, kept {self.rows_kept:,}{filtered}, rejected "
             f"{self.rows_rejected:,} ({reasons(self.rejected)}); {self.pairs_written:,} pairs written, "
-            f"{self.duplicates_removed:,} duplicates removed{bounds}"
+            f"{self.duplicates_removed:,} duplicates removed{same}{bounds}{skipped}"
         )
 
     def warning(self) -> str | None:
@@ -182,11 +199,13 @@ def iter_rows(
         try:
             if isinstance(record, RecordError):
                 raise record
-            rows = _clean(source, source.to_texts(record))
+            rows, same_text = _clean(source, source.to_texts(record))
         except RecordError as error:
             fail(where(path, location), error)
             continue
         stats.rows_kept += 1
+        stats.pairs_generated += same_text
+        stats.same_text += same_text
         for row in rows:
             stats.pairs_generated += 1
             if seen is not None and _seen_before(row, seen):
@@ -221,8 +240,22 @@ def _seen_before(row: Row, seen: set[bytes]) -> bool:
     return False
 
 
-def _clean(source: Source, tuples: list[tuple[str, ...]]) -> list[Row]:
+def same_text(first: str, second: str) -> bool:
+    """Whether two texts are the same once case, Unicode compatibility forms and whitespace are normalised."""
+    if first == second:
+        return True
+    return _comparable(first) == _comparable(second)
+
+
+def _comparable(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def _clean(source: Source, tuples: list[tuple[str, ...]]) -> tuple[list[Row], int]:
+    """A record's text tuples as normalised rows, and how many were left out because anchor and positive are the
+    same text; a wrong arity or an empty text makes the whole record bad (RecordError)."""
     rows = []
+    same = 0
     for texts in tuples:
         if len(texts) not in source.arity:
             expected = " or ".join(map(str, source.arity))
@@ -230,8 +263,11 @@ def _clean(source: Source, tuples: list[tuple[str, ...]]) -> list[Row]:
         cleaned = [normalize(text, source.whitespace) for text in texts]
         if not all(cleaned):
             raise RecordError("empty_text", f"text {cleaned.index('') + 1} is empty after whitespace normalisation")
+        if same_text(cleaned[0], cleaned[1]):
+            same += 1
+            continue
         rows.append((cleaned[0], cleaned[1], cleaned[2] if len(cleaned) == 3 else None))
-    return rows
+    return rows, same
 
 
 def write_arrow(
@@ -262,27 +298,45 @@ def write_arrow(
             flush()
 
 
-def resolve_raw_paths(source: Source, raw_paths: Sequence[str | Path] | None) -> list[str]:
-    """Local raw files as given (each must exist; a folder means its files), else the source's canonical URLs
-    fetched through the `datasets` download manager (cached, resumable, honours HF_DATASETS_OFFLINE)."""
+@dataclass
+class RawInputs:
+    """The raw files a build reads, and the files found in its folders that are not inputs of the source."""
+
+    paths: list[str]
+    not_inputs: list[str] = field(default_factory=list)  # relative to the folder given, in order
+
+
+def list_raw_inputs(source: Source, raw_paths: Sequence[str | Path] | None) -> RawInputs:
+    """Local raw files as given (each must exist and is read, whatever its name), the input files found in folders
+    (`source.select_inputs`; the others are listed in `not_inputs`), else the source's canonical URLs fetched through
+    the `datasets` download manager (cached, resumable, honours HF_DATASETS_OFFLINE). A folder with no input at
+    all is an error naming the folder and what was expected."""
     if raw_paths:
-        paths: list[str] = []
+        inputs = RawInputs([])
         for raw in map(Path, raw_paths):
             if raw.is_dir():
-                paths.extend(str(p) for p in sorted(raw.rglob("*")) if p.is_file())
+                found = [p for p in sorted(raw.rglob("*")) if p.is_file()]
+                chosen = source.select_inputs(raw, found)
+                if not chosen:
+                    listed = ", ".join(str(p.relative_to(raw)) for p in found[:_LISTED_NOT_INPUTS]) or "nothing"
+                    raise UserError(
+                        f"{raw}: no input for {source.name} in this folder (expected {source.raw_format}; "
+                        f"found {listed})"
+                    )
+                inputs.paths.extend(map(str, chosen))
+                kept = set(chosen)
+                inputs.not_inputs.extend(str(p.relative_to(raw)) for p in found if p not in kept)
             elif raw.is_file():
-                paths.append(str(raw))
+                inputs.paths.append(str(raw))
             else:
                 raise UserError(f"raw file not found: {raw}")
-        if not paths:
-            raise UserError(f"no raw files under {', '.join(map(str, raw_paths))}")
-        return paths
+        return inputs
     if not source.urls:
         raise UserError(
             f"source {source.name} has no downloadable raw file; pass local files with --raw ({source.notes})"
         )
     try:
-        return list(datasets.DownloadManager(dataset_name=source.name).download(list(source.urls)))
+        return RawInputs(list(datasets.DownloadManager(dataset_name=source.name).download(list(source.urls))))
     except Exception as error:  # offline, 404, ...: say which source and how to work around it
         raise UserError(f"cannot download {source.name} ({error}); pass local files with --raw") from error
 
@@ -315,7 +369,8 @@ def build_source(
         >>> build.stats.pairs_written, build.dataset[0]["anchor"]         # doctest: +SKIP
     """
     source = get_source(source) if isinstance(source, str) else source
-    paths = resolve_raw_paths(source, raw_paths)
+    inputs = list_raw_inputs(source, raw_paths)
+    paths = inputs.paths
     temporary = out_dir is None
     target = None if temporary else Path(out_dir)
     if target is not None and target.exists() and any(target.iterdir()) and not (target / STATS_FILE).is_file():
@@ -323,7 +378,7 @@ def build_source(
     # A named --out is built in a temporary sibling and swapped in on success: a failed or killed build never
     # touches an earlier good build, and never leaves an empty folder.
     folder = Path(tempfile.mkdtemp(prefix=f"se1b-build-{source.name}-")) if temporary else staging_sibling(target)
-    stats = BuildStats(source=source.name, on_error=on_error, dedupe=dedupe)
+    stats = BuildStats(source=source.name, on_error=on_error, dedupe=dedupe, not_inputs=inputs.not_inputs)
     features = features_for(kind_of(source.arity))
     bar = tqdm(desc=f"build {source.name}", unit=" pairs", disable=not progress, mininterval=1.0)
     try:

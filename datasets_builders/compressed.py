@@ -168,6 +168,21 @@ def read_lines(path: Path) -> Iterator[tuple[int, bytes]]:
         yield number + 1, tail
 
 
+
+def head_text(path: Path, size: int = 4096) -> str:
+    """The first `size` decoded characters of a plain or compressed file, for telling what a file is by content;
+    "" for a file that cannot be decoded (a 7z archive, damaged compression, binary data)."""
+    head = b""
+    try:
+        for block in decoded_blocks(path):
+            head += block
+            if len(head) >= size:
+                break
+    except (BrokenInput, OSError):
+        pass
+    text = head[:size].removeprefix(codecs.BOM_UTF8).decode("utf-8", errors="replace")
+    return "" if "\x00" in text or text.count("\ufffd") > len(text) // 10 else text
+
 _UTF16_DECLARATION = re.compile(r"""(<\?xml[^>]*encoding=["'])utf-16(?:le|be)?(["'])""", re.I)
 
 

@@ -10,13 +10,18 @@ Two raw layouts are read, plain or gzip/bz2-compressed:
   `score<TAB>source<TAB>target` (WikiMatrix, the margin score is dropped). A first line that is just the language
   codes (`en<TAB>de`) is a header: counted as filtered "header". No tab, extra columns, a blank line or an empty
   side is a bad record (file and line in the error, or counted with --on-error skip).
-- Moses (OPUS, LASER, Tatoeba): two aligned files, one sentence per line, named by language with a 2- or 3-letter
-  code: `corpus.de-en.en` + `corpus.de-en.de`, `tatoeba.deu-eng.eng` + `tatoeba.deu-eng.deu` (optionally `.gz`,
-  `.bz2`, `.xz`). In a folder holding several language pairs, the files of the requested pair are read and the
-  others skipped (counted as filtered "other_language_pair", one per file). Pass the folder or the source-language
-  file: the target-language file is read together with its source-language partner (a target-language file whose
-  partner is missing is an error). Different line counts are an error naming both files: the alignment cannot be
-  trusted.
+- Moses (OPUS, LASER, Tatoeba, Multi30k, WMT): two aligned files, one sentence per line, named by language with a
+  2- or 3-letter code after a shared stem: `corpus.de-en.en` + `corpus.de-en.de`, `tatoeba.deu-eng.eng` +
+  `tatoeba.deu-eng.deu`, `val.en.gz` + `val.de.gz` (optionally `.gz`, `.bz2`, `.xz`). In a folder holding several
+  languages or pairs, the files of the requested pair are read and the others skipped (counted as filtered
+  "other_language_pair", one per file). Pass the folder or the source-language file: the target-language file is
+  read together with its source-language partner (a target-language file whose partner is missing is an error).
+  Different line counts are an error naming both files: the alignment cannot be trusted.
+
+In a folder, what is not a parallel file is skipped and listed (`select_parallel_inputs`): OPUS's
+`<Corpus>.<l1>-<l2>.ids` and `.xml` alignment files, README, LICENSE, Multi30k's image lists. A TSV file is
+recognised by its name (`.tsv`) or its first line (one tab, or a number and two tabs). A folder with no file of the
+requested pair is an error ("no en/ja files in FOLDER") rather than an empty build.
 
     se1b data publish parallel_en_de --raw TED2020-en-de.tsv.gz --out hub/parallel
     se1b data publish parallel_en_fr --raw opus/ --out hub/parallel          # opus/*.en + opus/*.fr
@@ -30,15 +35,15 @@ import functools
 from collections.abc import Iterator
 from pathlib import Path
 
-from datasets_builders.compressed import BrokenInput, read_lines
-from datasets_builders.readers import Filtered, RecordError
+from datasets_builders.compressed import BrokenInput, head_text, read_lines
+from datasets_builders.readers import COMPRESSED_SUFFIXES, Filtered, RecordError, plain_name
 from datasets_builders.source import Source
+from se1b.errors import UserError
 
 # English to the languages of the 2020 paper's first experiments and the largest TED2020 / WikiMatrix pairs.
 LANGUAGE_PAIRS = tuple(("en", target) for target in (
     "ar", "de", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "tr", "zh",
 ))
-COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
 
 CITATION = """@inproceedings{reimers-2020-multilingual-sentence-bert,
   title = {Making Monolingual Sentence Embeddings Multilingual using Knowledge Distillation},
@@ -69,6 +74,17 @@ ISO_639_3 = {
 }  # fmt: skip
 
 
+# The ISO 639-1 codes: a file suffix is read as a language only if it is one (or a 3-letter code above), so that
+# README.md, notes.py or a .sh script beside the corpus is not taken for a language.
+ISO_639_1 = frozenset("""
+aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de dv dz ee el en
+eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig ii ik io is it iu ja jv ka
+kg ki kj kk kl km kn ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl
+nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr ss st su sv sw
+ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu
+""".split())
+
+
 def normalize_language(code: str) -> str:
     """A language code as the sources name it: 2-letter ISO 639-1 when there is one ("deu" -> "de")."""
     code = code.lower()
@@ -76,7 +92,7 @@ def normalize_language(code: str) -> str:
 
 
 def _is_language(code: str) -> bool:
-    return code.isalpha() and (len(code) == 2 or code.lower() in ISO_639_3)
+    return code.lower() in ISO_639_1 or code.lower() in ISO_639_3
 
 
 def _language_of(path: Path) -> tuple[str, str]:
@@ -86,15 +102,66 @@ def _language_of(path: Path) -> tuple[str, str]:
     return stem.suffix.removeprefix("."), compression
 
 
+def _declared_codes(path: Path) -> tuple[str, str] | None:
+    """The two codes of a Moses name that declares its pair and ends in one of them, as written:
+    `tatoeba.ang-eng.ang` -> ("ang", "eng"); `corpus.de-en.ids` -> None (the suffix is not one of the pair)."""
+    name = plain_name(path)
+    stem, _, code = name.rpartition(".")
+    first, dash, second = stem.rpartition(".")[2].partition("-")
+    codes = (first, second)
+    if dash and all(c.isalpha() and 2 <= len(c) <= 3 for c in codes) and code in codes:
+        return codes
+    return None
+
+
 def _pair_of(path: Path) -> tuple[str, str] | None:
     """The language pair a Moses file name declares, normalised: `tatoeba.deu-eng.eng` -> ("de", "en")."""
-    code, compression = _language_of(path)
-    stem = Path(path.name.removesuffix(compression)).stem  # without the language suffix
-    part = Path(stem).suffix.removeprefix(".") or stem
-    first, dash, second = part.rpartition("-")[0].rpartition(".")[2], "-", part.rpartition("-")[2]
-    if dash and _is_language(first) and _is_language(second):
-        return normalize_language(first), normalize_language(second)
+    codes = _declared_codes(path)
+    return (normalize_language(codes[0]), normalize_language(codes[1])) if codes else None
+
+
+def moses_language(path: Path) -> str | None:
+    """The language of a Moses file, normalised ("de" for `corpus.de-en.de`, `tatoeba.deu-eng.deu`, `val.de.gz`),
+    or None for a file not named like one (a TSV, `corpus.de-en.ids`, README.md)."""
+    code, _ = _language_of(path)
+    if _declared_codes(path) or _is_language(code):
+        return normalize_language(code)
     return None
+
+
+def _is_tsv(path: Path) -> bool:
+    """A parallel TSV by name (`.tsv`) or by its first line: `source<TAB>target` or `score<TAB>source<TAB>target`
+    (an OPUS `.ids` line has four fields, a README none)."""
+    if ".tsv" in plain_name(path):
+        return True
+    first = next((line for line in head_text(path).split("\n") if line.strip()), "")
+    fields = first.rstrip("\r").split("\t")
+    return len(fields) == 2 or (len(fields) == 3 and _is_number(fields[0]))
+
+
+def select_parallel_inputs(folder: Path, files: list[Path], source_lang: str, target_lang: str) -> list[Path]:
+    """`Source.select_inputs` of a parallel source: the Moses files (of every language: other pairs are counted as
+    skipped by the reader) and TSV files of a folder. A folder without a TSV file or a Moses file of the requested
+    pair beside its partner is a UserError naming the languages it does hold."""
+    moses = {file: moses_language(file) for file in files}
+    inputs = [file for file in files if moses[file] is not None or _is_tsv(file)]
+    pair = {source_lang, target_lang}
+
+    def of_pair(file: Path) -> bool:
+        language = moses[file]
+        if language is None:
+            return True  # a TSV
+        declared = _pair_of(file)
+        if language not in pair or (declared is not None and set(declared) != pair):
+            return False
+        other = target_lang if language == source_lang else source_lang
+        return _partner(file, other).is_file()
+
+    if not any(of_pair(file) for file in inputs):
+        held = sorted({language for language in moses.values() if language})
+        holds = f" (it holds {', '.join(held)} files)" if held else ""
+        raise UserError(f"no {source_lang}/{target_lang} files in {folder}{holds}")
+    return inputs
 
 
 def _partner(path: Path, language: str) -> Path:
@@ -182,15 +249,19 @@ def read_moses(path: str | Path, source_lang: str, target_lang: str) -> Iterator
 
 def read_parallel(path: str, source_lang: str, target_lang: str) -> Iterator[tuple[int, object]]:
     """A parallel raw file of either layout: Moses files by their language suffix (2- or 3-letter codes), anything
-    else as TSV. A Moses file of another language pair (a LASER or Tatoeba folder holds one pair per language) is
-    skipped, counted once per file as filtered "other_language_pair"."""
+    else as TSV. A Moses file of another language or pair (a LASER or Tatoeba folder holds one pair per language, a
+    Multi30k folder one file per language) is skipped, counted once per file as filtered "other_language_pair"."""
     file = Path(path)
-    code, _ = _language_of(file)
+    language = moses_language(file)
+    if language is None:
+        yield from read_parallel_tsv(path, source_lang, target_lang)
+        return
     declared = _pair_of(file)
-    if declared is not None and set(declared) != {source_lang, target_lang}:
+    if language not in (source_lang, target_lang) or (
+        declared is not None and set(declared) != {source_lang, target_lang}
+    ):
         yield None, Filtered("other_language_pair")
         return
-    language = normalize_language(code) if _is_language(code) else code
     if language == source_lang:
         yield from read_moses(path, source_lang, target_lang)
     elif language == target_lang:
@@ -198,8 +269,6 @@ def read_parallel(path: str, source_lang: str, target_lang: str) -> Iterator[tup
         if not partner.is_file():
             raise RecordError("missing_partner", f"no {source_lang} file {partner.name} beside it")
         # Its lines are read with the partner (the source-language file); nothing of its own to yield.
-    else:
-        yield from read_parallel_tsv(path, source_lang, target_lang)
 
 
 def pair_texts(record: tuple[str, str], source_lang: str, target_lang: str) -> list[tuple[str, str]]:
@@ -225,6 +294,7 @@ def parallel_source(source_lang: str, target_lang: str) -> Source:
         language=(source_lang, target_lang),
         tags=("translation", "parallel-corpus"),
         reader=functools.partial(read_parallel, source_lang=source_lang, target_lang=target_lang),
+        select_inputs=functools.partial(select_parallel_inputs, source_lang=source_lang, target_lang=target_lang),
         to_texts=functools.partial(pair_texts, source_lang=source_lang, target_lang=target_lang),
         notes=("No canonical download: pass local files with --raw (TED2020, Tatoeba and WikiMatrix TSV files, or "
                "OPUS Moses files). The licence is the corpus's own (TED2020 CC BY-NC-ND 4.0, Tatoeba CC BY 2.0 FR, "

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from datasets_builders.compressed import BrokenInput, read_lines
+from datasets_builders.compressed import BrokenInput, head_text, read_lines
 
 TextTuple = tuple[str, ...]
 
@@ -68,6 +69,35 @@ def where(path: str | Path, location: int | str | None) -> str:
     """`file:location` (or just `file` for the whole file), the prefix of every error message."""
     text = location_text(location)
     return f"{path}:{text}" if text else str(path)
+
+
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
+_JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
+_JSON_START = re.compile(r'\s*(\{|\[\s*["\[{\]])')  # an object, or a list of texts / lists: not an INI [section]
+
+
+def plain_name(path: Path) -> str:
+    """A file's name without its compression suffix, lower case: `Corpus.de-en.DE.gz` -> "corpus.de-en.de"."""
+    name = path.name.lower()
+    for suffix in COMPRESSED_SUFFIXES:
+        name = name.removesuffix(suffix)
+    return name
+
+
+def keep_where(is_input: Callable[[Path], bool], folder: Path, files: list[Path]) -> list[Path]:
+    """The files of `folder` that `is_input` accepts, in order (a `Source.select_inputs` through functools.partial)."""
+    return [file for file in files if is_input(file)]
+
+
+def is_json_lines(path: Path) -> bool:
+    """Whether a file found in a folder is a JSON-lines input: named so (.jsonl, .json, plain or compressed), or
+    starting with a JSON object or list. A LICENSE, README.md or .pkl downloaded beside the data is not."""
+    return plain_name(path).endswith(_JSON_SUFFIXES) or bool(_JSON_START.match(head_text(path, 256)))
+
+
+def select_json_lines(folder: Path, files: list[Path]) -> list[Path]:
+    """The default `Source.select_inputs`: the JSON-lines files of a folder."""
+    return keep_where(is_json_lines, folder, files)
 
 
 def read_json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:

@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from datasets_builders.readers import TextTuple, read_json_lines, record_texts
+from datasets_builders.readers import TextTuple, read_json_lines, record_texts, select_json_lines
 
 Reader = Callable[[str], Iterator[tuple[Any, Any]]]
 """`reader(path)` yields `(location, record)`; location is a line number or any short label ("post 17");
@@ -20,6 +20,12 @@ a record that is a `RecordError` instance is a bad record (skippable); a raised 
 
 ToTexts = Callable[[Any], list[TextTuple]]
 """`to_texts(record)` returns text tuples of 2 or 3 texts, or raises `RecordError` for a bad record."""
+
+InputSelector = Callable[[Path, list[Path]], list[Path]]
+"""`select_inputs(folder, files)`: of the files found in a folder given as raw input, those the source reads, in
+order; the others (a LICENSE, README or Sites.xml downloaded with the data) are skipped and listed once in the build
+summary. May raise `UserError` when the folder holds nothing for this build (a parallel folder without the
+requested language pair)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,8 @@ class Source:
         reader: `Reader` for one raw file (default: JSON lines, plain or compressed).
         to_texts: `ToTexts` for one record (default: every JSON form of the 2021 data, see `record_texts`).
         notes: anything a user should know (where raw files come from when `urls` is empty, count differences).
+        select_inputs: `InputSelector` for the files found in a folder (default: JSON-lines files, by name or
+            content); a file named explicitly is always read, and is an error when it is not an input.
         files_reader: optional; reads all the raw files of one build together, in the order given, yielding
             `(file, location, record)`; used instead of `reader` when an index must span files (a Reddit parent
             index across consecutive months). It reports bad input as RecordError values, never by raising.
@@ -70,6 +78,7 @@ class Source:
     reader: Reader = read_json_lines
     to_texts: ToTexts = record_texts
     notes: str = ""
+    select_inputs: InputSelector = select_json_lines
     files_reader: Callable[[list[str]], Iterator[tuple[str, Any, Any]]] | None = None
     configure: Callable[..., Source] | None = None
     license_name: str = ""

@@ -100,7 +100,8 @@ def test_cli_skip_reports_counts_in_output_and_card(tmp_path, capsys):
     for reason in ("empty_text", "invalid_json", "not_utf8", "wrong_arity"):
         assert f"| {reason} | 1 |" in card
     assert "`mixed.jsonl.gz:line 2: invalid_json: " in card and str(tmp_path) not in card  # no local paths published
-    assert "| 6 | 2 | 0 | 4 | 2 | 0 | 2 |" in card  # read, kept, filtered, rejected, generated, duplicates, written
+    # read, kept, filtered, rejected, generated, duplicates, same text, written
+    assert "| 6 | 2 | 0 | 4 | 2 | 0 | 0 | 2 |" in card
     assert datasets.load_dataset(str(hub), "squad", split="train")["anchor"] == ["q1", "q2"]
 
 
@@ -233,8 +234,8 @@ def test_a_registered_source_with_its_own_reader_gets_build_publish_and_card(tmp
 
 def test_parallel_build_gives_the_same_rows_and_counts_in_file_order(tmp_path):
     files = [
-        write_lines(tmp_path / "a.jsonl.gz", [good(["a1", "x"]), b"{bad", good(["dup", "dup"])]),
-        write_lines(tmp_path / "b.jsonl.gz", [good(["b1", "y"]), good(["dup", "dup"]), good(["", "z"])]),
+        write_lines(tmp_path / "a.jsonl.gz", [good(["a1", "x"]), b"{bad", good(["dup", "twin"])]),
+        write_lines(tmp_path / "b.jsonl.gz", [good(["b1", "y"]), good(["dup", "twin"]), good(["", "z"])]),
         write_lines(tmp_path / "c.jsonl.gz", [good({"set": ["c1", "c2", "c3"]})]),
     ]
     serial = build_source("squad", files, on_error="skip", dedupe=True, progress=False)

@@ -20,6 +20,7 @@ from datasets_builders.compressed import (  # noqa: F401 (re-exported for the mi
     DecodedFile,
     compression_of,
     decoded_blocks,
+    head_text,
     read_lines,
 )
 from se1b.errors import UserError

@@ -16,13 +16,14 @@ fatal; Bounded counts (pairs a miner's bounds did not form) become the builder's
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from datasets_builders.catalog import CATALOG, STACKEXCHANGE_CITATION
-from datasets_builders.readers import Bounded, Filtered, RecordError
+from datasets_builders.readers import Bounded, Filtered, RecordError, keep_where
 from datasets_builders.source import Source
 from se1b.errors import UserError
 
@@ -31,6 +32,12 @@ from .common import Bounded as MinerBounded
 from .common import Drop, Event, compression_of, natural_key
 
 STACKEXCHANGE_DUMP_FILES = {f"{table}.xml" for table in stackexchange.DUMP_TABLES}
+
+
+def is_stackexchange_input(path: Path) -> bool:
+    """A file of a Stack Exchange dump found in a folder: a .7z archive (by content) or an extracted table (Posts.xml,
+    PostLinks.xml, ...). The archive.org item's Sites.xml, a LICENSE or readme beside a site are not."""
+    return path.name in STACKEXCHANGE_DUMP_FILES or compression_of(path) == "7z"
 
 
 def _as_record(item: Any) -> Any:
@@ -140,6 +147,7 @@ def _stackexchange_source(kind: str, **options: Any) -> Source:
         "PostLinks.xml (XML rows)",
         tags=("stackexchange", "mined"),
         reader=_stackexchange_reader(kind, **options),
+        select_inputs=functools.partial(keep_where, is_stackexchange_input),
         to_texts=pair_texts,
         notes="Bodies are HTML stripped to text, without the duplicate notice. Filters: question score >= 0, answer "
         "score >= 1, texts of 10 to 8,000 characters. The answer is the accepted one when it passes the filters, "
@@ -180,7 +188,8 @@ def _codesearchnet_source(language: str, **options: Any) -> Source:
         tags=("code", "mined"),
         reader=miner_reader(codesearchnet.codesearchnet_events, languages=(language,), **options),
         to_texts=pair_texts,
-        notes="Docstrings under 3 tokens are dropped. Each function is under the licence of its repository."
+        notes="Docstrings under 3 tokens are dropped; comment markers (//, /** * */, #) and Javadoc HTML are removed "
+        "from the docstring text. Each function is under the licence of its repository."
         + _options_note(options),
     )
 
@@ -220,6 +229,7 @@ def _wikipedia_source(**options: Any) -> Source:
         raw_format="Wikipedia dump: pages-articles .xml.bz2, whole or split parts (MediaWiki export XML)",
         tags=("wikipedia", "mined"),
         reader=miner_reader(wikipedia.wikipedia_events, **options),
+        select_inputs=functools.partial(keep_where, wikipedia.is_dump_file),
         files_reader=miner_files_reader(wikipedia.wikipedia_events, **options),
         to_texts=pair_texts,
         notes="Articles are paired within every shared category (broad and maintenance categories skipped): each "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from html.parser import HTMLParser
 
 _BLOCK_TAGS = {"p", "div", "br", "li", "ul", "ol", "pre", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "hr"}
@@ -64,7 +65,11 @@ _REF = re.compile(r"<ref\b[^>/]*/>|<ref\b[^>]*>.*?</ref\s*>", re.S | re.I)
 _DROPPED_ELEMENTS = re.compile(r"<(gallery|math|score|timeline|syntaxhighlight|code)\b[^>]*>.*?</\1\s*>", re.S | re.I)
 _TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 _INTERWIKI = re.compile(r"\[\[[a-z]{2,3}(?:-[a-z]+)?:[^\]]*\]\]")
-_LINK = re.compile(r"\[\[([^\[\]|]*)(?:\|([^\[\]]*))?\]\]")
+# [[target]], [[target|label]]; a label may hold single brackets: [[Ngôn ngữ|ngôn ngữ [a]]]
+_LINK = re.compile(r"\[\[([^\[\]|]*)(?:\|((?:[^\[\]]|\[[^\[\]]*\])*))?\]\]")
+# Behaviour switches (__NOTOC__, __TOC__, __FORCETOC__, local ones like __БЕЗЗМІСТУ__): upper case or caseless words
+# between double underscores, so that a Python name like __init__ in the text stays.
+_MAGIC_WORD = re.compile(r"__([^\W_]+(?:_[^\W_]+)*)__")
 _EXTERNAL_LINK = re.compile(r"\[(?:https?:)?//[^\s\]]+(?:\s+([^\]]*))?\]")
 _BOLD_ITALIC = re.compile(r"'{2,}")
 _HEADING = re.compile(r"^=+[^=\n].*?=+\s*$", re.M)
@@ -74,6 +79,7 @@ _LIST_MARKERS = re.compile(r"^[*#:;]+\s*", re.M)
 _TEXT_TEMPLATE = re.compile(
     r"\{\{\s*(lang|lang-[\w-]+|nowrap|nobr|large|small|transl|nihongo|convert|cvt)\s*\|([^{}]*)\}\}", re.I
 )
+_PARAM_SEPARATOR = re.compile(r"\|(?![^\[\]]*\]\])")  # a | that is not inside a [[link|label]]
 _GAP = "\x00"
 _PARENS = re.compile(r"\s*([(\uff08])([^()\uff08\uff09]*)([)\uff09])")
 # "(born X; {{date}} – 1982)"
@@ -85,13 +91,26 @@ _DANGLING = re.compile(
 )
 
 ENGLISH_NAMESPACES = {"-2": ("Media",), "6": ("File", "Image"), "14": ("Category",)}
+# Old local names of the file namespace that articles still use but that a dump's <namespaces> does not list (it
+# gives the current name only: Tập tin, Datei, Файл); from MediaWiki's per-language namespace aliases.
+LOCAL_FILE_ALIASES = {
+    "ar": ("صورة",), "cs": ("Obrázek",), "de": ("Bild",), "el": ("Εικόνα",), "es": ("Imagen",), "fa": ("تصویر",),
+    "fi": ("Kuva",), "he": ("תמונה",), "hu": ("Kép",), "it": ("Immagine",), "ja": ("画像",), "ko": ("그림",),
+    "nl": ("Afbeelding",), "pl": ("Grafika",), "pt": ("Imagem",), "ru": ("Изображение",), "sv": ("Bild",),
+    "tr": ("Resim",), "uk": ("Зображення",), "vi": ("Hình",), "zh": ("图像", "圖像", "文件", "檔案"),
+}
 
 
-def namespace_names(namespaces: dict[str, str] | None = None) -> dict[str, tuple[str, ...]]:
+def namespace_names(
+    namespaces: dict[str, str] | None = None, language: str | None = None, aliases: Sequence[tuple[str, str]] = ()
+) -> dict[str, tuple[str, ...]]:
     """Names of the media (-2), file (6) and category (14) namespaces: the English canonical names (valid on every
-    wiki) plus the local ones a dump declares in <siteinfo><namespaces> (Datei, Fichier, ファイル, Kategorie, ...)."""
+    wiki), the local ones a dump declares in <siteinfo><namespaces> (Datei, Fichier, ファイル, Kategorie, ...), the
+    aliases it declares (`aliases`: (key, name), as an API siteinfo's <namespacealiases> lists them) and the
+    well-known old file namespace names of its `language` (LOCAL_FILE_ALIASES: Hình on the Vietnamese wiki)."""
     names = {key: list(values) for key, values in ENGLISH_NAMESPACES.items()}
-    for key, name in (namespaces or {}).items():
+    known = [*(namespaces or {}).items(), *aliases, *(("6", name) for name in LOCAL_FILE_ALIASES.get(language, ()))]
+    for key, name in known:
         if key in names and name and name not in names[key]:
             names[key].append(name)
     return {key: tuple(values) for key, values in names.items()}
@@ -147,7 +166,7 @@ def _remove_media_links(text: str, prefix: re.Pattern) -> str:
 
 
 def _text_template(match: re.Match) -> str:
-    name, params = match.group(1).lower(), [p.strip() for p in match.group(2).split("|")]
+    name, params = match.group(1).lower(), [p.strip() for p in _PARAM_SEPARATOR.split(match.group(2))]
     positional = [p for p in params if "=" not in p]
     if name in ("convert", "cvt"):
         return " ".join(positional[:2])
@@ -175,6 +194,56 @@ def wiki_intro(wikitext: str) -> str:
     """The wikitext of the lead section: everything before the first `== Heading ==` line."""
     match = _HEADING.search(wikitext)
     return wikitext[: match.start()] if match else wikitext
+
+
+# --- navigation and list text: what a reader skims past, not prose to learn from ---
+
+_RULE_LINE = re.compile(r"^\s*-{4,}\s*$")
+_NAV_ITEM = re.compile(r"\[\[[^\[\]]*\]\]|'{3}[^'\n]*'{3}")  # a link, or the page's own title in bold
+_NAV_SEPARATORS = "|•·/–—→←"
+_SEPARATOR_TEMPLATE = re.compile(r"\{\{\s*(?:•|·|!|dot|middot|bull|bullet)\s*\}\}", re.I)  # {{•}}: a separator
+_NAV_FILLER = re.compile(r"</?[a-zA-Z][^>]*>|'{2,}|&nbsp;|[\s\d" + _NAV_SEPARATORS + r"-]")
+_LIST_ITEM = re.compile(r"^\s*[*#]")
+_PLAIN_LINK = re.compile(r"\[\[([^\[\]|:]*)(?:\|([^\[\]]*))?\]\]")  # an article link (not File:, Category:)
+LIST_LINE_SHARE = 0.5  # an intro with at least this share of list-item lines is a list, not prose
+NUMBER_SHARE = 0.4  # ... or with at least this share of digits and separators among its non-space characters
+LINK_SHARE = 0.8  # ... or with at least this share of its non-space characters in link labels
+_NUMBERS_AND_SEPARATORS = set("0123456789|•·/–—-:;,()")
+
+
+def _is_navigation_line(line: str) -> bool:
+    """A horizontal rule, or a strip of links separated by | • · – ("[[24 March]] | '''25 March''' | [[26 March]]",
+    "[[Reformation]]{{•}} [[Hansa]]") with nothing else on the line."""
+    if _RULE_LINE.match(line):
+        return True
+    line = _SEPARATOR_TEMPLATE.sub("•", line)
+    items = _NAV_ITEM.findall(line)
+    rest = _NAV_FILLER.sub("", _NAV_ITEM.sub("", line))
+    return len(items) >= 2 and not rest and any(separator in line for separator in _NAV_SEPARATORS)
+
+
+def strip_navigation_lines(wikitext: str) -> str:
+    """Wikitext without its navigation lines (horizontal rules, strips of links to neighbouring pages)."""
+    return "\n".join(line for line in wikitext.split("\n") if not _is_navigation_line(line))
+
+
+def _visible_length(text: str) -> int:
+    return sum(not char.isspace() for char in text)
+
+
+def is_navigation(wikitext: str, text: str) -> bool:
+    """Whether an intro is list or navigation text rather than prose, by a measured rule, on its wikitext without
+    templates and its plain `text`: at least LIST_LINE_SHARE of the non-empty lines are list items, or digits and
+    separators make up at least NUMBER_SHARE of the non-space characters ("1 | 2 | 3 | ..."), or link labels at
+    least LINK_SHARE ("[[Reformation]] [[Hansa]] [[Zaporozhian Sich]]")."""
+    wikitext = _remove_nested(wikitext, "{{", "}}")
+    lines = [line for line in wikitext.split("\n") if line.strip()]
+    if lines and sum(bool(_LIST_ITEM.match(line)) for line in lines) >= LIST_LINE_SHARE * len(lines):
+        return True
+    visible = _visible_length(text)
+    numbers = sum(char in _NUMBERS_AND_SEPARATORS for char in text)
+    linked = sum(_visible_length(m.group(2) or m.group(1)) for m in _PLAIN_LINK.finditer(wikitext))
+    return bool(visible) and (numbers >= NUMBER_SHARE * visible or linked >= LINK_SHARE * visible)
 
 
 def media_prefix(names: dict[str, tuple[str, ...]] | None = None) -> re.Pattern:
@@ -206,7 +275,10 @@ def wiki_to_text(wikitext: str, media: re.Pattern | None = None) -> str:
     text = _remove_nested(text, "{|", "|}")
     text = _remove_media_links(text, media or _ENGLISH_MEDIA)
     text = _INTERWIKI.sub("", text)
-    text = _LINK.sub(lambda m: m.group(2) if m.group(2) is not None else m.group(1), text)
+    text = _MAGIC_WORD.sub(lambda m: "" if m.group(1) == m.group(1).upper() else m.group(), text)
+    previous = None
+    while previous != text:  # innermost first: a label holding a link
+        previous, text = text, _LINK.sub(lambda m: m.group(2) if m.group(2) is not None else m.group(1), text)
     text = _EXTERNAL_LINK.sub(lambda m: m.group(1) or "", text)
     text = _BOLD_ITALIC.sub("", text)
     text = _TAG.sub("", text)

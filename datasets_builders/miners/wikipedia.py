@@ -10,9 +10,16 @@ error naming the file and what was expected.
 
 Text: the intro is the wikitext before the first `== Heading ==`, turned into plain text (text.wiki_to_text), cut
 to at most `max_chars`=2,000 characters at a word boundary; intros under `min_chars`=50 are dropped. File, media and
-category links are recognised by the English names and by the local names the dump declares in
-<siteinfo><namespaces> (Datei:, Fichier:, ファイル:, Kategorie:, ...). Only articles count: namespace 0, no
-redirect, no disambiguation page.
+category links are recognised by the English names, the local names the dump declares in <siteinfo><namespaces>
+(Datei:, Fichier:, ファイル:, Kategorie:, ...) or <namespacealiases>, and the old local file namespace names articles
+still use although the dump does not list them (text.LOCAL_FILE_ALIASES for the dump's xml:lang: Hình: on the
+Vietnamese wiki, Bild: on the German one). Magic words (__NOTOC__, __TOC__, local ones) are removed. Navigation lines
+(a `----` rule, a strip of links between | or • separators) are cut from the intro, and an intro that is still
+navigation or list text rather than prose is dropped as "navigation_intro", by a measured rule
+(text.is_navigation): half its lines list items, or 40 % of its characters digits and separators, or 80 % link
+labels. Only articles count: namespace 0, no redirect, no disambiguation page, no calendar page ("calendar_page": a
+year, day or century page such as "1944", "25 Μαρτίου", "1944年": a title that is a number, or a number and at most
+12 letters over a page that is half list items); those would pair one near-identical intro with the next.
 
 Categories: an article's explicit category links, minus broad or maintenance ones matched by `skip_categories`
 (births/deaths years, "Living people", stubs, "Articles ...", "Pages ...", ...): those group unrelated articles.
@@ -31,10 +38,10 @@ as "category_evicted": the category starts afresh, its earlier articles can no l
 max_categories x reservoir_size intros of at most max_chars characters (one intro is shared by its reservoirs).
 
 Records: every page read is one kept record (one to `pairs_per_article` pairs, the article as anchor, an earlier
-article of a shared category as positive) or one Drop: redirect, not_an_article, disambiguation, intro_too_short,
-no_category, no_shared_category (no earlier article in any of its categories: the first of each), or
-all_pairs_over_bounds. A missing <title>, <ns> or <text>, malformed XML, invalid UTF-8 and a truncated or corrupt
-compressed stream are bad input, reported with file and page number (or line).
+article of a shared category as positive) or one Drop: redirect, not_an_article, disambiguation, calendar_page,
+intro_too_short, navigation_intro, no_category, no_shared_category (no earlier article in any of its categories: the
+first of each), or all_pairs_over_bounds. A missing <title>, <ns> or <text>, malformed XML, invalid UTF-8 and a
+truncated or corrupt compressed stream are bad input, reported with file and page number (or line).
 """
 
 from __future__ import annotations
@@ -48,8 +55,27 @@ from pathlib import Path
 
 from se1b.errors import UserError
 
-from .common import Bounded, BrokenInput, DecodedFile, Drop, Event, MiningStats, decoded_blocks, input_files, pair
-from .text import media_prefix, namespace_names, wiki_categories, wiki_intro, wiki_to_text
+from .common import (
+    Bounded,
+    BrokenInput,
+    DecodedFile,
+    Drop,
+    Event,
+    MiningStats,
+    decoded_blocks,
+    head_text,
+    input_files,
+    pair,
+)
+from .text import (
+    is_navigation,
+    media_prefix,
+    namespace_names,
+    strip_navigation_lines,
+    wiki_categories,
+    wiki_intro,
+    wiki_to_text,
+)
 
 MIN_CHARS = 50
 MAX_CHARS = 2000
@@ -63,6 +89,11 @@ SKIP_CATEGORIES = (
     r"|Featured articles|Redirects ).*|.*[Ss]tubs?)$"
 )
 FILE_PATTERNS = ("*.xml", "*.xml.*", "*.xml-p*")
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+# A calendar page's title: a number and at most a short word or two ("1944", "1600s", "25 Μαρτίου", "1 січня",
+# "20ός αιώνας", "1944年"); with a body that is mostly a list it is a date/year page, not an article.
+_CALENDAR_TITLE_LETTERS = 12
+_LIST_LINE = re.compile(r"^[*#]", re.M)
 _DISAMBIGUATION = re.compile(r"\{\{\s*(disambiguation|disambig|dab|set index|hndis|geodis)\b", re.I)
 
 
@@ -77,13 +108,26 @@ def _cut(text: str, max_chars: int) -> str:
     return cut[: cut.rfind(" ")] if " " in cut else cut
 
 
-def iter_pages(path: Path, namespaces: dict[str, str] | None = None) -> Iterator[tuple[str, dict | Drop]]:
-    """(location, {"title", "ns", "redirect", "text"}) of each <page> of a dump, in constant memory. The dump's
-    <siteinfo><namespaces> (key -> local name) is stored into `namespaces` before the first page. Malformed XML,
-    invalid UTF-8 or a broken compressed stream end the file with one error Drop; a file that is not a MediaWiki
-    dump raises UserError."""
+def is_dump_file(path: Path) -> bool:
+    """A Wikipedia dump found in a folder: a pages-articles file by name (so that a damaged one is read and reported)
+    or any file starting as a MediaWiki export. The multistream index, checksums, dumpstatus.json or a Sites.xml
+    beside it are not."""
+    if "multistream-index" in path.name:
+        return False
+    return "-pages-" in path.name or "<mediawiki" in head_text(path, 2048)
+
+
+def iter_pages(path: Path, siteinfo: dict | None = None) -> Iterator[tuple[str, dict | Drop]]:
+    """(location, {"title", "ns", "redirect", "text"}) of each <page> of a dump, in constant memory. Before the
+    first page, `siteinfo` receives the dump's "language" (the root's xml:lang), "namespaces" (<siteinfo>
+    <namespaces>: key -> local name) and "aliases" ((key, name) of <namespacealiases>, when the export has them).
+    Malformed XML, invalid UTF-8 or a broken compressed stream end the file with one error Drop; a file that is not
+    a MediaWiki dump raises UserError."""
     number = 0
     root = None
+    info = siteinfo if siteinfo is not None else {}
+    info.update(language=None, namespaces={}, aliases=[])
+    in_aliases = False
     try:
         for event, elem in ET.iterparse(DecodedFile(decoded_blocks(path)), events=("start", "end")):
             if root is None:
@@ -93,11 +137,16 @@ def iter_pages(path: Path, namespaces: dict[str, str] | None = None) -> Iterator
                         f"{path}: not_a_dump: the root element is <{_local(elem.tag)}>, expected <mediawiki> with "
                         "<page> elements (a Wikipedia pages-articles dump)"
                     )
+                info["language"] = elem.get(_XML_LANG)
+            name = _local(elem.tag)
+            if name == "namespacealiases":
+                in_aliases = event == "start"
             if event != "end":
                 continue
-            name = _local(elem.tag)
-            if name == "namespace" and namespaces is not None:
-                namespaces[elem.get("key", "")] = (elem.text or "").strip()
+            if name == "namespace":
+                info["namespaces"][elem.get("key", "")] = (elem.text or "").strip()
+            elif in_aliases and name in ("ns", "namespacealias", "alias"):
+                info["aliases"].append((elem.get("id", elem.get("key", "")), (elem.text or "").strip()))
             if name != "page":
                 continue
             number += 1
@@ -123,6 +172,19 @@ def iter_pages(path: Path, namespaces: dict[str, str] | None = None) -> Iterator
         raise UserError(f"{path}: not_a_dump: no <page> element: not a Wikipedia pages-articles dump")
 
 
+def is_calendar_page(title: str, wikitext: str) -> bool:
+    """A year, decade, century or day page ("1944", "1600s", "25 Μαρτίου", "1944年"): a title that is a number, or a
+    number and at most 12 other letters with a page whose non-empty lines are at least half list items (events,
+    births, deaths)."""
+    if title.strip().isdigit():
+        return True
+    letters = sum(char.isalpha() for char in title)
+    if not any(char.isdigit() for char in title) or letters > _CALENDAR_TITLE_LETTERS:
+        return False
+    lines = [line for line in wikitext.splitlines() if line.strip()]
+    return bool(lines) and len(_LIST_LINE.findall(wikitext)) >= len(lines) / 2
+
+
 def _article_drop(page: dict[str, str | None]) -> Drop | None:
     missing = [name for name in ("title", "ns", "text") if page[name] is None]
     if missing:
@@ -133,6 +195,8 @@ def _article_drop(page: dict[str, str | None]) -> Drop | None:
         return Drop("redirect")
     if page["title"].endswith("(disambiguation)") or _DISAMBIGUATION.search(page["text"]):
         return Drop("disambiguation")
+    if is_calendar_page(page["title"], page["text"]):
+        return Drop("calendar_page")
     return None
 
 
@@ -165,19 +229,23 @@ def wikipedia_events(
     for file in files:
         if "multistream-index" in file.name:  # the offsets file downloaded beside a multistream dump: no pages
             continue
-        declared: dict[str, str] = {}
+        siteinfo: dict = {}
         names = media = None
-        for location, page in iter_pages(file, declared):
+        for location, page in iter_pages(file, siteinfo):
             if names is None:  # <siteinfo> precedes the first page
-                names = namespace_names(declared)
+                names = namespace_names(siteinfo["namespaces"], siteinfo["language"], siteinfo["aliases"])
                 media = media_prefix(names)
             drop = page if isinstance(page, Drop) else _article_drop(page)
             if drop:
                 yield file, location, drop
                 continue
-            intro = _cut(wiki_to_text(wiki_intro(page["text"]), media), max_chars)
+            lead = strip_navigation_lines(wiki_intro(page["text"]))
+            intro = _cut(wiki_to_text(lead, media), max_chars)
             if len(intro) < min_chars:
                 yield file, location, Drop("intro_too_short")
+                continue
+            if is_navigation(lead, intro):
+                yield file, location, Drop("navigation_intro")
                 continue
             own = [name for name in wiki_categories(page["text"], names["14"]) if not skip.match(name)]
             if not own:
@@ -234,4 +302,6 @@ def mine_wikipedia(path: str | Path, *, stats: MiningStats | None = None, **opti
     pages read == stats.records."""
     stats = stats if stats is not None else MiningStats()
     files = input_files(path, FILE_PATTERNS, "Wikipedia pages-articles (.xml.bz2)")
+    if Path(path).is_dir():  # a Sites.xml or README.xml downloaded beside the dump is not one
+        files = [file for file in files if is_dump_file(file)]
     yield from stats.pairs_of(wikipedia_events(files, **options))
