@@ -163,7 +163,8 @@ def model_card_text(
     details: dict[str, Any] | None = None,
 ) -> str:
     """The card as text: YAML front matter + markdown body. `details`: `model_details` of the exported folder."""
-    details = details or {}
+    details = {"architecture": "", "max_seq_length": None, "similarity": "", "prompts": {}} | (details or {})
+    example = {"sentences": [], "similarities": [], "prompts": {}} | metadata.usage_example
     final = _final_evaluations(metadata.evaluations)
     base = _base_evaluations(metadata.evaluations, final)
     series = _eval_points(history, metadata.evaluations)
@@ -184,7 +185,7 @@ def model_card_text(
         evaluations=[e for e in shown if e.dimension is None],
         base_metrics=[base.get(_key(e), {}) for e in shown if e.dimension is None],
         details=details,
-        example=metadata.usage_example,
+        example=example,
         sample_chars=SAMPLE_CHARS,
         sample_rows=CARD_SAMPLE_ROWS,
         training_arguments=training_arguments(metadata),
