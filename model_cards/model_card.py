@@ -146,12 +146,18 @@ def model_details(model_dir: Path) -> dict[str, Any]:
     output dimension, similarity function and prompts; {} where the folder does not load (no weights yet)."""
     if not (model_dir / "modules.json").is_file():
         return {}
-    try:
-        from sentence_transformers import SentenceTransformer
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
 
+    shown = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()  # no "Loading weights" bar each time a card is written
+    try:
         model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
     except Exception:  # noqa: BLE001 - a folder that does not load has no details to show; `se1b push` refuses it
         return {}
+    finally:
+        if shown:
+            transformers_logging.enable_progress_bar()
     return {"architecture": str(model), "max_seq_length": model.max_seq_length,
             "dimension": getattr(model, "get_embedding_dimension", model.get_sentence_embedding_dimension)(),
             "similarity": SIMILARITY_NAMES.get(model.similarity_fn_name or "cosine", model.similarity_fn_name),
@@ -294,7 +300,8 @@ def training_arguments(metadata: RunMetadata) -> list[tuple[str, Any]]:
         ("max_steps", training.steps),
         ("learning_rate", training.learning_rate),
         ("warmup_steps", training.warmup_steps),
-        ("lr_scheduler_type", training.schedule),
+        ("lr_scheduler_type", "constant_with_warmup" if training.schedule == "constant" and training.warmup_steps
+         else training.schedule),  # se1b's schedules all warm up linearly, as transformers' do
         ("weight_decay", training.weight_decay),
         ("max_grad_norm", training.grad_clip if training.grad_clip is not None else 0),
         ("seed", training.seed),

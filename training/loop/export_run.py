@@ -118,12 +118,14 @@ def data_languages(sources: list[dict[str, Any]]) -> list[str]:
 
 def base_max_seq_length(base: str) -> int | None:
     """The base model's max_seq_length, from its sentence_bert_config.json (a local folder, or the Hub cache)."""
+    from model_cards.metadata import is_hub_id
+
     folder = Path(base)
     path = folder / "sentence_bert_config.json" if folder.is_dir() else None
-    if path is None:
+    if path is None and is_hub_id(base):
         from huggingface_hub import try_to_load_from_cache
 
-        cached = try_to_load_from_cache(base, "sentence_bert_config.json") if "/" in base else None
+        cached = try_to_load_from_cache(base, "sentence_bert_config.json")
         path = Path(cached) if isinstance(cached, str) else None
     if path is None or not path.is_file():
         return None
@@ -140,7 +142,7 @@ def usage_example(model: SentenceModel, sources: list[dict[str, Any]]) -> dict[s
     rows = [row for source in sources for row in source.get("samples", [])]
     texts = [rows[0]["anchor"], rows[0]["positive"], rows[1]["positive"]] if len(rows) > 1 else [
         "The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium."]
-    texts = [" ".join(text.split())[:USAGE_CHARS] for text in texts]
+    texts = [text[:USAGE_CHARS] for text in texts]
     prompts = {name: model.prompts[name] for name in ("query", "document") if name in model.prompts}
     if len(prompts) == 2:
         embeddings = np.concatenate([model.encode(texts[:1], prompt_name="query"),
