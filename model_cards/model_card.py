@@ -395,11 +395,14 @@ def _dimension_rows(final: list[Evaluation]) -> list[dict[str, Any]]:
 
 
 def _eval_points(history: list[dict[str, float]], evaluations: list[Evaluation]) -> dict[str, list]:
-    """Evaluation curves: the metrics.jsonl eval lines, or else the metadata evaluations that carry a step (the
-    trainer records its last eval point in both; plotting both would draw it twice)."""
+    """Evaluation curves: the metrics.jsonl eval lines, and the metadata evaluations that carry a step (e.g. the
+    base model at step 0 and the trained one, measured by `se1b eval`); the trainer's own records are skipped where
+    metrics.jsonl has curves, since it logs them there too (plotting both would draw them twice)."""
     series = eval_series(history)
-    for evaluation in evaluations if not series else []:
-        if evaluation.step is None or evaluation.task == "gender-bias":
+    logged = bool(series)
+    for evaluation in evaluations:
+        if evaluation.step is None or evaluation.task == "gender-bias" or \
+                (logged and evaluation.measured_by == "the training loop"):
             continue
         for metric in TASKS[evaluation.task][2]:
             if metric in evaluation.metrics:
