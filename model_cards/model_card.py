@@ -195,6 +195,7 @@ def model_card_text(
         sample_chars=SAMPLE_CHARS,
         sample_rows=CARD_SAMPLE_ROWS,
         training_arguments=training_arguments(metadata),
+        loss_parameters=loss_parameters(metadata),
         log_rows=_log_rows(history, series),
         log_columns=sorted(series),
         dataset_size=dataset_size(metadata),
@@ -282,13 +283,25 @@ def _widget(metadata: RunMetadata) -> dict[str, Any]:
     rows = [row for source in metadata.data for row in source.samples if row.get("anchor") and row.get("positive")]
     if len(rows) < 2:
         return WIDGETS[metadata.model_kind]
-    cut = [" ".join(text.split())[:WIDGET_CHARS] for text in [rows[0]["anchor"], *(r["positive"] for r in rows[:3])]]
+    cut = [text[:WIDGET_CHARS] for text in [rows[0]["anchor"], *(r["positive"] for r in rows[:3])]]
     return {"source_sentence": cut[0], "sentences": cut[1:]}
 
 
 def _slug(name: str) -> str:
     """A dataset name as a model-index dataset type for local data (sentence-transformers uses e.g. `sts-dev`)."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")[:96] or "local"
+
+
+def loss_parameters(metadata: RunMetadata) -> dict[str, Any]:
+    """sentence-transformers' MultipleNegativesRankingLoss arguments for the run's loss ({} for another loss): the
+    symmetric form averages a softmax over the positives per anchor and one over the anchors per positive."""
+    training = metadata.training
+    if training.loss != "MultipleNegativesRankingLoss":
+        return {}
+    parameters: dict[str, Any] = {"scale": training.scale, "similarity_fct": "cos_sim"}
+    if training.symmetric:
+        parameters |= {"directions": ["query_to_doc", "doc_to_query"], "partition_mode": "per_direction"}
+    return parameters
 
 
 def training_arguments(metadata: RunMetadata) -> list[tuple[str, Any]]:
