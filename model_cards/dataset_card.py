@@ -99,8 +99,12 @@ def dataset_card_metadata(reports: list[dict[str, Any]], pretty_name: str, defau
     }
 
 
-def dataset_card_text(reports: list[dict[str, Any]], pretty_name: str, default: str | None = None) -> str:
-    """The whole README.md: YAML metadata and the markdown body."""
+LOCAL_REFERENCE = "path/to/this/folder"  # what the usage snippet loads until the folder is pushed to a repo
+
+
+def dataset_card_text(reports: list[dict[str, Any]], pretty_name: str, default: str | None = None,
+                      repo_id: str | None = None) -> str:
+    """The whole README.md: YAML metadata and the markdown body; the usage snippet loads `repo_id` when given."""
     default = pick_default_config(reports, default)
     examples = {
         r["config"]: [json.dumps({c: row.get(c) for c in columns(r)}, ensure_ascii=False) for row in r["examples"]]
@@ -108,15 +112,18 @@ def dataset_card_text(reports: list[dict[str, Any]], pretty_name: str, default: 
     }
     kinds = {r["config"]: r.get("kind") or ("triplets" if "negative" in columns(r) else "pairs") for r in reports}
     body = render_template("dataset_card.md.j2", pretty_name=pretty_name, reports=reports, examples=examples,
-                           default=default, kinds=kinds, columns={r["config"]: columns(r) for r in reports})
+                           default=default, repo_ref=repo_id or LOCAL_REFERENCE, pushed=repo_id is not None,
+                           kinds=kinds, columns={r["config"]: columns(r) for r in reports})
     return card_text(dataset_card_metadata(reports, pretty_name, default), body)
 
 
 def write_dataset_card(
-    folder: str | Path, *, pretty_name: str | None = None, default_config: str | None = None
+    folder: str | Path, *, pretty_name: str | None = None, default_config: str | None = None,
+    repo_id: str | None = None,
 ) -> Path:
-    """(Re)write `folder/README.md` from the folder's build reports. A given `pretty_name` or `default_config` is
-    remembered in `build_reports/_dataset.json` for later rewrites; without one the title names the source (one
+    """(Re)write `folder/README.md` from the folder's build reports. A given `pretty_name`, `default_config` or
+    `repo_id` (the Hub repo the folder is pushed to: the usage snippet loads it) is remembered in
+    `build_reports/_dataset.json` for later rewrites; without one the title names the source (one
     config) or says how many there are, and the default config is the one with most rows. Returns the card's
     path."""
     folder = Path(folder)
@@ -125,13 +132,13 @@ def write_dataset_card(
         raise ValueError(f"{folder} has no build_reports/*.json: publish a source into it first")
     settings_path = folder / "build_reports" / "_dataset.json"
     settings = json.loads(settings_path.read_text()) if settings_path.is_file() else {}
-    if pretty_name is not None or default_config is not None:
-        settings |= {key: value for key, value in (("pretty_name", pretty_name), ("default_config", default_config))
-                     if value is not None}
+    given = {"pretty_name": pretty_name, "default_config": default_config, "repo_id": repo_id}
+    if any(value is not None for value in given.values()):
+        settings |= {key: value for key, value in given.items() if value is not None}
         settings_path.write_text(json.dumps(settings, indent=2) + "\n")
     pretty_name = settings.get("pretty_name") or (
         reports[0]["source"]["pretty_name"] if len(reports) == 1 else f"Sentence pairs from {len(reports)} sources"
     )
     card = folder / "README.md"
-    card.write_text(dataset_card_text(reports, pretty_name, settings.get("default_config")))
+    card.write_text(dataset_card_text(reports, pretty_name, settings.get("default_config"), settings.get("repo_id")))
     return card

@@ -2,8 +2,9 @@
 validation cannot be reached from tests): licence ids (https://huggingface.co/docs/hub/repositories-licenses), task
 ids from huggingface.js (`PIPELINE_DATA`), the size buckets of huggingface_hub's `DatasetCardData`, the shape of
 `configs:` that `datasets` reads, Hub ids, language codes, and the model-index layout that huggingface_hub's
-`ModelCardData` / `EvalResult` read. `dataset_card_problems(metadata)` and `hub_card_problems(front)` (model cards)
-list every broken rule; an empty list means the card passes.
+`ModelCardData` / `EvalResult` read. `dataset_card_problems(metadata)` holds the dataset cards se1b writes to these
+rules (stricter than the Hub: our own cards must be complete); `hub_card_problems(front)` lists what the Hub refuses in
+any model card, `hub_card_warnings(front)` what it accepts but may not link. An empty list means the card passes.
 
     >>> hub_card_problems({"license": "apache-2.0", "pipeline_tag": "sentence-similarity"})
     []
@@ -118,63 +119,90 @@ def _configs_problems(metadata: dict[str, Any]) -> list[str]:
     return problems
 
 
-# Model cards.
-# Hub pipeline tags a text embedding model may carry.
-PIPELINE_TAGS = frozenset({
-    "feature-extraction", "sentence-similarity", "text-classification", "token-classification", "fill-mask",
-    "question-answering", "text-ranking", "zero-shot-classification", "translation", "summarization",
-    "text-generation", "text2text-generation",
-})
-# model-index task types: Hub tasks, plus the ones sentence-transformers' own cards file evaluator results under.
-TASK_TYPES = PIPELINE_TAGS | {"semantic-similarity", "information-retrieval", "text-retrieval", "bitext-mining",
-                              "clustering", "reranking", "paraphrase-mining"}
+# Model cards. What the Hub refuses when a README.md is pushed: it verifies `license`, `datasets` and `model-index`
+# (the model card spec, https://github.com/huggingface/hub-docs/blob/main/modelcard.md: "When present, and only then,
+# 'model-index', 'datasets' and 'license' contents will be verified"), and `pipeline_tag` must be one of its tasks.
+# Everything else it accepts as written, and popular cards rely on that: legacy dataset ids without an owner
+# (all-MiniLM-L6-v2: `s2orc`, `ms_marco`), `language: multilingual` (multilingual-e5), MTEB results filed under task
+# types such as `Classification` with dataset types such as `mteb/amazon_counterfactual` (bge, e5, gte, nomic), or
+# `datasets: wikipedia` as a bare string. Those are at most warnings (`hub_card_warnings`), never refusals.
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")  # owner/name; no "--" or ".." (checked below)
-LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")  # ISO 639-1/2/3, optionally with a region
+LANGUAGE = re.compile(r"^([a-z]{2,3}(-[A-Za-z0-9]{2,8})*|code|multilingual)$")  # ISO 639-1/2/3 (+ region), specials
 
 
-def _hub_id_problem(value: Any, where: str) -> str | None:
-    if not isinstance(value, str) or not HUB_ID.match(value) or "--" in value or ".." in value \
-            or value.endswith(".git"):
-        return f"{where}: {value!r} is not a Hub id (owner/name)"
-    return None
+def _is_hub_id(value: Any) -> bool:
+    return isinstance(value, str) and bool(HUB_ID.match(value)) and "--" not in value and ".." not in value \
+        and not value.endswith(".git")
+
+
+def _strings(front: dict[str, Any], key: str) -> tuple[list, str | None]:
+    """The values of a field the Hub reads as a string or a list of strings, and the problem when it is neither."""
+    value = front.get(key)
+    values = _as_list(value)
+    if not all(isinstance(item, str) for item in values):
+        return [], f"{key}: must be a string or a list of strings, got {value!r}"
+    return values, None
 
 
 def hub_card_problems(front: dict[str, Any]) -> list[str]:
-    """Everything in a model card's YAML front matter the Hub would reject or misfile; [] when it is clean."""
+    """Everything in a model card's YAML front matter the Hub refuses on push; [] when it would accept it."""
     problems = []
-    license_id = front.get("license")
-    if license_id is not None and license_id not in HUB_LICENSES:
-        problems.append(f"license: {license_id!r} is not a Hub licence id")
-    if front.get("pipeline_tag") is not None and front["pipeline_tag"] not in PIPELINE_TAGS:
-        problems.append(f"pipeline_tag: {front['pipeline_tag']!r} is not a Hub pipeline tag")
-    languages = front.get("language", [])
-    for language in [languages] if isinstance(languages, str) else languages:
-        if not isinstance(language, str) or not LANGUAGE.match(language):
-            problems.append(f"language: {language!r} is not an ISO 639 code")
-    base = front.get("base_model")
-    for value in [base] if isinstance(base, str) else base or []:
-        problems.append(_hub_id_problem(value, "base_model"))
-    for value in front.get("datasets") or []:
-        problems.append(_hub_id_problem(value, "datasets"))
-    tags = front.get("tags") or []
-    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
-        problems.append("tags: must be a list of strings")
-    for i, entry in enumerate(front.get("model-index") or []):
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or "results" not in entry:
-            problems.append(f"model-index[{i}]: needs a name and results")
+    licenses, problem = _strings(front, "license")
+    problems += [problem] + [f"license: {value!r} is not a Hub licence id" for value in licenses
+                             if value not in HUB_LICENSES]
+    tag = front.get("pipeline_tag")
+    if tag is not None and tag not in HUB_TASKS:
+        problems.append(f"pipeline_tag: {tag!r} is not a Hub pipeline tag")
+    problems += [_strings(front, key)[1] for key in ("datasets", "tags", "language")]
+    model_index = front.get("model-index")
+    if model_index is not None and not isinstance(model_index, list):
+        problems.append("model-index: must be a list of {name, results}")
+    for i, entry in enumerate(model_index if isinstance(model_index, list) else []):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) \
+                or not isinstance(entry.get("results"), list):
+            problems.append(f"model-index[{i}]: needs a name and a list of results")
             continue
         for j, result in enumerate(entry["results"]):
-            where = f"model-index[{i}].results[{j}]"
-            task, dataset = result.get("task") or {}, result.get("dataset") or {}
-            if task.get("type") not in TASK_TYPES:
-                problems.append(f"{where}.task.type: {task.get('type')!r} is not a Hub task type")
-            problems.append(_hub_id_problem(dataset.get("type"), f"{where}.dataset.type"))
-            if not isinstance(dataset.get("name"), str) or not dataset["name"]:
-                problems.append(f"{where}.dataset.name: required")
-            metrics = result.get("metrics") or []
-            if not metrics:
-                problems.append(f"{where}.metrics: at least one metric is required")
-            for k, metric in enumerate(metrics):
-                if not isinstance(metric.get("type"), str) or not isinstance(metric.get("value"), (int, float)):
-                    problems.append(f"{where}.metrics[{k}]: needs a string type and a numeric value")
+            problems += _result_problems(result, f"model-index[{i}].results[{j}]")
     return [problem for problem in problems if problem]
+
+
+def _result_problems(result: Any, where: str) -> list[str]:
+    """One model-index result as the Hub (and huggingface_hub's EvalResult) needs it: task.type, dataset.type and
+    dataset.name, and at least one metric with a type and a value."""
+    if not isinstance(result, dict):
+        return [f"{where}: must be a mapping with task, dataset and metrics"]
+    task, dataset = result.get("task"), result.get("dataset")
+    problems = []
+    if not isinstance(task, dict) or not isinstance(task.get("type"), str) or not task["type"]:
+        problems.append(f"{where}.task.type: required")
+    for key in ("type", "name"):
+        if not isinstance(dataset, dict) or not isinstance(dataset.get(key), str) or not dataset[key]:
+            problems.append(f"{where}.dataset.{key}: required")
+    metrics = result.get("metrics")
+    if not isinstance(metrics, list) or not metrics:
+        problems.append(f"{where}.metrics: at least one metric is required")
+    for k, metric in enumerate(metrics if isinstance(metrics, list) else []):
+        if not isinstance(metric, dict) or not isinstance(metric.get("type"), str) or metric.get("value") is None:
+            problems.append(f"{where}.metrics[{k}]: needs a type and a value")
+    return problems
+
+
+def hub_card_warnings(front: dict[str, Any]) -> list[str]:
+    """What the Hub accepts but may not link or file as meant: dataset and base-model ids without an owner, language
+    codes that are not ISO 639, a custom licence without its name and link. Real cards carry these; say, not refuse."""
+    warnings = []
+    datasets, _ = _strings(front, "datasets")
+    legacy = [value for value in datasets if not _is_hub_id(value)]
+    if legacy:
+        warnings.append(f"datasets: {', '.join(map(repr, legacy))} not in owner/name form (legacy canonical ids): "
+                        "the Hub links them only where such a dataset repo exists")
+    base = front.get("base_model")
+    for value in [base] if isinstance(base, str) else base if isinstance(base, list) else []:
+        if not _is_hub_id(value):
+            warnings.append(f"base_model: {value!r} is not a Hub model id (owner/name): the Hub will not link it")
+    languages, _ = _strings(front, "language")
+    warnings += [f"language: {code!r} is not an ISO 639 code" for code in languages if not LANGUAGE.match(code)]
+    if "other" in _strings(front, "license")[0] and not (front.get("license_name") and front.get("license_link")):
+        warnings.append("license other: license_name and license_link say which licence it is")
+    return warnings

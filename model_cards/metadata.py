@@ -30,6 +30,7 @@ from se1b.errors import UserError
 
 METADATA_FILE = "run_metadata.json"
 METRICS_FILE = "metrics.jsonl"
+CARD_SAMPLE_ROWS = 1000  # rows of each source whose token lengths the card summarises (as sentence-transformers does)
 MODEL_KINDS = ("general", "qa", "conversational", "multilingual")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name, as the Hub spells repo ids
 LOCAL_FOLDER, LOCAL_FILE = "a local folder", "a local file"
@@ -109,8 +110,16 @@ class DataSource:
     weight: float = 1.0  # sampling weight as configured
     share: float | None = None  # share of the pairs actually seen (None: computed from pairs_seen)
     pairs_seen: int = 0
-    license: str = "unknown"
+    license: str = "unknown"  # the dataset card's licence id; "other" with license_name / license_link
     citation: str = ""  # how to cite the original data (BibTeX or a line of text), from its dataset card
+    license_name: str = ""  # for license "other": the real licence's id (e.g. psf-2.0) and a link to its text
+    license_link: str = ""
+    languages: list[str] = field(default_factory=list)  # the dataset card's language codes ("code" for code)
+    rows: int | None = None  # rows of the split, from the dataset card; None = not stated
+    columns: list[str] = field(default_factory=list)
+    # per column, token counts of the first rows (truncated at max_seq_length): {"anchor": {"min", "mean", "max"}}
+    token_lengths: dict[str, dict[str, float]] = field(default_factory=dict)
+    samples: list[dict[str, str]] = field(default_factory=list)  # the first rows of the source, as read
 
 
 @dataclass
@@ -146,6 +155,10 @@ class RunMetadata:
     metrics_file: str | None = METRICS_FILE  # relative to the model folder
     evaluations: list[Evaluation] = field(default_factory=list)
     framework_versions: dict[str, str] = field(default_factory=dict)
+    base_max_seq_length: int | None = None  # the base model's max_seq_length (tokens); None = not known
+    # the card's usage example: {"sentences": [...], "similarities": [[...]]} computed with the trained model, and
+    # "prompts": {"query": ..., "document": ...} when the model has them (then the snippet uses encode_query/_document)
+    usage_example: dict[str, Any] = field(default_factory=dict)
 
     def save(self, path: Path) -> Path:
         """Write this metadata as JSON (creating parent folders); returns the path."""

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from model_cards.metadata import (
+    CARD_SAMPLE_ROWS,
     LOCAL_FILE,
     LOCAL_FOLDER,
     METADATA_FILE,
@@ -24,12 +26,22 @@ from model_cards.metadata import (
     public_reference,
     read_metrics,
 )
-from model_cards.plots import eval_series, plot_dimension_curves, plot_eval_curves, plot_training_curves
+from model_cards.plots import (
+    eval_series,
+    plot_dimension_curves,
+    plot_eval_curves,
+    plot_training_curves,
+    short_label,
+)
 from model_cards.render import card_text, render_template
 from se1b.errors import UserError
 
 PLOTS_DIR = "plots"
 LOSS_TABLE_ROWS = 10  # logged steps shown in the card's loss table (first, last, largest and smallest loss included)
+WIDGET_CHARS = 500  # the widget's texts, cut from training rows
+SAMPLE_CHARS = 300  # sample rows in the card's data sections
+SIMILARITY_NAMES = {"cosine": "Cosine Similarity", "dot": "Dot Product", "euclidean": "Euclidean Distance",
+                    "manhattan": "Manhattan Distance"}
 
 WIDGETS = {
     "general": {
@@ -124,16 +136,44 @@ def write_model_card(model_dir: Path, metadata: RunMetadata | None = None) -> Pa
     if dims_plot is not None:
         plots["Score vs embedding dimension (Matryoshka prefixes)"] = dims_plot.relative_to(model_dir).as_posix()
     readme = model_dir / "README.md"
-    readme.write_text(model_card_text(metadata, history, plots, _embedding_dimension(model_dir, metadata)),
-                      encoding="utf-8")
+    readme.write_text(model_card_text(metadata, history, plots, _embedding_dimension(model_dir, metadata),
+                                      model_details(model_dir)), encoding="utf-8")
     return readme
 
 
+def model_details(model_dir: Path) -> dict[str, Any]:
+    """What sentence-transformers itself reports of the exported folder: the architecture printout, max_seq_length,
+    output dimension, similarity function and prompts; {} where the folder does not load (no weights yet)."""
+    if not (model_dir / "modules.json").is_file():
+        return {}
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    shown = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()  # no "Loading weights" bar each time a card is written
+    try:
+        model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+    except Exception:  # noqa: BLE001 - a folder that does not load has no details to show; `se1b push` refuses it
+        return {}
+    finally:
+        if shown:
+            transformers_logging.enable_progress_bar()
+    return {"architecture": str(model), "max_seq_length": model.max_seq_length,
+            "dimension": getattr(model, "get_embedding_dimension", model.get_sentence_embedding_dimension)(),
+            "similarity": SIMILARITY_NAMES.get(model.similarity_fn_name or "cosine", model.similarity_fn_name),
+            "prompts": dict(model.prompts or {})}
+
+
 def model_card_text(
-    metadata: RunMetadata, history: list[dict[str, float]], plots: dict[str, str], dimension: int | None
+    metadata: RunMetadata, history: list[dict[str, float]], plots: dict[str, str], dimension: int | None,
+    details: dict[str, Any] | None = None,
 ) -> str:
-    """The card as text: YAML front matter + markdown body."""
+    """The card as text: YAML front matter + markdown body. `details`: `model_details` of the exported folder."""
+    details = {"architecture": "", "max_seq_length": None, "similarity": "", "prompts": {}} | (details or {})
+    example = {"sentences": [], "similarities": [], "prompts": {}} | metadata.usage_example
     final = _final_evaluations(metadata.evaluations)
+    base = _base_evaluations(metadata.evaluations, final)
+    series = _eval_points(history, metadata.evaluations)
     bias = next((e for e in final if e.task == "gender-bias"), None)
     shares = metadata.shares()
     shown = [e for e in final if e.task != "gender-bias"]
@@ -149,6 +189,16 @@ def model_card_text(
         base_model_local=metadata.base_model in (LOCAL_FOLDER, LOCAL_FILE),
         model_ref=model_reference(metadata),
         evaluations=[e for e in shown if e.dimension is None],
+        base_metrics=[base.get(_key(e), {}) for e in shown if e.dimension is None],
+        details=details,
+        example=example,
+        sample_chars=SAMPLE_CHARS,
+        sample_rows=CARD_SAMPLE_ROWS,
+        training_arguments=training_arguments(metadata),
+        loss_parameters=loss_parameters(metadata),
+        log_rows=_log_rows(history, series),
+        log_columns=sorted(series),
+        dataset_size=dataset_size(metadata),
         metric_notes=list(dict.fromkeys(METRIC_TEXT[(e.task, name)] for e in shown for name in e.metrics
                                         if (e.task, name) in METRIC_TEXT)),
         measured_by=measured_by,
@@ -157,6 +207,7 @@ def model_card_text(
         bias=bias,
         bias_rows=sorted(bias.details, key=lambda row: -row["stereotypical_share"]) if bias else [],
         loss_rows=_loss_rows(history),
+        short_label=short_label,
         plots=plots,
         wall_time=_duration(metadata.training.wall_time_seconds),
         pairs_per_second=(metadata.training.pairs_seen / metadata.training.wall_time_seconds
@@ -175,11 +226,22 @@ def model_reference(metadata: RunMetadata) -> str:
     return metadata.model_name if is_hub_id(metadata.model_name) else "path/to/this/model"
 
 
+def dataset_size(metadata: RunMetadata) -> int:
+    """The training data's size, as sentence-transformers' `dataset_size:N` tag counts it: the rows of every source
+    where each card states them, else the pairs the run saw."""
+    rows = [source.rows for source in metadata.data]
+    return sum(rows) if rows and all(row is not None for row in rows) else metadata.training.pairs_seen
+
+
 def card_metadata(metadata: RunMetadata, evaluations: list[Evaluation]) -> dict[str, Any]:
-    """The YAML front matter the Hub reads: languages, licence, library, task, tags, datasets, base model,
-    widget and a model-index with every final evaluation."""
-    tags = ["sentence-transformers", "sentence-similarity", "feature-extraction", "jax", "flax", "se1b",
-            metadata.model_kind]
+    """The YAML front matter the Hub reads: languages, licence, library, task, tags (those sentence-transformers'
+    own cards carry among them), datasets, base model, a widget from training rows and a model-index with every
+    final evaluation (local data too, under its own name, as sentence-transformers files its evaluators)."""
+    loss = metadata.training.loss.split()[0]
+    tags = ["sentence-transformers", "sentence-similarity", "feature-extraction", "dense",
+            f"dataset_size:{dataset_size(metadata)}", f"loss:{loss}", "jax", "flax", "se1b"]
+    if metadata.model_kind != "general":  # "general" says nothing on the Hub
+        tags.append(metadata.model_kind)
     front: dict[str, Any] = {
         "language": metadata.languages,
         "license": metadata.license,
@@ -192,7 +254,7 @@ def card_metadata(metadata: RunMetadata, evaluations: list[Evaluation]) -> dict[
         front["datasets"] = datasets
     if is_hub_id(metadata.base_model):  # not a local folder or a random-init config name
         front["base_model"] = metadata.base_model
-    front["widget"] = [WIDGETS[metadata.model_kind]]
+    front["widget"] = [_widget(metadata)]
     results = []
     for evaluation in evaluations:
         task_type, task_name, metric_types = TASKS[evaluation.task]
@@ -200,17 +262,69 @@ def card_metadata(metadata: RunMetadata, evaluations: list[Evaluation]) -> dict[
             {"type": metric_types[name], "value": float(value), "name": name}
             for name, value in evaluation.metrics.items() if name in metric_types
         ]
-        if task_type is None or not metrics or not is_hub_id(evaluation.dataset):
-            continue  # the model-index files results on Hub datasets only; the card's text has the rest
+        if task_type is None or not metrics:
+            continue  # the bias shares are no task on a dataset: the card's text has them
+        name = evaluation.dataset_name or evaluation.dataset
+        local = evaluation.dataset in (LOCAL_FOLDER, LOCAL_FILE)
         results.append({
             "task": {"type": task_type, "name": task_name},
-            "dataset": {"type": evaluation.dataset, "name": evaluation.dataset_name or evaluation.dataset,
-                        "split": evaluation.split},
+            "dataset": {"type": _slug(name) if local else evaluation.dataset,
+                        "name": name, "split": evaluation.split},
             "metrics": metrics,
         })
     if results:
         front["model-index"] = [{"name": metadata.model_name, "results": results}]
     return front
+
+
+def _widget(metadata: RunMetadata) -> dict[str, Any]:
+    """The Hub's sentence-similarity widget, from the training data as sentence-transformers builds it: an anchor
+    and the positives of the first rows; the model kind's fixed example without rows."""
+    rows = [row for source in metadata.data for row in source.samples if row.get("anchor") and row.get("positive")]
+    if len(rows) < 2:
+        return WIDGETS[metadata.model_kind]
+    cut = [text[:WIDGET_CHARS] for text in [rows[0]["anchor"], *(r["positive"] for r in rows[:3])]]
+    return {"source_sentence": cut[0], "sentences": cut[1:]}
+
+
+def _slug(name: str) -> str:
+    """A dataset name as a model-index dataset type for local data (sentence-transformers uses e.g. `sts-dev`)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")[:96] or "local"
+
+
+def loss_parameters(metadata: RunMetadata) -> dict[str, Any]:
+    """sentence-transformers' MultipleNegativesRankingLoss arguments for the run's loss ({} for another loss): the
+    symmetric form averages a softmax over the positives per anchor and one over the anchors per positive."""
+    training = metadata.training
+    if training.loss != "MultipleNegativesRankingLoss":
+        return {}
+    parameters: dict[str, Any] = {"scale": training.scale, "similarity_fct": "cos_sim"}
+    if training.symmetric:
+        parameters |= {"directions": ["query_to_doc", "doc_to_query"], "partition_mode": "per_direction"}
+    return parameters
+
+
+def training_arguments(metadata: RunMetadata) -> list[tuple[str, Any]]:
+    """The run's hyperparameters under the `SentenceTransformerTrainingArguments` names a user would copy to rerun
+    it with sentence-transformers' Trainer."""
+    training = metadata.training
+    arguments = [
+        ("per_device_train_batch_size", training.batch_size // max(training.devices, 1)),
+        ("max_steps", training.steps),
+        ("learning_rate", training.learning_rate),
+        ("warmup_steps", training.warmup_steps),
+        ("lr_scheduler_type", "constant_with_warmup" if training.schedule == "constant" and training.warmup_steps
+         else training.schedule),  # se1b's schedules all warm up linearly, as transformers' do
+        ("weight_decay", training.weight_decay),
+        ("max_grad_norm", training.grad_clip if training.grad_clip is not None else 0),
+        ("seed", training.seed),
+        ("bf16", training.precision == "bfloat16"),
+        ("batch_sampler", "no_duplicates"),  # no text twice in a batch, as se1b's pipeline guarantees
+    ]
+    if metadata.usage_example.get("prompts"):
+        arguments.append(("prompts", {"anchor": metadata.usage_example["prompts"]["query"],
+                                      "positive": metadata.usage_example["prompts"]["document"]}))
+    return arguments
 
 
 def _final_evaluations(evaluations: list[Evaluation]) -> list[Evaluation]:
@@ -223,12 +337,46 @@ def _final_evaluations(evaluations: list[Evaluation]) -> list[Evaluation]:
         public = public_reference(evaluation.dataset)
         name = evaluation.dataset_name or (Path(evaluation.dataset).name if public != evaluation.dataset else None)
         evaluation = dataclasses.replace(evaluation, dataset=public, dataset_name=name)
-        key = (evaluation.task, evaluation.dataset_name or evaluation.dataset, evaluation.split, evaluation.dimension)
+        key = _key(evaluation)
         rank = float("inf") if evaluation.step is None else evaluation.step
         current = latest.get(key)
         if current is None or rank >= (float("inf") if current.step is None else current.step):
             latest[key] = evaluation
     return list(latest.values())
+
+
+def _key(evaluation: Evaluation) -> tuple:
+    return (evaluation.task, evaluation.dataset_name or evaluation.dataset, evaluation.split, evaluation.dimension)
+
+
+def _base_evaluations(evaluations: list[Evaluation], final: list[Evaluation]) -> dict[tuple, dict[str, float]]:
+    """The base model's numbers (the step-0 evaluation) of each final evaluation that has one, by `_key`."""
+    finals = {_key(e): e for e in final}
+    base = {}
+    for evaluation in _final_evaluations([e for e in evaluations if e.step == 0]):
+        if finals.get(_key(evaluation)) is not None and finals[_key(evaluation)].step != 0:
+            base[_key(evaluation)] = evaluation.metrics
+    return base
+
+
+def _log_rows(history: list[dict[str, float]], series: dict[str, list]) -> list[dict[str, Any]]:
+    """The card's training logs, as sentence-transformers writes them: the loss table's steps and every step with
+    an evaluation, each with its loss, learning rate and evaluation values."""
+    rows: dict[int, dict[str, Any]] = {int(row["step"]): {"step": int(row["step"]), "loss": row["loss"],
+                                                          "learning_rate": row.get("learning_rate", row.get("lr")),
+                                                          "evals": {}} for row in _loss_rows(history)}
+    for name, points in series.items():
+        for step, value in points:
+            rows.setdefault(step, {"step": step, "loss": None, "learning_rate": None, "evals": {}})
+            rows[step]["evals"][name] = value
+    return [rows[step] for step in sorted(rows)]
+
+
+def _series_name(evaluation: Evaluation, metric: str) -> str:
+    """A curve's name: the dataset's short name (its id, or the file name of local data) and the metric."""
+    public = public_reference(evaluation.dataset)
+    name = public if public not in (LOCAL_FOLDER, LOCAL_FILE) else evaluation.dataset_name or public
+    return f"{name}/{metric}"
 
 
 def _dimension_points(evaluations: list[Evaluation]) -> dict[str, list[tuple[int, float]]]:
@@ -239,8 +387,8 @@ def _dimension_points(evaluations: list[Evaluation]) -> dict[str, list[tuple[int
             continue
         for metric in TASKS[evaluation.task][2]:
             if metric in evaluation.metrics:
-                name = f"{evaluation.dataset_name or evaluation.dataset}/{metric}"
-                series.setdefault(name, []).append((evaluation.dimension, float(evaluation.metrics[metric])))
+                series.setdefault(_series_name(evaluation, metric), []).append(
+                    (evaluation.dimension, float(evaluation.metrics[metric])))
     return series
 
 
@@ -260,16 +408,18 @@ def _dimension_rows(final: list[Evaluation]) -> list[dict[str, Any]]:
 
 
 def _eval_points(history: list[dict[str, float]], evaluations: list[Evaluation]) -> dict[str, list]:
-    """Evaluation curves: the metrics.jsonl eval lines, or else the metadata evaluations that carry a step (the
-    trainer records its last eval point in both; plotting both would draw it twice)."""
+    """Evaluation curves: the metrics.jsonl eval lines, and the metadata evaluations that carry a step (e.g. the
+    base model at step 0 and the trained one, measured by `se1b eval`); the trainer's own records are skipped where
+    metrics.jsonl has curves, since it logs them there too (plotting both would draw them twice)."""
     series = eval_series(history)
-    for evaluation in evaluations if not series else []:
-        if evaluation.step is None or evaluation.task == "gender-bias":
+    logged = bool(series)
+    for evaluation in evaluations:
+        if evaluation.step is None or evaluation.task == "gender-bias" or \
+                (logged and evaluation.measured_by == "the training loop"):
             continue
         for metric in TASKS[evaluation.task][2]:
             if metric in evaluation.metrics:
-                name = f"{evaluation.dataset_name or public_reference(evaluation.dataset)}/{metric}"
-                points = series.setdefault(name, [])
+                points = series.setdefault(_series_name(evaluation, metric), [])
                 if (evaluation.step, evaluation.metrics[metric]) not in points:
                     points.append((evaluation.step, float(evaluation.metrics[metric])))
     return series

@@ -7,6 +7,7 @@ from pathlib import Path
 from matplotlib.figure import Figure  # a bare Figure renders with Agg and never touches a display
 
 EVAL_PREFIX = "eval/"  # metrics.jsonl keys "eval/<dataset>/<metric>"
+LABEL_CHARS = 48  # legend labels beyond this are cut (the card's tables carry the full names)
 
 
 def plot_training_curves(history: list[dict[str, float]], path: Path) -> Path | None:
@@ -39,7 +40,7 @@ def plot_eval_curves(series: dict[str, list[tuple[int, float]]], path: Path) -> 
         axes.plot([step for step, _ in points], [value for _, value in points], marker="o", label=name)
     axes.set(xlabel="step", ylabel="score", title="evaluation during training")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize="small")
+    _legend_below(axes)
     return _save(figure, path)
 
 
@@ -54,7 +55,7 @@ def plot_dimension_curves(series: dict[str, list[tuple[int, float]]], path: Path
         axes.plot([dim for dim, _ in points], [value for _, value in points], marker="o", label=name)
     axes.set(xlabel="embedding dimension (prefix)", ylabel="score", title="score vs dimension", xscale="log")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize="small")
+    _legend_below(axes)
     return _save(figure, path)
 
 
@@ -72,9 +73,22 @@ def _learning_rate(row: dict[str, float]) -> float | None:
     return row.get("learning_rate", row.get("lr"))
 
 
+def short_label(label: str) -> str:
+    """A legend label of at most LABEL_CHARS characters."""
+    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1].rstrip() + "…"
+
+
+def _legend_below(axes) -> None:
+    """The legend under the axes, one short label a line: it never covers the curves or the y label, and
+    `_save` grows the image to hold it."""
+    handles, labels = axes.get_legend_handles_labels()
+    axes.legend(handles, [short_label(label) for label in labels], loc="upper center", bbox_to_anchor=(0.5, -0.16),
+                fontsize="small", frameon=False)
+
+
 def _save(figure: Figure, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=100, bbox_inches="tight")  # "tight": the legend below the axes is kept whole
     return path

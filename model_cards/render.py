@@ -16,6 +16,12 @@ _environment = jinja2.Environment(
     lstrip_blocks=True,
 )
 _environment.filters["thousands"] = lambda value: f"{int(value):,}"
+_environment.filters["fmt4"] = lambda value: f"{value:.4f}"
+_environment.filters["pyrepr"] = repr  # a Python string literal for code snippets
+# a table cell: cut to `chars`, the characters markdown tables and HTML give meaning escaped, line breaks as <br>
+_environment.filters["cell"] = lambda text, chars: (
+    str(text)[:chars] + ("…" if len(str(text)) > chars else "")
+).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "&#124;").replace("\n", "<br>")
 
 
 def render_template(name: str, **context: Any) -> str:

@@ -94,12 +94,15 @@ def test_card_holds_the_runs_numbers_and_parses_as_a_hub_card(model_dir):
     results = {(r.dataset_type, r.metric_type): r.metric_value for r in card.data.eval_results}
     bias = metadata.evaluations[3].metrics
     assert card.data.model_name == "se1b/minilm-l6-pairs"
-    # the final evaluation only (the step-120 one is a curve point), exact values; only results on Hub datasets go
-    # into the model-index (scifact:test is no Hub id, the bias shares are no task of a Hub dataset): the text has them
+    # the final evaluation only (the step-120 one is a curve point), exact values; local data is filed under its own
+    # name as sentence-transformers files its evaluators; the bias shares are no task of a dataset: the text has them
     assert results == {
         ("sentence-transformers/stsb", "spearman_cosine"): 0.7134,
         ("sentence-transformers/stsb", "pearson_cosine"): 0.7021,
+        ("scifact:test", "ndcg_at_10"): 0.4123, ("scifact:test", "mrr_at_10"): 0.3811,
+        ("scifact:test", "recall_at_100"): 0.8012,
     }
+    assert "general" not in data["tags"] and {"dense", "loss:MultipleNegativesRankingLoss"} <= set(data["tags"])
 
     # training procedure: every hyperparameter, read back
     hyper = dict(table_rows(text, "## Training procedure"))
@@ -112,8 +115,15 @@ def test_card_holds_the_runs_numbers_and_parses_as_a_hub_card(model_dir):
 
     # loss values: the card's table matches metrics.jsonl at those steps, first and last step included
     logged = {row["step"]: row for row in read_metrics(model_dir / "metrics.jsonl") if "loss" in row}
-    loss_rows = table_rows(text, "### Training loss")
+    log_rows = table_rows(text, "### Training Logs")
+    loss_rows = [row[:3] for row in log_rows if row[1] != "-"]  # rows with only an evaluation show "-" as loss
     assert int(loss_rows[0][0]) == min(logged) and int(loss_rows[-1][0]) == STEPS
+    evaluated = {row["step"]: row for row in read_metrics(model_dir / "metrics.jsonl") if "eval/stsb/spearman" in row}
+    header = text.split("### Training Logs", 1)[1].split("\n")[2]
+    assert "stsb/spearman" in header  # the evaluation metric per step, as sentence-transformers' logs show it
+    column = [cell.strip() for cell in header.strip("|").split("|")].index("stsb/spearman")
+    assert {int(row[0]): row[column] for row in log_rows if row[column] != "-"} == {
+        step: f"{row['eval/stsb/spearman']:.4f}" for step, row in evaluated.items()}
     for step, loss, lr in loss_rows:
         assert float(loss) == pytest.approx(logged[int(step)]["loss"], abs=5e-5)
         assert float(lr) == pytest.approx(logged[int(step)]["learning_rate"], rel=5e-3, abs=1e-12)
@@ -218,6 +228,7 @@ def test_local_evaluation_files_are_named_without_machine_paths(tmp_path):
     metadata = RunMetadata(model_name="m", metrics_file=None, evaluations=[
         Evaluation(task="sts", dataset=str(sts_file), split="dev", step=10, metrics={"spearman": 0.5})])
     card = ModelCard.load(write_model_card(model_dir, metadata))
-    assert card.data.eval_results is None  # a local file is no Hub dataset: no model-index entry
+    # a local file is filed in the model-index under its file name, never its path
+    assert [(r.dataset_type, r.dataset_name) for r in card.data.eval_results] == [("dev.tsv", "dev.tsv")]
     assert "### Semantic Textual Similarity: dev.tsv (dev, step 10)" in card.text
     assert str(tmp_path) not in card.text and "stsb/" not in card.content

@@ -66,9 +66,12 @@ def test_trained_run_card_holds_its_numbers(tmp_path):
     assert len(re.findall(r"^\| (\d+) \| (\d+\.\d{4}) \|", text, flags=re.M)) == STEPS  # every logged step
 
     evaluated = json.loads(results.read_text())["evaluations"]
-    # A local STS file and the bias shares are no results on Hub datasets: the text holds them, not the model-index.
-    assert card.data.eval_results is None
+    # The local STS file is filed in the model-index under its file name (as sentence-transformers files its
+    # evaluators); the bias shares are no task on a dataset: the text holds them.
     sts_result = next(e for e in evaluated if e["task"] == "sts")
+    assert {(r.dataset_type, r.metric_type): r.metric_value for r in card.data.eval_results} == {
+        ("dev.tsv", "spearman_cosine"): sts_result["metrics"]["spearman"],
+        ("dev.tsv", "pearson_cosine"): sts_result["metrics"]["pearson"]}
     assert f"| spearman | {sts_result['metrics']['spearman']:.4f} |" in text
     bias_result = next(e for e in evaluated if e["task"] == "gender-bias")
     assert bias_result["metrics"]["cases"] == sum(row["cases"] for row in bias_result["details"]) >= 40 * 10

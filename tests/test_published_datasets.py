@@ -107,3 +107,33 @@ def test_sentence_transformers_trainer_trains_on_every_config_kind(published, tm
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert len(losses) == 3 and all(loss > 0 for loss in losses)
     assert any(not torch.equal(a, b.detach()) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_push_rewrites_the_dataset_card_snippet_to_load_the_repo(published, tmp_path, capsys):
+    import shutil
+
+    from training.publish.push import publish, set_card_repo_id
+
+    folder = shutil.copytree(published, tmp_path / "hub")
+    assert 'load_dataset("path/to/this/folder", split="train")' in (folder / "README.md").read_text()
+    assert publish("dataset", folder, "me/pairs", dry_run=True) is None  # the Python API: same checks, nothing sent
+    assert "rewritten to load 'me/pairs'" in capsys.readouterr().out
+    assert set_card_repo_id(folder, "me/pairs", "dataset")
+    text = (folder / "README.md").read_text()
+    assert 'load_dataset("me/pairs", split="train")' in text and "path/to/this/folder" not in text
+    assert 'load_dataset("me/pairs", "' in text  # the by-name line too
+    rows = datasets.load_dataset(str(folder), split="train")  # the rewritten card still loads the default config
+    assert len(rows) == 24
+
+
+def test_training_sources_carry_the_licence_citation_and_size_of_their_own_card(published):
+    from training.data.pipeline import PairPipeline
+
+    pipeline = PairPipeline({"sources": [{"name": "squad", "path": str(published), "config": "squad"}]},
+                            global_batch_size=4)
+    (row,) = pipeline.card_sources()
+    pipeline.close()
+    source = json.loads((published / "build_reports" / "squad.json").read_text())["source"]
+    assert (row["license"], row["citation"], row["languages"]) == (source["license"], source["citation"],
+                                                                   source["language"])
+    assert row["rows"] == 24 and row["columns"] == ["anchor", "positive"] and len(row["samples"]) == 3

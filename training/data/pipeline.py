@@ -285,6 +285,28 @@ def open_source(spec: SourceSpec, process_index: int = 0, process_count: int = 1
     return dataset.with_format("arrow")
 
 
+CARD_SHOWN_ROWS = 3  # rows of each source the card shows
+
+
+def source_summary(spec: SourceSpec, tokenizer: object = None, max_seq_length: int = 128) -> dict:
+    """What the model card shows of a source beside its dataset card's facts: its columns, its first rows, and the
+    min / mean / max token count of each column over the first CARD_SAMPLE_ROWS rows (tokenised as the model
+    does, truncated at max_seq_length; none without a tokenizer)."""
+    from model_cards.metadata import CARD_SAMPLE_ROWS
+
+    dataset = open_source(spec)
+    block = next_block(spec, dataset.iter(batch_size=CARD_SAMPLE_ROWS))
+    rows = block.to_pylist() if block is not None else []
+    columns = list(dataset.column_names or (rows[0] if rows else []))
+    lengths = {}
+    for column in columns if tokenizer is not None and rows else []:
+        texts = [row[column] for row in rows if isinstance(row[column], str)]
+        counts = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_seq_length)["input_ids"]]
+        if counts:
+            lengths[column] = {"min": min(counts), "mean": round(sum(counts) / len(counts), 2), "max": max(counts)}
+    return {"columns": columns, "token_lengths": lengths, "samples": rows[:CARD_SHOWN_ROWS]}
+
+
 def source_has_negative(dataset) -> bool:
     """Whether an opened source (`open_source`) gives hard negatives, read from its schema: a triplet config has a
     `negative` column, a pair config has none. The schema is the same for every process, so they all agree."""
@@ -486,6 +508,7 @@ class PairPipeline:
         self.prefetch = max(1, prefetch)
         self.num_workers = num_workers or max(1, (os.cpu_count() or 2) - 1)
         self.tokenize = None
+        self.tokenizer, self.max_seq_length = tokenizer, max_seq_length  # for the card's token statistics
         if tokenizer is not None:
             from training.data.tokenize import BucketTokenizer
 
@@ -565,11 +588,15 @@ class PairPipeline:
         return dict(self._state["stats"])
 
     def card_sources(self) -> list[dict]:
-        """Rows for the model card's data table: every configured source with the pairs it contributed."""
+        """Rows for the model card's data table: every configured source with the pairs it contributed, the licence,
+        citation, languages and size its own dataset card states, and its columns, first rows and token lengths."""
+        from model_cards.source_facts import dataset_facts
+
         counts = self.pairs_per_source
         total = max(sum(counts.values()), 1)
         return [{"name": s.name, "dataset": s.path, "config": s.config, "split": s.split, "weight": s.weight,
                  "pairs_seen": counts.get(s.name, 0), "share": counts.get(s.name, 0) / total}
+                | dataset_facts(s.path, s.config, s.split) | source_summary(s, self.tokenizer, self.max_seq_length)
                 for s in self.config.sources]
 
     # ---- producing text batches (one thread, deterministic) ----------------------------------------------------

@@ -89,7 +89,7 @@ class TrainConfig:
     # For the model card.
     model_name: str = ""
     model_kind: str = "general"
-    languages: list[str] = field(default_factory=lambda: ["en"])
+    languages: list[str] = field(default_factory=list)  # default: the languages of the training data's cards
     license: str = "apache-2.0"
 
     def validate(self) -> TrainConfig:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 from flax import nnx
 
 from se1b.errors import UserError
@@ -72,7 +73,9 @@ def export_run(config: TrainConfig, model: SentenceModel, sources: list[dict[str
         min_sentence_transformers=oldest_sentence_transformers(
             pooling_config(model.model.encoder.hidden_size, model.model.pooling, model.model.include_prompt)),
         model_kind="multilingual" if distilling else config.model_kind,
-        languages=config.languages, license=config.license, embedding_dimension=model.dimension,
+        languages=config.languages or data_languages(sources), license=config.license,
+        embedding_dimension=model.dimension, base_max_seq_length=base_max_seq_length(config.model),
+        usage_example=usage_example(model, sources),
         training=TrainingInfo(
             loss=(f"{objective.name} from the teacher {public_reference(config.teacher, packaged)}" if distilling
                   else objective.name),
@@ -105,6 +108,50 @@ def export_run(config: TrainConfig, model: SentenceModel, sources: list[dict[str
     write_model_card(out)
     print(f"exported the model to {out}")
     return out
+
+
+def data_languages(sources: list[dict[str, Any]]) -> list[str]:
+    """The model card's `language:`: the languages the training data's own cards state (e.g. en and code for
+    docstring/code pairs), in source order; en where none states any."""
+    return list(dict.fromkeys(code for source in sources for code in source.get("languages", []))) or ["en"]
+
+
+def base_max_seq_length(base: str) -> int | None:
+    """The base model's max_seq_length, from its sentence_bert_config.json (a local folder, or the Hub cache)."""
+    from model_cards.metadata import is_hub_id
+
+    folder = Path(base)
+    path = folder / "sentence_bert_config.json" if folder.is_dir() else None
+    if path is None and is_hub_id(base):
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(base, "sentence_bert_config.json")
+        path = Path(cached) if isinstance(cached, str) else None
+    if path is None or not path.is_file():
+        return None
+    return json.loads(path.read_text()).get("max_seq_length")
+
+
+USAGE_CHARS = 200  # the card's usage snippet cuts training texts to this length to stay readable
+
+
+def usage_example(model: SentenceModel, sources: list[dict[str, Any]]) -> dict[str, Any]:
+    """The card's usage snippet, as sentence-transformers' cards write it: three texts from the training data (an
+    anchor, its positive and another row's positive; a fixed trio without data) and the similarities the trained
+    model gives them. With query/document prompts, the first is encoded as a query and the others as documents."""
+    rows = [row for source in sources for row in source.get("samples", [])]
+    texts = [rows[0]["anchor"], rows[0]["positive"], rows[1]["positive"]] if len(rows) > 1 else [
+        "The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium."]
+    texts = [text[:USAGE_CHARS] for text in texts]
+    prompts = {name: model.prompts[name] for name in ("query", "document") if name in model.prompts}
+    if len(prompts) == 2:
+        embeddings = np.concatenate([model.encode(texts[:1], prompt_name="query"),
+                                     model.encode(texts[1:], prompt_name="document")])
+    else:
+        embeddings = model.encode(texts)
+    unit = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    return {"sentences": texts, "similarities": np.round(unit @ unit.T, 4).tolist(),
+            "prompts": prompts if len(prompts) == 2 else {}}
 
 
 def export_checkpoint(run_dir: str | Path, out_dir: str | Path | None = None, *, step: int | None = None,

@@ -16,6 +16,9 @@ that there is one, and never prints or writes it.
     se1b push model out/my-model --repo-id me/my-model --dry-run     # list files and sizes, send nothing
     se1b push dataset published/gooaq --repo-id me/gooaq --private
     se1b push dataset published/gooaq --repo-id me/gooaq --delete-missing     # re-publish after the shards changed
+
+From Python, `publish(kind, folder, repo_id, ...)` does the same (checks, card rewrite, one commit); `push_folder`
+is the bare upload underneath it, without checks or card rewrite.
 """
 
 from __future__ import annotations
@@ -68,48 +71,94 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run `se1b push`."""
-    folder: Path = args.folder
-    check_repo_id(args.repo_id)
-    files, ignored = list_files(folder, SPACE_LOCAL_ONLY if args.kind == "space" else ())
-    card = validate_folder(args.kind, folder, files)
+    publish(args.kind, args.folder, args.repo_id, private=args.private, revision=args.revision,
+            commit_message=args.commit_message, endpoint=args.endpoint, delete_missing=args.delete_missing,
+            dry_run=args.dry_run)
+    return 0
+
+
+def publish(
+    kind: str,
+    folder: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    revision: str | None = None,
+    commit_message: str | None = None,
+    endpoint: str | None = None,
+    delete_missing: bool = False,
+    dry_run: bool = False,
+) -> str | None:
+    """Publish a folder to the Hub exactly as `se1b push KIND FOLDER --repo-id REPO_ID` does, from Python.
+
+    The folder is checked first (a model must load in sentence-transformers and carry card metadata the Hub accepts;
+    a dataset's `configs:` must match its files; a Space must name its sdk and app file), then a se1b card is
+    rewritten so its usage snippets load `repo_id` (model: from run_metadata.json; dataset: from build_reports/),
+    and the whole folder, plots/, run_metadata.json and metrics.jsonl included, goes up in one commit. Returns the
+    commit URL, or None for `dry_run` (which only prints what would be sent). Bad input raises `se1b.errors.UserError`
+    with one line that says what to fix; nothing is sent then.
+
+        >>> from training.publish.push import publish
+        >>> publish("model", "out/my-model", "me/my-model", private=True)
+        'https://huggingface.co/me/my-model/commit/...'
+    """
+    if kind not in REPO_KINDS:
+        raise UserError(f"kind {kind!r} is not one of {', '.join(REPO_KINDS)}")
+    folder = Path(folder)
+    check_repo_id(repo_id)
+    files, ignored = list_files(folder, SPACE_LOCAL_ONLY if kind == "space" else ())
+    card = validate_folder(kind, folder, files)
     if ignored:
         print(
             f"not uploaded: {len(ignored)} file(s) of git, the Hub cache, Python bytecode or local-only launchers "
             f"(e.g. {ignored[0]})"
         )
-    if args.dry_run:
-        print_plan(args.kind, args.repo_id, files, private=args.private, revision=args.revision)
-        if args.kind == "model" and (folder / METADATA_FILE).is_file():
-            print(f"README.md's usage snippets would be rewritten to load {args.repo_id!r}")
-        if args.delete_missing:
+    if dry_run:
+        print_plan(kind, repo_id, files, private=private, revision=revision)
+        if rewritable_card(kind, folder):
+            print(f"README.md's usage snippets would be rewritten to load {repo_id!r}")
+        if delete_missing:
             print("with --delete-missing, repo files not in the folder would also be deleted (listed when pushing)")
-        return 0
-    if args.kind == "model" and set_card_repo_id(folder, args.repo_id):
-        files, ignored = list_files(folder)  # the card was rewritten (or written)
+        return None
+    if set_card_repo_id(folder, repo_id, kind):
+        files, ignored = list_files(folder, SPACE_LOCAL_ONLY if kind == "space" else ())  # the card was rewritten
     url = push_folder(
-        args.kind,
+        kind,
         folder,
-        args.repo_id,
+        repo_id,
         files=files,
-        space_sdk=card.get("sdk") if args.kind == "space" else None,
-        private=args.private,
-        revision=args.revision,
-        commit_message=args.commit_message,
-        endpoint=args.endpoint,
-        delete_missing=args.delete_missing,
+        space_sdk=card.get("sdk") if kind == "space" else None,
+        private=private,
+        revision=revision,
+        commit_message=commit_message,
+        endpoint=endpoint,
+        delete_missing=delete_missing,
     )
     print(f"pushed {len(files)} file(s) ({human_size(sum(f.size for f in files))}) in one commit: {url}")
-    return 0
+    return url
 
 
-def set_card_repo_id(folder: Path, repo_id: str) -> bool:
-    """Point a se1b model card (README.md from run_metadata.json) at the repo it is pushed to: its usage snippets
-    then load `repo_id`. Returns False for a folder without se1b run metadata (its README is left alone)."""
+def rewritable_card(kind: str, folder: Path) -> bool:
+    """Whether `folder` holds a card se1b regenerates: a model with run_metadata.json, a dataset with build reports."""
+    if kind == "model":
+        return (folder / METADATA_FILE).is_file()
+    return kind == "dataset" and any((folder / "build_reports").glob("[!_]*.json"))
+
+
+def set_card_repo_id(folder: Path, repo_id: str, kind: str = "model") -> bool:
+    """Point a se1b card at the repo it is pushed to, so its usage snippets load `repo_id`: a model card from
+    run_metadata.json, a dataset card from build_reports/. Returns False for a folder whose README se1b did not
+    generate (it is left alone)."""
+    if not rewritable_card(kind, folder):
+        return False
+    if kind == "dataset":
+        from model_cards.dataset_card import write_dataset_card
+
+        write_dataset_card(folder, repo_id=repo_id)
+        return True
     from model_cards.metadata import RunMetadata
     from model_cards.model_card import write_model_card
 
-    if not (folder / METADATA_FILE).is_file():
-        return False
     metadata = RunMetadata.load(folder / METADATA_FILE)
     if metadata.repo_id != repo_id or not (folder / "README.md").is_file():
         metadata.repo_id = repo_id
@@ -187,12 +236,15 @@ def validate_model_folder(folder: Path) -> dict:
         if not any((transformer_dir / name).is_file() for name in weights):
             raise UserError(f"{transformer_dir}: no weights (expected one of {', '.join(weights)})")
 
-    from model_cards.hub_rules import hub_card_problems
+    from model_cards.hub_rules import hub_card_problems, hub_card_warnings
 
-    problems = hub_card_problems(read_card_metadata(folder) or {})
-    if problems:  # what the Hub would reject or misfile, before anything is loaded or sent
+    front = read_card_metadata(folder) or {}
+    problems = hub_card_problems(front)
+    if problems:  # what the Hub would refuse, before anything is loaded or sent
         raise UserError(f"{folder / 'README.md'}: {problems[0]}"
                         + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+    for warning in hub_card_warnings(front):  # accepted by the Hub, as on many popular cards: said, not refused
+        print(f"warning: {folder / 'README.md'}: {warning}")
     from sentence_transformers import SentenceTransformer
 
     try:
