@@ -95,7 +95,8 @@ def main() -> int:
         installed = install_newest(venv)
         changes = version_changes(locked_versions(), installed)
         print(f"newest releases vs {LOCK.name}: " + (f"{len(changes)} differ\n" + "\n".join(changes) if changes
-                                                       else "identical (the lock already holds the newest)"))
+                                                       else "identical (the lock already holds the newest)"),
+              flush=True)  # before pytest's own output
         junit = venv.parent / "newest-deps-junit.xml"
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
         env.pop("VIRTUAL_ENV", None)
