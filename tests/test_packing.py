@@ -217,10 +217,10 @@ def test_pack_auto_packs_short_wasteful_texts_only_and_never_where_packing_canno
     # The first batch's counts as padded: real tokens, computed positions, texts, max_seq_length.
     pack, why = choose_packing(960, 1920, 64, 64)  # captions at 64: 15 tokens per text, efficiency 0.50
     assert pack and why == ("pack auto: the first batch's padding efficiency 0.50 (below 0.6), 15.0 tokens per text "
-                            "on average (at most max_seq_length / 4 = 16): packing on")
+                            "on average (at most max_seq_length / 3 = 21.3): packing on")
     assert not choose_packing(960, 1200, 64, 64)[0]  # the same texts padded with little waste (0.80)
     pack, why = choose_packing(4160, 8192, 64, 128)  # docstring -> code at 128: 0.51, but 65 tokens per text
-    assert not pack and "65.0 tokens per text on average (over max_seq_length / 4 = 32): packing off" in why
+    assert not pack and "65.0 tokens per text on average (over max_seq_length / 3 = 42.7): packing off" in why
     # Before the first batch: the config's choice, or auto off where packing cannot apply (4 processes x 4 rows
     # cannot each hold a share of 8 GradCache chunks), where `pack: true` is refused in one line.
     assert packing_at_start("auto", 16, 1, 8) == (None, "")

@@ -17,7 +17,7 @@ from __future__ import annotations
 from se1b.errors import UserError
 
 EFFICIENCY_BELOW = 0.6  # packed rows reach ~0.9: below 0.6 they compute at least 1.5x fewer positions
-TEXTS_PER_ROW = 4
+TEXTS_PER_ROW = 3  # captions at 64 (15 tokens) clear it with room; docstring -> code at 128 (65) does not
 
 
 def packing_exclusion(batch_size: int, process_count: int, num_chunks: int) -> str | None:
@@ -50,5 +50,5 @@ def choose_packing(real_tokens: int, computed_positions: int, texts: int, max_se
     short = mean_tokens <= max_seq_length / TEXTS_PER_ROW
     why = (f"pack auto: the first batch's padding efficiency {efficiency:.2f} ({'below' if wasteful else 'not below'} "
            f"{EFFICIENCY_BELOW}), {mean_tokens:.1f} tokens per text on average ({'at most' if short else 'over'} "
-           f"max_seq_length / {TEXTS_PER_ROW} = {max_seq_length / TEXTS_PER_ROW:g})")
+           f"max_seq_length / {TEXTS_PER_ROW} = {max_seq_length / TEXTS_PER_ROW:.1f})")
     return wasteful and short, f"{why}: packing {'on' if wasteful and short else 'off'}"
