@@ -2,8 +2,9 @@
 
 1. speed: training pairs/s from all-MiniLM-L6-v2, batch 32, max_seq_length 64 (short captions) and 128 (docstring ->
    code pairs, long texts), MultipleNegativesRankingLoss on both sides; steady-state rate (compilation and the
-   first steps excluded on both sides); ours also with sequence packing (`pack: true`), with its padding
-   efficiency (real tokens / computed positions); several interleaved rounds, medians.
+   first steps excluded on both sides); ours with sequence packing off (`pack: false`), on (`pack: true`) and as
+   the default decides (`pack: auto`: packed when the first batch's texts are short and padded wastefully), with
+   the padding efficiency of each (real tokens / computed positions); several interleaved rounds, medians.
 2. memory: peak resident memory of one training step vs batch size, with and without GradCache (chunk 32).
 3. quality: the same number of steps, same hyperparameters, with both trainers; STSb dev Spearman of both results.
 
@@ -99,8 +100,9 @@ def run_ours(model: Path, data: Path, out: Path, *, steps: int, max_seq_length: 
     rates = [m["pairs_per_second"] for m in lines if "pairs_per_second" in m and m["step"] % 5 == 0][1:]
     efficiency = [m["padding_efficiency"] for m in lines if "padding_efficiency" in m][1:]
     sts = [m["eval/sts/spearman"] for m in lines if "eval/sts/spearman" in m]
+    packed = json.loads((out / "model" / "run_metadata.json").read_text())["training"]["packing"]
     return {"pairs_per_second": float(np.median(rates)) if rates else None, "peak_rss": peak,
-            "spearman": sts[-1] if sts else None,
+            "spearman": sts[-1] if sts else None, "packed": packed,
             "padding_efficiency": float(np.median(efficiency)) if efficiency else None}
 
 
@@ -153,7 +155,8 @@ def main() -> None:
     parser.add_argument("--pairs-dir", type=Path, default=Path(env("SE1B_PAIRS_DIR", "../shared/data/pairs")))
     parser.add_argument("--stsb-dev", type=Path, default=Path(env("SE1B_STSB_DEV", "../shared/data/stsb/dev.tsv")))
     parser.add_argument("--speed-steps", type=int, default=30)
-    parser.add_argument("--rounds", type=int, default=3, help="speed: rounds of (ours, ours packed, ST); medians")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="speed: rounds of (ours pack off, auto, on, ST); medians")
     parser.add_argument("--seqs", type=int, nargs="+", default=[64, 128], help="speed: max_seq_length cases")
     parser.add_argument("--quality-steps", type=int, default=60)
     parser.add_argument("--memory-batches", type=int, nargs="+", default=[64, 256, 1024])
@@ -166,39 +169,43 @@ def main() -> None:
     print(f"# bench_train ({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start)")
 
     if "speed" in args.parts:
-        # Ours padded (buckets), ours packed (config pack: several texts per row), the ST Trainer, interleaved in
-        # each round so that all three see the same machine load; medians over the rounds.
+        # Ours padded (buckets: pack false), as pack auto decides, packed (pack true), the ST Trainer, interleaved in
+        # each round so that all four see the same machine load; medians over the rounds.
         # Padding efficiency = real tokens / computed positions. ST pads each column to its batch's longest text,
         # we pad to a few fixed lengths (bounded compiles) or pack: "ratio at equal padded work" rescales the pairs/s
-        # ratio by the positions each side computes per pair.
-        print("\n| max_seq_length | texts | se1b pairs/s | se1b packed pairs/s | ST Trainer pairs/s | "
-              "padding efficiency: se1b / packed / ST | ratio | ratio packed | ratio at equal padded work |"
-              "\n|---|---|---|---|---|---|---|---|---|")
+        # ratio of the padded run by the positions each side computes per pair.
+        print("\n| max_seq_length | texts | se1b pack off pairs/s | pack auto (chose) | pack on | ST Trainer pairs/s"
+              " | padding efficiency: off / auto / on / ST | ratio off | ratio auto | ratio on | "
+              "ratio at equal padded work |\n|---|---|---|---|---|---|---|---|---|---|---|")
+        settings = {"off": {"pack": False}, "auto": {"pack": "auto"}, "on": {"pack": True}}
         for seq, source in [case for case in SPEED_CASES if case[0] in args.seqs]:
             anchors, positives = read_pairs(args.pairs_dir, source, 4000)
             data = write_hub_folder(root / f"speed{seq}", anchors, positives)
             peer_efficiency = peer_padding_efficiency(model, anchors, positives, seq)
-            rates: dict[str, list[float]] = {"ours": [], "packed": [], "peer": [], "efficiency": [],
-                                             "ours_efficiency": []}
+            rates: dict[str, list[float]] = {name: [] for name in [*settings, "peer"]}
+            efficiency: dict[str, list[float]] = {name: [] for name in settings}
+            auto_packed = set()
             for round_ in range(args.rounds):
-                ours = run_ours(model, data, root / f"ours{seq}-{round_}", steps=args.speed_steps,
-                                max_seq_length=seq)
-                packed = run_ours(model, data, root / f"packed{seq}-{round_}", steps=args.speed_steps,
-                                  max_seq_length=seq, extra={"pack": True})
+                for name, extra in settings.items():
+                    ours = run_ours(model, data, root / f"{name}{seq}-{round_}", steps=args.speed_steps,
+                                    max_seq_length=seq, extra=extra)
+                    rates[name].append(ours["pairs_per_second"])
+                    efficiency[name].append(ours["padding_efficiency"])
+                    if name == "auto":
+                        auto_packed.add(ours["packed"])
                 peer = run_peer(model, anchors, positives, root / f"peer{seq}-{round_}", steps=args.speed_steps,
                                 max_seq_length=seq)
-                rates["ours"].append(ours["pairs_per_second"])
-                rates["packed"].append(packed["pairs_per_second"])
-                rates["efficiency"].append(packed["padding_efficiency"])
-                rates["ours_efficiency"].append(ours["padding_efficiency"])
                 rates["peer"].append(peer["pairs_per_second"])
-                print(f"round {round_}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in rates.items()), flush=True)
-            ours, packed, peer, efficiency, ours_efficiency = (
-                float(np.median(rates[k])) for k in ("ours", "packed", "peer", "efficiency", "ours_efficiency"))
-            equal_work = ours / peer * peer_efficiency / ours_efficiency
-            print(f"| {seq} | {source} | {ours:.1f} | {packed:.1f} | {peer:.1f} | {ours_efficiency:.2f} / "
-                  f"{efficiency:.2f} / {peer_efficiency:.2f} | {ours / peer:.2f}x | {packed / peer:.2f}x | "
-                  f"{equal_work:.2f}x |", flush=True)
+                print(f"round {round_} (load {os.getloadavg()[0]:.1f}): "
+                      + ", ".join(f"{k} {v[-1]:.2f}" for k, v in rates.items()), flush=True)
+            rate = {name: float(np.median(values)) for name, values in rates.items()}
+            eff = {name: float(np.median(values)) for name, values in efficiency.items()}
+            chose = "/".join("on" if packed else "off" for packed in sorted(auto_packed))
+            equal_work = rate["off"] / rate["peer"] * peer_efficiency / eff["off"]
+            print(f"| {seq} | {source} | {rate['off']:.1f} | {rate['auto']:.1f} ({chose}) | {rate['on']:.1f} | "
+                  f"{rate['peer']:.1f} | {eff['off']:.2f} / {eff['auto']:.2f} / {eff['on']:.2f} / "
+                  f"{peer_efficiency:.2f} | {rate['off'] / rate['peer']:.2f}x | {rate['auto'] / rate['peer']:.2f}x | "
+                  f"{rate['on'] / rate['peer']:.2f}x | {equal_work:.2f}x |", flush=True)
         print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
     if "memory" in args.parts:
@@ -207,9 +214,10 @@ def main() -> None:
         data = write_hub_folder(root / "memory", anchors, positives)
         points = []
         for batch in args.memory_batches:
-            plain = run_ours(model, data, root / f"mem{batch}", steps=1, max_seq_length=64, batch_size=batch)
+            plain = run_ours(model, data, root / f"mem{batch}", steps=1, max_seq_length=64, batch_size=batch,
+                             extra={"pack": False})
             cached = run_ours(model, data, root / f"memgc{batch}", steps=1, max_seq_length=64, batch_size=batch,
-                              extra={"gradcache_chunk": 32})
+                              extra={"gradcache_chunk": 32, "pack": False})
             points.append((batch, plain["peak_rss"], cached["peak_rss"]))
             print(f"| {batch} | {plain['peak_rss'] / 1e9:.2f} | {cached['peak_rss'] / 1e9:.2f} |", flush=True)
         batches = np.array([p[0] for p in points], dtype=float)

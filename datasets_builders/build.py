@@ -37,7 +37,7 @@ from datasets_builders.readers import Bounded, Filtered, RecordError, where
 from datasets_builders.registry import get_source
 from datasets_builders.schema import features_for, kind_of
 from datasets_builders.source import Source
-from se1b.errors import UserError
+from se1b.errors import UserError, library_logs_held
 from se1b.files import staging_sibling, swap_into_place
 
 ON_ERROR = ("raise", "skip")
@@ -335,10 +335,11 @@ def list_raw_inputs(source: Source, raw_paths: Sequence[str | Path] | None) -> R
         raise UserError(
             f"source {source.name} has no downloadable raw file; pass local files with --raw ({source.notes})"
         )
-    try:
-        return RawInputs(list(datasets.DownloadManager(dataset_name=source.name).download(list(source.urls))))
-    except Exception as error:  # offline, 404, ...: say which source and how to work around it
-        raise UserError(f"cannot download {source.name} ({error}); pass local files with --raw") from error
+    with library_logs_held("datasets"):  # its error lines would repeat the UserError's
+        try:
+            return RawInputs(list(datasets.DownloadManager(dataset_name=source.name).download(list(source.urls))))
+        except Exception as error:  # offline, 404, ...: say which source and how to work around it
+            raise UserError(f"cannot download {source.name} ({error}); pass local files with --raw") from error
 
 
 def build_source(

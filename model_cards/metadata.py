@@ -94,6 +94,8 @@ class TrainingInfo:
     guide: str = ""  # guided in-batch negatives: the guide model's name; "" = none
     guide_margin: float = 0.0
     packing: bool = False  # several texts per row of max_seq_length tokens (sequence packing)
+    # why: "pack: true (the config)", or what `pack: auto` measured on the first batch; "" = not recorded
+    packing_decision: str = ""
     # real tokens / computed positions: the mean of metrics.jsonl's padding_efficiency column; None = not recorded
     padding_efficiency: float | None = None
     compiled_shapes: int | None = None  # batch shapes the train step compiled for (last start); None = not recorded

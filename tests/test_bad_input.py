@@ -5,6 +5,7 @@ batch size and YAML syntax errors are named precisely."""
 from __future__ import annotations
 
 import gzip
+import logging
 import os
 from pathlib import Path
 
@@ -71,6 +72,51 @@ def test_a_broken_parquet_shard_is_one_line(tmp_path, damage):
         pipeline = PairPipeline(str(paths["data"]), global_batch_size=16, tokenizer=tokenizer, max_seq_length=16,
                                 seed=0)
         next(iter(pipeline))
+
+
+def test_a_truncated_shard_prints_our_line_only(tmp_path, tiny_model):
+    # datasets logs "Failed to read schema ..." at ERROR before raising: its own handler and the root logger's
+    # printed it twice above our line. stderr now holds exactly the one line (a model folder: no progress bars).
+    import json
+    import subprocess
+    import sys
+
+    from test_train import write_fixture_data
+
+    paths = write_fixture_data(tmp_path)
+    shard = tmp_path / "pairs" / "data" / "train-00000.parquet"
+    shard.write_bytes(shard.read_bytes()[:1000])
+    config = tmp_path / "run.json"
+    config.write_text(json.dumps({"model": str(tiny_model), "data": str(paths["data"]), "batch_size": 16,
+                                  "steps": 2, "max_seq_length": 16, "output_dir": str(tmp_path / "run")}))
+    result = subprocess.run([sys.executable, "-m", "se1b.cli", "train", str(config)], capture_output=True,
+                            text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"se1b train: error: data source 'topics' ({tmp_path / 'pairs'}): {shard} cannot be read (Parquet magic "
+        "bytes not found in footer. Either the file is corrupted or this is not a parquet file.); the shard is "
+        "corrupt or truncated: rebuild or re-download it"]
+
+
+def test_held_library_logs_are_dropped_on_error_and_replayed_otherwise(caplog):
+    import datasets  # noqa: F401  (its logging set-up: a handler of its own on the "datasets" logger)
+
+    from se1b import errors
+
+    library = logging.getLogger("datasets")
+    before = (list(library.handlers), library.propagate)
+    logger = logging.getLogger("datasets.some.module")
+    with pytest.raises(UserError), errors.library_logs_held("datasets"):
+        logger.error("Failed to read file 'x.parquet'")
+        raise UserError("x.parquet cannot be read")
+    assert caplog.records == []
+    with errors.library_logs_held("datasets"):
+        logger.warning("a warning that no error repeats")
+        logger.error("an error that no error repeats")
+        assert caplog.records == []  # held until the block ends
+    assert [r.getMessage() for r in caplog.records] == ["a warning that no error repeats",
+                                                        "an error that no error repeats"]
+    assert (library.handlers, library.propagate) == before and not errors._holders  # the logger is restored
 
 
 @pytest.fixture(scope="module")

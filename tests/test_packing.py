@@ -208,3 +208,80 @@ def test_packed_chunks_that_split_processes_are_a_one_line_error(tmp_path, monke
     with pytest.raises(UserError, match="4 rows must split into the 8 GradCache chunks"):
         train(config)
     assert not (tmp_path / "run").exists()
+
+
+def test_pack_auto_packs_short_wasteful_texts_only_and_never_where_packing_cannot_apply():
+    from se1b.errors import UserError
+    from training.loop.packing_choice import choose_packing, packing_at_start
+
+    # The first batch's counts as padded: real tokens, computed positions, texts, max_seq_length.
+    pack, why = choose_packing(960, 1920, 64, 64)  # captions at 64: 15 tokens per text, efficiency 0.50
+    assert pack and why == ("pack auto: the first batch's padding efficiency 0.50 (below 0.6), 15.0 tokens per text "
+                            "on average (at most max_seq_length / 3 = 21.3): packing on")
+    assert not choose_packing(960, 1200, 64, 64)[0]  # the same texts padded with little waste (0.80)
+    pack, why = choose_packing(4160, 8192, 64, 128)  # docstring -> code at 128: 0.51, but 65 tokens per text
+    assert not pack and "65.0 tokens per text on average (over max_seq_length / 3 = 42.7): packing off" in why
+    # Before the first batch: the config's choice, or auto off where packing cannot apply (4 processes x 4 rows
+    # cannot each hold a share of 8 GradCache chunks), where `pack: true` is refused in one line.
+    assert packing_at_start("auto", 16, 1, 8) == (None, "")
+    assert packing_at_start(False, 16, 1, 1) == (False, "pack: false (the config)")
+    assert packing_at_start(True, 16, 1, 8) == (True, "pack: true (the config)")
+    assert packing_at_start("auto", 16, 4, 8) == (False, "pack auto: packing off (each of the 4 processes' 4 rows "
+                                                         "must split into the 8 GradCache chunks (batch_size / "
+                                                         "gradcache_chunk))")
+    with pytest.raises(UserError, match="4 rows must split into the 8 GradCache chunks"):
+        packing_at_start(True, 16, 4, 8)
+    # The config field: true, false or auto (the default).
+    from training.loop.config import load_config
+
+    base = ["model=tiny-bert", "data=unused"]
+    assert [load_config(None, base + sets).pack for sets in ([], ["pack=true"], ["pack=false"], ["pack=auto"])] \
+        == ["auto", True, False, "auto"]
+    with pytest.raises(UserError, match=r"--set pack=1: config field 'pack' has the wrong type: 1"):
+        load_config(None, base + ["pack=1"])
+
+
+def _write_pairs(root, anchors, positives):
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (root / "pairs" / "data").mkdir(parents=True)
+    pq.write_table(pa.table({"anchor": anchors, "positive": positives}), root / "pairs" / "data" / "train.parquet")
+    (root / "pairs" / "README.md").write_text(
+        "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/*.parquet\n---\n")
+    (root / "data.json").write_text(json.dumps({"sources": [{"name": "words", "path": str(root / "pairs")}]}))
+    return root / "data.json"
+
+
+def test_pack_auto_is_the_default_and_the_run_metadata_says_what_it_chose(tmp_path):
+    # Short texts, every 4th five words longer: each batch column pads to the longer ones (efficiency ~0.5), so
+    # the default packs. Texts of one length pad with little waste: it does not.
+    import json
+    import random
+    import re
+
+    from training.loop.config import TrainConfig
+    from training.loop.train import train
+
+    rng = random.Random(0)
+    words = "cat dog horse cow rain snow wind storm red blue green car bus train".split()
+    varied = [" ".join(rng.sample(words, 6 if i % 4 == 0 else 1) + [str(i)]) for i in range(256)]
+    even = [" ".join(rng.sample(words, 4) + [str(i)]) for i in range(256)]
+    runs = {"varied": _write_pairs(tmp_path / "varied", varied, varied[::-1]),
+            "even": _write_pairs(tmp_path / "even", even, even[::-1])}
+    meta = {}
+    for name, data in runs.items():
+        config = TrainConfig(model="tiny-bert", data=str(data), output_dir=str(tmp_path / name), batch_size=16,
+                             steps=2, warmup_steps=1, max_seq_length=32, log_every=1, checkpoint_every=2)
+        assert config.pack == "auto"
+        train(config)
+        meta[name] = json.loads((tmp_path / name / "model" / "run_metadata.json").read_text())["training"]
+    assert meta["varied"]["packing"] is True
+    assert meta["varied"]["packing_decision"].startswith("pack auto: the first batch's padding efficiency 0.")
+    assert meta["varied"]["packing_decision"].endswith("packing on")
+    measured = float(re.search(r"padding efficiency ([0-9.]+) ", meta["varied"]["packing_decision"]).group(1))
+    assert meta["varied"]["padding_efficiency"] > measured  # the logged efficiency is the packed rows'
+    assert meta["even"]["packing"] is False and meta["even"]["packing_decision"].endswith("packing off")
+    assert "(not below 0.6)" in meta["even"]["packing_decision"]

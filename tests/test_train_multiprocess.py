@@ -152,7 +152,8 @@ def test_two_process_packed_gradcache_run_equals_padded_run(tmp_path):
     (model / "config.json").write_text(json.dumps(hf_config))
     paths = {"data": _write_data(tmp_path), "model": model}
     steps = 4
-    runs = {"padded": {}, "packed": {"pack": True}, "packed+gradcache": {"pack": True, "gradcache_chunk": 4}}
+    runs = {"padded": {"pack": False}, "packed": {"pack": True},
+            "packed+gradcache": {"pack": True, "gradcache_chunk": 4}}
     for name, extra in runs.items():
         _finish(_start_pair(_config(tmp_path, paths, name, steps=steps, checkpoint_every=steps, **extra),
                             devices_per_process=2))

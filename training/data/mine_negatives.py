@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from se1b.errors import UserError
+from se1b.errors import UserError, library_logs_held
 
 EMBED_CHUNK = 4096  # texts per cached chunk: the unit of resumption
 QUERY_BLOCK = 1024  # anchors scored against the corpus per matrix product
@@ -283,17 +282,14 @@ def load_pairs(repo: str, config: str | None) -> tuple[list[str], list[str]]:
     import datasets
 
     name = f"{repo} (config {config or 'default'})"
-    logger = logging.getLogger("datasets")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)  # its own error lines would repeat what the UserError below says
-    try:
-        data = datasets.load_dataset(repo, config, split="train")
-    except Exception as error:  # datasets raises many types; the user needs its message
-        if _empty_parquet(error):  # datasets 5 cannot read a Parquet file of 0 rows: a config with no pairs
-            raise UserError(f"{name}: no (anchor, positive) pairs to mine; nothing written") from error
-        raise UserError(f"{name}: cannot load: {str(error).splitlines()[0] if str(error) else error!r}") from error
-    finally:
-        logger.setLevel(level)
+    with library_logs_held("datasets"):  # its own error lines would repeat what the UserError below says
+        try:
+            data = datasets.load_dataset(repo, config, split="train")
+        except Exception as error:  # datasets raises many types; the user needs its message
+            if _empty_parquet(error):  # datasets 5 cannot read a Parquet file of 0 rows: a config with no pairs
+                raise UserError(f"{name}: no (anchor, positive) pairs to mine; nothing written") from error
+            raise UserError(f"{name}: cannot load: {str(error).splitlines()[0] if str(error) else error!r}") \
+                from error
     missing = {"anchor", "positive"} - set(data.column_names)
     if missing:
         raise UserError(f"{name}: no column(s) {', '.join(sorted(missing))}; expected (anchor, positive) pairs")

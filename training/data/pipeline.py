@@ -102,7 +102,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from se1b.errors import UserError, yaml_error
+from se1b.errors import UserError, library_logs_held, yaml_error
 
 COMPOSITIONS = ("single_source", "mixed")
 STOPPING_STRATEGIES = ("never", "first_exhausted", "all_exhausted", "all_exhausted_without_replacement")
@@ -258,22 +258,25 @@ def open_source(spec: SourceSpec, process_index: int = 0, process_count: int = 1
     looks_local = spec.path.startswith((".", "/", "~")) or spec.path.count("/") > 1
     if looks_local and not Path(spec.path).expanduser().is_dir():
         raise UserError(f"{what}: folder not found")
-    try:  # resolves the README's `configs:` (or the repo's files) to data files, without reading them
-        builder = datasets.load_dataset_builder(spec.path, spec.config)
-    except Exception as error:  # datasets raises many types (ValueError, FileNotFoundError, ConnectionError, ...)
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise UserError(f"{what}: cannot open: {reason}") from error
+    # datasets logs the errors it raises; the UserError says them once (library_logs_held)
+    with library_logs_held("datasets"):
+        try:  # resolves the README's `configs:` (or the repo's files) to data files, without reading them
+            builder = datasets.load_dataset_builder(spec.path, spec.config)
+        except Exception as error:  # datasets raises many types (ValueError, FileNotFoundError, ConnectionError...)
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise UserError(f"{what}: cannot open: {reason}") from error
     splits = {str(name): files for name, files in (builder.config.data_files or {}).items()}
     if not splits.get(spec.split):
         raise UserError(f"{what}: no split {spec.split!r}; available: {sorted(splits)}")
     files = list(splits[spec.split])
     if shard_order_seed is not None:
         files = [files[i] for i in np.random.default_rng(shard_order_seed).permutation(len(files))]
-    try:  # reads the first shard's schema
-        dataset = datasets.load_dataset(builder.name, data_files={spec.split: files}, split=spec.split,
-                                        streaming=True, features=builder.info.features)
-    except Exception as error:  # pyarrow (ArrowInvalid, OSError) and datasets raise many types
-        raise read_error(spec, error) from error
+    with library_logs_held("datasets"):
+        try:  # reads the first shard's schema
+            dataset = datasets.load_dataset(builder.name, data_files={spec.split: files}, split=spec.split,
+                                            streaming=True, features=builder.info.features)
+        except Exception as error:  # pyarrow (ArrowInvalid, OSError) and datasets raise many types
+            raise read_error(spec, error) from error
     columns = list(dataset.features) if dataset.features is not None else list(next(iter(dataset.take(1)), {}))
     missing = [c for c in ("anchor", "positive") if c not in columns]
     if missing:
@@ -316,10 +319,11 @@ def source_has_negative(dataset) -> bool:
 def next_block(spec: SourceSpec, blocks: Iterator):
     """The next Arrow block of a source (None at its end); a corrupt or truncated shard is a one-line UserError
     naming the file, when a footer check finds it."""
-    try:
-        return next(blocks, None)
-    except Exception as error:  # pyarrow (ArrowInvalid, OSError) and datasets wrap read errors in many types
-        raise read_error(spec, error) from error
+    with library_logs_held("datasets"):
+        try:
+            return next(blocks, None)
+        except Exception as error:  # pyarrow (ArrowInvalid, OSError) and datasets wrap read errors in many types
+            raise read_error(spec, error) from error
 
 
 def read_error(spec: SourceSpec, error: Exception) -> UserError:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from se1b.errors import UserError
+from se1b.errors import UserError, library_logs_held
 from training.model.sentence_model import SentenceModel, load_sentence_model
 
 TEACHER_CHUNK = 4096  # source sentences per teacher encode call (progress granularity)
@@ -34,10 +34,12 @@ def load_parallel_data(sources: list[dict[str, Any]]):
     parts = []
     for source in sources:
         name = f"{source['path']} ({source.get('config') or 'default'})"
-        try:
-            part = datasets.load_dataset(source["path"], source.get("config"), split=source.get("split", "train"))
-        except Exception as error:  # datasets raises many types; the user needs the message
-            raise UserError(f"data source {name}: cannot load: {error}") from error
+        with library_logs_held("datasets"):  # its error lines would repeat the UserError's
+            try:
+                part = datasets.load_dataset(source["path"], source.get("config"),
+                                             split=source.get("split", "train"))
+            except Exception as error:  # datasets raises many types; the user needs the message
+                raise UserError(f"data source {name}: cannot load: {error}") from error
         missing = {"anchor", "positive"} - set(part.column_names)
         if missing:
             raise UserError(f"data source {name}: no column(s) {', '.join(sorted(missing))}; expected a parallel "

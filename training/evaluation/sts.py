@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
-from se1b.errors import UserError
+from se1b.errors import UserError, library_logs_held
 from training.evaluation.embed import Encode, embed_texts
 
 RAW_STSB_COLUMNS = 7  # genre, file, year, id, score, sentence1, sentence2
@@ -110,10 +110,11 @@ def _read_dataset(source: str, split: str | None) -> STSData:
     import datasets
 
     saved = Path(source) / "dataset_dict.json"  # written by DatasetDict.save_to_disk
-    try:
-        loaded = datasets.load_from_disk(str(source)) if saved.exists() else datasets.load_dataset(source)
-    except Exception as error:  # datasets raises many types; the user needs the message, not the type
-        raise UserError(f"{source}: cannot load as a dataset: {error}") from error
+    with library_logs_held("datasets"):  # its error lines would repeat the UserError's
+        try:
+            loaded = datasets.load_from_disk(str(source)) if saved.exists() else datasets.load_dataset(source)
+        except Exception as error:  # datasets raises many types; the user needs the message, not the type
+            raise UserError(f"{source}: cannot load as a dataset: {error}") from error
     splits = list(loaded)
     chosen = split or next((name for name in ("test", "validation", "dev") if name in splits), splits[0])
     if chosen not in splits:

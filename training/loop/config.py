@@ -61,8 +61,10 @@ class TrainConfig:
     # MNRL in blocks of this many anchors (online log-sum-exp, no [B, B] score matrix held); 0 = in one piece
     loss_block_rows: int = 0
     # Sequence packing: several texts per row of max_seq_length tokens (attention confined to each text), so short
-    # texts compute little padding; with GradCache and several processes too (training/model/packing.py)
-    pack: bool = False
+    # texts compute little padding; with GradCache and several processes too (training/model/packing.py).
+    # true | false | auto: packed when the first batch's texts are short and padded wastefully
+    # (training/loop/packing_choice.py); the run's card says which was used and why.
+    pack: bool | str = "auto"
     seed: int = 0
     log_every: int = 10
     checkpoint_every: int = 500
@@ -124,6 +126,8 @@ class TrainConfig:
             raise UserError(f"config field 'scale' must be > 0, got {self.scale}")
         if self.schedule not in SCHEDULES:
             raise UserError(f"config field 'schedule' must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if not (isinstance(self.pack, bool) or self.pack == "auto"):
+            raise UserError(f"config field 'pack' must be true, false or auto, got {self.pack!r}")
         if self.precision not in PRECISIONS:
             raise UserError(f"config field 'precision' must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         unknown_prompts = set(self.prompts) - {"query", "document"}
@@ -158,7 +162,9 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     if name not in fields:
         raise UserError(f"{source}: unknown config field '{name}' (known: {', '.join(fields)})")
     default = TrainConfig().__getattribute__(name)
-    if isinstance(default, bool):
+    if name == "pack":
+        ok = isinstance(value, bool) or value == "auto"
+    elif isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, float):
         if isinstance(value, str):  # PyYAML reads 1e-5 (no dot) as a string

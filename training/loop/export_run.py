@@ -28,10 +28,12 @@ from training.objectives.base import Objective
 
 def export_run(config: TrainConfig, model: SentenceModel, sources: list[dict[str, Any]], evaluations: list,
                objective: Objective, *, step: int, wall_time: float, pairs_seen: int, out_dir: Path | None = None,
-               overwrite: bool = True, compiled_shapes: int | None = None) -> Path:
+               overwrite: bool = True, compiled_shapes: int | None = None, packing: bool = False,
+               packing_decision: str = "") -> Path:
     """Export to `out_dir` (default output_dir/model) with run_metadata.json, metrics.jsonl and a model card.
     `sources`: the card's data rows (the batches' `card_sources()`); `evaluations`: `Evaluation` records;
-    `compiled_shapes`: the distinct batch shapes the train step compiled for (None: not known, as in `se1b export`)."""
+    `compiled_shapes`: the distinct batch shapes the train step compiled for (None: not known, as in `se1b export`);
+    `packing`: whether the run packed its batches, `packing_decision`: why (the config, or what `pack: auto` saw)."""
     from model_cards.metadata import (
         METADATA_FILE,
         DataSource,
@@ -89,7 +91,7 @@ def export_run(config: TrainConfig, model: SentenceModel, sources: list[dict[str
             processes=jax.process_count(), wall_time_seconds=round(wall_time, 1), pairs_seen=pairs_seen,
             matryoshka_dims=list(config.matryoshka_dims), matryoshka_weights=list(config.matryoshka_weights),
             guide=Path(config.guide).name if config.guide else "", guide_margin=config.guide_margin,
-            packing=config.pack, compiled_shapes=compiled_shapes,
+            packing=packing, packing_decision=packing_decision, compiled_shapes=compiled_shapes,
             padding_efficiency=sum(efficiencies) / len(efficiencies) if efficiencies else None,
         ),
         data=[DataSource(**(source | {"dataset": public_reference(source["dataset"])})) for source in sources],
@@ -175,12 +177,15 @@ def export_checkpoint(run_dir: str | Path, out_dir: str | Path | None = None, *,
     like = {"params": params}
     if not best:
         like |= {"opt_state": make_optimizer(config)[0].init(params), "rng": jax.random.key_data(jax.random.key(0))}
-    state, _ = checkpoints.restore(step, like)
+    state, extra = checkpoints.restore(step, like)
     checkpoints.close()
     sentence_model.model = nnx.merge(graphdef, host(state["params"]), rest)
     out = Path(out_dir) if out_dir else run_dir / ("model-best" if best else f"model-step{step}")
+    # Checkpoints from before `pack: auto` do not record the packing: the config's then said it.
     return export_run(config, sentence_model, [], [], make_objective(config), step=step, wall_time=0.0,
-                      pairs_seen=step * config.batch_size, out_dir=out, overwrite=overwrite)
+                      pairs_seen=step * config.batch_size, out_dir=out, overwrite=overwrite,
+                      packing=bool(extra.get("packing", config.pack is True)),
+                      packing_decision=extra.get("packing_decision", ""))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from training.loop.config import TrainConfig, save_config
 RESUME_MAY_CHANGE = frozenset({
     "steps", "learning_rate", "warmup_steps", "schedule", "weight_decay", "grad_clip",
     "log_every", "checkpoint_every", "keep_checkpoints", "eval_sts", "eval_translation", "eval_every",
-    "precision", "gradcache_chunk", "loss_block_rows", "teacher_batch_size", "cache_dir",
+    "precision", "gradcache_chunk", "loss_block_rows", "pack", "teacher_batch_size", "cache_dir",
     "model_name", "model_kind", "languages", "license", "output_dir",
 })
 

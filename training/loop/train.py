@@ -44,6 +44,7 @@ from training.loop.config import TrainConfig, load_config
 from training.loop.export_run import export_run
 from training.loop.gradcache import gradcache_value_and_grad, plain_value_and_grad
 from training.loop.guard import accept_start, all_finite, check_finite_state, check_start, divergence_error, keep_if
+from training.loop.packing_choice import choose_packing, packing_at_start
 from training.loop.setup import (
     agree,
     barrier,
@@ -148,6 +149,18 @@ def token_counts(batch: dict, objective: Objective) -> tuple[int, int, tuple]:
     real = sum(int(np.asarray(f["attention_mask"]).sum()) for f in columns)
     computed = sum(int(np.asarray(f["attention_mask"]).size) for f in columns)
     return real, computed, tuple(f["input_ids"].shape for f in columns)
+
+
+def first_batch_counts(local_batch: dict, objective: Objective) -> tuple[int, int, int]:
+    """(real tokens, computed positions, texts) of the text columns of a padded batch, summed over all processes:
+    what `pack: auto` decides from, the same on every process."""
+    real, computed, shapes = token_counts(local_batch, objective)
+    counts = np.array([real, computed, sum(shape[0] for shape in shapes)], dtype=np.int64)
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        counts = np.asarray(multihost_utils.process_allgather(counts)).sum(axis=0)
+    return tuple(int(count) for count in counts)
 
 
 def global_batch(local_batch: dict, objective: Objective, sharding: NamedSharding) -> dict:
@@ -330,9 +343,9 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     staging, failure = None, None
     num_chunks = config.num_chunks
     local_texts = config.batch_size // jax.process_count()  # per text column, in this process's share of a batch
-    if config.pack and local_texts % num_chunks:  # the config alone decides: the same on every process
-        raise UserError(f"config field 'pack': each of the {jax.process_count()} processes' {local_texts} rows "
-                        f"must split into the {num_chunks} GradCache chunks (batch_size / gradcache_chunk)")
+    # Packing as configured (the config alone decides: the same on every process); pack auto: None until the first
+    # batch decides, or a resumed run's checkpoint says what its first batch decided.
+    packing, packing_decision = packing_at_start(config.pack, config.batch_size, jax.process_count(), num_chunks)
     try:
         resume_step = check_start(config, resume)
         evaluator = Evaluator(config)
@@ -365,6 +378,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
         step = resume_step
         state, extra = checkpoints.restore(step, {"params": params, "opt_state": opt_state,
                                                   "rng": replicated_key_data(base_key, mesh)})
+        if packing is None and "packing" in extra:
+            packing, packing_decision = extra["packing"], extra["packing_decision"]
         params, opt_state = state["params"], state["opt_state"]
         check_finite_state(host(params), f"checkpoint {checkpoints.directory / str(step)}")
         base_key = jax.random.wrap_key_data(np.asarray(state["rng"]))
@@ -385,7 +400,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     def save(at_step: int) -> None:
         checkpoints.save(at_step, {"params": params, "opt_state": opt_state,
                                    "rng": replicated_key_data(base_key, mesh)},
-                         {"data": data.state_dict(), "config": config.to_dict(), **data_states_by_process(data)})
+                         {"data": data.state_dict(), "config": config.to_dict(), **data_states_by_process(data),
+                          "packing": packing, "packing_decision": packing_decision})
 
     def evaluate(at_step: int) -> None:
         nonlocal best_score
@@ -393,7 +409,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
         log.write(at_step, logged)
         if score > best_score:
             best_score = score
-            best.save(at_step, {"params": params}, {"score": score, "step": at_step})
+            best.save(at_step, {"params": params}, {"score": score, "step": at_step, "packing": packing,
+                                                    "packing_decision": packing_decision})
             if lead:
                 (output_dir / "best_score.json").write_text(json.dumps({"score": score, "step": at_step}))
 
@@ -415,7 +432,11 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
             bar.write(f"the data ran out after {step} steps (stopping_strategy in the data config)")
             break
         local = pad_to_common_lengths(local)
-        if config.pack:
+        if packing is None:
+            packing, packing_decision = choose_packing(*first_batch_counts(local, objective), config.max_seq_length)
+            if lead:
+                bar.write(packing_decision)
+        if packing:
             local = pack_batch(local, objective, config.max_seq_length, sentence_model.tokenizer.pad_token_id,
                                row_multiple, num_chunks=num_chunks)
         real, computed, shapes = token_counts(local, objective)
@@ -465,7 +486,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     if not lead:
         return None
     return export_run(config, current_model(), data.card_sources(), evaluator.records, objective, step=step,
-                      wall_time=wall_time, pairs_seen=pairs_seen, compiled_shapes=len(compiled_shapes))
+                      wall_time=wall_time, pairs_seen=pairs_seen, compiled_shapes=len(compiled_shapes),
+                      packing=bool(packing), packing_decision=packing_decision)
 
 
 # ---------------------------------------------------------------------------------------------------------------
