@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from datasets_builders.build import ARROW_FILE, Build, load_build
 from datasets_builders.schema import columns_for, features_for
 from model_cards.dataset_card import write_dataset_card
+from se1b.files import check_output_folder
 
 DEFAULT_MAX_SHARD_BYTES = 256 * 1024 * 1024
 REPORTS_DIR = "build_reports"
@@ -64,6 +65,7 @@ def publish(
         raise ValueError("max_shard_bytes must be positive")
     items = [builds] if isinstance(builds, (Build, str, Path)) else list(builds)
     out = Path(out_dir)
+    check_output_folder(out)
     (out / REPORTS_DIR).mkdir(parents=True, exist_ok=True)
     for item in items:
         build = item if isinstance(item, Build) else load_build(item)
