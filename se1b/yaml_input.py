@@ -70,9 +70,11 @@ def _check_expansion(root: yaml.Node, where: object) -> None:
 
 
 _SHORT = reprlib.Repr()  # (keyword arguments only from Python 3.12)
-_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 3, 6, 6, 80, 80
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 2, 4, 4, 60, 60
 
 
 def shown(value: Any) -> str:
-    """`repr(value)` cut short (long strings, long or deep lists and mappings), for error messages."""
-    return _SHORT.repr(value)
+    """`repr(value)` cut short (long strings, long or deep lists and mappings, 200 characters in all), for error
+    messages."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."

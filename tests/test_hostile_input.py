@@ -99,7 +99,7 @@ def test_a_yaml_alias_bomb_is_refused_before_it_expands(tmp_path, capsys):
     wrong.write_text(f"steps: {json.dumps(nested)}\n")  # 10,000 strings: within the bounds, but not a step count
     assert se1b(["train", str(wrong)]) == 2
     line = _error_line(capsys, "train")
-    assert "config field 'steps' has the wrong type: [[[" in line and len(line) < 400
+    assert "config field 'steps' has the wrong type: [[" in line and len(line) < 400
 
 
 def test_lone_surrogates_and_deep_nesting_are_counted_bad_records(tmp_path, capsys):
