@@ -5,6 +5,11 @@ class UserError(Exception):
     """A clear, one-line, user-facing error; `se1b` prints it and exits with status 2."""
 
 
+class Interrupted(Exception):
+    """A run stopped by SIGINT/SIGTERM after leaving its state clean; `se1b` prints the message (what was saved,
+    how to continue) on one line and exits with status 130."""
+
+
 def first_line(error: BaseException, limit: int = 300) -> str:
     """A library's error as one short line: its type and the first line of its message, cut at `limit`
     characters (library messages run to paragraphs: a pickle refused by torch, a state-dict report)."""
