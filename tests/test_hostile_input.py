@@ -66,11 +66,11 @@ def test_a_model_folder_without_tokenizer_files_is_one_line(tmp_path, tiny_model
     assert not (tmp_path / "e.npy").exists() and not (tmp_path / "converted").exists()
 
 
-def _alias_bomb(levels: int, key: str = "model") -> str:
-    lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+def _alias_bomb(levels: int, key: str) -> str:
+    """A mapping under `key` whose level i lists level i-1 ten times: 10**levels strings once expanded."""
+    lines = [f"{key}:", '  l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     for level in range(1, levels):
-        lines.append(f"l{level}: &l{level} [{', '.join([f'*l{level - 1}'] * 10)}]")
-    lines.append(f"{key}: *l{levels - 1}")
+        lines.append(f"  l{level}: &l{level} [{', '.join([f'*l{level - 1}'] * 10)}]")
     return "\n".join(lines) + "\n"
 
 
@@ -79,7 +79,7 @@ def test_a_yaml_alias_bomb_is_refused_before_it_expands(tmp_path, capsys):
     from training.data.pipeline import load_data_config
 
     config = tmp_path / "bomb.yaml"
-    config.write_text(_alias_bomb(10))
+    config.write_text(_alias_bomb(10, key="prompts"))  # a wrong type for prompts: its value was printed in full
     assert se1b(["train", str(config)]) == 2
     line = _error_line(capsys, "train")
     assert f"{config}:" in line and "expands (through aliases) to over" in line and len(line) < 400
