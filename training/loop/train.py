@@ -410,9 +410,13 @@ def _train(config: TrainConfig, resume: bool, interrupt: InterruptRequest) -> Pa
         return dataclasses.replace(sentence_model, model=model, max_seq_length=config.max_seq_length)
 
     def save(at_step: int) -> None:
-        checkpoints.save(at_step, {"params": params, "opt_state": opt_state,
-                                   "rng": replicated_key_data(base_key, mesh)},
-                         {"data": data.state_dict(), "config": config.to_dict(), **data_states_by_process(data)})
+        try:
+            checkpoints.save(at_step, {"params": params, "opt_state": opt_state,
+                                       "rng": replicated_key_data(base_key, mesh)},
+                             {"data": data.state_dict(), "config": config.to_dict(), **data_states_by_process(data)})
+        except UserError:  # a full disk
+            bar.close()  # the error then starts on its own line, not on the progress bar's
+            raise
 
     def evaluate(at_step: int) -> None:
         nonlocal best_score
