@@ -261,13 +261,22 @@ def _clean(source: Source, tuples: list[tuple[str, ...]]) -> tuple[list[Row], in
             expected = " or ".join(map(str, source.arity))
             raise RecordError("wrong_arity", f"{len(texts)} texts, {source.name} expects {expected}")
         cleaned = [normalize(text, source.whitespace) for text in texts]
-        if not all(cleaned):
-            raise RecordError("empty_text", f"text {cleaned.index('') + 1} is empty after whitespace normalisation")
+        blank = next((i for i, text in enumerate(cleaned) if _invisible(text)), None)
+        if blank is not None:
+            raise RecordError("empty_text", f"text {blank + 1} is empty after whitespace normalisation" if not
+                              cleaned[blank] else f"text {blank + 1} holds only invisible (zero-width) characters")
         if same_text(cleaned[0], cleaned[1]):
             same += 1
             continue
         rows.append((cleaned[0], cleaned[1], cleaned[2] if len(cleaned) == 3 else None))
     return rows, same
+
+
+def _invisible(text: str) -> bool:
+    """Empty, or only whitespace and format characters (zero-width space/joiners, word joiner, BOM, soft hyphen:
+    Unicode category Cf), which show nothing. Printable text (most text) is never invisible: a fast first test."""
+    return not text or (not text.isprintable()
+                        and all(char.isspace() or unicodedata.category(char) == "Cf" for char in text))
 
 
 def write_arrow(

@@ -19,6 +19,7 @@ from datasets_builders.publish import DEFAULT_MAX_SHARD_BYTES, publish
 from datasets_builders.registry import get_source, list_sources
 from datasets_builders.source import Source
 from se1b.errors import UserError
+from se1b.files import check_output_folder
 
 
 def configure(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
@@ -82,6 +83,7 @@ def main(args: argparse.Namespace) -> int:
         return _list()
     if args.num_proc < 1:
         raise UserError("--num-proc must be at least 1")
+    check_output_folder(args.out)
     if args.data_command == "build":
         build = build_source(
             _configured(args.source, args),

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from datasets_builders.build import ARROW_FILE, Build, load_build
 from datasets_builders.schema import columns_for, features_for
 from model_cards.dataset_card import write_dataset_card
+from se1b.files import check_output_folder, disk_full_error, is_disk_full
 
 DEFAULT_MAX_SHARD_BYTES = 256 * 1024 * 1024
 REPORTS_DIR = "build_reports"
@@ -64,6 +65,7 @@ def publish(
         raise ValueError("max_shard_bytes must be positive")
     items = [builds] if isinstance(builds, (Build, str, Path)) else list(builds)
     out = Path(out_dir)
+    check_output_folder(out)
     (out / REPORTS_DIR).mkdir(parents=True, exist_ok=True)
     for item in items:
         build = item if isinstance(item, Build) else load_build(item)
@@ -77,11 +79,17 @@ def _write_config(build: Build, out: Path, max_shard_bytes: int, progress: bool)
     # Write next to the old config, then swap, so an interrupted publish leaves the previous shards intact.
     staging = out / "data" / f".{config}.partial"
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    features = features_for(build.kind)
-    parts = _write_shards(
-        build.path / ARROW_FILE, staging, max_shard_bytes, len(build.dataset), progress, config, features
-    )
+    arrow_file = build.path / ARROW_FILE
+    try:
+        staging.mkdir(parents=True)
+        features = features_for(build.kind)
+        parts = _write_shards(arrow_file, staging, max_shard_bytes, len(build.dataset), progress, config, features)
+    except BaseException as error:  # a full disk, an interrupt: the partial shards go, the old config stays
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, Exception) and is_disk_full(error):
+            # Parquet shards are at most the size of the Arrow data (compressed, usually less)
+            raise disk_full_error(out / "data", arrow_file.stat().st_size, f"config {config}") from None
+        raise
     names = [f"train-{index:05d}-of-{len(parts):05d}.parquet" for index in range(len(parts))]
     for part, name in zip(parts, names, strict=True):
         part.rename(staging / name)

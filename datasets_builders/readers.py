@@ -100,10 +100,64 @@ def select_json_lines(folder: Path, files: list[Path]) -> list[Path]:
     return keep_where(is_json_lines, folder, files)
 
 
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        seen: set[str] = set()
+        raise _DuplicateKey(next(key for key, _ in pairs if key in seen or seen.add(key)))
+    return record
+
+
+# One decoder for every line: a hook passed to json.loads per call would build a decoder each time.
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
+# A JSON escape of a UTF-16 surrogate (\ud800-\udfff): only then can a parsed string hold a lone surrogate, which
+# is not a character and cannot be written as UTF-8.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def parse_json(text: str) -> Any:
+    """One JSON value of a raw record; a value that is not text data raises `RecordError`: "invalid_json",
+    "duplicate_key" (an object naming a key twice: which value was meant?), "too_deeply_nested" (deeper than
+    Python's recursion limit), "invalid_text" (a string holding a lone surrogate)."""
+    try:
+        record = _DECODER.decode(text)
+    except json.JSONDecodeError as error:
+        raise RecordError("invalid_json", f"{error.msg} at column {error.colno}") from None
+    except _DuplicateKey as error:
+        raise RecordError("duplicate_key", f"an object has the key {str(error.args[0])[:80]!r} twice") from None
+    except RecursionError:
+        raise RecordError("too_deeply_nested", "lists or objects nested too deeply to read") from None
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(record):
+        raise RecordError("invalid_text", "a string holds a lone UTF-16 surrogate escape (\\ud800-\\udfff)")
+    return record
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    pending = [value]  # iterative: a parsed value may be nested close to the recursion limit
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 def read_json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
     """Yield `(line number, parsed JSON value)` for each line of a JSON-lines file (plain or gzip, bz2, xz, zstd).
 
-    A line that is not UTF-8, blank, or not JSON is yielded as a `RecordError` value (the file goes on); a stream
+    A line that is not UTF-8, blank, not JSON or not text data (see `parse_json`) is yielded as a `RecordError`
+    value (the file goes on); a stream
     that breaks (truncated or corrupt compression) raises `RecordError` at the first line it could not read whole,
     after every complete line before it.
     """
@@ -114,13 +168,13 @@ def read_json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
             except UnicodeDecodeError as error:
                 yield line_no, RecordError("not_utf8", f"invalid UTF-8 byte at column {error.start + 1}")
                 continue
+            if not text.strip():
+                yield line_no, RecordError("blank_line", "empty line")
+                continue
             try:
-                record = json.loads(text)
-            except json.JSONDecodeError as error:
-                if text.strip():
-                    record = RecordError("invalid_json", f"{error.msg} at column {error.colno}")
-                else:
-                    record = RecordError("blank_line", "empty line")
+                record = parse_json(text)
+            except RecordError as error:
+                record = error
             yield line_no, record
     except BrokenInput as broken:
         raise RecordError(broken.reason, broken.message, broken.location) from None

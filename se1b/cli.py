@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from se1b.errors import UserError
+from se1b.errors import Interrupted, UserError
 
 # (name, module, one-line help). Other tools call these names: keep them stable.
 COMMANDS: list[tuple[str, str, str]] = [
@@ -67,8 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"se1b {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except Interrupted as interrupted:
+        print(f"se1b {args.command}: {interrupted}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"se1b {args.command}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -59,10 +60,83 @@ def check_writable(path: Path, *, folder: bool = False) -> None:
         raise UserError(f"{path}: cannot write there ({ancestor} is not a writable folder)")
 
 
-def write_output(path: Path, write: Callable[[Path], None]) -> None:
-    """Create the folder of `path` and call `write(path)`; an OS error (read-only, disk full) is one line."""
+def check_output_folder(path: Path, flag: str = "--out") -> None:
+    """Before anything is written: refuse an output folder that is a symbolic link (swapping a new folder into its
+    place would move the link aside, not write where it points) or an existing file."""
+    path = Path(path)
+    if path.is_symlink():
+        raise UserError(f"{flag} {path} is a symbolic link (to {os.readlink(path)}); give the folder it points to, "
+                        "or a new folder")
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path} is a file, not a folder; give a new or existing folder")
+
+
+def write_output(path: Path, write: Callable[[Path], None], *, size: int | None = None) -> None:
+    """Create the folder of `path`, call `write` on a temporary sibling (same suffix) and rename it to `path`: a
+    failed write (disk full, read-only, interrupted) leaves the previous file as it was and no partial file behind.
+    An OS error is one line (with `size`, the bytes the file needs, it says how much is needed and free)."""
+    partial = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write(path)
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.partial-", suffix=path.suffix, dir=path.parent)
+        os.close(handle)
+        partial = Path(name)
+        write(partial)
+        partial.chmod(0o666 & ~_umask())
+        os.replace(partial, path)
     except OSError as error:
-        raise UserError(f"{path}: cannot write ({error.strerror or error})") from error
+        note = space_note(path, size) if size or is_disk_full(error) else ""
+        raise UserError(f"{path}: cannot write ({error.strerror or error}){note}") from error
+    finally:
+        if partial is not None and partial.exists():
+            partial.unlink()
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+# How a full disk (or a file size limit) shows in errors of the libraries that write for us: OSError errno, Rust's
+# io::Error (safetensors) and tensorstore (orbax) messages.
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_DISK_FULL_TEXTS = ("No space left on device", "StorageFull", "Disk quota exceeded", "File too large")
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether `error` (or an error it was raised from) says the disk is full or a file size limit was hit."""
+    while error is not None:
+        if getattr(error, "errno", None) in _DISK_FULL_ERRNOS or any(text in str(error) for text in _DISK_FULL_TEXTS):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def human_size(size: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:,} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
+def free_space(path: Path) -> int:
+    """Free bytes on the file system of `path` (its nearest existing ancestor)."""
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+def space_note(path: Path, needed: int | None) -> str:
+    """"; about N MB needed, M MB free": what a disk-full error adds (just the free space when `needed` is None)."""
+    free = f"{human_size(free_space(path))} free"
+    return f"; about {human_size(needed)} needed, {free}" if needed else f"; {free}"
+
+
+def disk_full_error(folder: Path, needed: int | None, what: str) -> UserError:
+    """The one line for a write of `what` into `folder` that ran out of space (the caller removed its partial
+    output, so the old state is intact)."""
+    return UserError(f"{folder}: disk full while writing {what}{space_note(folder, needed)}; the partial output was "
+                     "removed and what was there before is unchanged")

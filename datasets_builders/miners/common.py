@@ -8,7 +8,6 @@ and counts then apply. That keeps one parser per format and no hidden drops.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from datasets_builders.compressed import (  # noqa: F401 (re-exported for the mi
     head_text,
     read_lines,
 )
+from datasets_builders.readers import RecordError, parse_json
 from se1b.errors import UserError
 
 ON_ERROR_CHOICES = ("raise", "skip")
@@ -138,9 +138,9 @@ def json_records(path: Path) -> Iterator[Event]:
                 yield path, location, Drop("not_utf8", f"invalid UTF-8 byte at column {error.start + 1}", True)
                 continue
             try:
-                record = json.loads(text)
-            except ValueError as error:
-                yield path, location, Drop("invalid_json", f"invalid JSON ({error})", error=True)
+                record = parse_json(text)
+            except RecordError as error:  # invalid JSON, a duplicate key, too deep, a lone surrogate
+                yield path, location, Drop(error.reason, error.detail, error=True)
                 continue
             if isinstance(record, dict):
                 yield path, location, record

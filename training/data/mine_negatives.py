@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from se1b.errors import UserError, library_logs_held
+from se1b.files import check_output_folder
 
 EMBED_CHUNK = 4096  # texts per cached chunk: the unit of resumption
 QUERY_BLOCK = 1024  # anchors scored against the corpus per matrix product
@@ -430,6 +431,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    check_output_folder(args.out)
     settings = MiningSettings(range_min=args.range_min, range_max=args.range_max, num_negatives=args.num_negatives,
                               margin=None if args.no_margin else args.margin, index=args.index,
                               hnsw_m=args.hnsw_m, ef_construction=args.ef_construction, ef_search=args.ef_search)

@@ -100,9 +100,9 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from se1b.errors import UserError, library_logs_held, yaml_error
+from se1b.errors import UserError, library_logs_held
+from se1b.yaml_input import load_yaml, shown
 
 COMPOSITIONS = ("single_source", "mixed")
 STOPPING_STRATEGIES = ("never", "first_exhausted", "all_exhausted", "all_exhausted_without_replacement")
@@ -162,11 +162,11 @@ def _parse_source(entry: object, where: str, root: str | None) -> tuple[SourceSp
         raise UserError(f"{where}: missing source 'name'")
     weight = entry.get("weight", 1.0)
     if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) or weight <= 0:
-        raise UserError(f"{where}: source {name!r} has weight {weight!r}; weights must be positive numbers")
+        raise UserError(f"{where}: source {shown(name)} has weight {shown(weight)}; weights must be positive numbers")
     path, config, mapped = entry.get("path"), entry.get("config"), False
     if path is None:
         if root is None:
-            raise UserError(f"{where}: source {name!r} has no 'path' and the config gives no 'root'")
+            raise UserError(f"{where}: source {shown(name)} has no 'path' and the config gives no 'root'")
         if name.endswith((".jsonl.gz", ".jsonl")) and name in _catalog_2021():
             name, mapped = _catalog_2021()[name], True
         path = f"{root.rstrip('/')}/{name.removesuffix('.gz').removesuffix('.jsonl')}"
@@ -195,10 +195,7 @@ def _merge_2021_files(parsed: list[tuple[SourceSpec, bool]]) -> list[SourceSpec]
 def _read_file(path: Path) -> object:
     if not path.is_file():
         raise UserError(f"data config not found: {path}")
-    try:
-        return yaml.safe_load(path.read_text())  # YAML is a superset of JSON
-    except yaml.YAMLError as error:
-        raise yaml_error(path, error) from error
+    return load_yaml(path.read_text(), path)  # YAML is a superset of JSON
 
 
 def load_data_config(config: str | Path | dict | list, *, root: str | Path | None = None) -> DataConfig:
@@ -232,14 +229,14 @@ def load_data_config(config: str | Path | dict | list, *, root: str | Path | Non
         raise UserError(f"{where}: source name(s) listed twice: {duplicated}")
     composition = config.get("batch_composition", "single_source")
     if composition not in COMPOSITIONS:
-        raise UserError(f"{where}: batch_composition {composition!r} is not one of {COMPOSITIONS}")
+        raise UserError(f"{where}: batch_composition {shown(composition)} is not one of {COMPOSITIONS}")
     strategy = config.get("stopping_strategy", "never")
     if strategy not in STOPPING_STRATEGIES:
-        raise UserError(f"{where}: stopping_strategy {strategy!r} is not one of {STOPPING_STRATEGIES}")
+        raise UserError(f"{where}: stopping_strategy {shown(strategy)} is not one of {STOPPING_STRATEGIES}")
     for key in ("steps_per_source", "shuffle_window"):
         value = config.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise UserError(f"{where}: {key} must be a positive integer, got {value!r}")
+            raise UserError(f"{where}: {key} must be a positive integer, got {shown(value)}")
     return DataConfig(sources=sources, batch_composition=composition,
                       steps_per_source=config.get("steps_per_source", 1), stopping_strategy=strategy,
                       shuffle_window=config.get("shuffle_window", 10_000), swap_sides=bool(config.get("swap_sides")),

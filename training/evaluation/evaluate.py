@@ -21,6 +21,7 @@ import argparse
 import dataclasses
 import json
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from model_cards.metadata import Evaluation, public_reference
-from se1b.errors import UserError
+from se1b.errors import UserError, first_line
 from se1b.files import check_writable, write_output
 from spaces_demo.gender_bias import evaluate_gender_bias
 from training.evaluation.retrieval import evaluate_retrieval, load_beir
@@ -44,12 +45,24 @@ def load_encoder(model: str, backend: str = "sentence-transformers", batch_size:
     """An `encode(texts) -> np.ndarray` for a model id or folder, run by sentence-transformers (PyTorch) or by
     the project's Flax encoder."""
     if backend == "sentence-transformers":
+        import transformers
         from sentence_transformers import SentenceTransformer
 
+        from training.model.sentence_model import check_tokenizer
+
+        verbosity = transformers.logging.get_verbosity()
+        transformers.logging.set_verbosity_error()  # a failed load logs a report table before raising
         try:
-            st_model = SentenceTransformer(model)
-        except (OSError, ValueError) as error:  # missing folder / not a model folder
-            raise UserError(f"{model}: cannot load as a sentence-transformers model: {error}") from error
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch's warning about the pickle it then refuses
+                st_model = SentenceTransformer(model)
+        except Exception as error:  # a missing or foreign folder, a refused pickle, weights unlike the config, ...
+            reason = ("its weights do not have the sizes its config.json gives" if "mismatched_sizes" in str(error)
+                      else first_line(error))
+            raise UserError(f"{model}: cannot load as a sentence-transformers model: {reason}") from error
+        finally:
+            transformers.logging.set_verbosity(verbosity)
+        check_tokenizer(st_model.tokenizer, model)
         return lambda texts: st_model.encode(texts, batch_size=batch_size, convert_to_numpy=True)
     if backend == "flax":
         from training.model.sentence_model import load_sentence_model

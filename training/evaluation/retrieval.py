@@ -35,7 +35,9 @@ class RetrievalData:
     skipped: Counter = field(default_factory=Counter)  # reason -> count of records left out
 
 
-def _read_jsonl(path: Path) -> dict[str, dict]:
+def _read_jsonl(path: Path, skipped: Counter) -> dict[str, dict]:
+    """Records by `_id`; a repeated `_id` keeps its first record and is counted in `skipped` (which text the
+    judgments meant cannot be known)."""
     if not path.is_file():
         raise UserError(f"{path}: missing (a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv)")
     records = {}
@@ -49,23 +51,28 @@ def _read_jsonl(path: Path) -> dict[str, dict]:
                 raise UserError(f"{path}: line {number}: not valid JSON: {error.msg}") from None
             if not isinstance(record, dict) or "_id" not in record or "text" not in record:
                 raise UserError(f"{path}: line {number}: expected an object with '_id' and 'text'")
-            records[str(record["_id"])] = record
+            record_id = str(record["_id"])
+            if record_id in records:
+                skipped[f"record with a repeated _id in {path.name} (the first is kept)"] += 1
+                continue
+            records[record_id] = record
     return records
 
 
 def load_beir(folder: Path, split: str = "test") -> RetrievalData:
-    """Read a BEIR folder. Judgments naming unknown ids and queries without a relevant document are left out and
-    counted in `skipped`."""
+    """Read a BEIR folder. Judgments naming unknown ids, records with a repeated `_id` and queries without a relevant
+    document are left out and counted in `skipped`; a qrels file of which no judgment matches is refused."""
     folder = Path(folder)
     qrels_path = folder / "qrels" / f"{split}.tsv"
     if not qrels_path.is_file():
         raise UserError(f"{qrels_path}: missing (a BEIR folder holds qrels/<split>.tsv)")
+    skipped: Counter = Counter()
     corpus = {
         doc_id: f"{record.get('title') or ''} {record['text']}".strip()
-        for doc_id, record in _read_jsonl(folder / "corpus.jsonl").items()
+        for doc_id, record in _read_jsonl(folder / "corpus.jsonl", skipped).items()
     }
-    all_queries = {query_id: record["text"] for query_id, record in _read_jsonl(folder / "queries.jsonl").items()}
-    skipped: Counter = Counter()
+    all_queries = {query_id: record["text"]
+                   for query_id, record in _read_jsonl(folder / "queries.jsonl", skipped).items()}
     qrels: dict[str, dict[str, int]] = {}
     with qrels_path.open(encoding="utf-8", newline="") as handle:
         rows = csv.reader(handle, delimiter="\t")

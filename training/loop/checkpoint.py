@@ -8,6 +8,10 @@ evaluation checkpoint lives in its own manager (`<output_dir>/best`, keep 1).
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,17 @@ import jax
 import orbax.checkpoint as ocp
 
 from se1b.errors import UserError
+from se1b.files import disk_full_error, free_space, is_disk_full
+
+
+def _not_disk_full(record: logging.LogRecord) -> bool:
+    """A logging filter: orbax's background threads log every failed write with a traceback; a full disk is
+    reported once, as one line, by `Checkpointer`."""
+    return not (is_disk_full(record.exc_info[1]) if record.exc_info else is_disk_full(Exception(record.getMessage())))
+
+
+def _nbytes(state: Any) -> int:
+    return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(state) if hasattr(leaf, "dtype"))
 
 
 class Checkpointer:
@@ -24,14 +39,38 @@ class Checkpointer:
         self.directory = Path(directory).absolute()
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
         self.manager = ocp.CheckpointManager(self.directory, options=options)
+        self._saving: tuple[int, int] | None = None  # (step, bytes) of the save in flight
+        logging.getLogger("absl").addFilter(_not_disk_full)
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
     def save(self, step: int, state: Any, extra: dict[str, Any]) -> None:
-        """Write checkpoint `step` (asynchronously; `wait()` before relying on it)."""
+        """Write checkpoint `step` (asynchronously; `wait()` before relying on it). A disk without room for it is
+        refused before writing (the arrays' size is what an uncompressed save takes)."""
+        needed = _nbytes(state)
+        with self._disk_full_as_one_line():  # the save before this one may have failed
+            self.manager.wait_until_finished()
+        if free_space(self.directory) < needed:
+            raise disk_full_error(self.directory, needed, f"checkpoint {step}")
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), extra=ocp.args.JsonSave(extra))
-        self.manager.save(step, args=args, force=True)
+        self._saving = (step, needed)
+        with self._disk_full_as_one_line():
+            self.manager.save(step, args=args, force=True)
+
+    @contextlib.contextmanager
+    def _disk_full_as_one_line(self) -> Iterator[None]:
+        """A save that ran out of space: its temporary folder removed (the earlier checkpoints are untouched), one
+        line naming the folder and the space needed."""
+        try:
+            yield
+        except Exception as error:
+            if not is_disk_full(error) or self._saving is None:
+                raise
+            for partial in self.directory.glob("*.orbax-checkpoint-tmp*"):
+                shutil.rmtree(partial, ignore_errors=True)
+            step, needed = self._saving
+            raise disk_full_error(self.directory, needed, f"checkpoint {step}") from None
 
     def restore(self, step: int, like: Any) -> tuple[Any, dict[str, Any]]:
         """Restore checkpoint `step` into arrays shaped and sharded like `like`; returns (state, extra)."""
@@ -47,7 +86,8 @@ class Checkpointer:
         return restored.state, restored.extra
 
     def wait(self) -> None:
-        self.manager.wait_until_finished()
+        with self._disk_full_as_one_line():
+            self.manager.wait_until_finished()
 
     def close(self) -> None:
         self.manager.close()

@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from se1b.errors import UserError, yaml_error
+from se1b.errors import UserError
+from se1b.yaml_input import load_yaml, shown
 
 SCHEDULES = ("linear", "cosine", "constant")
 OBJECTIVES = ("mnrl", "distillation")
@@ -185,7 +184,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     else:  # str or optional str
         ok = value is None or isinstance(value, str)
     if not ok:
-        raise UserError(f"{source}: config field '{name}' has the wrong type: {value!r}")
+        raise UserError(f"{source}: config field '{name}' has the wrong type: {shown(value)}")
     return value
 
 
@@ -196,19 +195,17 @@ def read_config(path: str | Path | None, overrides: list[str] = ()) -> list[tupl
     if path is not None:
         path = Path(path)
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+            loaded = load_yaml(path.read_text(encoding="utf-8"), path)
         except FileNotFoundError as error:
             raise UserError(f"{path}: config file not found") from error
-        except yaml.YAMLError as error:
-            raise yaml_error(path, error) from error
         if not isinstance(loaded, dict):
             raise UserError(f"{path}: the config must be a mapping of field: value")
         entries += [(name, value, str(path)) for name, value in loaded.items()]
     for override in overrides:
         name, sep, text = override.partition("=")
         if not sep:
-            raise UserError(f"--set {override!r}: expected key=value")
-        entries.append((name.strip(), yaml.safe_load(text), f"--set {override}"))
+            raise UserError(f"--set {shown(override)}: expected key=value")
+        entries.append((name.strip(), load_yaml(text, f"--set {shown(name)}"), f"--set {shown(override)}"))
     return entries
 
 

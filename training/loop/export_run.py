@@ -19,6 +19,7 @@ import numpy as np
 from flax import nnx
 
 from se1b.errors import UserError
+from se1b.files import check_output_folder
 from training.loop.checkpoint import Checkpointer
 from training.loop.config import TrainConfig, load_config
 from training.loop.setup import host, load_base_model, make_objective, make_optimizer
@@ -202,5 +203,7 @@ def configure(parser) -> None:
 
 
 def main(args) -> int:
+    if args.out:
+        check_output_folder(Path(args.out))
     export_checkpoint(args.run_dir, args.out, step=args.step, best=args.best, overwrite=args.overwrite)
     return 0

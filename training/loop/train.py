@@ -38,12 +38,13 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from se1b.errors import UserError
+from se1b.errors import Interrupted, UserError
 from training.loop.checkpoint import Checkpointer
 from training.loop.config import TrainConfig, load_config
 from training.loop.export_run import export_run
 from training.loop.gradcache import gradcache_value_and_grad, plain_value_and_grad
 from training.loop.guard import accept_start, all_finite, check_finite_state, check_start, divergence_error, keep_if
+from training.loop.interrupt import InterruptRequest
 from training.loop.packing_choice import choose_packing, packing_at_start
 from training.loop.setup import (
     agree,
@@ -331,7 +332,33 @@ class MetricsLog:
 
 
 def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
-    """Run training as configured; returns the exported model folder (None on processes other than 0)."""
+    """Run training as configured; returns the exported model folder (None on processes other than 0). SIGINT or
+    SIGTERM stops it between steps with a checkpoint saved (`Interrupted`)."""
+    with InterruptRequest() as interrupt:
+        return _train(config, resume, interrupt)
+
+
+def _stop_requested(interrupt: InterruptRequest) -> bool:
+    """Whether any process got SIGINT/SIGTERM (every process must stop at the same step: saves are collective)."""
+    requested = interrupt.signal_name is not None
+    if jax.process_count() == 1:
+        return requested
+    from jax.experimental import multihost_utils
+
+    return bool(np.asarray(multihost_utils.process_allgather(np.array([requested]))).any())
+
+
+def _interrupted(interrupt: InterruptRequest, checkpoints: Checkpointer, step: int) -> Interrupted:
+    """The one line of a stopped run: what was saved and where `--resume` continues."""
+    stopped = f"stopped by {interrupt.signal_name or 'a signal on another process'} at step {step}"
+    latest = checkpoints.latest_step()
+    if latest is None:
+        return Interrupted(f"{stopped}, before any checkpoint: nothing to resume; a new run starts from step 0")
+    return Interrupted(f"{stopped}; checkpoint {latest} is saved in {checkpoints.directory}: `se1b train CONFIG "
+                       f"--resume` continues from step {latest}")
+
+
+def _train(config: TrainConfig, resume: bool, interrupt: InterruptRequest) -> Path | None:
     from tqdm.auto import tqdm
 
     output_dir = Path(config.output_dir)
@@ -398,10 +425,14 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
         return dataclasses.replace(sentence_model, model=model, max_seq_length=config.max_seq_length)
 
     def save(at_step: int) -> None:
-        checkpoints.save(at_step, {"params": params, "opt_state": opt_state,
-                                   "rng": replicated_key_data(base_key, mesh)},
-                         {"data": data.state_dict(), "config": config.to_dict(), **data_states_by_process(data),
-                          "packing": packing, "packing_decision": packing_decision})
+        try:
+            checkpoints.save(at_step, {"params": params, "opt_state": opt_state,
+                                       "rng": replicated_key_data(base_key, mesh)},
+                             {"data": data.state_dict(), "config": config.to_dict(), **data_states_by_process(data),
+                              "packing": packing, "packing_decision": packing_decision})
+        except UserError:  # a full disk
+            bar.close()  # the error then starts on its own line, not on the progress bar's
+            raise
 
     def evaluate(at_step: int) -> None:
         nonlocal best_score
@@ -425,7 +456,11 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     # Padding efficiency (real tokens / computed positions) per log window, and the distinct batch shapes compiled.
     window_real, window_computed, compiled_shapes = 0, 0, set()
     row_multiple = packed_row_multiple(local_texts // num_chunks, jax.local_device_count())
+    stopped = False
     while step < config.steps:
+        if _stop_requested(interrupt):
+            stopped = True
+            break
         try:
             local = next(batches)
         except StopIteration:
@@ -468,6 +503,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
             evaluate(step)
             last_evaluated = step
     bar.close()
+    if stopped and step > first_step and step % config.checkpoint_every:
+        save(step)  # the work since the last checkpoint is kept
     if lead:
         print(f"compiled batch shapes: {len(compiled_shapes)}")
     data.close()
@@ -475,13 +512,16 @@ def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     if lead and skipped:
         print(f"data pipeline: {', '.join(f'{count} {reason}' for reason, count in skipped.items())}")
     checkpoints.wait()
-    if evaluator.enabled and last_evaluated != step:
+    interrupted = _interrupted(interrupt, checkpoints, step) if stopped else None
+    if evaluator.enabled and last_evaluated != step and not stopped:
         evaluate(step)
     if best is not None:
         best.wait()
         best.close()
     checkpoints.close()
     log.close()
+    if interrupted is not None:
+        raise interrupted
     wall_time = time.perf_counter() - start_time
     if not lead:
         return None

@@ -48,6 +48,6 @@ def main(args: argparse.Namespace) -> int:
     texts = read_lines(args.input)
     model = load_sentence_model(args.model)
     embeddings = model.encode(texts, batch_size=args.batch_size, show_progress_bar=True)
-    write_output(output, lambda path: np.save(path, embeddings))
+    write_output(output, lambda path: np.save(path, embeddings), size=embeddings.nbytes + 128)
     print(f"wrote {embeddings.shape[0]} embeddings of dimension {embeddings.shape[1]} to {output}")
     return 0

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from se1b.errors import UserError
+from se1b.errors import UserError, first_line
 
 SUPPORTED_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "distilbert", "mpnet")
 
@@ -374,7 +374,7 @@ def _read_checkpoint(folder: Path) -> dict[str, np.ndarray]:
     except Exception as error:  # corrupt or truncated files raise many different types
         raise UserError(
             f"cannot read checkpoint {safetensors_file if safetensors_file.exists() else torch_file}: "
-            f"{type(error).__name__}: {error}"
+            f"{first_line(error)}"
         ) from error
     raise UserError(f"no weights in {folder}: expected model.safetensors or pytorch_model.bin")
 

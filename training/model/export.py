@@ -19,7 +19,7 @@ from typing import Any
 from safetensors.numpy import save_file
 
 from se1b.errors import UserError
-from se1b.files import staging_sibling, swap_into_place
+from se1b.files import check_output_folder, disk_full_error, is_disk_full, staging_sibling, swap_into_place
 from training.model.encoders import encoder_state_dict
 from training.model.sentence_model import SentenceEncoder, SentenceModel, pooling_modes
 
@@ -50,7 +50,9 @@ def oldest_sentence_transformers(pooling_config: dict[str, Any]) -> str:
 
 
 def check_target(out_dir: Path, overwrite: bool) -> None:
-    """Refuse an existing non-empty target unless overwriting; call before doing expensive work."""
+    """Refuse a symbolic link or a file as the target, and an existing non-empty target unless overwriting; call
+    before doing expensive work."""
+    check_output_folder(out_dir, "output folder")
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
         raise UserError(f"{out_dir} exists and is not empty; pass --overwrite to replace it")
 
@@ -76,6 +78,7 @@ def export_sentence_model(
     out = Path(out_dir)
     check_target(out, overwrite)
     staging = staging_sibling(out)
+    needed = None
     try:
         encoder = model.encoder
         import transformers
@@ -84,7 +87,9 @@ def export_sentence_model(
         config = {key: value for key, value in encoder.hf_config.items() if key != "_name_or_path"}
         config["transformers_version"] = transformers.__version__
         (staging / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
-        save_file(encoder_state_dict(encoder), str(staging / "model.safetensors"), metadata={"format": "pt"})
+        weights = encoder_state_dict(encoder)
+        needed = sum(array.nbytes for array in weights.values())
+        save_file(weights, str(staging / "model.safetensors"), metadata={"format": "pt"})
         tokenizer.save_pretrained(str(staging))
         tokenizer_config = staging / "tokenizer_config.json"
         if tokenizer_config.exists():
@@ -110,8 +115,10 @@ def export_sentence_model(
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content.encode() if isinstance(content, str) else content)
         swap_into_place(staging, out)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, Exception) and is_disk_full(error):  # safetensors raises its own error type
+            raise disk_full_error(out.absolute().parent, needed, f"the model {out.name}") from None
         raise
     return out
 

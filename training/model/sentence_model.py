@@ -355,6 +355,16 @@ def read_pipeline(folder: Path) -> dict[str, Any]:
     }
 
 
+def check_tokenizer(tokenizer: Any, folder: Path | str) -> None:
+    """Refuse a tokenizer that knows nothing but its special tokens: what transformers builds from a model folder
+    without tokenizer files (every word becomes [UNK], so all texts embed alike)."""
+    special = set(tokenizer.all_special_tokens)
+    if not set(tokenizer.get_vocab()) - special:
+        raise UserError(f"{folder}: no tokenizer files (tokenizer.json, vocab.txt, sentencepiece model, ...): the "
+                        f"tokenizer would know only its {len(special)} special tokens; copy the base model's "
+                        "tokenizer files into the folder")
+
+
 def load_sentence_model(path: str | Path, *, dtype: Any = jnp.float32) -> SentenceModel:
     """Load a sentence-transformers folder, or a plain Hugging Face folder (mean pooling, normalised), from a local
     path or a Hub model id. Every setting resolves as in sentence-transformers (v2 to v6 layouts)."""
@@ -378,6 +388,7 @@ def load_sentence_model(path: str | Path, *, dtype: Any = jnp.float32) -> Senten
         tokenizer = AutoTokenizer.from_pretrained(str(transformer_dir), **tokenizer_kwargs)
     except Exception as error:
         raise UserError(f"cannot load the tokenizer in {transformer_dir}: {error}") from error
+    check_tokenizer(tokenizer, transformer_dir)
     length = int(tokenizer.model_max_length)
     if not explicit and encoder.config.max_positions != -1:
         length = min(length, encoder.config.max_positions)
