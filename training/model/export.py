@@ -20,6 +20,7 @@ from safetensors.numpy import save_file
 
 from se1b.errors import UserError
 from se1b.files import staging_sibling, swap_into_place
+from se1b.safety import check_not_broad
 from training.model.encoders import encoder_state_dict
 from training.model.sentence_model import SentenceEncoder, SentenceModel, pooling_modes
 
@@ -50,7 +51,9 @@ def oldest_sentence_transformers(pooling_config: dict[str, Any]) -> str:
 
 
 def check_target(out_dir: Path, overwrite: bool) -> None:
-    """Refuse an existing non-empty target unless overwriting; call before doing expensive work."""
+    """Refuse an existing non-empty target unless overwriting, and never replace the file system root or the home
+    folder; call before doing expensive work."""
+    check_not_broad(out_dir, "--out")
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
         raise UserError(f"{out_dir} exists and is not empty; pass --overwrite to replace it")
 

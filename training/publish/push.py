@@ -6,6 +6,10 @@ The folder is checked first, before any request, so that only a usable repo ever
 - dataset: a README.md card whose YAML `configs:` list data_files patterns that each match files in the folder;
 - space: a README.md card whose YAML names a known `sdk` and an `app_file` that exists.
 
+Whatever the kind, nothing leaves the folder that should not: a symbolic link that leads outside it is refused, and
+so are files that look like credentials (.env, .netrc, .git-credentials, keys, any file holding a Hugging Face token)
+unless `--allow-file` names them.
+
 Then `create_repo(exist_ok=True)` and ONE `create_commit` holding every file of the folder: the Hub applies a
 commit all at once (large files are uploaded first but stay invisible until the commit), so an interrupted or
 refused push leaves the repo as it was. `--delete-missing` adds, to that same commit, the deletion of repo files

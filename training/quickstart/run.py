@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from se1b.errors import UserError
+from se1b.safety import check_not_broad
 
 if TYPE_CHECKING:
     from training.quickstart.stdlib_pairs import StdlibData
@@ -116,6 +117,7 @@ def main(args: argparse.Namespace) -> int:
     from training.model.tiny import minilm_folder
 
     out: Path = args.out
+    check_not_broad(out, "--out")
     if out.exists() and any(out.iterdir()):
         if not args.overwrite:
             raise UserError(f"{out} exists and is not empty; pass --overwrite to replace it, or --out elsewhere")
