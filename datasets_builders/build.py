@@ -39,6 +39,7 @@ from datasets_builders.schema import features_for, kind_of
 from datasets_builders.source import Source
 from se1b.errors import UserError, library_logs_held
 from se1b.files import staging_sibling, swap_into_place
+from se1b.safety import check_name
 
 ON_ERROR = ("raise", "skip")
 ARROW_FILE = "pairs.arrow"
@@ -379,6 +380,7 @@ def build_source(
         >>> build.stats.pairs_written, build.dataset[0]["anchor"]         # doctest: +SKIP
     """
     source = get_source(source) if isinstance(source, str) else source
+    check_name(source.name, "source name")
     inputs = list_raw_inputs(source, raw_paths)
     paths = inputs.paths
     temporary = out_dir is None
@@ -460,6 +462,7 @@ def load_build(folder: str | Path) -> Build:
         raise UserError(f"{folder} is not a build folder (no {STATS_FILE} and {ARROW_FILE}); run `se1b data build`")
     saved = json.loads((folder / STATS_FILE).read_text())
     facts = saved["source"]
+    check_name(facts["name"], f"{folder / STATS_FILE}: source name")  # it becomes data/<name>/ when published
     try:
         source = get_source(facts["name"])
     except UserError:  # a source registered elsewhere: its saved facts are enough to publish and card it

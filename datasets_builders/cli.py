@@ -15,7 +15,7 @@ from pathlib import Path
 
 from datasets_builders.build import ON_ERROR, STATS_FILE, Build, build_source, load_build
 from datasets_builders.miners.options import add_miner_options, miner_options
-from datasets_builders.publish import DEFAULT_MAX_SHARD_BYTES, publish
+from datasets_builders.publish import DEFAULT_MAX_SHARD_BYTES, check_out_dir, publish
 from datasets_builders.registry import get_source, list_sources
 from datasets_builders.source import Source
 from se1b.errors import UserError
@@ -99,6 +99,7 @@ def main(args: argparse.Namespace) -> int:
         )
     if args.max_shard_mb <= 0:
         raise UserError("--max-shard-mb must be positive")
+    check_out_dir(args.out)  # before any build: a folder publish may not write into is refused at once
     builds: list[Build] = []
     for item in args.items:
         if item in names:

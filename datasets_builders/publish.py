@@ -11,12 +11,15 @@ Layout (what `load_dataset(folder_or_repo_id, config)` reads with no remote code
 A pair config has the columns (anchor, positive), a triplet config (anchor, positive, negative): see schema.py.
 
 Publishing into a folder that already holds other configs adds (or replaces) only the configs given; the card is
-rebuilt from every report in the folder, so it always describes all configs.
+rebuilt from every report in the folder, so it always describes all configs. Only a folder publish wrote (it has
+`build_reports/`) is written into, and in it only the data/<config> folders publish wrote: the user's own files are
+never replaced (`check_out_dir`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,11 +32,14 @@ from tqdm.auto import tqdm
 from datasets_builders.build import ARROW_FILE, Build, load_build
 from datasets_builders.schema import columns_for, features_for
 from model_cards.dataset_card import write_dataset_card
+from se1b.errors import UserError
 from se1b.files import check_output_folder, disk_full_error, is_disk_full
+from se1b.safety import assert_inside, check_name
 
 DEFAULT_MAX_SHARD_BYTES = 256 * 1024 * 1024
 REPORTS_DIR = "build_reports"
 EXAMPLE_ROWS = 3
+SHARD_NAME = re.compile(r"train-\d{5}-of-\d{5}\.parquet")
 
 
 def publish(
@@ -66,18 +72,45 @@ def publish(
     items = [builds] if isinstance(builds, (Build, str, Path)) else list(builds)
     out = Path(out_dir)
     check_output_folder(out)
+    loaded = [item if isinstance(item, Build) else load_build(item) for item in items]
+    check_out_dir(out, loaded)
     (out / REPORTS_DIR).mkdir(parents=True, exist_ok=True)
-    for item in items:
-        build = item if isinstance(item, Build) else load_build(item)
+    for build in loaded:
         _write_config(build, out, max_shard_bytes, progress)
     write_dataset_card(out, pretty_name=pretty_name, default_config=default_config)
     return out
 
 
+def check_out_dir(out: Path, builds: Sequence[Build] = ()) -> None:
+    """Before anything is written: each build's config name is safe as a folder name and given once, and `out` is
+    absent, empty, or a folder publish wrote (it holds build_reports/) whose data/<config> folders for these
+    builds, if any, publish wrote too (a report for the config, or nothing but shards in the folder)."""
+    configs: dict[str, Build] = {}
+    for build in builds:
+        config = check_name(build.facts["name"], "config name")
+        if config in configs:
+            raise UserError(f"{configs[config].path} and {build.path} are both builds of {config}: one config holds "
+                            f"one build, so one would replace the other. Build their raw files together (se1b data "
+                            f"build {config} --raw FILE...) or publish them one at a time")
+        configs[config] = build
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not (out / REPORTS_DIR).is_dir():
+        raise UserError(f"--out {out} holds files that `se1b data publish` did not write (no {REPORTS_DIR}/), which "
+                        "publishing would replace (README.md, data/); give a new or empty folder")
+    for config in configs:
+        folder = out / "data" / config
+        if not folder.exists() or (out / REPORTS_DIR / f"{config}.json").is_file():
+            continue
+        if not folder.is_dir() or not all(SHARD_NAME.fullmatch(path.name) for path in folder.iterdir()):
+            raise UserError(f"{folder} holds files that `se1b data publish` did not write (no {REPORTS_DIR}/"
+                            f"{config}.json), which publishing config {config} would replace; move them first")
+
+
 def _write_config(build: Build, out: Path, max_shard_bytes: int, progress: bool) -> None:
     config = build.facts["name"]
     # Write next to the old config, then swap, so an interrupted publish leaves the previous shards intact.
-    staging = out / "data" / f".{config}.partial"
+    staging = assert_inside(out / "data" / f".{config}.partial", out)
     shutil.rmtree(staging, ignore_errors=True)
     arrow_file = build.path / ARROW_FILE
     try:
@@ -94,7 +127,7 @@ def _write_config(build: Build, out: Path, max_shard_bytes: int, progress: bool)
     for part, name in zip(parts, names, strict=True):
         part.rename(staging / name)
     shards = [{"file": f"data/{config}/{name}", "bytes": (staging / name).stat().st_size} for name in names]
-    final = out / "data" / config
+    final = assert_inside(out / "data" / config, out)
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)
     report = {

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from model_cards.render import card_text, render_template
+from se1b.safety import check_name
 
 TASK_CATEGORIES = ["sentence-similarity", "feature-extraction"]
 BASE_TAGS = ["sentence-transformers", "sentence-pairs", "se1b"]
@@ -37,7 +38,10 @@ def size_category(num_examples: int) -> str:
 def load_reports(folder: str | Path) -> list[dict[str, Any]]:
     """The build reports of every config published in `folder`, in config-name order."""
     paths = sorted(p for p in (Path(folder) / "build_reports").glob("*.json") if not p.name.startswith("_"))
-    return [json.loads(path.read_text()) for path in paths]
+    reports = [json.loads(path.read_text()) for path in paths]
+    for path, report in zip(paths, reports, strict=True):
+        check_name(report.get("config"), f"{path}: config")  # the card names data/<config>/ by it
+    return reports
 
 
 LEGACY_COLUMNS = ["anchor", "positive", "negative"]  # reports written before pair configs dropped `negative`

@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from se1b.errors import Interrupted, UserError
+from se1b.safety import redact
 
 # (name, module, one-line help). Other tools call these names: keep them stable.
 COMMANDS: list[tuple[str, str, str]] = [
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(importlib.import_module(getattr(args, "handler", None) or names[args.command]).main(args) or 0)
     except UserError as error:
-        print(f"se1b {args.command}: error: {error}", file=sys.stderr)
+        print(f"se1b {args.command}: error: {redact(str(error))}", file=sys.stderr)
         return 2
     except Interrupted as interrupted:
         print(f"se1b {args.command}: {interrupted}", file=sys.stderr)

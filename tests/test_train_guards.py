@@ -109,11 +109,13 @@ def test_a_failed_start_writes_nothing(tmp_path, fixture_paths, monkeypatch):
 
 def test_resume_without_checkpoint_starts_fresh_and_never_reuses_a_stale_base_model(tmp_path, fixture_paths, capsys):
     from training.loop.config import load_config
+    from training.loop.guard import RUN_MARKER
     from training.loop.train import train
     from training.model.tiny import write_tiny_model
 
     out = tmp_path / "run"
     write_tiny_model(out / "base-model", "roberta", seed=5)  # left by a start that failed before its first checkpoint
+    (out / RUN_MARKER).write_text("{}\n")  # which had marked the folder as the run's
     config = _config(tmp_path, fixture_paths, "run", steps=2)
     model = train(load_config(config), resume=True)
     assert f"--resume: no checkpoint in {out / 'checkpoints'}; starting fresh" in capsys.readouterr().out

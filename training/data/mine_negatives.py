@@ -54,6 +54,7 @@ import numpy as np
 
 from se1b.errors import UserError, library_logs_held
 from se1b.files import check_output_folder
+from se1b.safety import check_name
 
 EMBED_CHUNK = 4096  # texts per cached chunk: the unit of resumption
 QUERY_BLOCK = 1024  # anchors scored against the corpus per matrix product
@@ -317,6 +318,9 @@ def mine_negatives(repo: str, config: str | None, model_path: str, out: str | Pa
     from training.model.sentence_model import load_sentence_model, resolve_model_folder
 
     settings.check()
+    if config is not None:
+        check_name(config, "--config")
+    config_name = check_name(name, "--name") if name is not None else f"{config or 'default'}-hard-negatives"
     _check_out(Path(out))
     anchors, positives = load_pairs(repo, config)
     if not search_label(settings, len(set(positives))).startswith("exact"):
@@ -335,7 +339,6 @@ def mine_negatives(repo: str, config: str | None, model_path: str, out: str | Pa
     if not triplets:
         raise UserError(f"{repo} (config {config or 'default'}): no negative survived the rank window and margin "
                         "(widen --range-max or lower --margin); nothing written")
-    config_name = name or f"{config or 'default'}-hard-negatives"
     mining = {"from_config": config or "default", "model": _model_label(model_path), **vars(settings), **stats}
     _publish(repo, config, config_name, triplets, mining, Path(out))
     print(f"mined {stats['triplets']:,} triplets for {stats['unique_anchors']:,} anchors; skipped "
@@ -348,22 +351,23 @@ def mine_negatives(repo: str, config: str | None, model_path: str, out: str | Pa
 
 def _check_out(out: Path) -> None:
     """The card of `out` is regenerated from its build reports: a folder whose card lists configs that have no
-    report (not published by `se1b data publish`) would lose them from its card, so it is refused up front."""
+    report (not published by `se1b data publish`) would lose them from its card, so it is refused up front, as is
+    any folder publish would not write into (`check_out_dir`)."""
     import yaml
 
-    from datasets_builders.publish import REPORTS_DIR
+    from datasets_builders.publish import REPORTS_DIR, check_out_dir
 
     card = out / "README.md"
-    if not card.is_file():
-        return
-    text = card.read_text(encoding="utf-8")
-    front = yaml.safe_load(text.split("---")[1]) if text.startswith("---") else {}
-    configs = {entry.get("config_name") for entry in (front or {}).get("configs", [])}
-    unreported = sorted(c for c in configs if not (out / REPORTS_DIR / f"{c}.json").is_file())
-    if unreported:
-        raise UserError(f"--out {out}: its card lists config(s) {', '.join(map(str, unreported))} that "
-                        f"`se1b data publish` did not write (no {REPORTS_DIR}/<config>.json); publishing would drop "
-                        "them from the card. Give a new --out folder")
+    if card.is_file():
+        text = card.read_text(encoding="utf-8")
+        front = yaml.safe_load(text.split("---")[1]) if text.startswith("---") else {}
+        configs = {entry.get("config_name") for entry in (front or {}).get("configs", [])}
+        unreported = sorted(c for c in configs if not (out / REPORTS_DIR / f"{c}.json").is_file())
+        if unreported:
+            raise UserError(f"--out {out}: its card lists config(s) {', '.join(map(str, unreported))} that "
+                            f"`se1b data publish` did not write (no {REPORTS_DIR}/<config>.json); publishing would "
+                            "drop them from the card. Give a new --out folder")
+    check_out_dir(out)
 
 
 def _model_label(model_path: str) -> str:

@@ -22,6 +22,7 @@ from se1b.errors import UserError
 from se1b.files import check_output_folder
 from training.loop.checkpoint import Checkpointer
 from training.loop.config import TrainConfig, load_config
+from training.loop.guard import RUN_STATE
 from training.loop.setup import host, load_base_model, make_objective, make_optimizer
 from training.model.sentence_model import SentenceModel
 from training.objectives.base import Objective
@@ -164,6 +165,8 @@ def export_checkpoint(run_dir: str | Path, out_dir: str | Path | None = None, *,
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise UserError(f"{run_dir}: not a training run folder (no config.json)")
+    if out_dir:
+        check_export_target(Path(out_dir), run_dir)
     config = load_config(run_dir / "config.json")
     config.output_dir = str(run_dir)
     if (run_dir / "base-model" / "config.json").exists():  # a tiny random base model written by the run
@@ -187,6 +190,20 @@ def export_checkpoint(run_dir: str | Path, out_dir: str | Path | None = None, *,
                       pairs_seen=step * config.batch_size, out_dir=out, overwrite=overwrite,
                       packing=bool(extra.get("packing", config.pack is True)),
                       packing_decision=extra.get("packing_decision", ""))
+
+
+def check_export_target(out: Path, run_dir: Path) -> None:
+    """Refuse an export that would replace its own run: the run folder, a folder above it, or the run's state
+    (checkpoints, config, metrics...). A new folder inside the run is fine (the default target is one)."""
+    real_out, real_run = Path(os.path.realpath(out)), Path(os.path.realpath(run_dir))
+    if real_run.is_relative_to(real_out):
+        where = "is" if real_out == real_run else "is above"
+        raise UserError(f"--out {out} {where} the run folder {run_dir}: the export would replace the run "
+                        "(checkpoints, config, metrics); export to another folder")
+    for name in RUN_STATE:
+        if real_out.is_relative_to(real_run / name):
+            raise UserError(f"--out {out} is the run folder {run_dir}'s own {name}: the export would replace it; "
+                            "export to another folder")
 
 
 # ---------------------------------------------------------------------------------------------------------------

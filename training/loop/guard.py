@@ -1,11 +1,16 @@
-"""Guards of a training run: what a resume may change, a start that writes nothing until it is accepted, and
-divergence (a non-finite step is never applied, never saved, and reported with its likely cause)."""
+"""Guards of a training run: an output_dir that is the run's own (a marker) and one run's at a time (a lock), what a
+resume may change, a start that writes nothing until it is accepted, and divergence (a non-finite step is never
+applied, never saved, and reported with its likely cause)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
+import os
 import shutil
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +20,7 @@ import numpy as np
 
 from se1b.errors import UserError
 from se1b.files import apply_usual_modes
+from se1b.safety import check_not_broad
 from training.loop.checkpoint import Checkpointer
 from training.loop.config import TrainConfig, save_config
 
@@ -26,6 +32,90 @@ RESUME_MAY_CHANGE = frozenset({
     "precision", "gradcache_chunk", "loss_block_rows", "pack", "teacher_batch_size", "cache_dir",
     "model_name", "model_kind", "languages", "license", "output_dir",
 })
+
+
+RUN_MARKER = ".se1b-run"  # in every output_dir a run wrote: only such a folder (or a new or empty one) is trained into
+LOCK_FILE = ".se1b-train.lock"
+# What a run keeps in output_dir: `se1b export --out` may not replace any of it.
+RUN_STATE = ("checkpoints", "best", "base-model", "tensorboard", "config.json", "metrics.jsonl", "best_score.json",
+             RUN_MARKER, LOCK_FILE)
+
+
+def check_output_dir(output_dir: Path) -> None:
+    """Refuse an output_dir that is the file system root, the home folder or above it, or that holds files no run
+    wrote (no RUN_MARKER): a run replaces model/, config.json and metrics.jsonl in it."""
+    check_not_broad(output_dir, "output_dir")
+    if not output_dir.exists() or (output_dir / RUN_MARKER).is_file():
+        return
+    if not output_dir.is_dir():
+        raise UserError(f"output_dir {output_dir} is not a folder")
+    others = sorted(path.name for path in output_dir.iterdir() if path.name != LOCK_FILE)
+    if others:
+        raise UserError(f"output_dir {output_dir} holds files `se1b train` did not write (no {RUN_MARKER} marker; "
+                        f"{', '.join(others[:3])}{', ...' if len(others) > 3 else ''}), which a run would replace; "
+                        "choose a new or empty folder")
+
+
+class RunLock:
+    """One `se1b train` at a time per output_dir: LOCK_FILE names its owner (process, host, start) and is held with
+    flock, which the kernel releases however the owner ends. A lock file whose lock is free was left by a run that
+    was killed: it is reported and taken over. Released (and the file removed) at the end of the run; an output_dir
+    created only for the lock is removed again when the run never started."""
+
+    def __init__(self, output_dir: Path):
+        self.output_dir = output_dir
+        self.path = output_dir / LOCK_FILE
+        self.fd: int | None = None
+        self.created_dir = False
+
+    def acquire(self) -> None:
+        self.created_dir = not self.output_dir.exists()
+        while True:  # until the lock held is the file at the path (another run may unlink it as we open it)
+            try:
+                self.output_dir.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as error:
+                raise UserError(f"output_dir {self.output_dir}: cannot write there ({error.strerror or error})"
+                                ) from error
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = os.read(fd, 4096).decode("utf-8", "replace")
+                os.close(fd)
+                raise UserError(f"{self.output_dir} is in use by another `se1b train` ({_owner(owner)}); wait for it "
+                                "to finish, or train into another output_dir") from None
+            try:
+                if os.stat(self.path).st_ino == os.fstat(fd).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        self.fd = fd
+        stale = os.read(fd, 4096).decode("utf-8", "replace")
+        if stale.strip():
+            print(f"cleared a stale lock: {_owner(stale)} no longer holds {self.output_dir} (it was stopped before "
+                  "it finished)")
+        owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(owner).encode(), 0)
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        self.path.unlink(missing_ok=True)
+        os.close(self.fd)
+        self.fd = None
+        if self.created_dir and not any(self.output_dir.iterdir()):
+            self.output_dir.rmdir()
+
+
+def _owner(text: str) -> str:
+    """"process PID on HOST since TIME" from a lock file's content."""
+    try:
+        owner = json.loads(text)
+        return f"process {owner['pid']} on {owner['host']} since {owner['started']}"
+    except (ValueError, KeyError, TypeError):
+        return "an unknown process"
 
 
 def latest_checkpoint(output_dir: Path) -> int | None:
@@ -68,10 +158,11 @@ def check_start(config: TrainConfig, resume: bool) -> int | None:
 
 
 def accept_start(config: TrainConfig, staged_base_model: Path | None) -> None:
-    """Called once every check passed (process 0): create output_dir, install a freshly written tiny base model
-    (replacing any stale one) and write config.json."""
+    """Called once every check passed (process 0): create output_dir and its marker, install a freshly written tiny
+    base model (replacing any stale one) and write config.json."""
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / RUN_MARKER).write_text(json.dumps({"written_by": "se1b train"}) + "\n")
     if staged_base_model is not None and (staged_base_model / "config.json").exists():
         target = output_dir / "base-model"
         shutil.rmtree(target, ignore_errors=True)

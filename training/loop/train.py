@@ -15,7 +15,8 @@ SE1B_PROCESS_ID environment variables); each process feeds its slice of the glob
 
 Writes into output_dir: checkpoints/ (orbax, last K), best/ (best evaluated checkpoint), metrics.jsonl,
 tensorboard/, config.json, and at the end model/ (a sentence-transformers folder with run_metadata.json and
-README.md).
+README.md). output_dir must be new, empty or a run's own (its .se1b-run marker), never the file system root or the
+home folder; one run at a time holds it (.se1b-train.lock, training/loop/guard.py).
 """
 
 from __future__ import annotations
@@ -43,7 +44,16 @@ from training.loop.checkpoint import Checkpointer
 from training.loop.config import TrainConfig, load_config
 from training.loop.export_run import export_run
 from training.loop.gradcache import gradcache_value_and_grad, plain_value_and_grad
-from training.loop.guard import accept_start, all_finite, check_finite_state, check_start, divergence_error, keep_if
+from training.loop.guard import (
+    RunLock,
+    accept_start,
+    all_finite,
+    check_finite_state,
+    check_output_dir,
+    check_start,
+    divergence_error,
+    keep_if,
+)
 from training.loop.interrupt import InterruptRequest
 from training.loop.packing_choice import choose_packing, packing_at_start
 from training.loop.setup import (
@@ -310,7 +320,8 @@ class MetricsLog:
         self.path = output_dir / "metrics.jsonl"
         kept = []
         if self.path.exists():
-            kept = [line for line in self.path.read_text().splitlines() if json.loads(line)["step"] <= resume_step]
+            lines = self.path.read_text().splitlines()
+            kept = [line for line in lines if _logged_step(self.path, line) <= resume_step]
         self.path.write_text("".join(line + "\n" for line in kept))
         self.writer = SummaryWriter(str(output_dir / "tensorboard"), purge_step=resume_step + 1)
 
@@ -327,15 +338,29 @@ class MetricsLog:
             self.writer.close()
 
 
+def _logged_step(path: Path, line: str) -> int:
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise UserError(f"{path}: a line that is not a JSON record with a step ({line[:80]!r}); this log is "
+                        "written by se1b train only: restore it, or train into another output_dir") from error
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The loop.
 
 
 def train(config: TrainConfig, *, resume: bool = False) -> Path | None:
     """Run training as configured; returns the exported model folder (None on processes other than 0). SIGINT or
-    SIGTERM stops it between steps with a checkpoint saved (`Interrupted`)."""
-    with InterruptRequest() as interrupt:
-        return _train(config, resume, interrupt)
+    SIGTERM stops it between steps with a checkpoint saved (`Interrupted`). Process 0 holds output_dir's lock from
+    before its first check to the end."""
+    lock = RunLock(Path(config.output_dir)) if jax.process_index() == 0 else None
+    try:
+        with InterruptRequest() as interrupt:
+            return _train(config, resume, interrupt, lock)
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def _stop_requested(interrupt: InterruptRequest) -> bool:
@@ -358,7 +383,7 @@ def _interrupted(interrupt: InterruptRequest, checkpoints: Checkpointer, step: i
                        f"--resume` continues from step {latest}")
 
 
-def _train(config: TrainConfig, resume: bool, interrupt: InterruptRequest) -> Path | None:
+def _train(config: TrainConfig, resume: bool, interrupt: InterruptRequest, lock: RunLock | None) -> Path | None:
     from tqdm.auto import tqdm
 
     output_dir = Path(config.output_dir)
@@ -374,6 +399,9 @@ def _train(config: TrainConfig, resume: bool, interrupt: InterruptRequest) -> Pa
     # batch decides, or a resumed run's checkpoint says what its first batch decided.
     packing, packing_decision = packing_at_start(config.pack, config.batch_size, jax.process_count(), num_chunks)
     try:
+        check_output_dir(output_dir)
+        if lock is not None:
+            lock.acquire()
         resume_step = check_start(config, resume)
         evaluator = Evaluator(config)
         mesh = make_mesh(config)

@@ -20,6 +20,7 @@ from safetensors.numpy import save_file
 
 from se1b.errors import UserError
 from se1b.files import check_output_folder, disk_full_error, is_disk_full, staging_sibling, swap_into_place
+from se1b.safety import check_not_broad
 from training.model.encoders import encoder_state_dict
 from training.model.sentence_model import SentenceEncoder, SentenceModel, pooling_modes
 
@@ -50,9 +51,10 @@ def oldest_sentence_transformers(pooling_config: dict[str, Any]) -> str:
 
 
 def check_target(out_dir: Path, overwrite: bool) -> None:
-    """Refuse a symbolic link or a file as the target, and an existing non-empty target unless overwriting; call
-    before doing expensive work."""
+    """Refuse a symbolic link or a file as the target, an existing non-empty target unless overwriting, and never
+    replace the file system root or the home folder; call before doing expensive work."""
     check_output_folder(out_dir, "output folder")
+    check_not_broad(out_dir, "--out")
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
         raise UserError(f"{out_dir} exists and is not empty; pass --overwrite to replace it")
 

@@ -6,6 +6,10 @@ The folder is checked first, before any request, so that only a usable repo ever
 - dataset: a README.md card whose YAML `configs:` list data_files patterns that each match files in the folder;
 - space: a README.md card whose YAML names a known `sdk` and an `app_file` that exists.
 
+Whatever the kind, nothing leaves the folder that should not: a symbolic link that leads outside it is refused, and
+so are files that look like credentials (.env, .netrc, .git-credentials, keys, any file holding a Hugging Face token)
+unless `--allow-file` names them.
+
 Then `create_repo(exist_ok=True)` and ONE `create_commit` holding every file of the folder: the Hub applies a
 commit all at once (large files are uploaded first but stay invisible until the commit), so an interrupted or
 refused push leaves the repo as it was. `--delete-missing` adds, to that same commit, the deletion of repo files
@@ -32,6 +36,7 @@ from pathlib import Path
 
 from model_cards.metadata import METADATA_FILE
 from se1b.errors import UserError
+from se1b.safety import credential_reason, is_inside, known_tokens, redact
 
 REPO_KINDS = ("dataset", "model", "space")
 # Files of a Space folder that serve local runs only: spaces_demo/launch.py is `se1b demo`, which imports the
@@ -65,6 +70,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dry-run", action="store_true", help="check the folder and list what would be uploaded")
     parser.add_argument(
+        "--allow-file", action="append", default=[], metavar="PATH",
+        help="push this file although it looks like a credential (its name, or a token in it); PATH inside the "
+        "folder, as --dry-run lists it (repeatable)",
+    )
+    parser.add_argument(
         "--endpoint", default=None, help="Hub URL (default: $HF_ENDPOINT or https://huggingface.co)"
     )
 
@@ -73,7 +83,7 @@ def main(args: argparse.Namespace) -> int:
     """Run `se1b push`."""
     publish(args.kind, args.folder, args.repo_id, private=args.private, revision=args.revision,
             commit_message=args.commit_message, endpoint=args.endpoint, delete_missing=args.delete_missing,
-            dry_run=args.dry_run)
+            dry_run=args.dry_run, allow_files=tuple(args.allow_file))
     return 0
 
 
@@ -88,6 +98,7 @@ def publish(
     endpoint: str | None = None,
     delete_missing: bool = False,
     dry_run: bool = False,
+    allow_files: tuple[str, ...] = (),
 ) -> str | None:
     """Publish a folder to the Hub exactly as `se1b push KIND FOLDER --repo-id REPO_ID` does, from Python.
 
@@ -96,7 +107,8 @@ def publish(
     rewritten so its usage snippets load `repo_id` (model: from run_metadata.json; dataset: from build_reports/),
     and the whole folder, plots/, run_metadata.json and metrics.jsonl included, goes up in one commit. Returns the
     commit URL, or None for `dry_run` (which only prints what would be sent). Bad input raises `se1b.errors.UserError`
-    with one line that says what to fix; nothing is sent then.
+    with one line that says what to fix; nothing is sent then. A symlink out of the folder and files that look like
+    credentials are refused unless named in `allow_files` (paths relative to the folder).
 
         >>> from training.publish.push import publish
         >>> publish("model", "out/my-model", "me/my-model", private=True)
@@ -106,7 +118,8 @@ def publish(
         raise UserError(f"kind {kind!r} is not one of {', '.join(REPO_KINDS)}")
     folder = Path(folder)
     check_repo_id(repo_id)
-    files, ignored = list_files(folder, SPACE_LOCAL_ONLY if kind == "space" else ())
+    local_only = SPACE_LOCAL_ONLY if kind == "space" else ()
+    files, ignored = list_files(folder, local_only, allow_files)
     card = validate_folder(kind, folder, files)
     if ignored:
         print(
@@ -121,7 +134,7 @@ def publish(
             print("with --delete-missing, repo files not in the folder would also be deleted (listed when pushing)")
         return None
     if set_card_repo_id(folder, repo_id, kind):
-        files, ignored = list_files(folder, SPACE_LOCAL_ONLY if kind == "space" else ())  # the card was rewritten
+        files, ignored = list_files(folder, local_only, allow_files)  # the card was rewritten
     url = push_folder(
         kind,
         folder,
@@ -178,20 +191,45 @@ def check_repo_id(repo_id: str) -> None:
         raise UserError(f"--repo-id {repo_id!r}: {str(error).splitlines()[0]}") from error
 
 
-def list_files(folder: Path, local_only: tuple[str, ...] = ()) -> tuple[list[FileToPush], list[str]]:
+def list_files(folder: Path, local_only: tuple[str, ...] = (), allowed: tuple[str, ...] = ()
+               ) -> tuple[list[FileToPush], list[str]]:
     """Every file under `folder` as it will appear in the repo, and the paths left out: what huggingface_hub's
-    upload_folder leaves out (.git/, .cache/huggingface/), Python bytecode, and the `local_only` patterns."""
+    upload_folder leaves out (.git/, .cache/huggingface/), Python bytecode, and the `local_only` patterns.
+
+    Refuses, before anything is sent: a symbolic link that leads out of the folder (a link inside it is uploaded as
+    the file it points to), and files that look like credentials (`check_credentials`) unless `allowed` names them."""
     from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
     if not folder.is_dir():
         raise UserError(f"{folder}: not a folder")
-    all_paths = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    entries = {path.relative_to(folder).as_posix(): path for path in folder.rglob("*")}
     ignore = [*DEFAULT_IGNORE_PATTERNS, "*.pyc", "__pycache__/*", "*/__pycache__/*", *local_only]
-    kept = set(filter_repo_objects(all_paths, ignore_patterns=ignore))
+    kept = set(filter_repo_objects(sorted(entries), ignore_patterns=ignore))
+    escaping = sorted(name for name in kept if entries[name].is_symlink() and not is_inside(entries[name], folder))
+    if escaping:
+        raise UserError(f"{folder}: {len(escaping)} symbolic link(s) lead outside the folder and are not pushed: "
+                        f"{', '.join(escaping)}; copy what you mean to publish into the folder")
+    all_paths = sorted(name for name, path in entries.items() if path.is_file())
     files = [FileToPush(p, folder / p, (folder / p).stat().st_size) for p in all_paths if p in kept]
     if not files:
         raise UserError(f"{folder}: no files to push")
+    check_credentials(folder, files, allowed)
     return files, [p for p in all_paths if p not in kept]
+
+
+def check_credentials(folder: Path, files: list[FileToPush], allowed: tuple[str, ...]) -> None:
+    """Refuse files that look like credentials: by name (.env, .netrc, .git-credentials, keys...) or holding a
+    Hugging Face token (this environment's, or any `hf_...`), except those `allowed` (--allow-file) names."""
+    unknown = sorted(set(allowed) - {f.path_in_repo for f in files})
+    if unknown:
+        raise UserError(f"--allow-file {unknown[0]}: no such file to push in {folder} (give its path inside the "
+                        "folder, as --dry-run lists it)")
+    tokens = known_tokens()
+    flagged = [f"{f.path_in_repo} ({reason})" for f in files
+               if f.path_in_repo not in allowed and (reason := credential_reason(f.local_path, tokens))]
+    if flagged:
+        raise UserError(f"{folder}: {len(flagged)} file(s) look like credentials and are not pushed: "
+                        f"{'; '.join(flagged)}. Remove them, or pass --allow-file PATH for a file you mean to publish")
 
 
 def validate_folder(kind: str, folder: Path, files: list[FileToPush]) -> dict:
@@ -346,7 +384,7 @@ def validate_space_folder(folder: Path) -> dict:
         required = metadata.get("app_file")
         if not required:
             raise UserError(f"{card}: no `app_file:` (the script the {sdk} Space runs)")
-    if not (folder / required).is_file():
+    if not is_inside(folder / required, folder) or not (folder / required).is_file():
         raise UserError(f"{card}: the Space runs {required!r}, which is not in {folder}")
     return metadata
 
@@ -501,7 +539,7 @@ def _show_retries() -> Iterator[None]:
         def emit(self, record: logging.LogRecord) -> None:
             message = record.getMessage()
             if "Retrying" in message or "thrown while requesting" in message or "Rate limited" in message:
-                print(f"retry: {message.splitlines()[0][:200]}", file=sys.stderr)
+                print(f"retry: {redact(message.splitlines()[0])[:200]}", file=sys.stderr)
 
     logger = logging.getLogger("huggingface_hub")
     handler = Echo(level=logging.WARNING)

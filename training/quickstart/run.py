@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from se1b.errors import UserError
 from se1b.files import check_output_folder
+from se1b.safety import check_not_broad
 
 if TYPE_CHECKING:
     from training.quickstart.stdlib_pairs import StdlibData
@@ -118,6 +119,7 @@ def main(args: argparse.Namespace) -> int:
 
     out: Path = args.out
     check_output_folder(out)
+    check_not_broad(out, "--out")
     if out.exists() and any(out.iterdir()):
         if not args.overwrite:
             raise UserError(f"{out} exists and is not empty; pass --overwrite to replace it, or --out elsewhere")
