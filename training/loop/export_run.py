@@ -163,10 +163,11 @@ def export_checkpoint(run_dir: str | Path, out_dir: str | Path | None = None, *,
     """Export checkpoint `step` (default: the latest), or the best-evaluated one, of a training run folder to a
     sentence-transformers folder (default: <run_dir>/model-step<N> or <run_dir>/model-best)."""
     run_dir = Path(run_dir)
+    if out_dir:  # before anything is read: a bad --out is refused whatever the run holds
+        check_export_target(Path(out_dir), run_dir)  # first: "inside the run" says more than "a file"
+        check_output_folder(Path(out_dir))
     if not (run_dir / "config.json").is_file():
         raise UserError(f"{run_dir}: not a training run folder (no config.json)")
-    if out_dir:
-        check_export_target(Path(out_dir), run_dir)
     config = load_config(run_dir / "config.json")
     config.output_dir = str(run_dir)
     if (run_dir / "base-model" / "config.json").exists():  # a tiny random base model written by the run
@@ -220,7 +221,5 @@ def configure(parser) -> None:
 
 
 def main(args) -> int:
-    if args.out:
-        check_output_folder(Path(args.out))
     export_checkpoint(args.run_dir, args.out, step=args.step, best=args.best, overwrite=args.overwrite)
     return 0
