@@ -25,7 +25,7 @@ from model_cards.metadata import (
     TrainingInfo,
     public_reference,
 )
-from model_cards.model_card import LOSS_TABLE_ROWS, write_model_card
+from model_cards.model_card import LOSS_TABLE_ROWS, training_arguments, write_model_card
 from se1b.cli import main
 from training.model.tiny import minilm_folder
 from training.publish.push import set_card_repo_id
@@ -330,3 +330,19 @@ def test_hub_source_card_gives_the_model_card_its_licence_citation_and_datasets(
     assert "| stdlib | [me/stdlib-pairs](https://huggingface.co/datasets/me/stdlib-pairs) |  | 64 | 1.0 | 100.00% " \
         "| psf-2.0 |" in text
     assert "@misc{python_stdlib," in text and "unknown" not in text.split("## Training data")[1].split("##")[0]
+
+
+def test_usage_snippet_uses_encode_query_and_document_where_the_model_has_prompts(tmp_path):
+    example = {"sentences": ["how do I sort a list?", "def sort(xs):\n    return sorted(xs)", "def add(a, b): ..."],
+               "similarities": [[1.0, 0.61, 0.12], [0.61, 1.0, 0.3], [0.12, 0.3, 1.0]],
+               "prompts": {"query": "query: ", "document": "passage: "}}
+    meta = RunMetadata(model_name="me/m", metrics_file=None, usage_example=example, embedding_dimension=384)
+    text = write_model_card(tmp_path, meta).read_text()
+    snippet = text.split("## Usage (Sentence-Transformers)")[1].split("```python")[1].split("```")[0]
+    assert "model.encode_query(queries)" in snippet and "model.encode_document(documents)" in snippet
+    assert "'def sort(xs):\\n    return sorted(xs)'," in snippet  # the text as a Python literal, line break kept
+    assert "# tensor([[0.6100, 0.1200]])" in snippet  # the query against each document
+    front = front_matter(tmp_path / "README.md")
+    # the prompts under the TrainingArguments name, keyed by the columns they were put in front of
+    assert dict(training_arguments(meta))["prompts"] == {"anchor": "query: ", "positive": "passage: "}
+    assert front["widget"][0]["source_sentence"]  # no training rows: the model kind's fixed example
