@@ -151,6 +151,8 @@ class RunMetadata:
     languages: list[str] = field(default_factory=lambda: ["en"])
     license: str = "apache-2.0"
     embedding_dimension: int | None = None
+    # The exported model's max_seq_length (training.max_seq_length is the length it trained at); None = not recorded
+    max_seq_length: int | None = None
     training: TrainingInfo = field(default_factory=TrainingInfo)
     data: list[DataSource] = field(default_factory=list)
     history: list[dict[str, float]] = field(default_factory=list)  # metrics.jsonl rows, if kept inline

@@ -38,6 +38,8 @@ else:  # `python app.py` inside the Space folder
 
 MAX_TOP_K = 20
 MAX_CLUSTERS = 12
+DEFAULT_TOP_K = 5
+DEFAULT_CLUSTERS = 8
 # k-means results per (model, corpus, k): a 2,000-text corpus's entry is ~100 KB (points, labels, k rows of text).
 CLUSTER_CACHE_ENTRIES = 64
 CLUSTER_CACHE_BYTES = 16 * 2**20
@@ -203,8 +205,8 @@ class SpaceTabs:
                 {
                     "model": label,
                     "cases": report.overall["cases"],
-                    "stereotypical share": round(report.overall["stereotypical_share"], 4),
-                    "male share": round(report.overall["male_share"], 4),
+                    "stereotypical share (%)": charts.percent_of(report.overall["stereotypical_share"]),
+                    "male share (%)": charts.percent_of(report.overall["male_share"]),
                     "mean gap": round(report.overall["mean_gap"], 5),
                 }
                 for label, report in reports.items()
@@ -223,7 +225,7 @@ class SpaceTabs:
             {
                 "occupation": occupations,
                 "percent women": percent_women,
-                **{label: np.round(values, 4) for label, values in shares.items()},
+                **{label: [charts.percent_of(value) for value in values] for label, values in shares.items()},
             }
         )
         return overall, charts.bias_data(occupations, percent_women, shares), per_occupation
@@ -383,14 +385,16 @@ def build_demo(registry: ModelRegistry | None = None) -> gr.Blocks:
                     )
                     column = gr.Textbox("text", label="Column holding the text (csv / jsonl)")
                     corpus_model = pick_model("Model")
-                    corpus_info = gr.Markdown(DEFAULT_CORPUS_MESSAGE, elem_id="corpus-info")
+                    corpus_info = gr.Markdown(DEFAULT_CORPUS_MESSAGE, label="corpus", elem_id="corpus-info")
                 with gr.Column():
                     query = gr.Textbox("How do I bake bread at home?", label="Query")
-                    top_k = gr.Slider(1, MAX_TOP_K, value=5, step=1, label="Top k")
+                    top_k = gr.Slider(1, MAX_TOP_K, value=DEFAULT_TOP_K, step=1, label="Top k")
                     search = gr.Button("Search", variant="primary")
                     hits = table("Nearest texts", ["rank", "score", "text"], ["10%", "15%", "75%"], "search-hits")
             with gr.Row():
-                clusters = gr.Slider(2, MAX_CLUSTERS, value=8, step=1, label="Number of clusters (k-means)")
+                clusters = gr.Slider(
+                    2, MAX_CLUSTERS, value=DEFAULT_CLUSTERS, step=1, label="Number of clusters (k-means)"
+                )
                 cluster = gr.Button("Cluster corpus", variant="primary")
             with gr.Row():
                 with gr.Column(scale=1):
@@ -408,15 +412,24 @@ def build_demo(registry: ModelRegistry | None = None) -> gr.Blocks:
                 corpus_info,
                 api_visibility="private",
             )
+            # API signatures with the page's defaults: a client may leave out the corpus (None: the default one).
+            def search_corpus(query: str, corpus_file: str | None = None, column: str = "text",
+                              top_k: float = DEFAULT_TOP_K, model: str = labels[0]):
+                return tabs.search(query, corpus_file, column, top_k, model)
+
+            def cluster_corpus(corpus_file: str | None = None, column: str = "text",
+                               clusters: float = DEFAULT_CLUSTERS, model: str = labels[0]):
+                return tabs.cluster(corpus_file, column, clusters, model)
+
             search.click(
-                _user_errors(tabs.search),
+                _user_errors(search_corpus),
                 [query, corpus_file, column, top_k, corpus_model],
                 [corpus_info, hits],
                 api_name="search",
                 **encoding,
             )
             cluster.click(
-                _user_errors(tabs.cluster),
+                _user_errors(cluster_corpus),
                 [corpus_file, column, clusters, corpus_model],
                 [corpus_info, cluster_plot, cluster_table],
                 api_name="cluster",
@@ -433,8 +446,8 @@ def build_demo(registry: ModelRegistry | None = None) -> gr.Blocks:
             run_set = gr.Button("Run the evaluation set", variant="primary")
             bias_overall = table(
                 "Overall",
-                ["model", "cases", "stereotypical share", "male share", "mean gap"],
-                ["40%", "15%", "15%", "15%", "15%"],
+                ["model", "cases", "stereotypical share (%)", "male share (%)", "mean gap"],
+                ["28%", "12%", "22%", "22%", "16%"],
                 "bias-overall",
             )
             with gr.Row():
@@ -442,7 +455,7 @@ def build_demo(registry: ModelRegistry | None = None) -> gr.Blocks:
                     bias_plot = charts.bias_plot()
                 with gr.Column(scale=2):
                     bias_table = table(
-                        "Per occupation: stereotypical share per model",
+                        "Per occupation: stereotypical share (%) per model",
                         ["occupation", "percent women", *default_models],
                         ["40%", "20%", *[f"{40 // len(default_models)}%"] * len(default_models)],
                         "bias-table",

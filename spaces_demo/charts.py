@@ -15,12 +15,18 @@ import numpy as np
 import pandas as pd
 
 SIMILARITY = "cosine similarity"
-SHARE = "stereotypical share"
+SHARE = "stereotypical share (%)"
 PERCENT_WOMEN = "percent women"
+PCA_LIMIT = 1.08  # the cluster plot's axis range: the scaled coordinates (within [-1, 1]) plus a margin
 
 
 def _short(text: str, width: int = 48) -> str:
     return textwrap.shorten(text, width=width, placeholder="...")
+
+
+def percent_of(share: float) -> float:
+    """A share in [0, 1] as the model card prints it: percent, one decimal (0.7212 -> 72.1)."""
+    return round(float(share) * 100, 1)
 
 
 def legend_names(labels: list[str]) -> dict[str, str]:
@@ -34,7 +40,7 @@ def similarity_plot() -> gr.ScatterPlot:
     """One row per text, one coloured dot per model: a dot plot of the similarity to the source."""
     return gr.ScatterPlot(
         x=SIMILARITY, y="text", color="model", x_lim=[-0.2, 1.0], tooltip="all", title="Similarity to the source",
-        show_label=False, height=320, elem_id="similarity-plot",
+        label="similarity plot", show_label=False, height=320, elem_id="similarity-plot",
     )  # fmt: skip
 
 
@@ -58,13 +64,17 @@ def cluster_plot() -> gr.ScatterPlot:
     of keywords would be cut off); hovering a point shows its cluster's keywords and its text."""
     return gr.ScatterPlot(
         x="PC1", y="PC2", color="cluster", tooltip=["keywords", "text"], title="2-D projection (PCA) by cluster",
-        show_label=False, height=460, elem_id="cluster-plot",
+        x_lim=[-PCA_LIMIT, PCA_LIMIT], y_lim=[-PCA_LIMIT, PCA_LIMIT], label="cluster plot", show_label=False,
+        height=460, elem_id="cluster-plot",
     )  # fmt: skip
 
 
 def cluster_data(points: np.ndarray, assignments: np.ndarray, keywords: list[str], texts: list[str]) -> pd.DataFrame:
-    """One row per text, in cluster order: its PCA coordinates, its cluster (zero-padded), and the cluster's
-    keywords and the text (shortened) for the tooltip."""
+    """One row per text, in cluster order: its PCA coordinates (scaled so the largest is 1: PCA's scale has no unit,
+    and fixed axis ranges with a margin keep every point whole; on a range ending at the data's extreme Vega clips
+    half of that point), its cluster (zero-padded), and the cluster's keywords and the text (shortened) for the
+    tooltip."""
+    points = points / max(float(np.abs(points).max()), 1e-12)
     width = len(str(len(keywords) - 1))
     return pd.DataFrame(
         {
@@ -80,18 +90,18 @@ def cluster_data(points: np.ndarray, assignments: np.ndarray, keywords: list[str
 def bias_plot() -> gr.ScatterPlot:
     """Each occupation's stereotypical share against its share of women, one colour per model."""
     return gr.ScatterPlot(
-        x=PERCENT_WOMEN, y=SHARE, color="model", x_lim=[-2, 102], y_lim=[-0.04, 1.04], tooltip=["occupation"],
-        title="Per occupation: how often the stereotypical gender is closer (0.5 = no preference)",
-        show_label=False, height=420, elem_id="bias-plot",
+        x=PERCENT_WOMEN, y=SHARE, color="model", x_lim=[-2, 102], y_lim=[-4, 104], tooltip=["occupation"],
+        title="Stereotype closer, per occupation (50% = none)", label="bias plot", show_label=False, height=420,
+        elem_id="bias-plot",
     )  # fmt: skip
 
 
 def bias_data(occupations: list[str], percent_women: list[float], shares: dict[str, np.ndarray]) -> pd.DataFrame:
-    """One row per (occupation, model)."""
+    """One row per (occupation, model); shares in percent, as the model card gives them."""
     legend = legend_names(list(shares))
     return pd.DataFrame(
         [
-            {"occupation": occupation, PERCENT_WOMEN: percent, SHARE: round(float(share), 4), "model": legend[model]}
+            {"occupation": occupation, PERCENT_WOMEN: percent, SHARE: percent_of(share), "model": legend[model]}
             for model, values in shares.items()
             for occupation, percent, share in zip(occupations, percent_women, values, strict=True)
         ],

@@ -11,6 +11,7 @@ from sentence_transformers import SentenceTransformer
 from datasets_builders.miners.pysource import codesearchnet_records, held_out, stdlib_folder
 from model_cards.hub_rules import dataset_card_problems
 from se1b.cli import main as se1b
+from training.model.backends import missing_packages
 from training.quickstart.run import DATASET_NAME
 from training.quickstart.stdlib_pairs import HELDOUT_LABEL, HELDOUT_NAME, SOURCE
 
@@ -117,6 +118,15 @@ def test_scaled_down_quickstart_end_to_end(tmp_path, capsys):
     model = SentenceTransformer(str(out / "run" / "model"), device="cpu")
     queries = [json.loads(line) for line in (out / "eval" / HELDOUT_NAME / "queries.jsonl").read_text().splitlines()]
     assert model.encode([queries[0]["text"]]).shape == (1, 32)
+    # Trained at the quickstart's 64 tokens, exported with the base model's 128 (tiny-bert's; all-MiniLM-L6-v2: 256).
+    assert run["training"]["max_seq_length"] == 64 and run["max_seq_length"] == model.max_seq_length == 128
+    # With the backends' packages installed, the ONNX / OpenVINO files ship beside the weights.
+    shipped = {"onnx/model.onnx", "onnx/model_qint8_avx512.onnx", "openvino/openvino_model.xml"}
+    present = {str(path.relative_to(out / "run" / "model")) for path in (out / "run" / "model").rglob("*")}
+    if missing_packages(["onnx", "openvino"]):
+        assert "not exporting" in printed and not {"onnx", "openvino"} & present
+    else:
+        assert shipped <= present
     assert f"se1b demo --models {out / 'run' / 'model'}" in printed
     for file in (out / "run" / "model").rglob("*"):  # no path of this machine anywhere in what would be pushed
         assert not file.is_file() or str(tmp_path).encode() not in file.read_bytes(), file

@@ -35,8 +35,9 @@ def test_convert_round_trip_keeps_weights_and_embeddings(minilm_path, converted)
         load_file(str(minilm_path / "model.safetensors")),
         load_file(str(converted / "model.safetensors")),
     )
-    assert source.keys() == exported.keys()
-    for name in source:
+    # Every weight, not the position_ids buffer transformers rebuilds (stored, transformers 5 reports it UNEXPECTED).
+    assert source.keys() - exported.keys() == {"embeddings.position_ids"} and exported.keys() <= source.keys()
+    for name in exported:
         assert source[name].dtype == exported[name].dtype and source[name].tobytes() == exported[name].tobytes(), name
     expected = SentenceTransformer(str(minilm_path), device="cpu").encode(TEXTS)
     reloaded = SentenceTransformer(str(converted), device="cpu")

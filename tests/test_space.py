@@ -143,6 +143,21 @@ def test_cluster_separates_two_topics_and_labels_them(space, tmp_path):
     assert len(points) == 10 and len({p["cluster"] for p in points}) == 2
 
 
+def test_api_names_every_output_and_the_corpus_is_optional(space):
+    client, labels = space
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert set(endpoints) >= {"/similarity", "/rank_answers", "/search", "/cluster", "/bias_set", "/bias_pair"}
+    for name, endpoint in endpoints.items():
+        assert [r["label"] for r in endpoint["returns"] if r["label"].startswith("value_")] == [], name
+    assert [r["label"] for r in endpoints["/cluster"]["returns"]] == ["corpus", "cluster plot", "Clusters"]
+    for name in ("/search", "/cluster"):
+        (corpus,) = [p for p in endpoints[name]["parameters"] if p["parameter_name"] == "corpus_file"]
+        assert corpus["parameter_has_default"] and corpus["parameter_default"] is None, name
+    # Called as view_api documents it: without a corpus, the default corpus is searched.
+    description, _ = client.predict("How do I bake bread at home?", api_name="/search")
+    assert "default corpus" in description
+
+
 def test_bias_set_gives_an_overall_share_and_per_occupation_data(space):
     client, labels = space
     overall, plot, per_occupation = client.predict(labels[:1], api_name="/bias_set")
@@ -150,17 +165,19 @@ def test_bias_set_gives_an_overall_share_and_per_occupation_data(space):
     occupations = rows(per_occupation)
     share_column = labels[0]  # one column per model, named by the model
     assert summary["model"] == labels[0] and summary["cases"] == 624
-    assert 0.0 <= summary["stereotypical share"] <= 1.0
+    # Percent with one decimal, as the model card prints it (72.1 %), not a fraction.
+    assert 0.0 <= summary["stereotypical share (%)"] <= 100.0 and summary["stereotypical share (%)"] > 1.0
+    assert round(summary["stereotypical share (%)"], 1) == summary["stereotypical share (%)"]
     assert len(occupations) == 52
-    # Every occupation has the same number of cases, so the overall share is the mean of theirs.
+    # Every occupation has the same number of cases, so the overall share is the mean of theirs (each rounded).
     mean = sum(row[share_column] for row in occupations) / len(occupations)
-    assert summary["stereotypical share"] == pytest.approx(mean, abs=1e-3)
+    assert summary["stereotypical share (%)"] == pytest.approx(mean, abs=0.1)
     assert [row["percent women"] for row in occupations] == sorted(
         (r["percent women"] for r in occupations), reverse=True
     )
     points = plot_points(plot)
     assert len(points) == 52 and {p["model"] for p in points} == {"all-MiniLM-L6-v2"}
-    assert {p["occupation"]: p["stereotypical share"] for p in points} == {
+    assert {p["occupation"]: p["stereotypical share (%)"] for p in points} == {
         row["occupation"]: row[share_column] for row in occupations
     }
 
@@ -314,8 +331,12 @@ def test_space_readme_front_matter_matches_the_folder():
     assert "datasets" not in meta  # the app reads no Hub dataset: linking one would mislead
     assert registry.MINILM_HUB_ID in meta["models"]
     requirements = (SPACE_DIR / "requirements.txt").read_text(encoding="utf-8")
-    packages = [line.split(">")[0].split("=")[0] for line in requirements.splitlines() if not line.startswith("#")]
+    lines = [line for line in requirements.splitlines() if line and not line.startswith("#")]
+    packages = [line.split(">")[0].split("=")[0] for line in lines if not line.startswith("-")]
     assert "sentence-transformers" in packages and "gradio" not in packages  # the Space's sdk_version pins gradio
+    # torch from the CPU wheel index (PyPI's Linux torch is the CUDA build), named before what pulls it in.
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in lines
+    assert packages.index("torch") < packages.index("sentence-transformers")
 
 
 def test_query_and_document_prompts_apply_when_the_model_defines_them(tmp_path, minilm_path):

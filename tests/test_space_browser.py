@@ -67,6 +67,30 @@ def plot(page, plot_id: str):
     return page.locator(f"#{plot_id} canvas, #{plot_id} svg.marks").first
 
 
+DRAWING = """plotId => {
+    const svg = document.querySelector(`#${plotId} svg.marks`);
+    const box = element => element.getBoundingClientRect().toJSON();
+    return {svg: box(svg), title: box(svg.querySelector(".role-title-text")),
+            frame: box(svg.querySelector(".role-frame > g > path.background")),
+            points: [...svg.querySelectorAll("g.role-mark path")].map(box)};
+}"""
+
+
+def assert_drawn_whole_at(page, plot_id: str, width: int) -> None:
+    """At a viewport `width` px wide, the chart's title and every point lie inside its drawing (nothing cut)."""
+    page.set_viewport_size({"width": width, "height": 1000})
+    page.wait_for_function(f"() => document.querySelector('#{plot_id} svg.marks').getBoundingClientRect().width "
+                           f"< {width}")
+    page.wait_for_timeout(500)  # Vega redraws after the resize
+    drawing = page.evaluate(DRAWING, plot_id)
+    svg, title, frame = drawing["svg"], drawing["title"], drawing["frame"]
+    assert svg["left"] <= title["left"] and title["right"] <= svg["right"], (title, svg)
+    assert drawing["points"]
+    outside = [p for p in drawing["points"] if p["left"] < frame["left"] - 0.5 or p["right"] > frame["right"] + 0.5
+               or p["top"] < frame["top"] - 0.5 or p["bottom"] > frame["bottom"] + 0.5]
+    assert not outside, (outside[:3], frame)
+
+
 def test_every_tab_works_in_a_browser(page, tmp_path):
     # Before any result, tables show their real headers (not Gradio's "1 2 3").
     assert header(page, "similarity-table") == [*LABELS, "text"]
@@ -127,6 +151,9 @@ def test_every_tab_works_in_a_browser(page, tmp_path):
     expect(plot(page, "cluster-plot")).to_be_visible()
     expect(page.locator("#cluster-table .virtual-row")).to_have_count(8)
     page.screenshot(path=tmp_path / "4_search_cluster.png", full_page=True, animations="disabled")
+    assert_drawn_whole_at(page, "cluster-plot", 420)  # a phone's width
+    page.screenshot(path=tmp_path / "4_search_cluster_420px.png", full_page=True, animations="disabled")
+    page.set_viewport_size({"width": 1400, "height": 1000})
 
     # Gender bias: the set's overall share and per-occupation chart, then one's own anchor and propositions.
     page.get_by_role("tab", name="Gender bias").click()
@@ -136,6 +163,9 @@ def test_every_tab_works_in_a_browser(page, tmp_path):
     expect(plot(page, "bias-plot")).to_be_visible()
     assert header(page, "bias-table") == ["occupation", "percent women", *LABELS]
     assert 300 < page.locator("#bias-plot").bounding_box()["height"] < 700  # not a 1,300 px column of bars
+    assert_drawn_whole_at(page, "bias-plot", 420)
+    page.screenshot(path=tmp_path / "5_gender_bias_420px.png", full_page=True, animations="disabled")
+    page.set_viewport_size({"width": 1400, "height": 1000})
     page.get_by_label("Anchor").fill("The kitten sleeps in the sun.")
     page.get_by_label("Proposition A").fill("A small cat is sleeping.")
     page.get_by_label("Proposition B").fill("The bank raised interest rates.")
@@ -145,5 +175,6 @@ def test_every_tab_works_in_a_browser(page, tmp_path):
     page.screenshot(path=tmp_path / "5_gender_bias.png", full_page=True, animations="disabled")
 
     saved = sorted(path.stem for path in tmp_path.glob("*.png"))
-    assert saved == ["1_similarity", "2_limit_message", "3_qa", "4_search_cluster", "5_gender_bias"]
+    assert saved == ["1_similarity", "2_limit_message", "3_qa", "4_search_cluster", "4_search_cluster_420px",
+                     "5_gender_bias", "5_gender_bias_420px"]
     print(f"screenshots in {tmp_path}")

@@ -120,6 +120,9 @@ def test_short_run_learns_and_exports_a_loadable_model(tmp_path, fixture_paths):
     np.testing.assert_allclose(model.encode(["cat dog horse cow", "rain snow wind storm"]), ours, atol=1e-5)
     meta = RunMetadata.load(out / "model" / "run_metadata.json")
     assert meta.training.steps == 40 and meta.training.pairs_seen == 40 * 16
+    # Trained at 16 tokens, exported at the base model's 128: a short training length does not shrink the context.
+    assert meta.training.max_seq_length == 16 and meta.max_seq_length == model.max_seq_length == 128
+    assert json.loads((out / "model" / "tokenizer_config.json").read_text())["model_max_length"] == 128
     assert meta.data[0].name == "topics" and meta.data[0].pairs_seen == 40 * 16
     assert meta.evaluations[-1].metrics["spearman"] == pytest.approx(spearman[-1]) and meta.evaluations[-1].step == 40
     assert list((out / "tensorboard").iterdir()) and (out / "model" / "README.md").is_file()
@@ -133,9 +136,12 @@ def test_short_run_learns_and_exports_a_loadable_model(tmp_path, fixture_paths):
     _run("export", str(out), "--step", "40")
     final, exported = _exported_tensors(out / "model"), _exported_tensors(out / "model-step40")
     assert all(np.array_equal(final[name], exported[name]) for name in final)
-    _run("export", str(out), "--best", "--out", str(tmp_path / "best"))
+    _run("export", str(out), "--best", "--out", str(tmp_path / "best"), "--max-seq-length", "64")
     best_step = json.loads((out / "best_score.json").read_text())["step"]
-    assert json.loads((tmp_path / "best" / "run_metadata.json").read_text())["training"]["steps"] == best_step
+    best_meta = json.loads((tmp_path / "best" / "run_metadata.json").read_text())
+    assert best_meta["training"]["steps"] == best_step and best_meta["max_seq_length"] == 64
+    assert SentenceTransformer(str(tmp_path / "best"), device="cpu").max_seq_length == 64
+    assert json.loads((tmp_path / "best" / "tokenizer_config.json").read_text())["model_max_length"] == 64
 
 
 def _flax_embeddings(folder: Path, texts: list[str]) -> np.ndarray:

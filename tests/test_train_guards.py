@@ -95,6 +95,8 @@ def test_a_failed_start_writes_nothing(tmp_path, fixture_paths, monkeypatch):
         (["eval_sts=missing.tsv"], "missing.tsv: no such file"),
         ([f"data={bad_data}"], "folder not found"),
         (["max_seq_length=512"], r"'max_seq_length' \(512\) exceeds the 130 positions of the model tiny-bert"),
+        (["export_max_seq_length=512"],
+         r"'export_max_seq_length' \(512\) exceeds the 130 positions of the model tiny-bert"),
     ]
     for overrides, message in cases:
         with pytest.raises(UserError, match=message):

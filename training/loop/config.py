@@ -29,6 +29,7 @@ from typing import Any
 
 from se1b.errors import UserError
 from se1b.yaml_input import load_yaml, shown
+from training.model.backends import BACKENDS
 
 SCHEDULES = ("linear", "cosine", "constant")
 OBJECTIVES = ("mnrl", "distillation")
@@ -54,7 +55,13 @@ class TrainConfig:
     grad_clip: float = 1.0  # global-norm clipping; 0 = off
     scale: float = 20.0  # cosine similarities are multiplied by this before the cross-entropy
     symmetric: bool = True  # pairs: (CE(S) + CE(S^T)) / 2; triplets are always one-way
-    max_seq_length: int = 128
+    max_seq_length: int = 128  # training's; the exported model keeps the base's unless export_max_seq_length is set
+    # The exported model's max_seq_length; 0 = the base model's, so training at a shorter length (cheaper) does not
+    # shrink the published model's context.
+    export_max_seq_length: int = 0
+    # Also export these backends (onnx: onnx/model.onnx + quantised variants; openvino: openvino/openvino_model.xml)
+    # so SentenceTransformer(folder, backend=...) needs no export on load; needs `pip install 'se1b[backends]'`.
+    export_backends: list[str] = field(default_factory=list)
     precision: str = "fp32"  # compute dtype; parameters and optimizer state stay fp32
     gradcache_chunk: int = 0  # GradCache chunk (rows of the global batch per chunk); 0 = whole batch at once
     # MNRL in blocks of this many anchors (online log-sum-exp, no [B, B] score matrix held); 0 = in one piece
@@ -93,6 +100,10 @@ class TrainConfig:
     languages: list[str] = field(default_factory=list)  # default: the languages of the training data's cards
     license: str = "apache-2.0"
 
+    def exported_length(self, base_length: int) -> int:
+        """The exported model's max_seq_length, given the base model's."""
+        return self.export_max_seq_length or base_length
+
     def validate(self) -> TrainConfig:
         """Raise a one-line `UserError` naming the first bad field."""
         if not self.model:
@@ -118,7 +129,7 @@ class TrainConfig:
             if getattr(self, name) <= 0:
                 raise UserError(f"config field '{name}' must be > 0, got {getattr(self, name)}")
         for name in ("learning_rate", "warmup_steps", "weight_decay", "grad_clip", "gradcache_chunk", "eval_every",
-                     "loss_block_rows"):
+                     "loss_block_rows", "export_max_seq_length"):
             if getattr(self, name) < 0:
                 raise UserError(f"config field '{name}' must be >= 0, got {getattr(self, name)}")
         if self.scale <= 0:
@@ -129,6 +140,10 @@ class TrainConfig:
             raise UserError(f"config field 'pack' must be true, false or auto, got {self.pack!r}")
         if self.precision not in PRECISIONS:
             raise UserError(f"config field 'precision' must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        unknown_backends = [name for name in self.export_backends if name not in BACKENDS]
+        if unknown_backends:
+            raise UserError(f"config field 'export_backends': unknown backend {unknown_backends[0]!r}; choose from "
+                            f"{', '.join(BACKENDS)}")
         unknown_prompts = set(self.prompts) - {"query", "document"}
         if unknown_prompts:
             raise UserError(f"config field 'prompts' knows 'query' and 'document', got {sorted(unknown_prompts)}")

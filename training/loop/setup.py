@@ -58,9 +58,10 @@ def load_base_model(config: TrainConfig, *, staging: Path | None = None) -> Sent
     encoder_config = model.model.encoder.config
     offset = 0 if encoder_config.padding_idx is None else encoder_config.padding_idx + 1  # RoBERTa-family positions
     positions = encoder_config.max_positions - offset
-    if config.max_seq_length > positions:
-        raise UserError(f"config field 'max_seq_length' ({config.max_seq_length}) exceeds the {positions} positions "
-                        f"of the model {config.model}")
+    for name in ("max_seq_length", "export_max_seq_length"):
+        if getattr(config, name) > positions:
+            raise UserError(f"config field '{name}' ({getattr(config, name)}) exceeds the {positions} positions "
+                            f"of the model {config.model}")
     if config.prompts:  # the run's prompts replace the base model's; training and export both read model.prompts
         model.prompts = dict(config.prompts)
     return model

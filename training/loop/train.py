@@ -67,6 +67,7 @@ from training.loop.setup import (
     make_optimizer,
     replicate,
 )
+from training.model.backends import check_backends
 from training.model.sentence_model import SentenceModel
 from training.objectives.base import Objective, column_dropout_keys
 
@@ -403,6 +404,7 @@ def _train(config: TrainConfig, resume: bool, interrupt: InterruptRequest, lock:
         if lock is not None:
             lock.acquire()
         resume_step = check_start(config, resume)
+        check_backends(config.export_backends)  # a missing package found now, not after the run
         evaluator = Evaluator(config)
         mesh = make_mesh(config)
         staging = Path(tempfile.mkdtemp(prefix="se1b-base-model-")) if resume_step is None else None
@@ -450,7 +452,9 @@ def _train(config: TrainConfig, resume: bool, interrupt: InterruptRequest, lock:
 
     def current_model() -> SentenceModel:
         model = nnx.merge(graphdef, host(params), host(rest))
-        return dataclasses.replace(sentence_model, model=model, max_seq_length=config.max_seq_length)
+        # The model as it is exported (and evaluated): at the base's length unless the config asks for another.
+        return dataclasses.replace(sentence_model, model=model,
+                                   max_seq_length=config.exported_length(sentence_model.max_seq_length))
 
     def save(at_step: int) -> None:
         try:

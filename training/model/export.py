@@ -1,6 +1,7 @@
 """Export a Flax sentence model to a sentence-transformers folder in the classic layout (read by
 sentence-transformers v2.2.2 to v6): model.safetensors under Hugging Face names, config.json, tokenizer files,
-modules.json, sentence_bert_config.json, config_sentence_transformers.json, 1_Pooling/config.json, 2_Normalize/.
+modules.json, sentence_bert_config.json, config_sentence_transformers.json, 1_Pooling/config.json, 2_Normalize/,
+and optionally onnx/ and openvino/ (training/model/backends.py).
 
 sentence-transformers 2.2.2 builds Pooling(**config) and so rejects keys it does not know: 1_Pooling/config.json
 holds only the keys of POOLING_KEYS_2_2_2, plus a newer key only where its value is not the default (then the
@@ -31,6 +32,9 @@ POOLING_KEYS_2_2_2 = ("word_embedding_dimension", "pooling_mode", "pooling_mode_
 NEWER_POOLING_KEYS = {"pooling_mode_weightedmean_tokens": "2.3.0", "pooling_mode_lasttoken": "2.3.0",
                       "include_prompt": "2.4.0"}
 OLDEST_SENTENCE_TRANSFORMERS = "2.2.2"
+# Buffers transformers rebuilds on load and does not keep in its state dict: stored, transformers 5 reports them as
+# UNEXPECTED keys on every load.
+NON_PERSISTENT_BUFFERS = ("position_ids", "token_type_ids")
 # Keys transformers' save_pretrained leaves in tokenizer_config.json that describe the machine or the load call.
 LOCAL_TOKENIZER_KEYS = ("is_local", "local_files_only", "name_or_path", "_name_or_path", "cache_dir")
 
@@ -72,10 +76,13 @@ def export_sentence_model(
     truncate_dim: int | None = None,
     do_lower_case: bool = False,
     extra_files: dict[str, bytes | str] | None = None,
+    backends: list[str] | tuple[str, ...] = (),
 ) -> Path:
     """Write `model` + `tokenizer` as a sentence-transformers folder at `out_dir`; returns the folder.
 
     `extra_files` (relative path -> content) are written alongside, e.g. run_metadata.json or README.md.
+    `backends` ("onnx", "openvino"): also write the ONNX / OpenVINO files sentence-transformers loads with
+    `backend=` (training/model/backends.py).
     """
     out = Path(out_dir)
     check_target(out, overwrite)
@@ -89,16 +96,11 @@ def export_sentence_model(
         config = {key: value for key, value in encoder.hf_config.items() if key != "_name_or_path"}
         config["transformers_version"] = transformers.__version__
         (staging / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
-        weights = encoder_state_dict(encoder)
+        weights = {name: tensor for name, tensor in encoder_state_dict(encoder).items()
+                   if name.rsplit(".", 1)[-1] not in NON_PERSISTENT_BUFFERS}
         needed = sum(array.nbytes for array in weights.values())
         save_file(weights, str(staging / "model.safetensors"), metadata={"format": "pt"})
-        tokenizer.save_pretrained(str(staging))
-        tokenizer_config = staging / "tokenizer_config.json"
-        if tokenizer_config.exists():
-            settings = json.loads(tokenizer_config.read_text())
-            for key in LOCAL_TOKENIZER_KEYS:
-                settings.pop(key, None)
-            tokenizer_config.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
+        write_tokenizer(tokenizer, staging, max_seq_length)
         write_sentence_transformers_modules(
             staging,
             embedding_dimension=encoder.hidden_size,
@@ -112,6 +114,10 @@ def export_sentence_model(
             truncate_dim=truncate_dim,
             do_lower_case=do_lower_case,
         )
+        if backends:
+            from training.model.backends import export_backends
+
+            export_backends(staging, backends)
         for relative, content in (extra_files or {}).items():
             target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -123,6 +129,26 @@ def export_sentence_model(
             raise disk_full_error(out.absolute().parent, needed, f"the model {out.name}") from None
         raise
     return out
+
+
+def write_tokenizer(tokenizer: Any, out: Path, max_seq_length: int) -> None:
+    """The tokenizer's files: tokenizer.json and tokenizer_config.json (model_max_length = the model's
+    max_seq_length, so code that tokenizes with the folder's tokenizer truncates as sentence-transformers does),
+    special_tokens_map.json, and the slow tokenizer's vocabulary (vocab.txt for WordPiece, vocab.json + merges.txt
+    for BPE) that transformers 4's `AutoTokenizer(..., use_fast=False)` reads; transformers 5 writes only the
+    first two. (Unigram vocabularies, e.g. XLM-R's sentencepiece model, cannot be rebuilt from tokenizer.json.)"""
+    tokenizer.save_pretrained(str(out))
+    tokenizer_config = out / "tokenizer_config.json"
+    settings = json.loads(tokenizer_config.read_text()) if tokenizer_config.exists() else {}
+    for key in LOCAL_TOKENIZER_KEYS:
+        settings.pop(key, None)
+    settings["model_max_length"] = max_seq_length
+    tokenizer_config.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
+    (out / "special_tokens_map.json").write_text(json.dumps(tokenizer.special_tokens_map, indent=2, sort_keys=True)
+                                                 + "\n")
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and type(backend.model).__name__ in ("WordPiece", "BPE"):
+        backend.model.save(str(out))
 
 
 def pooling_config(embedding_dimension: int, pooling: str = "mean", include_prompt: bool = True) -> dict[str, Any]:

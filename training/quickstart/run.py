@@ -47,8 +47,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "before and after training, to check the model did not get worse outside the domain")
     parser.add_argument("--stdlib", type=Path, default=None,
                         help="the Python source folder to mine (default: this Python's standard library)")
-    parser.add_argument("--max-seq-length", type=int, default=64, help="tokens per text (default 64)")
+    parser.add_argument("--max-seq-length", type=int, default=64,
+                        help="tokens per text in training (default 64); the model is exported with the base "
+                             "model's max_seq_length (all-MiniLM-L6-v2: 256)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    parser.add_argument("--backends", nargs="*", metavar="BACKEND", default=None,
+                        help="ONNX / OpenVINO copies to export beside the weights (onnx, openvino; default: those "
+                             "whose packages are installed, `pip install 'se1b[backends]'`; `--backends` alone: none)")
 
 
 def build_datasets(out: Path, stdlib: Path | None) -> tuple[Path, StdlibData]:
@@ -128,6 +133,14 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(f"--sts {args.sts}: no such file")
     if args.stdlib is not None and not args.stdlib.is_dir():
         raise UserError(f"--stdlib {args.stdlib}: no such folder")
+    from training.model.backends import BACKENDS, missing_packages
+
+    backends = args.backends
+    if backends is None:
+        backends = [name for name in BACKENDS if not missing_packages([name])]
+        if len(backends) < len(BACKENDS):
+            print(f"not exporting {', '.join(sorted(set(BACKENDS) - set(backends)))}: needs "
+                  f"{', '.join(missing_packages(BACKENDS))} (pip install 'se1b[backends]')")
     base = args.base or str(minilm_folder())
     from_tiny = base.startswith("tiny-")
     learning_rate = args.learning_rate or (1e-3 if from_tiny else DEFAULT_LEARNING_RATE)
@@ -151,7 +164,7 @@ def main(args: argparse.Namespace) -> int:
         model=base, data=data_config, output_dir=str(out / "run"), batch_size=args.batch_size, steps=args.steps,
         learning_rate=learning_rate, warmup_steps=max(1, args.steps // 10), max_seq_length=args.max_seq_length,
         eval_sts=str(args.sts) if args.sts else None, eval_every=0, checkpoint_every=args.steps, log_every=5,
-        model_name="se1b-quickstart", model_kind="general",
+        model_name="se1b-quickstart", model_kind="general", export_backends=backends,
     ).validate()
     model_dir = train(config)
 
