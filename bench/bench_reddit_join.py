@@ -22,6 +22,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -100,7 +101,6 @@ def cluster_build(folder: Path, out: Path) -> float:
     ray = str(Path(sys.executable).with_name("ray"))
     head = [ray, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "1"]
     subprocess.run([*head, "--include-dashboard", "false"], env=env, check=True, capture_output=True)
-    session = Path("/tmp/ray/session_latest").resolve().name  # every process of this cluster names it
     worker = [ray, "start", "--address", f"127.0.0.1:{port}", "--node-ip-address", "127.0.0.1", "--num-cpus", "1"]
     try:
         subprocess.run(worker, env=env, check=True, capture_output=True)
@@ -109,8 +109,11 @@ def cluster_build(folder: Path, out: Path) -> float:
         subprocess.run([*command, "--address", f"127.0.0.1:{port}", "--out", str(out)], env=env, check=True)
         return time.perf_counter() - start
     finally:  # `ray stop` would end every Ray process of this user: end only this cluster's
-        marks = (f"127.0.0.1:{port}", f"--gcs_server_port={port}", session)
-        lines = ((p, " ".join(p.info["cmdline"] or [])) for p in psutil.process_iter(["cmdline"]))
+        lines = [(p, " ".join(p.info["cmdline"] or [])) for p in psutil.process_iter(["cmdline"])]
+        marks = {f"127.0.0.1:{port}", f"--gcs_server_port={port}"}
+        # every process of this cluster names its session folder, which its GCS server's command line gives
+        gcs = [line for _, line in lines if f"--gcs_server_port={port}" in line]
+        marks |= {mark for line in gcs for mark in re.findall(r"session_[\d_-]+", line)}
         ours = [process for process, line in lines if any(mark in line for mark in marks)]
         for process in ours:
             for one in [*process.children(recursive=True), process]:
