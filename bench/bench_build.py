@@ -2,14 +2,16 @@
 
     python bench/bench_build.py                       # generated files of 250k and 1M pairs (jsonl.gz)
     python bench/bench_build.py --sizes 1000000 --real /work/shared/data/pairs/sgd_dialogue.jsonl.gz
-    python bench/bench_build.py --sizes 1000000 --files 4 --num-proc 2   # + the same pairs in 4 files, 2 processes
+    python bench/bench_build.py --sizes 1000000 --files 4 --num-proc 2   # + the same pairs in 4 files, 2 CPUs
 
-For each input, in the same run and each in a fresh subprocess (so peak RSS is that job's alone):
-  ours: `build_source` (read, validate, clean, count -> Arrow) + `publish` (Parquet shards + card);
+For each input, in the same run and each in a fresh subprocess (so peak memory is that job's alone):
+  ours: `build_source` on Ray Data (read, validate, clean, count -> Arrow) + `publish` (Parquet shards + card), on a
+        local Ray instance of `--num-proc` CPUs started before the clock starts (its start-up is reported apart);
   peer: `datasets.load_dataset("json", data_files=FILE)` + `Dataset.to_parquet` (no validation, no cleaning, no card).
 The generated file holds `{"anchor": ..., "positive": ...}` lines (a form both can read; pyarrow's JSON reader
-cannot read the 2021 list lines). Peak RSS is the process's VmHWM, which includes memory-mapped Arrow pages (with
-num_proc, the largest of the main process and its workers).
+cannot read the 2021 list lines). Peak memory is the largest sum of the RSS of the job's process and all its
+descendants (Ray's raylet, object store and workers included), sampled every 0.1 s. "Per core" divides each rate by
+the CPUs it was given (ours: the Ray instance's; peer: the num_proc of load_dataset).
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ import argparse
 import gzip
 import json
 import random
-import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -44,13 +46,31 @@ def generate(path: Path, pairs: int, seed: int = 0) -> Path:
     return path
 
 
-def peak_rss_mib() -> float:
-    """This process's peak RSS, or its largest worker process's if that was larger (num_proc runs)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            own = int(line.split()[1])
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
-    return max(own, children) / 1024
+class TreeMemory:
+    """The peak of the summed RSS of this process and all its descendants, sampled by a thread."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.peak, self._stop = 0, threading.Event()
+        self._me = psutil.Process()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            total = 0
+            for process in [self._me, *self._me.children(recursive=True)]:
+                try:
+                    total += process.memory_info().rss
+                except Exception:  # a worker that just exited
+                    continue
+            self.peak = max(self.peak, total)
+
+    def stop_mib(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak / 2**20
 
 
 def worker(kind: str, raw: str, work: str, num_proc: str = "1") -> dict:
@@ -72,11 +92,19 @@ def worker(kind: str, raw: str, work: str, num_proc: str = "1") -> dict:
         to_texts=lambda record: [texts[:2] for texts in record_texts(record)],
     )
 
+    from datasets_builders import engine
+
     datasets.disable_progress_bars()
-    start = time.perf_counter()  # imports excluded: they are the same for both
+    memory = TreeMemory()
     files = sorted(str(p) for p in Path(raw).iterdir()) if Path(raw).is_dir() else [raw]
+    startup = 0.0
     if kind == "ours":
-        build = build_source(source, files, progress=False, out_dir=Path(work) / "build", num_proc=int(num_proc))
+        start = time.perf_counter()
+        engine.start(num_cpus=int(num_proc))
+        startup = time.perf_counter() - start
+    start = time.perf_counter()  # imports and Ray start-up excluded
+    if kind == "ours":
+        build = build_source(source, files, progress=False, out_dir=Path(work) / "build")
         publish(build, Path(work) / "hub", progress=False)
         rows = build.stats.pairs_written
     else:
@@ -90,8 +118,9 @@ def worker(kind: str, raw: str, work: str, num_proc: str = "1") -> dict:
         "kind": kind,
         "rows": rows,
         "seconds": seconds,
+        "startup_s": startup,
         "pairs_per_s": rows / seconds,
-        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_mib": memory.stop_mib(),
     }
 
 
@@ -107,7 +136,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[250_000, 1_000_000], help="generated pair counts")
     parser.add_argument("--real", nargs="*", default=[], help="real anchor/positive jsonl.gz files to run as well")
     parser.add_argument("--files", type=int, default=0, help="also run the largest size split into this many files")
-    parser.add_argument("--num-proc", type=int, default=2, help="processes for the split run, both sides")
+    parser.add_argument("--num-proc", type=int, default=2, help="CPUs for the split run, both sides")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -115,6 +144,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="bench-build-data-") as tmp:
         inputs = [(f"generated {n:,}", generate(Path(tmp) / f"pairs_{n}.jsonl.gz", n), 1) for n in args.sizes]
+        inputs += [(f"generated {n:,}", Path(tmp) / f"pairs_{n}.jsonl.gz", 2) for n in args.sizes]
         inputs += [(Path(p).name, Path(p), 1) for p in args.real]
         if args.files:
             size, split = max(args.sizes), Path(tmp) / "split"
@@ -124,15 +154,19 @@ def main() -> None:
             inputs.append(
                 (f"generated {size:,} in {args.files} files, num_proc={args.num_proc}", split, args.num_proc)
             )
-        print("| input | pairs | ours pairs/s | peer pairs/s | ours / peer | ours peak RSS MiB | peer peak RSS MiB |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print(
+            "| input | CPUs | pairs | ours pairs/s | peer pairs/s | ours / peer | ours / peer per core | "
+            "Ray start-up s | ours peak MiB | peer peak MiB |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for label, raw, num_proc in inputs:
-            ours, peer = run("ours", raw, num_proc), run("peer", raw, num_proc)
+            ours, peer = run("ours", raw, num_proc), run("peer", raw, 1)  # the peer on one core: its per-core rate
             assert ours["rows"] == peer["rows"], (ours, peer)
+            ratio = ours["pairs_per_s"] / peer["pairs_per_s"]
             print(
-                f"| {label} | {ours['rows']:,} | {ours['pairs_per_s']:,.0f} | {peer['pairs_per_s']:,.0f} | "
-                f"{ours['pairs_per_s'] / peer['pairs_per_s']:.2f} | {ours['peak_rss_mib']:,.0f} | "
-                f"{peer['peak_rss_mib']:,.0f} |",
+                f"| {label} | {num_proc} | {ours['rows']:,} | {ours['pairs_per_s']:,.0f} | "
+                f"{peer['pairs_per_s']:,.0f} | {ratio:.2f} | {ratio / num_proc:.2f} | {ours['startup_s']:.1f} | "
+                f"{ours['peak_rss_mib']:,.0f} | {peer['peak_rss_mib']:,.0f} |",
                 flush=True,
             )
 

@@ -1,6 +1,7 @@
 """Miners on large generated dumps: pairs/s and peak RSS, at two input sizes, side by side with an in-memory peer.
 
-    python bench/bench_miners.py                 # 200k StackExchange posts, 1M Reddit comments, 40k wiki pages
+    python bench/bench_miners.py                 # 200k StackExchange posts, 40k wiki pages (Reddit, exact on
+                                                 # Ray Data: bench/bench_reddit_join.py)
     python bench/bench_miners.py --scale 0.1     # a quick run
     python bench/bench_miners.py --only formats  # only the compressed-format comparison (.7z, .bz2, .xz vs plain)
 
@@ -8,8 +9,8 @@ Each measurement runs in a fresh child process (so peak RSS is its own): it impo
 the whole dump, and reports pairs, seconds, peak RSS (VmHWM) and the growth of RSS over the post-import RSS;
 speed is input records (posts, comments, pages) per second, since bounded indexes can give fewer pairs.
 "Memory stays flat" means the growth does not rise with the input size. The peers are what a straightforward script
-does: StackExchange with `ET.parse` of the whole Posts.xml and dicts of questions and answers; Reddit and Wikipedia
-with the same miner but unbounded indexes (every comment kept as a parent; every category kept open).
+does: StackExchange with `ET.parse` of the whole Posts.xml and dicts of questions and answers; Wikipedia with the
+same miner but unbounded indexes (every category kept open).
 
 The dumps are generated (seeded) in the upstream formats: Posts.xml/PostLinks.xml rows with HTML bodies, Pushshift
 comment JSON lines in a long-window .zst, a MediaWiki multistream .xml.bz2 with templates, links, refs and categories.
@@ -89,9 +90,10 @@ def _base36(number: int) -> str:
             return out
 
 
-def generate_reddit(path: Path, comments: int, seed: int = 0) -> Path:
+def generate_reddit(path: Path, comments: int, seed: int = 0, start: int = 0) -> Path:
     """A monthly comment dump: 30% top-level comments, 62% replies to one of the last 2,000 comments, 8% replies to
-    any earlier comment (old threads, which a bounded index may have evicted)."""
+    any earlier comment (old threads, which a bounded index may have evicted). `start`: comments of the months
+    before this one (their ids come first; old replies may answer them)."""
     import zstandard
 
     rng = random.Random(seed)
@@ -100,7 +102,7 @@ def generate_reddit(path: Path, comments: int, seed: int = 0) -> Path:
     # cost of the format that would hide the miner's own memory in this comparison.
     params = zstandard.ZstdCompressionParameters.from_level(3, window_log=24, enable_ldm=True)
     with open(path, "wb") as raw, zstandard.ZstdCompressor(compression_params=params).stream_writer(raw) as out:
-        for i in range(comments):
+        for i in range(start, start + comments):
             draw = rng.random()
             if draw < 0.30 or i == 0:
                 parent = "t3_" + _base36(first // 7 + i // 50)
@@ -191,27 +193,24 @@ def child(case: str, path: str) -> None:
     """Mine one dump in this process and print {pairs, seconds, peak_rss_mb, rss_growth_mb} as JSON."""
     import psutil
 
-    from datasets_builders.miners import MiningStats, mine_reddit, mine_stackexchange, mine_wikipedia
+    from datasets_builders import mine_reddit
+    from datasets_builders.miners import MiningStats, mine_stackexchange, mine_wikipedia
 
     start_rss = psutil.Process().memory_info().rss
     start = time.perf_counter()
     stats = MiningStats(on_error="skip")
     if case in ("stackexchange", "se_xml", "se_7z"):
         pairs = sum(1 for _ in mine_stackexchange(path, "title_answer", stats=stats))
-    elif case.startswith("reddit_") and case != "reddit_peer":  # reddit_plain, reddit_zst, reddit_bz2, reddit_xz
+    elif case.startswith("reddit_"):  # reddit_plain, reddit_zst, reddit_bz2, reddit_xz (on Ray Data)
         pairs = sum(1 for _ in mine_reddit(path, stats=stats))
     elif case == "stackexchange_peer":
         pairs = naive_stackexchange(Path(path) / "Posts.xml")
-    elif case in ("reddit", "reddit_peer"):
-        bound = 100_000 if case == "reddit" else 10**12
-        pairs = sum(1 for _ in mine_reddit(path, stats=stats, max_parents=bound))
     else:
         bound = 5_000 if case == "wikipedia" else 10**12
         pairs = sum(1 for _ in mine_wikipedia(path, stats=stats, max_categories=bound))
     seconds = time.perf_counter() - start
     peak = _peak_rss()
-    lost = stats.dropped.get("parent_evicted", 0)
-    report = {"pairs": pairs, "seconds": seconds, "peak_rss_mb": peak / 2**20, "lost_to_eviction": lost}
+    report = {"pairs": pairs, "seconds": seconds, "peak_rss_mb": peak / 2**20}
     report["not_formed_by_bounds"] = dict(stats.bounded)
     report["rss_growth_mb"] = (peak - start_rss) / 2**20
     print(json.dumps(report))
@@ -293,15 +292,13 @@ def main() -> None:
             return None
     sizes = {
         "stackexchange": [int(50_000 * args.scale), int(200_000 * args.scale)],
-        "reddit": [int(250_000 * args.scale), int(1_000_000 * args.scale)],
         "wikipedia": [int(10_000 * args.scale), int(40_000 * args.scale)],
     }
     generators = {
         "stackexchange": lambda root, n: generate_stackexchange(root / f"se_{n}", n),
-        "reddit": lambda root, n: generate_reddit(root / f"RC_{n}.zst", n),
         "wikipedia": lambda root, n: generate_wikipedia(root / f"wiki_{n}.xml.bz2", n),
     }
-    units = {"stackexchange": "posts", "reddit": "comments", "wikipedia": "pages"}
+    units = {"stackexchange": "posts", "wikipedia": "pages"}  # Reddit: bench/bench_reddit_join.py
     with tempfile.TemporaryDirectory(dir=args.work_dir) as tmp:
         rows = []
         for case, case_sizes in sizes.items():
@@ -318,7 +315,7 @@ def main() -> None:
     for case, size, unit, ours, peer in rows:
         speed = size / ours["seconds"], size / peer["seconds"]
         growth = ours["rss_growth_mb"], peer["rss_growth_mb"]
-        lost = f" ({ours['lost_to_eviction']:,} lost to eviction)" if ours["lost_to_eviction"] else ""
+        lost = ""
         if case == "wikipedia":
             shared = ours["shared"]
             per = ", ".join(f"{name} {count:,}" for name, count in sorted(ours["not_formed_by_bounds"].items()))

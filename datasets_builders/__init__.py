@@ -12,9 +12,10 @@ Public API (import from `datasets_builders`):
     register_source(source, *, replace=False)     add a source (miners do this on import)
     get_source(name) -> Source;  list_sources() -> list[Source]
     build_source(source, raw_paths=None, *, on_error="raise", dedupe=False, out_dir=None, progress=True,
-                 num_proc=1) -> Build
+                 address=None, num_cpus=None) -> Build       (runs on Ray Data: datasets_builders/engine.py)
         Build: .source, .dataset (memory-mapped datasets.Dataset), .stats (BuildStats), .path, .facts
     load_build(folder) -> Build                   reopen a build made with out_dir=folder (`se1b data build`)
+    mine_reddit(path, *, stats=None, **filters)   Reddit (parent, reply) pairs of comment dumps (exact join)
     iter_rows(source, paths, stats, on_error="raise") -> Iterator[(anchor, positive, negative|None)]
         (negative is None for a pair source; the build writes only the columns of the source's schema)
     publish(builds, out_dir, *, max_shard_bytes=DEFAULT_MAX_SHARD_BYTES, pretty_name=None, default_config=None,
@@ -34,10 +35,11 @@ reports its compressed byte offset.
 Command line:
 
     se1b data list
-    se1b data build SOURCE [--raw PATH...] --out BUILD_DIR [--on-error skip] [--dedupe] [--num-proc N]
+    se1b data build SOURCE [--raw PATH...] --out BUILD_DIR [--on-error skip] [--dedupe] [--num-cpus N | --address ADDR]
         [--min-chars N --min-score N ...]   (a mined source's filters and bounds; defaults in --help)
     se1b data publish ITEM... --out REPO_DIR [--raw PATH...] [--max-shard-mb N] [--pretty-name T]   (ITEM: a build
-        folder or a source name; publish also takes --on-error, --dedupe, --num-proc for the sources it builds)
+        folder or a source name; publish also takes --on-error, --dedupe, --num-cpus, --address for the sources it
+        builds)
 
 Adding a source (what a miner writes, e.g. in datasets_builders/miners/<name>.py, imported by miners/__init__.py):
 
@@ -62,6 +64,7 @@ and the counting are the builder's, not the miner's. The registry loads `dataset
 """
 
 from datasets_builders.build import Build, BuildStats, build_source, iter_rows, load_build
+from datasets_builders.mined import mine_reddit
 from datasets_builders.publish import DEFAULT_MAX_SHARD_BYTES, publish
 from datasets_builders.readers import Filtered, RecordError, read_json_lines, record_texts
 from datasets_builders.registry import get_source, list_sources, register_source
@@ -84,6 +87,7 @@ __all__ = [
     "kind_of",
     "list_sources",
     "load_build",
+    "mine_reddit",
     "publish",
     "read_json_lines",
     "record_texts",

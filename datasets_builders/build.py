@@ -1,5 +1,11 @@
-"""Building a source: raw files -> cleaned rows of its schema (pairs or triplets, see schema.py), written to an
-Arrow file in constant memory.
+"""Building a source: raw files -> cleaned rows of its schema (pairs or triplets, see schema.py), on Ray Data,
+written to an Arrow file in constant memory.
+
+Each raw file is read in its own Ray task by the source's reader (`iter_rows` on that file); a source with a `Link`
+joins its records across all files through Ray's hash shuffle (Reddit: each reply to its parent); `--dedupe` is a
+global exact dedupe through the same shuffle; the rows are sorted by (file in natural order, position) and streamed
+to the driver, which writes them. Each task's counts travel with its rows as one extra row and are summed on the
+driver, so the counts below hold whatever the number of workers or machines (engine.py owns Ray).
 
 The loop (`iter_rows`) reads each record, turns it into text tuples, checks the arity, normalises whitespace,
 rejects empty texts and (optionally) exact duplicates, and counts everything:
@@ -20,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
+import re
 import shutil
 import tempfile
 import unicodedata
@@ -31,9 +37,11 @@ from pathlib import Path
 
 import datasets
 import pyarrow as pa
+import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
-from datasets_builders.readers import Bounded, Filtered, RecordError, where
+from datasets_builders import engine
+from datasets_builders.readers import Bounded, Filtered, RecordError, location_text, where
 from datasets_builders.registry import get_source
 from datasets_builders.schema import features_for, kind_of
 from datasets_builders.source import Source
@@ -180,29 +188,12 @@ def iter_rows(
     source: Source, paths: Sequence[str | Path], stats: BuildStats, on_error: str = "raise"
 ) -> Iterator[Row]:
     """Yield cleaned `(anchor, positive, negative or None)` rows of the raw files, counting into `stats`."""
-    if on_error not in ON_ERROR:
-        raise UserError(f"--on-error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
     seen: set[bytes] | None = set() if stats.dedupe else None
-
-    def fail(place: str, error: RecordError) -> None:
-        if on_error == "raise":
-            raise UserError(f"{place}: {error.reason}: {error.detail} (use --on-error skip to skip and count)")
-        stats.reject(error.reason, place, error.detail)
-
-    for path, location, record in _records(source, paths, stats):
-        if isinstance(record, Bounded):
-            stats.not_formed[record.reason] = stats.not_formed.get(record.reason, 0) + record.count
-            continue
-        stats.rows_read += 1
-        if isinstance(record, Filtered):
-            stats.filtered[record.reason] = stats.filtered.get(record.reason, 0) + 1
-            continue
+    for path, location, record in _counted_records(source, paths, stats, on_error):
         try:
-            if isinstance(record, RecordError):
-                raise record
             rows, same_text = _clean(source, source.to_texts(record))
         except RecordError as error:
-            fail(where(path, location), error)
+            _fail(stats, on_error, where(path, location), error)
             continue
         stats.rows_kept += 1
         stats.pairs_generated += same_text
@@ -214,6 +205,33 @@ def iter_rows(
                 continue
             stats.pairs_written += 1
             yield row
+
+
+def _fail(stats: BuildStats, on_error: str, place: str, error: RecordError) -> None:
+    """Apply the error policy to one bad record: stop with its file and place, or count it and go on."""
+    if on_error == "raise":
+        raise UserError(f"{place}: {error.reason}: {error.detail} (use --on-error skip to skip and count)")
+    stats.reject(error.reason, place, error.detail)
+
+
+def _counted_records(
+    source: Source, paths: Sequence[str | Path], stats: BuildStats, on_error: str
+) -> Iterator[tuple[str, object, object]]:
+    """(file, location, record) of the records that are neither filtered nor bad, counting every record read,
+    filtered and rejected (or raising for a bad one, by the error policy) and the pairs bounds did not form."""
+    if on_error not in ON_ERROR:
+        raise UserError(f"--on-error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
+    for path, location, record in _records(source, paths, stats):
+        if isinstance(record, Bounded):
+            stats.not_formed[record.reason] = stats.not_formed.get(record.reason, 0) + record.count
+            continue
+        stats.rows_read += 1
+        if isinstance(record, Filtered):
+            stats.filtered[record.reason] = stats.filtered.get(record.reason, 0) + 1
+        elif isinstance(record, RecordError):
+            _fail(stats, on_error, where(path, location), record)
+        else:
+            yield path, location, record
 
 
 def _records(source: Source, paths: Sequence[str | Path], stats: BuildStats) -> Iterator[tuple[str, object, object]]:
@@ -308,6 +326,46 @@ def write_arrow(
             flush()
 
 
+def write_arrow_batches(
+    rows, path: Path, features: datasets.Features, on_batch: Callable[[int], object] | None = None
+) -> tuple[int, list[tuple[tuple, BuildStats]]]:
+    """Write a Ray dataset of rows (in its order) to an Arrow stream file of `features` (a pair source's negatives,
+    all null, left out) in record batches of exactly 10,000 rows (the last one shorter), so the file's bytes depend on
+    the rows alone, not on how Ray split them into blocks; an empty input still gets one empty batch, so the file
+    opens as a dataset of 0 rows. The rows that carry the tasks' counts are set aside: returns (rows written,
+    [(order, counts)])."""
+    schema = features.arrow_schema
+    written, parts, pending = 0, [], []
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+
+        def flush(final: bool) -> int:
+            """Write the pending rows in batches of 10,000 (and the rest, if final); keep what is left over."""
+            table = pa.concat_tables(pending).combine_chunks()  # one chunk: every slice is one record batch
+            pending.clear()
+            done = 0
+            while table.num_rows - done >= _BATCH_ROWS or (final and done < table.num_rows):
+                piece = table.slice(done, _BATCH_ROWS)
+                writer.write_table(piece)
+                done += piece.num_rows
+                if on_batch is not None:
+                    on_batch(piece.num_rows)
+            if done < table.num_rows:
+                pending.append(table.slice(done))
+            return done
+
+        for batch in rows.iter_batches(batch_size=_BATCH_ROWS, batch_format="pyarrow"):
+            for text in batch.filter(pc.is_valid(batch[_COUNTS]))[_COUNTS].to_pylist():
+                part = json.loads(text)
+                parts.append((tuple(part["order"]), BuildStats.from_dict(part["stats"])))
+            pending.append(batch.filter(pc.is_null(batch[_COUNTS])).select(schema.names).cast(schema))
+            if sum(table.num_rows for table in pending) >= _BATCH_ROWS:
+                written += flush(final=False)
+        written += flush(final=True) if pending else 0
+        if not written:
+            writer.write_batch(pa.record_batch([pa.array([], f.type) for f in schema], schema=schema))
+    return written, parts
+
+
 @dataclass
 class RawInputs:
     """The raw files a build reads, and the files found in its folders that are not inputs of the source."""
@@ -360,20 +418,28 @@ def build_source(
     dedupe: bool = False,
     out_dir: str | Path | None = None,
     progress: bool = True,
-    num_proc: int = 1,
+    address: str | None = None,
+    num_cpus: int | None = None,
 ) -> Build:
-    """Build one source into an Arrow file of the common schema (constant memory; dedupe keeps 12 bytes per pair).
+    """Build one source into an Arrow file of the common schema, on Ray Data (see `engine.session`).
+
+    Each raw file is read by one Ray task (its reader holds the format and names file and line in errors); a source
+    that links records (Reddit replies to their parents) joins them through Ray's hash shuffle; `dedupe` is a
+    global exact dedupe by hash shuffle; the rows are sorted by (file, position) before they are written, files in
+    natural order, so the output is the same whatever the number of workers or the order the files are given in.
 
     Args:
         source: a registered source name or a `Source`.
         raw_paths: local raw files or folders; None downloads the source's `urls`.
         on_error: "raise" (stop at the first bad record, naming file and line) or "skip" (count it and go on).
-        dedupe: drop exact duplicate rows (after normalisation), counted as `duplicates_removed`.
+        dedupe: drop exact duplicate rows (after normalisation; the first in file order stays), counted as
+            `duplicates_removed`.
         out_dir: where the build is kept (`pairs.arrow` + `build.json`); default a temporary folder removed when
             the returned `Build` is garbage-collected.
-        progress: show a tqdm progress bar.
-        num_proc: build this many raw files at once in worker processes (a source with many files, like the
-            2021 Stack Exchange and Reddit ones); rows, counts and errors come out exactly as with 1, in file order.
+        progress: show a tqdm progress bar while the rows are written.
+        address: a Ray cluster to run on ("auto", "ray://host:10001", "host:6379"); default RAY_ADDRESS, else a
+            local instance started for this build (or the instance already running in this process).
+        num_cpus: CPUs of the local instance (default: all of the machine's).
 
     Example:
         >>> build = build_source("squad", ["squad_pairs.jsonl.gz"])      # doctest: +SKIP
@@ -381,8 +447,10 @@ def build_source(
     """
     source = get_source(source) if isinstance(source, str) else source
     check_name(source.name, "source name")
+    if on_error not in ON_ERROR:
+        raise UserError(f"--on-error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
     inputs = list_raw_inputs(source, raw_paths)
-    paths = inputs.paths
+    paths = sorted(inputs.paths, key=natural_key)
     temporary = out_dir is None
     target = None if temporary else Path(out_dir)
     if target is not None and target.exists() and any(target.iterdir()) and not (target / STATS_FILE).is_file():
@@ -390,15 +458,17 @@ def build_source(
     # A named --out is built in a temporary sibling and swapped in on success: a failed or killed build never
     # touches an earlier good build, and never leaves an empty folder.
     folder = Path(tempfile.mkdtemp(prefix=f"se1b-build-{source.name}-")) if temporary else staging_sibling(target)
-    stats = BuildStats(source=source.name, on_error=on_error, dedupe=dedupe, not_inputs=inputs.not_inputs)
+    stats = BuildStats(source=source.name, files=paths, on_error=on_error, dedupe=dedupe, not_inputs=inputs.not_inputs)
     features = features_for(kind_of(source.arity))
     bar = tqdm(desc=f"build {source.name}", unit=" pairs", disable=not progress, mininterval=1.0)
     try:
-        if num_proc > 1 and len(paths) > 1 and source.files_reader is None:
-            rows = _rows_in_parallel(source, paths, stats, on_error, num_proc, folder)
-        else:
-            rows = iter_rows(source, paths, stats, on_error)
-        write_arrow(rows, folder / ARROW_FILE, features, on_batch=bar.update)
+        with engine.session(address, num_cpus), engine.task_errors():
+            rows = _rows_on_ray(source, paths, on_error, dedupe)
+            written, parts = write_arrow_batches(rows, folder / ARROW_FILE, features, on_batch=bar.update)
+        for _, part in sorted(parts, key=lambda part: part[0]):  # error samples in file order
+            stats.add(part)
+        stats.duplicates_removed = stats.pairs_generated - stats.same_text - written
+        stats.pairs_written = written
         (folder / STATS_FILE).write_text(json.dumps({"source": source.facts(), "stats": stats.to_dict()}, indent=2))
         if target is not None:
             swap_into_place(folder, target)
@@ -414,45 +484,153 @@ def build_source(
     return build
 
 
-_PARALLEL: tuple = ()  # (source, on_error, folder) for the forked workers of `_rows_in_parallel`
+def natural_key(path: str | Path) -> list:
+    """Sort key that orders numbers by value: RC_2015-2 before RC_2015-10, pages-articles2 before -articles10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
 
 
-def _rows_in_parallel(
-    source: Source, paths: Sequence[str], stats: BuildStats, on_error: str, num_proc: int, folder: Path
-) -> Iterator[Row]:
-    """`iter_rows` over files built by worker processes, one file each, merged back in file order.
-
-    Each worker writes its file's rows to a part Arrow file and returns its counts; duplicates are removed here,
-    across files. Workers are forked, so sources whose readers are local functions work too."""
-    global _PARALLEL
-    _PARALLEL = (source, on_error, folder)
-    seen: set[bytes] | None = set() if stats.dedupe else None
-    context = multiprocessing.get_context("fork")
-    with context.Pool(min(num_proc, len(paths))) as pool:
-        for part_file, part_stats in pool.imap(_build_part, list(enumerate(paths))):
-            stats.add(BuildStats.from_dict(part_stats))
-            with pa.OSFile(part_file, "rb") as handle, pa.ipc.open_stream(handle) as reader:
-                for batch in reader:
-                    columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
-                    if len(columns) == 2:  # a pair source: rows carry None as their negative, as in iter_rows
-                        columns.append([None] * batch.num_rows)
-                    for row in zip(*columns, strict=True):
-                        if seen is not None and _seen_before(row, seen):
-                            stats.duplicates_removed += 1
-                            stats.pairs_written -= 1
-                            continue
-                        yield row
-            Path(part_file).unlink()
+# The rows of every stage carry their place (file index in natural order, position in the file) for the final sort;
+# each task adds one row whose `counts` column holds its counts (JSON; null in every data row), which travels with the
+# data to the driver and is set aside there, so a build is one pass of Ray Data (two for a linked source).
+_COUNTS = "counts"
+_PLACE = [("file", pa.int32()), ("seq", pa.int64())]
+_ROWS = pa.schema([*_PLACE, ("anchor", pa.string()), ("positive", pa.string()), ("negative", pa.string()),
+                   (_COUNTS, pa.string())])  # fmt: skip
+_ARROW = {"batch_format": "pyarrow", "zero_copy_batch": True}
 
 
-def _build_part(job: tuple[int, str]) -> tuple[str, dict]:
-    index, path = job
-    source, on_error, folder = _PARALLEL
+def _rows_on_ray(source: Source, paths: list[str], on_error: str, dedupe: bool):
+    """The Ray Data pipeline, lazily: read tasks (one per file; one for all files with a `files_reader`), the
+    source's link (join or group-by) with its outcomes counted, the optional global dedupe, the sort."""
+    import ray.data
+
+    tasks = [0] if source.files_reader is not None else list(range(len(paths)))
+    files = ray.data.from_items([{"file": index} for index in tasks], override_num_blocks=len(tasks))
+    options = {"source": source, "paths": paths, "on_error": on_error}
+    if source.link is None:
+        rows = files.map_batches(_read_rows, batch_size=1, fn_kwargs=options, **_ARROW)
+        if not dedupe:  # rows come out of each task in file order: keeping the tasks' order is the sort
+            rows.context.execution_options.preserve_order = True
+            return rows
+    else:  # read once, used by several branches of the link
+        records = files.map_batches(_read_records, batch_size=1, fn_kwargs=options, **_ARROW).materialize()
+        outcomes = source.link.run(records.map_batches(_only_data, **_ARROW))
+        rows = outcomes.map_batches(_finish_linked, fn_kwargs=options, **_ARROW)
+        rows = rows.union(records.map_batches(_only_counts, **_ARROW))
+    if dedupe:
+        rows = _dedupe(rows)
+    return rows.sort(["file", "seq"])
+
+
+def _read_rows(batch: pa.Table, source: Source, paths: list[str], on_error: str) -> Iterator[pa.Table]:
+    """Ray task: the cleaned rows of one raw file (all files for a `files_reader`), then its counts."""
+    for index in batch.column("file").to_pylist():
+        stats = BuildStats(source=source.name, on_error=on_error)
+        files = paths if source.files_reader is not None else [paths[index]]
+        chunk: list[tuple] = []
+        for seq, row in enumerate(iter_rows(source, files, stats, on_error)):
+            chunk.append((index, seq, *row, None))
+            if len(chunk) >= _BATCH_ROWS:
+                yield _table(chunk, _ROWS)
+                chunk = []
+        chunk.append(_counts_row(_ROWS, (0, index, 0), stats))
+        yield _table(chunk, _ROWS)
+
+
+def _table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
+    return pa.table([pa.array(column, field.type) for column, field in zip(columns, schema, strict=True)], schema)
+
+
+def _counts_row(schema: pa.Schema, order: tuple[int, int, int], stats: BuildStats) -> tuple:
+    """The row that carries a task's counts; `order` (stage, file, position) sorts the parts' error samples."""
+    stats.files = []
+    counts = json.dumps({"order": order, "stats": stats.to_dict()})
+    return (order[1], -1, *[None] * (len(schema) - 3), counts)
+
+
+def _only_counts(table: pa.Table) -> pa.Table:
+    """The counts rows of a linked source's records, in the schema of the rows."""
+    counted = table.filter(pc.is_valid(table[_COUNTS]))
+    nulls = pa.nulls(counted.num_rows, pa.string())
+    return pa.table([counted["file"], counted["seq"], nulls, nulls, nulls, counted[_COUNTS]], _ROWS)
+
+
+def _only_data(table: pa.Table) -> pa.Table:
+    return table.filter(pc.is_null(table[_COUNTS])).drop_columns([_COUNTS])
+
+
+def _records_schema(source: Source) -> pa.Schema:
+    fields = [("location", pa.string()), *((name, pa.string()) for name in source.link.fields)]
+    return pa.schema([*_PLACE, *fields, (_COUNTS, pa.string())])
+
+
+def _read_records(batch: pa.Table, source: Source, paths: list[str], on_error: str) -> Iterator[pa.Table]:
+    """Ray task of a linked source: the records of one raw file as rows of the link's fields, then its counts
+    (records read, and those filtered or rejected by the reader; the others are counted after the link)."""
+    schema = _records_schema(source)
+    for index in batch.column("file").to_pylist():
+        stats = BuildStats(source=source.name, on_error=on_error)
+        chunk: list[tuple] = []
+        records = _counted_records(source, [paths[index]], stats, on_error)
+        for seq, (_, location, record) in enumerate(records):
+            chunk.append((index, seq, location_text(location), *map(record.get, source.link.fields), None))
+            if len(chunk) >= _BATCH_ROWS:
+                yield _table(chunk, schema)
+                chunk = []
+        chunk.append(_counts_row(schema, (0, index, 0), stats))
+        yield _table(chunk, schema)
+
+
+def _finish_linked(table: pa.Table, source: Source, paths: list[str], on_error: str) -> Iterator[pa.Table]:
+    """Ray task over a link's outcome rows: count the filtered ones by reason, clean the pairs (errors name the
+    file and place of the record), and pass the rows on with their place, then the counts."""
     stats = BuildStats(source=source.name, on_error=on_error)
-    part_file = str(folder / f"part-{index:05d}.arrow")
-    features = features_for(kind_of(source.arity))
-    write_arrow(iter_rows(source, [path], stats, on_error), Path(part_file), features)
-    return part_file, stats.to_dict()
+    kept: list[tuple] = []
+    for row in table.to_pylist():
+        if row["filtered"] is not None:
+            stats.filtered[row["filtered"]] = stats.filtered.get(row["filtered"], 0) + 1
+            continue
+        texts = tuple(row[name] for name in ("anchor", "positive", "negative") if row[name] is not None)
+        try:
+            cleaned, same = _clean(source, [texts])
+        except RecordError as error:
+            _fail(stats, on_error, where(paths[row["file"]], row["location"]), error)
+            continue
+        stats.rows_kept += 1
+        stats.pairs_generated += 1
+        if same:
+            stats.same_text += 1
+            continue
+        stats.pairs_written += 1
+        kept.append((row["file"], row["seq"], *cleaned[0], None))
+    first = (table["file"][0].as_py(), table["seq"][0].as_py()) if table.num_rows else (0, 0)
+    kept.append(_counts_row(_ROWS, (1, *first), stats))
+    yield _table(kept, _ROWS)
+
+
+def _dedupe(rows):
+    """Global exact dedupe through Ray's hash shuffle: each row gets a 12-byte digest of its texts and its rank
+    (file, position); a group-by finds the first rank of every digest, and an inner join on (digest, rank) keeps that
+    row alone."""
+    from ray.data.aggregate import Min
+
+    keyed = rows.map_batches(_with_digest, **_ARROW).materialize()
+    partitions = engine.shuffle_partitions(keyed)
+    first = keyed.groupby("digest", num_partitions=partitions).aggregate(Min("rank", alias_name="first"))
+    kept = keyed.join(first, "inner", partitions, on=("digest", "rank"), right_on=("digest", "first"))
+    return kept.drop_columns(["digest", "rank"])
+
+
+def _with_digest(table: pa.Table) -> pa.Table:
+    """The digest of each row's texts (a counts row gets one of its own: it is never a duplicate) and its rank."""
+    rows = zip(*(table[name].to_pylist() for name in ("anchor", "positive", "negative", _COUNTS)), strict=True)
+    digests = [
+        hashlib.blake2b((counts or "\0".join(t or "" for t in texts)).encode(), digest_size=12).digest()
+        for *texts, counts in rows
+    ]
+    rank = pc.add(pc.shift_left(pc.cast(table["file"], pa.int64()), 40), table["seq"])
+    return table.append_column("digest", pa.array(digests, pa.binary())).append_column("rank", rank)
 
 
 def load_build(folder: str | Path) -> Build:

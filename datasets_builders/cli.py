@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from datasets_builders import engine
 from datasets_builders.build import ON_ERROR, STATS_FILE, Build, build_source, load_build
 from datasets_builders.miners.options import add_miner_options, miner_options
 from datasets_builders.publish import DEFAULT_MAX_SHARD_BYTES, check_out_dir, publish
@@ -43,7 +44,16 @@ def configure(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
         )
         sub.add_argument("--dedupe", action="store_true", help="drop exact duplicate pairs (counted)")
         sub.add_argument(
-            "--num-proc", type=int, default=1, help="raw files built at once by worker processes (default 1)"
+            "--address",
+            help="run on an existing Ray cluster: auto, ray://HOST:10001 or HOST:6379 (default: RAY_ADDRESS, else a "
+            "local Ray instance started for the command and stopped after it)",
+        )
+        sub.add_argument(
+            "--num-cpus",
+            "--num-proc",
+            dest="num_cpus",
+            type=int,
+            help="CPUs of the local Ray instance, i.e. raw files read at once (default: all of the machine's)",
         )
         add_miner_options(sub)
 
@@ -81,14 +91,12 @@ def main(args: argparse.Namespace) -> int:
     """Run a `data` subcommand."""
     if args.data_command == "list":
         return _list()
-    if args.num_proc < 1:
-        raise UserError("--num-proc must be at least 1")
     check_output_folder(args.out)
     if args.data_command == "build":
-        build = build_source(
-            _configured(args.source, args),
-            args.raw, on_error=args.on_error, dedupe=args.dedupe, out_dir=args.out, num_proc=args.num_proc
-        )
+        with engine.session(args.address, args.num_cpus):
+            build = build_source(
+                _configured(args.source, args), args.raw, on_error=args.on_error, dedupe=args.dedupe, out_dir=args.out
+            )
         _report(build)
         print(f"build written to {args.out}; publish it with: se1b data publish {args.out} --out DIR")
         return 0
@@ -101,13 +109,12 @@ def main(args: argparse.Namespace) -> int:
         raise UserError("--max-shard-mb must be positive")
     check_out_dir(args.out)  # before any build: a folder publish may not write into is refused at once
     builds: list[Build] = []
+    if names:  # one Ray instance for all the sources built here
+        with engine.session(args.address, args.num_cpus):
+            built = {name: build_source(_configured(name, args), args.raw, on_error=args.on_error, dedupe=args.dedupe)
+                     for name in names}
     for item in args.items:
-        if item in names:
-            build = build_source(
-                _configured(item, args), args.raw, on_error=args.on_error, dedupe=args.dedupe, num_proc=args.num_proc
-            )
-        else:
-            build = load_build(item)
+        build = built[item] if item in names else load_build(item)
         _report(build)
         builds.append(build)
     out = publish(builds, args.out, max_shard_bytes=int(args.max_shard_mb * 2**20), pretty_name=args.pretty_name)

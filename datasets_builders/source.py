@@ -29,6 +29,18 @@ requested language pair)."""
 
 
 @dataclass(frozen=True)
+class Link:
+    """How a source links records of all its raw files (Reddit: each reply with its parent comment, wherever it is
+    in the input), run on Ray Data by the builder: the reader yields each record as a dict of `fields` (str or
+    None); `run(records)` takes the Ray dataset of them (columns file, seq, location and the fields) and returns
+    one row per record: file, seq, location, `filtered` (why it gave no pair, or null) and anchor, positive,
+    negative (the texts; null when filtered, negative null in a pair)."""
+
+    fields: tuple[str, ...]
+    run: Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
 class Source:
     """A sentence-pair source: catalog facts for `data list` and the card, and how to read its raw files.
 
@@ -56,8 +68,9 @@ class Source:
         select_inputs: `InputSelector` for the files found in a folder (default: JSON-lines files, by name or
             content); a file named explicitly is always read, and is an error when it is not an input.
         files_reader: optional; reads all the raw files of one build together, in the order given, yielding
-            `(file, location, record)`; used instead of `reader` when an index must span files (a Reddit parent
-            index across consecutive months). It reports bad input as RecordError values, never by raising.
+            `(file, location, record)`, in one Ray task; used instead of `reader` when an index must span files and
+            no `link` does the job yet. It reports bad input as RecordError values, never by raising.
+        link: optional `Link`: records of all the files joined or grouped on Ray Data (exact, any size).
         configure: optional; `configure(**options)` returns this source with other filter settings (a miner's
             `--min-score` ...); a `UserError` for an option the source does not take.
     """
@@ -80,6 +93,7 @@ class Source:
     notes: str = ""
     select_inputs: InputSelector = select_json_lines
     files_reader: Callable[[list[str]], Iterator[tuple[str, Any, Any]]] | None = None
+    link: Link | None = None
     configure: Callable[..., Source] | None = None
     license_name: str = ""
     license_link: str = ""

@@ -27,3 +27,16 @@ def minilm_path() -> Path:
     digest = hashlib.sha256((path / "model.safetensors").read_bytes()).hexdigest()
     assert digest == MINILM_SHA256, f"unexpected all-MiniLM-L6-v2 weights: {digest}"
     return path
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray instance for the whole test session (builds run on Ray Data; start-up is paid once). Builds
+    find it running and use it (datasets_builders.engine.session)."""
+    from datasets_builders import engine
+
+    engine.start(num_cpus=2)
+    yield
+    import ray
+
+    ray.shutdown()

@@ -15,6 +15,8 @@ import pytest
 from se1b.cli import main as se1b
 from se1b.errors import UserError
 
+pytestmark = pytest.mark.usefixtures("ray_session")  # builds run on Ray Data: one instance for all tests
+
 
 def _squad_raw(path: Path, lines: list[bytes]) -> Path:
     with gzip.open(path, "wb") as handle:

@@ -15,6 +15,8 @@ from datasets_builders import build_source, get_source, list_sources, load_build
 from datasets_builders.publish import publish
 from model_cards.dataset_card import size_category
 
+pytestmark = pytest.mark.usefixtures("ray_session")  # builds run on Ray Data: one instance for all tests
+
 # The raw form of each catalogued source's files (the form its canonical URL serves; see the catalog).
 PAIR_LIST = (
     "altlex",

@@ -25,6 +25,8 @@ from training.loop.distill import main as distill_main
 from training.model.sentence_model import load_sentence_model
 from training.model.tiny import write_tiny_model
 
+pytestmark = pytest.mark.usefixtures("ray_session")  # builds run on Ray Data: one instance for all tests
+
 
 class CountingTeacher:
     """Wraps `training.data.teacher.load_teacher` to count teacher loads and the texts it embeds."""

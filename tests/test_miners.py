@@ -13,12 +13,11 @@ import datasets
 import pytest
 import zstandard
 
-from datasets_builders import build_source
+from datasets_builders import build_source, mine_reddit
 from datasets_builders.miners import (
     MiningStats,
     mine_codesearchnet,
     mine_nli,
-    mine_reddit,
     mine_stackexchange,
     mine_wikipedia,
     stackexchange,
@@ -27,6 +26,8 @@ from datasets_builders.miners.text import html_to_text, wiki_categories, wiki_in
 from datasets_builders.publish import publish
 from se1b.cli import main as se1b
 from se1b.errors import UserError
+
+pytestmark = pytest.mark.usefixtures("ray_session")  # builds run on Ray Data: one instance for all tests
 
 # --- StackExchange ----------------------------------------------------------------------------------------------
 
@@ -233,15 +234,18 @@ def test_reddit_dumps_need_the_long_window(tmp_path):
     assert len(list(mine_reddit(dump))) == 1
 
 
-def test_reddit_bounded_parent_index_counts_pairs_lost_to_eviction(tmp_path):
+def test_reddit_join_is_exact_however_far_back_the_parent_is(tmp_path):
     comments = [comment("c1", "t3_x", "The very first comment of the thread.")]
-    comments += [comment(f"d{i}", "t3_x", f"Unrelated top-level comment number {i}.") for i in range(5)]
+    comments += [comment(f"d{i}", "t3_x", f"Unrelated top-level comment number {i}.") for i in range(3000)]
     comments += [comment("e1", "t1_c1", "A late reply to the very first comment.")]
+    comments.insert(0, comment("e0", "t1_e1", "A reply that comes before its parent in the dump."))
     dump = write_comments(tmp_path / "RC_2015-01.zst", comments)
     stats = MiningStats()
-    assert list(mine_reddit(dump, stats=stats, max_parents=3)) == []
-    assert stats.dropped == {"parent_is_submission": 6, "parent_evicted": 1}
-    assert len(list(mine_reddit(dump, max_parents=10))) == 1
+    assert pairs_of(list(mine_reddit(dump, stats=stats))) == [
+        ("A late reply to the very first comment.", "A reply that comes before its parent in the dump."),
+        ("The very first comment of the thread.", "A late reply to the very first comment."),
+    ]  # in input order of the replies
+    assert stats.dropped == {"parent_is_submission": 3001} and stats.records == len(comments)
 
 
 def test_reddit_parents_are_found_across_monthly_files(tmp_path):

@@ -10,6 +10,8 @@ from parallel_fixtures import EN_DE, write_moses, write_tsv
 from datasets_builders import build_source, get_source, list_sources, publish
 from se1b.errors import UserError
 
+pytestmark = pytest.mark.usefixtures("ray_session")  # builds run on Ray Data: one instance for all tests
+
 EXPECTED = [{"anchor": en, "positive": de} for en, de in EN_DE]  # a pair config: no negative column
 
 

@@ -18,6 +18,8 @@ from datasets_builders.publish import publish
 from model_cards.hub_rules import dataset_card_problems
 from training.model.tiny import write_tiny_model
 
+pytestmark = pytest.mark.usefixtures("ray_session")  # builds run on Ray Data: one instance for all tests
+
 # one catalogued source of each kind, in its real raw format: squad lists [question, passage], allnli
 # [premise, entailment, contradiction]
 KINDS = {"squad": ("pairs", 2), "allnli": ("triplets", 3)}

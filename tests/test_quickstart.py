@@ -4,6 +4,7 @@ export -> card, offline, on real text (the local Python standard library), nothi
 import json
 from collections import Counter
 
+import pytest
 import yaml
 from datasets import load_dataset
 from sentence_transformers import SentenceTransformer
@@ -14,6 +15,8 @@ from se1b.cli import main as se1b
 from training.model.backends import missing_packages
 from training.quickstart.run import DATASET_NAME
 from training.quickstart.stdlib_pairs import HELDOUT_LABEL, HELDOUT_NAME, SOURCE
+
+pytestmark = pytest.mark.usefixtures("ray_session")  # builds run on Ray Data: one instance for all tests
 
 MODULE = '''"""A module."""
 

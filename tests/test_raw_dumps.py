@@ -34,13 +34,15 @@ from test_miners import (
     write_zst_lines,
 )
 
-from datasets_builders import build_source, publish
-from datasets_builders.miners import MiningStats, mine_reddit, mine_stackexchange, mine_wikipedia
+from datasets_builders import build_source, mine_reddit, publish
+from datasets_builders.miners import MiningStats, mine_stackexchange, mine_wikipedia
 from datasets_builders.miners.options import FIXED, MINERS, OPTIONS
 from datasets_builders.miners.stackexchange import strip_duplicate_notice
 from datasets_builders.miners.text import media_prefix, namespace_names, wiki_to_text
 from se1b.cli import main as se1b
 from se1b.errors import UserError
+
+pytestmark = pytest.mark.usefixtures("ray_session")  # builds run on Ray Data: one instance for all tests
 
 # --- Wikipedia --------------------------------------------------------------------------------------------------
 
@@ -249,21 +251,24 @@ def test_reddit_months_built_together_link_replies_across_the_boundary(tmp_path,
     assert "read 2 rows, kept 1, filtered 1 (parent_is_submission 1)" in capsys.readouterr().out
     one_by_one = build_source("reddit_comments", [february], progress=False)
     assert one_by_one.stats.filtered == {"parent_not_in_input": 1}
-    build = build_source("reddit_comments", [january, february], num_proc=2, progress=False)  # still one index
+    build = build_source("reddit_comments", [february, january], progress=False)  # one join over both
     assert build.dataset.to_list() == [dict(zip(("anchor", "positive"), REDDIT_PAIRS[0], strict=True))]
 
 
-def test_reddit_index_bound_across_files_counts_evictions(tmp_path, capsys):
+def test_reddit_join_across_files_finds_a_parent_months_back(tmp_path, capsys):
     raw = tmp_path / "raw"
     raw.mkdir()
     write_comments(raw / "RC_2015-01.zst", [comment("c1", "t3_x", "The very first comment of the thread.")])
-    filler = [comment(f"d{i}", "t3_x", f"Unrelated top-level comment number {i}.") for i in range(5)]
-    write_comments(raw / "RC_2015-02.zst", [*filler, comment("e1", "t1_c1", "A late reply to the first one.")])
+    filler = [comment(f"d{i}", "t3_x", f"Unrelated top-level comment number {i}.") for i in range(2000)]
+    write_comments(raw / "RC_2015-02.zst", filler)
+    write_comments(raw / "RC_2015-03.zst", [*filler[:5], comment("e1", "t1_c1", "A late reply to the first one.")])
     args = ["data", "build", "reddit_comments", "--raw", str(raw), "--out", str(tmp_path / "b")]
-    assert se1b([*args, "--max-parents", "3"]) == 0
-    assert "parent_evicted 1" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # the bounded index is gone: the join is exact
+        se1b([*args, "--max-parents", "3"])
+    assert "unrecognized arguments: --max-parents" in capsys.readouterr().err
     assert se1b(args) == 0
-    assert "1 pairs written" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "read 2,006 rows, kept 1, filtered 2,005 (parent_is_submission 2,005)" in out and "1 pairs written" in out
 
 
 def test_miner_filters_are_build_options_with_their_defaults_in_help(tmp_path, capsys):

@@ -15,7 +15,7 @@ from typing import Any
 from . import codesearchnet, nli, reddit, stackexchange, wikipedia
 
 MINERS: dict[str, Callable] = {
-    "reddit_comments": reddit.reddit_events,
+    "reddit_comments": reddit.reddit_comments,
     "stackexchange_dump_*": stackexchange.stackexchange_events,
     "wikipedia_category_intros": wikipedia.wikipedia_events,
     "codesearchnet_*": codesearchnet.codesearchnet_events,
@@ -43,7 +43,6 @@ OPTIONS: dict[str, tuple[Callable[[str], Any], str, str]] = {
     "min_score": (int, "N", "lowest Reddit comment score kept"),
     "bot_authors": (_names, "A,B", "Reddit authors dropped as bots, comma-separated"),
     "drop_bot_like_authors": (_yes_no, "yes|no", "drop Reddit authors whose name ends in 'bot'"),
-    "max_parents": (int, "N", "Reddit parent index size (memory bound; replies losing their parent are counted)"),
     "min_question_score": (int, "N", "lowest Stack Exchange question score kept"),
     "min_answer_score": (int, "N", "lowest Stack Exchange answer score kept"),
     "index_dir": (str, "DIR", "folder for Stack Exchange's temporary on-disk index"),

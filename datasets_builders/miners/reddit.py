@@ -16,48 +16,41 @@ Filters (like the 2021 Reddit data, from the PolyAI conversational-datasets pipe
 >= `min_score`=1; authors in `bot_authors` (AutoModerator by default) or, with `drop_bot_like_authors`, whose name
 ends in "bot", are dropped.
 
-Memory: a parent must be looked up when its reply arrives, and a month holds tens of millions of comments. The
-parent index is an LRU of the `max_parents` most recently seen or used comments (default 1,000,000: about
-0.4 GB at 2015 comment sizes). Replies usually come within hours, so most parents are still there; a reply whose
-parent was evicted loses its pair. The index spans all the files of one call, so give consecutive months together
-(`mine_reddit(folder)`, or `se1b data build reddit_comments --raw RC_2015-01.zst RC_2015-02.zst`): a reply early in
-February finds its parent from late January. Those losses are counted as "parent_evicted": Reddit ids are base-36
-counters that grow with time, so a missing parent whose id lies between the first id read and the newest evicted id was
-read and evicted (an estimate: a comment missing from the dump itself would be counted there too). A missing
-parent outside that range is "parent_not_in_input" (e.g. in the previous month's file). An on-disk index would lose
-nothing but costs a disk write and lookup per comment; raise `max_parents` to trade memory for fewer losses.
-Decoding itself holds up to one zstd window of history (2 GiB for the Pushshift files compressed with --long=31):
-a fixed cost of the format, reached after the first window of data and not growing after it.
+Linking: every comment of the given files is a record of one Ray Data dataset, and each reply is joined to its parent
+by id through Ray's hash shuffle (`link_replies`): a reply finds its parent wherever it is in the input, months
+earlier or in a later file, and nothing is lost to a memory bound; the shuffle spills to disk when it outgrows
+memory. Give consecutive months together (`se1b data build reddit_comments --raw RC_2015-01.zst RC_2015-02.zst`):
+a parent outside the given files is "parent_not_in_input". Comment ids are unique in the Pushshift dumps; a
+comment given twice (the same file passed twice) would give its replies one pair per copy.
+Decoding holds up to one zstd window of history per file being read (2 GiB for the Pushshift files compressed
+with --long=31): a fixed cost of the format, reached after the first window of data and not growing after it.
 """
 
 from __future__ import annotations
 
 import html
-from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
-from .common import Drop, Event, MiningStats, input_files, json_records, missing_field, pair
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from datasets_builders import engine
+
+from .common import Drop, Event, json_records, missing_field
 from .text import normalize_whitespace
 
 MIN_CHARS = 9
 MAX_CHARS = 1024
 MIN_SCORE = 1
 BOT_AUTHORS = ("AutoModerator",)
-MAX_PARENTS = 1_000_000
 DELETED_BODIES = ("[deleted]", "[removed]")
 FILE_PATTERNS = ("RC_*", "*.zst", "*.bz2", "*.xz", "*.gz", "*.json", "*.jsonl", "*.ndjson")
 FIELDS = {"id": str, "parent_id": str, "body": str, "score": int}
+RECORD_FIELDS = ("id", "parent", "body", "filtered")
 
 
-def _base36(comment_id: str) -> int | None:
-    try:
-        return int(comment_id, 36)
-    except ValueError:
-        return None
-
-
-def reddit_events(
+def reddit_comments(
     files: list[Path],
     *,
     min_chars: int = MIN_CHARS,
@@ -65,14 +58,12 @@ def reddit_events(
     min_score: int = MIN_SCORE,
     bot_authors: tuple[str, ...] = BOT_AUTHORS,
     drop_bot_like_authors: bool = True,
-    max_parents: int = MAX_PARENTS,
 ) -> Iterator[Event]:
-    """Events of Reddit comment dumps read in order with one shared parent index: each comment (line) is the
-    response of one pair or one Drop."""
+    """Events of Reddit comment dumps, file by file: each comment (line) as a record {"id", "parent" (the id of the
+    parent comment it replies to, when it passes the filters), "body" (cleaned; None when the comment itself is
+    filtered out), "filtered" (its own filter reason, or "parent_is_submission"; None for a reply to link)}, or an
+    error Drop. Every comment stays a record, filtered or not, so a reply to a filtered comment is known as such."""
     bots = {name.lower() for name in bot_authors}
-    parents: OrderedDict[str, str | None] = OrderedDict()  # id -> cleaned body, or None when filtered out
-    first_id: int | None = None
-    newest_evicted = -1
 
     def own_drop(record: dict, author: str) -> str | None:
         body = record["body"]
@@ -96,44 +87,64 @@ def reddit_events(
             if problem := missing_field(record, FIELDS):
                 yield file, location, problem
                 continue
-            record["body"] = normalize_whitespace(html.unescape(record["body"]))
-            comment_id = record["id"]
-            number = _base36(comment_id)
-            if first_id is None and number is not None:
-                first_id = number
-            rejected = own_drop(record, str(record.get("author") or ""))
-            drop = rejected
-            if drop is None:
+            body = normalize_whitespace(html.unescape(record["body"]))
+            record["body"] = body
+            comment = {"id": record["id"], "parent": None, "body": body, "filtered": None}
+            if drop := own_drop(record, str(record.get("author") or "")):
+                comment.update(body=None, filtered=drop)
+            else:
                 kind, _, parent_id = record["parent_id"].partition("_")
-                if kind != "t1":
-                    drop = "parent_is_submission"
-                elif parent_id in parents:
-                    parents.move_to_end(parent_id)  # an active thread stays in the index
-                    context = parents[parent_id]
-                    if context is None:
-                        drop = "parent_filtered"
-                    else:
-                        yield file, location, pair(context, record["body"])
+                if kind == "t1":
+                    comment["parent"] = parent_id
                 else:
-                    parent_number = _base36(parent_id)
-                    seen_and_evicted = parent_number is not None and first_id is not None
-                    seen_and_evicted = seen_and_evicted and first_id <= parent_number <= newest_evicted
-                    drop = "parent_evicted" if seen_and_evicted else "parent_not_in_input"
-            if drop:
-                yield file, location, Drop(drop)
-            parents[comment_id] = None if rejected else record["body"]
-            if len(parents) > max_parents:
-                evicted, _ = parents.popitem(last=False)
-                newest_evicted = max(newest_evicted, _base36(evicted) or -1)
+                    comment["filtered"] = "parent_is_submission"
+            yield file, location, comment
 
 
-def mine_reddit(path: str | Path, *, stats: MiningStats | None = None, **options) -> Iterator[dict]:
-    """Stream {"anchor": parent comment, "positive": reply, "negative": None} pairs from Reddit comment dumps
-    (`options`: the keyword arguments of `reddit_events`). Each comment read is the reply of one pair or counted
-    once under a drop reason, so comments read == stats.records.
+def link_replies(comments):
+    """The outcome of every comment record (see `Link`): replies joined to their parents by id on Ray Data (a
+    left outer hash join: a reply without a match is "parent_not_in_input", one whose parent was filtered out is
+    "parent_filtered", the others give the pair (parent body, reply body)); the rest keep their own reason."""
+    parents = comments.map_batches(_parents, batch_format="pyarrow")
+    replies = comments.map_batches(_replies, batch_format="pyarrow")
+    partitions = engine.shuffle_partitions(comments)
+    joined = replies.join(parents, join_type="left_outer", num_partitions=partitions, on=("parent",))
+    decided = comments.map_batches(_already_decided, batch_format="pyarrow")
+    return decided.union(joined.map_batches(_reply_outcomes, batch_format="pyarrow"))
 
-    >>> pairs = list(mine_reddit("dumps/RC_2015-01.zst", stats=MiningStats(on_error="skip")))  # doctest: +SKIP
-    """
-    stats = stats if stats is not None else MiningStats()
-    files = input_files(path, FILE_PATTERNS, "Reddit comment dump (RC_*.zst, .xz, .bz2)")
-    yield from stats.pairs_of(reddit_events(files, **options))
+
+_OUTCOME = pa.schema([
+    ("file", pa.int32()), ("seq", pa.int64()), ("location", pa.string()), ("filtered", pa.string()),
+    ("anchor", pa.string()), ("positive", pa.string()), ("negative", pa.string()),
+])  # fmt: skip
+
+
+def _parents(table: pa.Table) -> pa.Table:
+    return pa.table({
+        "parent": table["id"], "parent_body": table["body"], "found": pa.array([True] * table.num_rows, pa.bool_())
+    })  # fmt: skip
+
+
+def _replies(table: pa.Table) -> pa.Table:
+    return table.filter(pc.is_valid(table["parent"])).select(["file", "seq", "location", "parent", "body"])
+
+
+def _already_decided(table: pa.Table) -> pa.Table:
+    decided = table.filter(pc.is_valid(table["filtered"]))
+    nulls = pa.nulls(decided.num_rows, pa.string())
+    columns = [decided["file"], decided["seq"], decided["location"], decided["filtered"], nulls, nulls, nulls]
+    return pa.table(columns, schema=_OUTCOME)
+
+
+def _reply_outcomes(table: pa.Table) -> pa.Table:
+    found = pc.fill_null(table["found"], False)
+    no_reason = pa.scalar(None, pa.string())
+    filtered = pc.if_else(
+        found, pc.if_else(pc.is_valid(table["parent_body"]), no_reason, "parent_filtered"), "parent_not_in_input"
+    )
+    paired = pc.is_null(filtered)
+    nulls = pa.nulls(table.num_rows, pa.string())
+    anchor = pc.if_else(paired, table["parent_body"], nulls)
+    positive = pc.if_else(paired, table["body"], nulls)
+    columns = [table["file"], table["seq"], table["location"], filtered, anchor, positive, nulls]
+    return pa.table(columns, schema=_OUTCOME)

@@ -1,8 +1,9 @@
 """The miners as builder sources: `se1b data build|publish NAME --raw PATH...` and `build_source(NAME, [PATH])`.
 
-Reddit, Wikipedia and NLI read all the raw files of one build together (`Source.files_reader`), in natural order,
-so that their bounded indexes span files: `--raw RC_2015-01.zst RC_2015-02.zst` links a February reply to its
-January parent, and the parts of a split Wikipedia dump pair articles across parts. Stack Exchange and
+Reddit reads each file in its own Ray task and joins replies to parents across all the files of a build
+(`Source.link`): `--raw RC_2015-01.zst RC_2015-02.zst` links a February reply to its January parent. Wikipedia and
+NLI read all the raw files of one build together in one task (`Source.files_reader`), in natural order, so that
+their bounded indexes span files: the parts of a split Wikipedia dump pair articles across parts. Stack Exchange and
 CodeSearchNet read file by file (a site's tables are found from its Posts.xml or its archive).
 
 Miner filters have their documented defaults; `se1b data build` exposes them as options (miners/options.py), and
@@ -24,7 +25,7 @@ from typing import Any
 
 from datasets_builders.catalog import CATALOG, STACKEXCHANGE_CITATION
 from datasets_builders.readers import Bounded, Filtered, RecordError, keep_where
-from datasets_builders.source import Source
+from datasets_builders.source import Link, Source
 from se1b.errors import UserError
 
 from . import codesearchnet, nli, reddit, stackexchange, wikipedia
@@ -165,12 +166,12 @@ def _reddit_source(**options: Any) -> Source:
         homepage="https://github.com/PolyAI-LDN/conversational-datasets/tree/master/reddit",
         raw_format="Reddit comment dumps: RC_YYYY-MM .bz2 / .xz / .zst (Pushshift comment JSON lines)",
         tags=("conversational", "mined"),
-        reader=miner_reader(reddit.reddit_events, **options),
-        files_reader=miner_files_reader(reddit.reddit_events, **options),
+        reader=miner_reader(reddit.reddit_comments, **options),
+        link=Link(reddit.RECORD_FIELDS, reddit.link_replies),
         to_texts=pair_texts,
         notes="Filters: [deleted]/[removed] bodies, bot authors, score < 1, under 9 or over 1,024 characters. "
-        "One parent index of 1,000,000 comments spans all the files of a build (give consecutive months together); "
-        "replies whose parent was evicted are lost, counted as parent_evicted." + _options_note(options),
+        "Each reply is joined to its parent comment wherever it is in the files of the build (an exact hash join on "
+        "Ray Data; give consecutive months together)." + _options_note(options),
     )
 
 
@@ -273,7 +274,7 @@ SOURCES = [
         _configurable(lambda kind=kind, **o: _stackexchange_source(kind, **o), stackexchange.stackexchange_events)
         for kind in stackexchange.KINDS
     ),
-    _configurable(_reddit_source, reddit.reddit_events),
+    _configurable(_reddit_source, reddit.reddit_comments),
     *(
         _configurable(
             lambda language=language, **o: _codesearchnet_source(language, **o),

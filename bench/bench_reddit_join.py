@@ -1,0 +1,175 @@
+"""Reddit: the exact comment -> parent join on Ray Data vs the single-process miner with its LRU parent index (main at
+commit 31c854b), on the same generated months, side by side; then the same build on a 2-node Ray cluster on
+localhost, compared byte for byte with the local one.
+
+    git worktree add /tmp/se1b-31c854b 31c854b        # the old miner, outside this tree
+    python bench/bench_reddit_join.py --comments 2000000 --old-tree /tmp/se1b-31c854b
+
+Months: `bench_miners.generate_reddit`, the comments split over 2 monthly files (ids continue across months; 30 %
+top-level, 62 % replies to one of the last 2,000 comments, 8 % replies to any earlier comment, possibly last month).
+Each measurement runs in a fresh process: new with a local Ray instance of 1 and of 2 CPUs (started before the clock;
+start-up reported apart), old in one process (its default index of 1,000,000 comments). Speed is comments read per
+second, per core = divided by the CPUs used. Pairs are compared as sets of (parent, reply) digests: the new miner
+must find every pair the old one finds, plus the ones the old one lost to eviction. Peak memory: the summed RSS of
+the job's process tree (Ray's processes included), sampled every 0.1 s.
+The 2-node cluster: `ray start --head --node-ip-address 127.0.0.1 --num-cpus 1` + `ray start --address ...
+--num-cpus 1`, loopback only, RAY_AUTH_MODE=disabled on both nodes and the client, stopped by their own process ids.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+
+from bench_build import TreeMemory  # noqa: E402
+from bench_miners import generate_reddit  # noqa: E402
+
+
+def digest(anchor: str, positive: str) -> bytes:
+    return hashlib.blake2b(f"{anchor}\0{positive}".encode(), digest_size=8).digest()
+
+
+def child_new(cpus: int, folder: str, out: str, digests: str) -> dict:
+    from datasets_builders import build_source, engine
+
+    memory = TreeMemory()
+    start = time.perf_counter()
+    engine.start(num_cpus=cpus)
+    startup = time.perf_counter() - start
+    start = time.perf_counter()
+    build = build_source("reddit_comments", [folder], out_dir=out, progress=False)
+    seconds = time.perf_counter() - start
+    with open(digests, "wb") as handle:
+        for batch in build.dataset.iter(batch_size=100_000):
+            handle.write(b"".join(map(digest, batch["anchor"], batch["positive"])))
+    stats = build.stats
+    return {"comments": stats.rows_read, "pairs": stats.pairs_written, "seconds": seconds, "startup_s": startup,
+            "peak_mib": memory.stop_mib(), "filtered": stats.filtered}  # fmt: skip
+
+
+def child_old(old_tree: str, folder: str, digests: str) -> dict:
+    sys.path.insert(0, old_tree)
+    from datasets_builders.miners import MiningStats, mine_reddit  # the old tree's, first on sys.path
+
+    memory = TreeMemory()
+    stats = MiningStats(on_error="skip")
+    start = time.perf_counter()
+    with open(digests, "wb") as handle:
+        for pair in mine_reddit(folder, stats=stats):
+            handle.write(digest(pair["anchor"], pair["positive"]))
+    seconds = time.perf_counter() - start
+    return {"comments": stats.records, "pairs": stats.pairs, "seconds": seconds, "startup_s": 0.0,
+            "peak_mib": memory.stop_mib(), "filtered": dict(stats.dropped)}  # fmt: skip
+
+
+def run_child(*args: str) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(done.stderr)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def read_digests(path: Path) -> set[bytes]:
+    data = path.read_bytes()
+    return {data[i : i + 8] for i in range(0, len(data), 8)}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cluster_build(folder: Path, out: Path) -> float:
+    """Build on a 2-node localhost cluster started here (and stopped by its own processes); returns seconds."""
+    import psutil
+
+    env = os.environ | {"RAY_AUTH_MODE": "disabled"}
+    port = free_port()
+    ray = str(Path(sys.executable).with_name("ray"))
+    head = [ray, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "1"]
+    subprocess.run([*head, "--include-dashboard", "false"], env=env, check=True, capture_output=True)
+    worker = [ray, "start", "--address", f"127.0.0.1:{port}", "--node-ip-address", "127.0.0.1", "--num-cpus", "1"]
+    try:
+        subprocess.run(worker, env=env, check=True, capture_output=True)
+        command = [sys.executable, "-m", "se1b.cli", "data", "build", "reddit_comments", "--raw", str(folder)]
+        start = time.perf_counter()
+        subprocess.run([*command, "--address", f"127.0.0.1:{port}", "--out", str(out)], env=env, check=True)
+        return time.perf_counter() - start
+    finally:  # `ray stop` would end every Ray process of this user: end only this cluster's
+        lines = [(p, " ".join(p.info["cmdline"] or [])) for p in psutil.process_iter(["cmdline"])]
+        marks = {f"127.0.0.1:{port}", f"--gcs_server_port={port}"}
+        # every process of this cluster names its session folder, which its GCS server's command line gives
+        gcs = [line for _, line in lines if f"--gcs_server_port={port}" in line]
+        marks |= {mark for line in gcs for mark in re.findall(r"session_[\d_-]+", line)}
+        ours = [process for process, line in lines if any(mark in line for mark in marks)]
+        for process in ours:
+            for one in [*process.children(recursive=True), process]:
+                try:
+                    one.kill()
+                except psutil.NoSuchProcess:
+                    continue
+        Path("/tmp/ray/ray_current_cluster").unlink(missing_ok=True)  # the address `ray start` left for ray.init
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--comments", type=int, default=2_000_000, help="comments over the 2 months")
+    parser.add_argument("--old-tree", required=False, help="a checkout of main at 31c854b (git worktree)")
+    parser.add_argument("--no-cluster", action="store_true", help="skip the 2-node localhost cluster run")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        print(json.dumps(child_new(int(rest[0]), *rest[1:]) if kind == "new" else child_old(*rest)))
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-reddit-") as tmp:
+        work, months = Path(tmp), Path(tmp) / "months"
+        months.mkdir()
+        half = args.comments // 2
+        generate_reddit(months / "RC_2015-01.zst", half, seed=1)
+        generate_reddit(months / "RC_2015-02.zst", args.comments - half, seed=2, start=half)
+        runs = {}
+        if args.old_tree:
+            runs["old (LRU index, 1 process)"] = (1, run_child("old", args.old_tree, str(months), str(work / "old")))
+        for cpus in (1, 2):
+            out, digests = work / f"new{cpus}", work / f"new{cpus}.digests"
+            runs[f"new (Ray Data join, {cpus} CPU)"] = (cpus, run_child("new", str(cpus), str(months), str(out),
+                                                                        str(digests)))  # fmt: skip
+        new = read_digests(work / "new2.digests")
+        print("| miner | CPUs | comments | pairs | comments/s | comments/s per core | Ray start-up s | peak MiB |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for name, (cpus, result) in runs.items():
+            rate = result["comments"] / result["seconds"]
+            print(f"| {name} | {cpus} | {result['comments']:,} | {result['pairs']:,} | {rate:,.0f} | "
+                  f"{rate / cpus:,.0f} | {result['startup_s']:.1f} | {result['peak_mib']:,.0f} |")  # fmt: skip
+        one, two = runs["new (Ray Data join, 1 CPU)"][1], runs["new (Ray Data join, 2 CPU)"][1]
+        print(f"\n2 vs 1 CPU throughput: {one['seconds'] / two['seconds']:.2f}x")
+        same = (work / "new1" / "pairs.arrow").read_bytes() == (work / "new2" / "pairs.arrow").read_bytes()
+        print(f"1-CPU and 2-CPU builds byte-identical: {same}")
+        if args.old_tree:
+            old = read_digests(work / "old")
+            evicted = runs["old (LRU index, 1 process)"][1]["filtered"].get("parent_evicted", 0)
+            print(f"old pairs all found by new: {old <= new}; new pairs the old one lost: {len(new - old):,} "
+                  f"(old counted {evicted:,} as parent_evicted)")
+        if not args.no_cluster:
+            seconds = cluster_build(months, work / "cluster")
+            same = (work / "cluster" / "pairs.arrow").read_bytes() == (work / "new2" / "pairs.arrow").read_bytes()
+            print(f"2-node localhost cluster build: {seconds:.1f} s (client start-up included); "
+                  f"pairs.arrow byte-identical to the local build: {same}")
+
+
+if __name__ == "__main__":
+    main()

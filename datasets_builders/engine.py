@@ -1,0 +1,131 @@
+"""The one place that owns Ray: starting or joining an instance, and turning task failures into our one-line errors.
+
+Every build runs on Ray Data. By default `session()` starts a local Ray instance for the build (no dashboard, its
+own auth token, workers that import what the driver imports) and stops it afterwards; `address` ("auto",
+"ray://host:10001", "host:6379") or RAY_ADDRESS joins an existing cluster instead, whose nodes must have this
+package installed. When Ray is already initialised (a test session, a notebook), that instance is used as it is.
+
+A `UserError` raised inside a Ray task (bad input: file and line) reaches the caller as the same one-line
+`UserError`, never as a Ray traceback; a cluster that wants an auth token the driver lacks is one line saying what
+to set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from se1b.errors import UserError
+
+ADDRESS_ENV = "RAY_ADDRESS"
+_AUTH_HINT = (
+    "the Ray cluster at {address} requires token authentication: set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to the "
+    "cluster's token (on its head node: ~/.ray/auth_token), or start the cluster with RAY_AUTH_MODE=disabled"
+)
+
+
+def _quiet_ray_data() -> None:
+    """No progress bars or per-operator logs from Ray Data: the build prints its own summary line."""
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    context.log_internal_stack_trace = False
+    context.raise_original_map_exception = True
+    logging.getLogger("ray.data").setLevel(logging.CRITICAL)  # a failed task is reported by us, in one line
+
+
+@contextlib.contextmanager
+def session(address: str | None = None, num_cpus: int | None = None) -> Iterator[None]:
+    """Ray for the duration of a build: the running instance if Ray is already initialised, else the cluster at
+    `address` (or RAY_ADDRESS), else a local instance of `num_cpus` CPUs (default: all) stopped on exit."""
+    import ray
+
+    if num_cpus is not None and num_cpus < 1:
+        raise UserError("--num-cpus must be at least 1")
+    if ray.is_initialized():
+        _quiet_ray_data()
+        yield
+        return
+    address = address or os.environ.get(ADDRESS_ENV) or None
+    if address is not None and num_cpus is not None:
+        raise UserError("--num-cpus applies to the local Ray instance; a cluster's CPUs are set by `ray start`")
+    start(address, num_cpus)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def start(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Start a local Ray instance (address None) or connect to a cluster, with workers that import what this
+    process imports (its sys.path), quietly."""
+    import ray
+
+    runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}}
+    options: dict[str, Any] = {
+        "include_dashboard": False,
+        "logging_level": logging.ERROR,
+        "log_to_driver": False,
+        "configure_logging": True,
+    }
+    if address is None:
+        # "local": always a new instance of our own, never a cluster some `ray start` left on this machine (which
+        # ray.init() would otherwise join). Ray 2.60 sets up its token itself: nothing to configure.
+        options["address"] = "local"
+        options["num_cpus"] = num_cpus
+        options["runtime_env"] = runtime_env
+    else:
+        options["address"] = address
+        if address.startswith("ray://"):  # a Ray Client server runs the job in a cluster-side process
+            options.pop("log_to_driver")
+    try:
+        ray.init(**options)
+    except Exception as error:  # connection refused, no cluster at "auto", a missing token: one line each
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "auth" in message.lower() or "token" in message.lower():
+            raise UserError(_AUTH_HINT.format(address=address)) from None
+        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        raise UserError(f"cannot start or reach {where}: {message}") from None
+    _quiet_ray_data()
+
+
+PARTITION_BYTES = 64 * 2**20
+
+
+def shuffle_partitions(dataset) -> int:
+    """How many partitions a join or group-by of a materialized `dataset` gets: one per 64 MiB of input, which bounds
+    the memory of each shuffle task whatever the input size (a tiny input: one partition, one aggregator)."""
+    return max(1, -(-dataset.size_bytes() // PARTITION_BYTES))
+
+
+def user_error_of(error: BaseException) -> UserError | None:
+    """The `UserError` a Ray task raised, found in the chain of wrappers Ray puts around it (None if not one)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        cause = getattr(error, "cause", None)  # a RayTaskError (also an instance of its cause's class) wraps it
+        if isinstance(cause, BaseException):
+            error = cause
+        elif isinstance(error, UserError):  # Ray Data appends lines about retries to the message: not ours
+            return UserError(str(error).splitlines()[0])
+        else:
+            error = error.__cause__ or error.__context__
+    return None
+
+
+@contextlib.contextmanager
+def task_errors() -> Iterator[None]:
+    """Re-raise a `UserError` from inside a Ray task as the same one-line `UserError` (no Ray traceback)."""
+    try:
+        yield
+    except Exception as error:
+        found = user_error_of(error)
+        if found is None:
+            raise
+        raise found from None

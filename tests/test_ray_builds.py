@@ -1,0 +1,100 @@
+"""Builds on Ray Data: the same output whatever the workers and the order of the files, every record counted,
+a killed worker's task retried with identical output, errors from inside tasks as our one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_miners import comment, write_comments
+
+from datasets_builders import Source, build_source, engine, read_json_lines
+from se1b.errors import UserError
+
+pytestmark = pytest.mark.usefixtures("ray_session")  # builds run on Ray Data: one instance for all tests
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def reddit_months(folder: Path) -> list[Path]:
+    """Three months: a parent in January answered in March, a thread inside February, duplicates across months."""
+    folder.mkdir()
+    january = [comment("a1", "t3_x", "A question asked back in January."), comment("a2", "t3_x", "Same words here.")]
+    february = [comment(f"b{i}", "t3_x", f"Top-level comment number {i} in February.") for i in range(40)]
+    february += [comment("bz", "t1_b3", "A reply inside February to number three."), comment("bd", "t1_a2", "x")]
+    march = [comment("c1", "t1_a1", "The answer, two months later."), comment("c2", "t1_zz", "Orphan reply here.")]
+    march += [comment("c3", "t1_a1", "The answer, two months later."), comment("c4", "t1_a2", "[removed]")]
+    months = ((1, january), (2, february), (3, march))
+    return [write_comments(folder / f"RC_2015-0{month}.zst", rows) for month, rows in months]
+
+
+def test_reddit_exact_join_across_months_counts_every_comment(tmp_path):
+    files = reddit_months(tmp_path / "raw")
+    build = build_source("reddit_comments", files, dedupe=True, progress=False)
+    assert build.dataset.to_list() == [
+        {"anchor": "Top-level comment number 3 in February.", "positive": "A reply inside February to number three."},
+        {"anchor": "A question asked back in January.", "positive": "The answer, two months later."},
+    ]  # the second identical March reply is an exact duplicate, removed by the global dedupe
+    stats = build.stats
+    assert stats.rows_read == 2 + 42 + 4 == stats.rows_kept + stats.rows_filtered + stats.rows_rejected
+    assert stats.filtered == {
+        "parent_is_submission": 42, "too_short": 1, "parent_not_in_input": 1, "deleted_or_removed": 1,
+    }  # fmt: skip
+    assert (stats.rows_kept, stats.pairs_generated, stats.duplicates_removed, stats.pairs_written) == (3, 3, 1, 2)
+
+
+def test_same_output_whatever_the_order_of_the_files_and_the_number_of_workers(tmp_path):
+    files = reddit_months(tmp_path / "raw")
+    here = build_source("reddit_comments", files[::-1], dedupe=True, out_dir=tmp_path / "two", progress=False)
+    env = {key: value for key, value in os.environ.items() if key != engine.ADDRESS_ENV}
+    command = [sys.executable, "-m", "se1b.cli", "data", "build", "reddit_comments", "--raw", *map(str, files)]
+    command += ["--dedupe", "--num-cpus", "1", "--out", str(tmp_path / "one")]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)  # its own 1-CPU Ray instance
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "one" / "pairs.arrow").read_bytes() == (tmp_path / "two" / "pairs.arrow").read_bytes()
+    one = json.loads((tmp_path / "one" / "build.json").read_text())["stats"]
+    assert one == here.stats.to_dict() and here.stats.summary() in done.stdout
+
+
+def killing_reader(path: str):
+    """Reads JSON lines, but the first time it meets b.jsonl it SIGKILLs its own worker process (a marker beside the
+    file remembers that it did)."""
+    marker = Path(path).with_suffix(".killed")
+    if Path(path).name == "b.jsonl" and not marker.exists():
+        marker.write_text("killed once\n")
+        os.kill(os.getpid(), signal.SIGKILL)
+    yield from read_json_lines(path)
+
+
+KILLED = Source(
+    name="killed_worker_test", pretty_name="t", description="t", license="mit", citation="", homepage="",
+    reader=killing_reader,
+)  # fmt: skip
+
+
+def test_a_killed_worker_is_retried_and_the_output_is_identical(tmp_path):
+    files = [write_jsonl(tmp_path / f"{name}.jsonl", [[f"{name}{i}", f"x{i}"] for i in range(300)]) for name in "abc"]
+    killed = build_source(KILLED, files, dedupe=True, out_dir=tmp_path / "killed", progress=False)
+    assert (tmp_path / "b.killed").exists()  # the worker reading b.jsonl was killed once
+    undisturbed = build_source(KILLED, files, dedupe=True, out_dir=tmp_path / "calm", progress=False)
+    assert (tmp_path / "killed" / "pairs.arrow").read_bytes() == (tmp_path / "calm" / "pairs.arrow").read_bytes()
+    assert killed.stats.to_dict() == undisturbed.stats.to_dict()
+    assert killed.stats.rows_read == killed.stats.pairs_written == 900
+
+
+def test_an_error_inside_a_task_is_one_line_naming_file_and_line(tmp_path):
+    files = [write_jsonl(tmp_path / "a.jsonl", [["a", "b"]]), tmp_path / "b.jsonl"]
+    files[1].write_text('["ok", "pair"]\n[1, 2]\n')
+    with pytest.raises(UserError) as raised:
+        build_source("squad", files, progress=False)
+    assert str(raised.value) == (
+        f"{files[1]}:line 2: wrong_type: 'line' holds a int, expected text (use --on-error skip to skip and count)"
+    )
