@@ -268,7 +268,7 @@ def test_reddit_join_across_files_finds_a_parent_months_back(tmp_path, capsys):
     assert "unrecognized arguments: --max-parents" in capsys.readouterr().err
     assert se1b(args) == 0
     out = capsys.readouterr().out
-    assert "read 2,006 rows, kept 1, filtered 2,005 (parent_is_submission 2,005)" in out and "1 pairs written" in out
+    assert "read 2,007 rows, kept 1, filtered 2,006 (parent_is_submission 2,006)" in out and "1 pairs written" in out
 
 
 def test_miner_filters_are_build_options_with_their_defaults_in_help(tmp_path, capsys):
