@@ -237,7 +237,7 @@ def test_pack_auto_packs_short_wasteful_texts_only_and_never_where_packing_canno
     base = ["model=tiny-bert", "data=unused"]
     assert [load_config(None, base + sets).pack for sets in ([], ["pack=true"], ["pack=false"], ["pack=auto"])] \
         == ["auto", True, False, "auto"]
-    with pytest.raises(UserError, match=r"--set pack=1: config field 'pack' has the wrong type: 1"):
+    with pytest.raises(UserError, match=r"--set 'pack=1': config field 'pack' has the wrong type: 1"):
         load_config(None, base + ["pack=1"])
 
 
@@ -269,8 +269,8 @@ def test_pack_auto_is_the_default_and_the_run_metadata_says_what_it_chose(tmp_pa
     words = "cat dog horse cow rain snow wind storm red blue green car bus train".split()
     varied = [" ".join(rng.sample(words, 6 if i % 4 == 0 else 1) + [str(i)]) for i in range(256)]
     even = [" ".join(rng.sample(words, 4) + [str(i)]) for i in range(256)]
-    runs = {"varied": _write_pairs(tmp_path / "varied", varied, varied[::-1]),
-            "even": _write_pairs(tmp_path / "even", even, even[::-1])}
+    runs = {"varied": _write_pairs(tmp_path / "data-varied", varied, varied[::-1]),
+            "even": _write_pairs(tmp_path / "data-even", even, even[::-1])}
     meta = {}
     for name, data in runs.items():
         config = TrainConfig(model="tiny-bert", data=str(data), output_dir=str(tmp_path / name), batch_size=16,
