@@ -113,12 +113,13 @@ def is_disk_full(error: BaseException) -> bool:
     return False
 
 
-def human_size(size: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:,} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+def human_size(size: float) -> str:
+    """Bytes in decimal units (1 KB = 1,000 bytes), as the Hub shows file sizes: "512.1 KB", "4.0 MB"."""
+    for unit in ("bytes", "KB", "MB"):
+        if size < 1000:
+            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
         size /= 1000
-    return f"{size:.1f} TB"
+    return f"{size:,.1f} GB"
 
 
 def free_space(path: Path) -> int:

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from model_cards.metadata import METADATA_FILE
 from se1b.errors import UserError
+from se1b.files import human_size
 from se1b.safety import credential_reason, is_inside, known_tokens, redact
 
 REPO_KINDS = ("dataset", "model", "space")
@@ -387,15 +388,6 @@ def validate_space_folder(folder: Path) -> dict:
     if not is_inside(folder / required, folder) or not (folder / required).is_file():
         raise UserError(f"{card}: the Space runs {required!r}, which is not in {folder}")
     return metadata
-
-
-def human_size(size: int) -> str:
-    """Bytes in the largest unit that keeps the number >= 1."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
 
 
 def print_plan(kind: str, repo_id: str, files: list[FileToPush], *, private: bool, revision: str | None) -> None:
