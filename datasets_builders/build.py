@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import datasets
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm.auto import tqdm
@@ -571,42 +572,92 @@ def _read_records(batch: pa.Table, source: Source, paths: list[str], on_error: s
     schema = _records_schema(source)
     for index in batch.column("file").to_pylist():
         stats = BuildStats(source=source.name, on_error=on_error)
-        chunk: list[tuple] = []
-        records = _counted_records(source, [paths[index]], stats, on_error)
-        for seq, (_, location, record) in enumerate(records):
-            chunk.append((index, seq, location_text(location), *map(record.get, source.link.fields), None))
+        seq = 0
+        for table in _record_tables(source, paths[index], stats, on_error):
+            rows = table.num_rows
+            place = [pa.array(np.full(rows, index, np.int32)), pa.array(np.arange(seq, seq + rows, dtype=np.int64))]
+            yield pa.table([*place, *table.columns, pa.nulls(rows, pa.string())], schema)
+            seq += table.num_rows
+        yield _table([_counts_row(schema, (0, index, 0), stats)], schema)
+
+
+def _record_tables(source: Source, path: str, stats: BuildStats, on_error: str) -> Iterator[pa.Table]:
+    """Tables (location and the link's fields) of the records of one file that are neither filtered nor bad,
+    counting every record read, filtered or rejected: from the link's `read_tables` when it has one, else the
+    reader's records in tables of 10,000."""
+    columns = ["location", *source.link.fields]
+    if source.link.read_tables is None:
+        schema = pa.schema([_records_schema(source).field(name) for name in columns])
+        chunk: list[dict] = []
+        for _, location, record in _counted_records(source, [path], stats, on_error):
+            chunk.append({"location": location_text(location), **{name: record.get(name) for name in columns[1:]}})
             if len(chunk) >= _BATCH_ROWS:
-                yield _table(chunk, schema)
+                yield pa.Table.from_pylist(chunk, schema)
                 chunk = []
-        chunk.append(_counts_row(schema, (0, index, 0), stats))
-        yield _table(chunk, schema)
+        if chunk:
+            yield pa.Table.from_pylist(chunk, schema)
+        return
+    for item in source.link.read_tables(path):
+        if isinstance(item, pa.Table):
+            stats.rows_read += item.num_rows
+            yield item.select(columns)
+            continue
+        location, record = item
+        stats.rows_read += 1
+        if isinstance(record, Filtered):
+            stats.filtered[record.reason] = stats.filtered.get(record.reason, 0) + 1
+        else:
+            _fail(stats, on_error, where(path, location), record)
 
 
 def _finish_linked(table: pa.Table, source: Source, paths: list[str], on_error: str) -> Iterator[pa.Table]:
     """Ray task over a link's outcome rows: count the filtered ones by reason, clean the pairs (errors name the
-    file and place of the record), and pass the rows on with their place, then the counts."""
+    file and place of the record), and pass the rows on with their place, then the counts. Texts that are printable
+    ASCII with single spaces and no space at either end are clean as they are and compared case-blind by Arrow;
+    only the others go through `_clean`."""
     stats = BuildStats(source=source.name, on_error=on_error)
-    kept: list[tuple] = []
-    for row in table.to_pylist():
-        if row["filtered"] is not None:
-            stats.filtered[row["filtered"]] = stats.filtered.get(row["filtered"], 0) + 1
-            continue
+    reasons = table["filtered"].drop_null().value_counts()
+    stats.filtered = {item["values"].as_py(): item["counts"].as_py() for item in reasons}
+    paired = table.filter(pc.is_null(table["filtered"]))
+    anchor, positive = paired["anchor"], paired["positive"]
+    simple = pc.and_(_simple_text(anchor), _simple_text(positive))
+    if source.arity != (2,) or pc.any(pc.is_valid(paired["negative"])).as_py():
+        simple = pc.and_(simple, False)  # _clean decides arity and negatives
+    same = pc.equal(pc.ascii_lower(anchor), pc.ascii_lower(positive))  # their _comparable form is ascii lower
+    fast = paired.filter(pc.and_(simple, pc.invert(same)))
+    stats.rows_kept = stats.pairs_generated = paired.num_rows
+    stats.same_text = pc.sum(pc.and_(simple, same)).as_py() or 0
+    keep = [fast.select(["file", "seq", "anchor", "positive", "negative"])]
+    rest: list[tuple] = []
+    for row in paired.filter(pc.invert(simple)).to_pylist():
         texts = tuple(row[name] for name in ("anchor", "positive", "negative") if row[name] is not None)
         try:
-            cleaned, same = _clean(source, [texts])
+            cleaned, same_pair = _clean(source, [texts])
         except RecordError as error:
+            stats.rows_kept -= 1
+            stats.pairs_generated -= 1
             _fail(stats, on_error, where(paths[row["file"]], row["location"]), error)
             continue
-        stats.rows_kept += 1
-        stats.pairs_generated += 1
-        if same:
+        if same_pair:
             stats.same_text += 1
             continue
-        stats.pairs_written += 1
-        kept.append((row["file"], row["seq"], *cleaned[0], None))
+        rest.append((row["file"], row["seq"], *cleaned[0]))
+    stats.pairs_written = stats.pairs_generated - stats.same_text
+    schema = pa.schema(list(_ROWS)[:5])
+    keep.append(_table(rest, schema))
+    rows = pa.concat_tables([part.cast(schema) for part in keep])  # in any order: the build sorts by (file, seq)
     first = (table["file"][0].as_py(), table["seq"][0].as_py()) if table.num_rows else (0, 0)
-    kept.append(_counts_row(_ROWS, (1, *first), stats))
-    yield _table(kept, _ROWS)
+    counts = _table([_counts_row(_ROWS, (1, *first), stats)], _ROWS)
+    yield pa.concat_tables([rows.append_column(_COUNTS, pa.nulls(rows.num_rows, pa.string())), counts])
+
+
+# Printable ASCII, no double space, no space at either end: `normalize` leaves it as it is, it is not invisible,
+# and its `_comparable` form (NFKC, casefold, whitespace collapsed) is its ASCII lower case.
+_SIMPLE_TEXT = r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$"
+
+
+def _simple_text(texts: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.and_(pc.match_substring_regex(texts, _SIMPLE_TEXT), pc.invert(pc.match_substring(texts, "  ")))
 
 
 def _dedupe(rows):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from se1b.errors import UserError
 
 ADDRESS_ENV = "RAY_ADDRESS"
+CONNECT_TIMEOUT_S = 10  # reaching a cluster's port; Ray's own wait for a GCS that does not answer is bounded below
 _AUTH_HINT = (
     "the Ray cluster at {address} requires token authentication: set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to the "
     "cluster's token (on its head node: ~/.ray/auth_token), or start the cluster with RAY_AUTH_MODE=disabled"
@@ -81,11 +83,13 @@ def start(address: str | None = None, num_cpus: int | None = None) -> None:
         options["num_cpus"] = num_cpus
         options["runtime_env"] = runtime_env
     else:
+        check_reachable(address)
         options["address"] = address
         if address.startswith("ray://"):  # a Ray Client server runs the job in a cluster-side process
             options.pop("log_to_driver")
     try:
-        ray.init(**options)
+        with _one_gcs_attempt():
+            ray.init(**options)
     except Exception as error:  # connection refused, no cluster at "auto", a missing token: one line each
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         if "auth" in message.lower() or "token" in message.lower():
@@ -93,6 +97,37 @@ def start(address: str | None = None, num_cpus: int | None = None) -> None:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise UserError(f"cannot start or reach {where}: {message}") from None
     _quiet_ray_data()
+
+
+def check_reachable(address: str) -> None:
+    """A `host:port` or `ray://host:port` address whose port does not accept a connection within CONNECT_TIMEOUT_S
+    is one line now (ray.init would retry for minutes, logging from C++). "auto" is left to Ray."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as error:
+        reason = "no answer" if isinstance(error, TimeoutError) else (error.strerror or str(error)).lower()
+        raise UserError(
+            f"cannot reach the Ray cluster at {address}: {reason} (is `ray start --head` running there, "
+            "and the port open?)"
+        ) from None
+
+
+@contextlib.contextmanager
+def _one_gcs_attempt() -> Iterator[None]:
+    """ray.init tries to reach a cluster's GCS 20 times (about 30 s each) before it gives up: one attempt here, so a
+    port that accepts connections but is no Ray cluster fails in bounded time. Only for the call: a local instance
+    started later in this process must keep Ray's default wait for its own GCS."""
+    name = "RAY_gcs_server_port_wait_time_s"  # read by ray._private.node at each connection
+    before = os.environ.get(name)
+    os.environ.setdefault(name, "1")
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
 
 
 PARTITION_BYTES = 64 * 2**20

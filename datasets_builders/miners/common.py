@@ -129,25 +129,27 @@ def json_records(path: Path) -> Iterator[Event]:
     offset. Blank lines hold no record and are passed over."""
     try:
         for number, line in read_lines(path):
-            if not line.strip():
-                continue
-            location = f"line {number}"
-            try:
-                text = line.decode("utf-8")
-            except UnicodeDecodeError as error:  # the same reason as in every other reader
-                yield path, location, Drop("not_utf8", f"invalid UTF-8 byte at column {error.start + 1}", True)
-                continue
-            try:
-                record = parse_json(text)
-            except RecordError as error:  # invalid JSON, a duplicate key, too deep, a lone surrogate
-                yield path, location, Drop(error.reason, error.detail, error=True)
-                continue
-            if isinstance(record, dict):
-                yield path, location, record
-            else:
-                yield path, location, Drop("invalid_json", f"a JSON {type(record).__name__}, not an object", True)
+            if (record := json_line(line)) is not None:
+                yield path, f"line {number}", record
     except BrokenInput as broken:
         yield path, broken.location, Drop(broken.reason, broken.message, error=True)
+
+
+def json_line(line: bytes) -> dict | Drop | None:
+    """The JSON object of one line, an error Drop (invalid JSON or UTF-8, not an object), or None for a blank line."""
+    if not line.strip():
+        return None
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as error:  # the same reason as in every other reader
+        return Drop("not_utf8", f"invalid UTF-8 byte at column {error.start + 1}", True)
+    try:
+        record = parse_json(text)
+    except RecordError as error:  # invalid JSON, a duplicate key, too deep, a lone surrogate
+        return Drop(error.reason, error.detail, error=True)
+    if isinstance(record, dict):
+        return record
+    return Drop("invalid_json", f"a JSON {type(record).__name__}, not an object", True)
 
 
 def missing_field(record: dict, fields: dict[str, type]) -> Drop | None:

@@ -60,6 +60,17 @@ def miner_reader(events: Callable[..., Iterator[Event]], **options: Any) -> Call
     return reader
 
 
+def miner_tables(tables: Callable[..., Iterator[Any]], **options: Any) -> Callable[[str], Iterator]:
+    """A `Link.read_tables` from a miner's `*_tables(file, **options)`: its Arrow tables as they are, its events as
+    (location, RecordError)."""
+
+    def read_tables(path: str) -> Iterator[Any]:
+        for item in tables(Path(path), **options):
+            yield item if not isinstance(item, tuple) else (item[1], _as_record(item[2]))
+
+    return read_tables
+
+
 def miner_files_reader(events: Callable[..., Iterator[Event]], **options: Any) -> Callable[[list[str]], Iterator]:
     """A builder `files_reader`: all the raw files of a build through one miner run (shared index), in natural
     order (RC_2015-02 after RC_2015-01, pages-articles2 before pages-articles10)."""
@@ -167,7 +178,7 @@ def _reddit_source(**options: Any) -> Source:
         raw_format="Reddit comment dumps: RC_YYYY-MM .bz2 / .xz / .zst (Pushshift comment JSON lines)",
         tags=("conversational", "mined"),
         reader=miner_reader(reddit.reddit_comments, **options),
-        link=Link(reddit.RECORD_FIELDS, reddit.link_replies),
+        link=Link(reddit.RECORD_FIELDS, reddit.link_replies, miner_tables(reddit.comment_tables, **options)),
         to_texts=pair_texts,
         notes="Filters: [deleted]/[removed] bodies, bot authors, score < 1, under 9 or over 1,024 characters. "
         "Each reply is joined to its parent comment wherever it is in the files of the build (an exact hash join on "
