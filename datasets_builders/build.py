@@ -29,7 +29,6 @@ import json
 import re
 import shutil
 import tempfile
-import unicodedata
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -41,6 +40,7 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from datasets_builders import engine
+from datasets_builders.clean import Row, clean_texts
 from datasets_builders.readers import Bounded, Filtered, RecordError, location_text, where
 from datasets_builders.registry import get_source
 from datasets_builders.schema import features_for, kind_of
@@ -55,9 +55,6 @@ STATS_FILE = "build.json"
 _BATCH_ROWS = 10_000
 _MAX_ERROR_SAMPLES = 5
 _LISTED_NOT_INPUTS = 10
-
-Row = tuple[str, str, "str | None"]  # (anchor, positive, negative); negative is None in a pair source
-
 
 @dataclass
 class BuildStats:
@@ -174,16 +171,6 @@ class Build:
         return kind_of(self.facts["arity"])
 
 
-def normalize(text: str, whitespace: str) -> str:
-    """'collapse': every run of whitespace (newlines included) becomes one space; 'strip': only the ends go."""
-    if whitespace == "strip":
-        return text.strip()
-    # Fast path for text that is already clean: isprintable() is False for every whitespace but the ASCII space.
-    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
-        return text
-    return " ".join(text.split())  # str.split() splits on every Unicode whitespace run
-
-
 def iter_rows(
     source: Source, paths: Sequence[str | Path], stats: BuildStats, on_error: str = "raise"
 ) -> Iterator[Row]:
@@ -191,7 +178,7 @@ def iter_rows(
     seen: set[bytes] | None = set() if stats.dedupe else None
     for path, location, record in _counted_records(source, paths, stats, on_error):
         try:
-            rows, same_text = _clean(source, source.to_texts(record))
+            rows, same_text = clean_texts(source, source.to_texts(record))
         except RecordError as error:
             _fail(stats, on_error, where(path, location), error)
             continue
@@ -257,45 +244,6 @@ def _seen_before(row: Row, seen: set[bytes]) -> bool:
         return True
     seen.add(key)
     return False
-
-
-def same_text(first: str, second: str) -> bool:
-    """Whether two texts are the same once case, Unicode compatibility forms and whitespace are normalised."""
-    if first == second:
-        return True
-    return _comparable(first) == _comparable(second)
-
-
-def _comparable(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-
-
-def _clean(source: Source, tuples: list[tuple[str, ...]]) -> tuple[list[Row], int]:
-    """A record's text tuples as normalised rows, and how many were left out because anchor and positive are the
-    same text; a wrong arity or an empty text makes the whole record bad (RecordError)."""
-    rows = []
-    same = 0
-    for texts in tuples:
-        if len(texts) not in source.arity:
-            expected = " or ".join(map(str, source.arity))
-            raise RecordError("wrong_arity", f"{len(texts)} texts, {source.name} expects {expected}")
-        cleaned = [normalize(text, source.whitespace) for text in texts]
-        blank = next((i for i, text in enumerate(cleaned) if _invisible(text)), None)
-        if blank is not None:
-            raise RecordError("empty_text", f"text {blank + 1} is empty after whitespace normalisation" if not
-                              cleaned[blank] else f"text {blank + 1} holds only invisible (zero-width) characters")
-        if same_text(cleaned[0], cleaned[1]):
-            same += 1
-            continue
-        rows.append((cleaned[0], cleaned[1], cleaned[2] if len(cleaned) == 3 else None))
-    return rows, same
-
-
-def _invisible(text: str) -> bool:
-    """Empty, or only whitespace and format characters (zero-width space/joiners, word joiner, BOM, soft hyphen:
-    Unicode category Cf), which show nothing. Printable text (most text) is never invisible: a fast first test."""
-    return not text or (not text.isprintable()
-                        and all(char.isspace() or unicodedata.category(char) == "Cf" for char in text))
 
 
 def write_arrow(
@@ -593,7 +541,7 @@ def _finish_linked(table: pa.Table, source: Source, paths: list[str], on_error: 
             continue
         texts = tuple(row[name] for name in ("anchor", "positive", "negative") if row[name] is not None)
         try:
-            cleaned, same = _clean(source, [texts])
+            cleaned, same = clean_texts(source, [texts])
         except RecordError as error:
             _fail(stats, on_error, where(paths[row["file"]], row["location"]), error)
             continue
