@@ -40,8 +40,19 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from datasets_builders import engine
-from datasets_builders.clean import Row, clean_texts
-from datasets_builders.readers import Bounded, Filtered, RecordError, location_text, where
+from datasets_builders.clean import Row, clean_table, clean_texts
+from datasets_builders.compressed import BrokenInput, numbered_lines, read_line_blocks
+from datasets_builders.json_table import anchor_positive_table
+from datasets_builders.readers import (
+    Bounded,
+    Filtered,
+    RecordError,
+    json_line_records,
+    location_text,
+    read_json_lines,
+    record_texts,
+    where,
+)
 from datasets_builders.registry import get_source
 from datasets_builders.schema import features_for, kind_of
 from datasets_builders.source import Source
@@ -176,22 +187,29 @@ def iter_rows(
 ) -> Iterator[Row]:
     """Yield cleaned `(anchor, positive, negative or None)` rows of the raw files, counting into `stats`."""
     seen: set[bytes] | None = set() if stats.dedupe else None
-    for path, location, record in _counted_records(source, paths, stats, on_error):
+    for row in _cleaned_rows(source, _counted_records(source, paths, stats, on_error), stats, on_error):
+        if seen is not None and _seen_before(row, seen):
+            stats.duplicates_removed += 1
+            continue
+        stats.pairs_written += 1
+        yield row
+
+
+def _cleaned_rows(
+    source: Source, records: Iterable[tuple[str, object, object]], stats: BuildStats, on_error: str
+) -> Iterator[Row]:
+    """The cleaned rows of counted records (see `_counted_records`), counting rows kept, pairs generated and
+    same_text, and the records that fail cleaning (by the error policy)."""
+    for path, location, record in records:
         try:
             rows, same_text = clean_texts(source, source.to_texts(record))
         except RecordError as error:
             _fail(stats, on_error, where(path, location), error)
             continue
         stats.rows_kept += 1
-        stats.pairs_generated += same_text
+        stats.pairs_generated += same_text + len(rows)
         stats.same_text += same_text
-        for row in rows:
-            stats.pairs_generated += 1
-            if seen is not None and _seen_before(row, seen):
-                stats.duplicates_removed += 1
-                continue
-            stats.pairs_written += 1
-            yield row
+        yield from rows
 
 
 def _fail(stats: BuildStats, on_error: str, place: str, error: RecordError) -> None:
@@ -208,7 +226,14 @@ def _counted_records(
     filtered and rejected (or raising for a bad one, by the error policy) and the pairs bounds did not form."""
     if on_error not in ON_ERROR:
         raise UserError(f"--on-error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
-    for path, location, record in _records(source, paths, stats):
+    yield from _counted(_records(source, paths, stats), stats, on_error)
+
+
+def _counted(
+    records: Iterable[tuple[str, object, object]], stats: BuildStats, on_error: str
+) -> Iterator[tuple[str, object, object]]:
+    """The records of a reader that are neither filtered nor bad, counting them all (see `_counted_records`)."""
+    for path, location, record in records:
         if isinstance(record, Bounded):
             stats.not_formed[record.reason] = stats.not_formed.get(record.reason, 0) + record.count
             continue
@@ -445,6 +470,7 @@ _PLACE = [("file", pa.int32()), ("seq", pa.int64())]
 _ROWS = pa.schema([*_PLACE, ("anchor", pa.string()), ("positive", pa.string()), ("negative", pa.string()),
                    (_COUNTS, pa.string())])  # fmt: skip
 _ARROW = {"batch_format": "pyarrow", "zero_copy_batch": True}
+_TEXTS = pa.schema([("anchor", pa.string()), ("positive", pa.string()), ("negative", pa.string())])
 
 
 def _rows_on_ray(source: Source, paths: list[str], on_error: str, dedupe: bool):
@@ -475,14 +501,64 @@ def _read_rows(batch: pa.Table, source: Source, paths: list[str], on_error: str)
     for index in batch.column("file").to_pylist():
         stats = BuildStats(source=source.name, on_error=on_error)
         files = paths if source.files_reader is not None else [paths[index]]
-        chunk: list[tuple] = []
-        for seq, row in enumerate(iter_rows(source, files, stats, on_error)):
-            chunk.append((index, seq, *row, None))
-            if len(chunk) >= _BATCH_ROWS:
-                yield _table(chunk, _ROWS)
-                chunk = []
-        chunk.append(_counts_row(_ROWS, (0, index, 0), stats))
-        yield _table(chunk, _ROWS)
+        seq = 0
+        for rows in _file_tables(source, files, stats, on_error):
+            count = rows.num_rows
+            place = [pa.array([index] * count, pa.int32()), pa.array(range(seq, seq + count), pa.int64())]
+            yield pa.table([*place, *rows.columns, pa.nulls(count, pa.string())], _ROWS)
+            seq += count
+        yield _table([_counts_row(_ROWS, (0, index, 0), stats)], _ROWS)
+
+
+def _file_tables(source: Source, files: list[str], stats: BuildStats, on_error: str) -> Iterator[pa.Table]:
+    """The cleaned rows of some raw files as tables of (anchor, positive, negative), counting into `stats`: through
+    the JSON-lines fast path (`_json_line_tables`) when the source reads its files with the default reader and
+    record converter, else through `iter_rows`."""
+    if source.reader is read_json_lines and source.to_texts is record_texts and source.files_reader is None:
+        for path in files:
+            stats.files.append(path)
+            yield from _json_line_tables(source, path, stats, on_error)
+        return
+    chunk: list[Row] = []
+    for row in iter_rows(source, files, stats, on_error):
+        chunk.append(row)
+        if len(chunk) >= _BATCH_ROWS:
+            yield _texts_table(chunk)
+            chunk = []
+    yield _texts_table(chunk)
+
+
+def _json_line_tables(source: Source, path: str, stats: BuildStats, on_error: str) -> Iterator[pa.Table]:
+    """`iter_rows` of one file of the default JSON-lines reader, a block of lines at a time: a block of common-schema
+    objects is parsed by pyarrow (`anchor_positive_table`) and cleaned over Arrow (`clean_table`), both exact;
+    any other block goes through the per-record path line by line. Same rows, counts and errors, in order."""
+    try:
+        for first, block in read_line_blocks(Path(path)):
+            table = anchor_positive_table(block)
+            if table is None:
+                records = ((path, line, record) for line, record in json_line_records(numbered_lines(first, block)))
+                rows = list(_cleaned_rows(source, _counted(records, stats, on_error), stats, on_error))
+                stats.pairs_written += len(rows)
+                yield _texts_table(rows)
+                continue
+            cleaned = clean_table(source, table)
+            for offset in sorted(cleaned.errors):  # in line order: the first one raises, as line by line
+                _fail(stats, on_error, where(path, first + offset), cleaned.errors[offset])
+            good = table.num_rows - len(cleaned.errors)
+            kept = cleaned.kept
+            stats.rows_read += table.num_rows
+            stats.rows_kept += good
+            stats.pairs_generated += good
+            stats.same_text += good - kept.num_rows
+            stats.pairs_written += kept.num_rows
+            yield kept
+    except BrokenInput as broken:  # what read_json_lines raises: the rest of the file cannot be read
+        stats.rows_read += 1  # counted as one bad record, as `_records` does
+        _fail(stats, on_error, where(path, broken.location), RecordError(broken.reason, broken.message))
+
+
+def _texts_table(rows: list[Row]) -> pa.Table:
+    return _table(rows, _TEXTS) if rows else _TEXTS.empty_table()
 
 
 def _table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
