@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import re
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.json as pa_json
 
@@ -18,9 +19,9 @@ _SCHEMA = pa.schema([(name, pa.string()) for name in ("anchor", "positive", "neg
 # Another key (record_texts would look at it: "texts", "set", ...), a key twice (duplicate_key) or a value that is
 # not a string or null (wrong_type) makes pyarrow fail the block.
 _PARSE = pa_json.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="error")
-# Bytes the per-record path must see: a control character (the json module rejects one inside a string), an escaped
-# UTF-16 surrogate (a lone one is invalid_text).
-_UNSURE = re.compile(rb"[\x00-\x09\x0b-\x1f]|\\u[dD][89a-fA-F]")
+# An escaped UTF-16 surrogate: a lone one is invalid_text, which the per-record path decides.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_NEWLINE, _OPEN, _CLOSE, _SPACE = ord("\n"), ord("{"), ord("}"), ord(" ")
 
 
 def anchor_positive_table(block: bytes) -> pa.Table | None:
@@ -28,14 +29,18 @@ def anchor_positive_table(block: bytes) -> pa.Table | None:
     where a line has none), or None when the block needs the per-record path.
 
     Exact because: every line is one object from `{` to `}` (so no blank line, no leading or trailing text, and
-    pyarrow's row count equals the line count, checked: two objects on one line would show), valid UTF-8, with
-    string anchor and positive (a null or missing one is left to the per-record path) and no other key; on such a
-    line json.loads and pyarrow decode the same strings, and record_texts gives (anchor, positive[, negative])."""
+    pyarrow's row count equals the line count, checked: two objects on one line would show), holds no control
+    character (json.loads rejects one inside a string) and no surrogate escape, is valid UTF-8, with string anchor
+    and positive (a null or missing one is left to the per-record path) and no other key; on such a line json.loads
+    and pyarrow decode the same strings, and record_texts gives (anchor, positive[, negative])."""
     body = block.removesuffix(b"\n")
-    lines = body.count(b"\n") + 1
-    if not (body.startswith(b"{") and body.endswith(b"}") and body.count(b"\n{") == body.count(b"}\n") == lines - 1):
+    data = np.frombuffer(body, np.uint8)
+    ends = np.flatnonzero(data == _NEWLINE)
+    lines = len(ends) + 1
+    if not (body[:1] == b"{" and body[-1:] == b"}" and (data[ends - 1] == _CLOSE).all()
+            and (data[ends + 1] == _OPEN).all() and np.count_nonzero(data < _SPACE) == len(ends)):
         return None
-    if _UNSURE.search(body):
+    if _SURROGATE_ESCAPE.search(body):
         return None
     try:
         body.decode("utf-8")
