@@ -11,7 +11,9 @@ For each input, in the same run and each in a fresh subprocess (so peak memory i
 The generated file holds `{"anchor": ..., "positive": ...}` lines (a form both can read; pyarrow's JSON reader
 cannot read the 2021 list lines). Peak memory is the largest sum of the RSS of the job's process and all its
 descendants (Ray's raylet, object store and workers included), sampled every 0.1 s. "Per core" divides each rate by
-the CPUs it was given (ours: the Ray instance's; peer: the num_proc of load_dataset).
+the CPUs it was given (ours: the Ray instance's; peer: the num_proc of load_dataset). On a shared, loaded machine
+the CPU seconds are the steadier measure: user + system time of the job's whole process tree during the timed part
+(Ray's processes included; their start-up not), so "per CPU-second" = pairs per CPU-second, ours over the peer's.
 """
 
 from __future__ import annotations
@@ -47,15 +49,23 @@ def generate(path: Path, pairs: int, seed: int = 0) -> Path:
 
 
 class TreeMemory:
-    """The peak of the summed RSS of this process and all its descendants, sampled by a thread."""
+    """The peak of the summed RSS of this process and all its descendants, and the CPU seconds they used (user +
+    system, each process's last sample; this process's own measured at the end), sampled by a thread."""
 
     def __init__(self) -> None:
         import psutil
 
-        self.peak, self._stop = 0, threading.Event()
+        self.peak, self._stop, self._cpu = 0, threading.Event(), {}
         self._me = psutil.Process()
+        self._start_cpu = self._seconds(self._me)
+        self._base = {child.pid: self._seconds(child) for child in self._me.children(recursive=True)}
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
+
+    @staticmethod
+    def _seconds(process) -> float:
+        times = process.cpu_times()
+        return times.user + times.system
 
     def _sample(self) -> None:
         while not self._stop.wait(0.1):
@@ -63,14 +73,18 @@ class TreeMemory:
             for process in [self._me, *self._me.children(recursive=True)]:
                 try:
                     total += process.memory_info().rss
+                    if process.pid != self._me.pid:
+                        self._cpu[process.pid] = self._seconds(process)
                 except Exception:  # a worker that just exited
                     continue
             self.peak = max(self.peak, total)
 
-    def stop_mib(self) -> float:
+    def stop(self) -> tuple[float, float]:
+        """(peak MiB, CPU seconds since start: a descendant's from its first sample or its start)."""
         self._stop.set()
         self._thread.join()
-        return self.peak / 2**20
+        children = sum(seconds - self._base.get(pid, 0.0) for pid, seconds in self._cpu.items())
+        return self.peak / 2**20, self._seconds(self._me) - self._start_cpu + children
 
 
 def worker(kind: str, raw: str, work: str, num_proc: str = "1") -> dict:
@@ -94,13 +108,13 @@ def worker(kind: str, raw: str, work: str, num_proc: str = "1") -> dict:
     from datasets_builders import engine
 
     datasets.disable_progress_bars()
-    memory = TreeMemory()
     files = sorted(str(p) for p in Path(raw).iterdir()) if Path(raw).is_dir() else [raw]
     startup = 0.0
     if kind == "ours":
         start = time.perf_counter()
         engine.start(num_cpus=int(num_proc))
         startup = time.perf_counter() - start
+    memory = TreeMemory()  # after Ray's start-up: its processes' memory counts, their start-up CPU does not
     start = time.perf_counter()  # imports and Ray start-up excluded
     if kind == "ours":
         build = build_source(source, files, progress=False, out_dir=Path(work) / "build")
@@ -113,13 +127,15 @@ def worker(kind: str, raw: str, work: str, num_proc: str = "1") -> dict:
         dataset.to_parquet(str(Path(work) / "peer.parquet"))
         rows = len(dataset)
     seconds = time.perf_counter() - start
+    peak, cpu_seconds = memory.stop()
     return {
         "kind": kind,
         "rows": rows,
         "seconds": seconds,
         "startup_s": startup,
         "pairs_per_s": rows / seconds,
-        "peak_rss_mib": memory.stop_mib(),
+        "peak_rss_mib": peak,
+        "cpu_s": cpu_seconds,
     }
 
 
@@ -155,16 +171,17 @@ def main() -> None:
             )
         print(
             "| input | CPUs | pairs | ours pairs/s | peer pairs/s | ours / peer | ours / peer per core | "
-            "Ray start-up s | ours peak MiB | peer peak MiB |"
+            "ours CPU s | peer CPU s | ours / peer per CPU-second | Ray start-up s | ours peak MiB | peer peak MiB |"
         )
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for label, raw, num_proc in inputs:
             ours, peer = run("ours", raw, num_proc), run("peer", raw, 1)  # the peer on one core: its per-core rate
             assert ours["rows"] == peer["rows"], (ours, peer)
             ratio = ours["pairs_per_s"] / peer["pairs_per_s"]
             print(
                 f"| {label} | {num_proc} | {ours['rows']:,} | {ours['pairs_per_s']:,.0f} | "
-                f"{peer['pairs_per_s']:,.0f} | {ratio:.2f} | {ratio / num_proc:.2f} | {ours['startup_s']:.1f} | "
+                f"{peer['pairs_per_s']:,.0f} | {ratio:.2f} | {ratio / num_proc:.2f} | {ours['cpu_s']:.1f} | "
+                f"{peer['cpu_s']:.1f} | {peer['cpu_s'] / ours['cpu_s']:.2f} | {ours['startup_s']:.1f} | "
                 f"{ours['peak_rss_mib']:,.0f} | {peer['peak_rss_mib']:,.0f} |",
                 flush=True,
             )

@@ -326,7 +326,7 @@ def write_arrow_batches(
                 pending.append(table.slice(done))
             return done
 
-        for batch in rows.iter_batches(batch_size=_BATCH_ROWS, batch_format="pyarrow"):
+        for batch in rows.iter_batches(batch_size=None, batch_format="pyarrow"):  # whole blocks: no re-batching
             for text in batch.filter(pc.is_valid(batch[_COUNTS]))[_COUNTS].to_pylist():
                 part = json.loads(text)
                 parts.append((tuple(part["order"]), BuildStats.from_dict(part["stats"])))
