@@ -3,6 +3,7 @@
     python bench/bench_build.py                       # generated files of 250k and 1M pairs (jsonl.gz)
     python bench/bench_build.py --sizes 1000000 --real /work/shared/data/pairs/sgd_dialogue.jsonl.gz
     python bench/bench_build.py --sizes 1000000 --files 4 --num-proc 2   # + the same pairs in 4 files, 2 CPUs
+    python bench/bench_build.py --stages FILE          # CPU seconds of each stage, no Ray, beside the peer's
 
 For each input, in the same run and each in a fresh subprocess (so peak memory is that job's alone):
   ours: `build_source` on Ray Data (read, validate, clean, count -> Arrow) + `publish` (Parquet shards + card), on a
@@ -139,6 +140,56 @@ def worker(kind: str, raw: str, work: str, num_proc: str = "1") -> dict:
     }
 
 
+def stages(raw: str) -> None:
+    """CPU seconds (process_time: every thread of this process) of each stage of our build without Ray, on one file,
+    beside the peer's whole job in the same process: steady on a loaded machine, where wall time is not."""
+    import datasets
+    import pyarrow as pa
+
+    sys.path.insert(0, str(ROOT))
+    from datasets_builders import Source
+    from datasets_builders.build import BuildStats, _file_tables, iter_rows
+    from datasets_builders.publish import _write_shards
+    from datasets_builders.schema import PAIR_FEATURES
+
+    datasets.disable_progress_bars()
+    source = Source(name="bench_pairs", pretty_name="b", description="b", license="other", citation="c", homepage="h")
+
+    def cpu(job) -> tuple[float, object]:
+        start = time.process_time()
+        result = job()
+        return time.process_time() - start, result
+
+    with tempfile.TemporaryDirectory(prefix="bench-build-stages-") as work:
+        per_record, rows = cpu(lambda: sum(1 for _ in iter_rows(source, [raw], BuildStats(source="b"))))
+        fast, tables = cpu(lambda: list(_file_tables(source, [raw], BuildStats(source="b"), "raise")))
+        arrow = Path(work) / "pairs.arrow"
+
+        def write() -> None:
+            with pa.OSFile(str(arrow), "wb") as sink, pa.ipc.new_stream(sink, PAIR_FEATURES.arrow_schema) as out:
+                for table in tables:
+                    out.write_table(table.select(["anchor", "positive"]).cast(PAIR_FEATURES.arrow_schema), 10_000)
+
+        write_s, _ = cpu(write)
+        shards_s, _ = cpu(lambda: _write_shards(arrow, Path(work), 2**28, rows, False, "b", PAIR_FEATURES))
+
+        def peer() -> int:
+            dataset = datasets.load_dataset("json", data_files=[raw], split="train", cache_dir=f"{work}/cache")
+            dataset.to_parquet(f"{work}/peer.parquet")
+            return len(dataset)
+
+        peer_s, peer_rows = cpu(peer)
+    assert peer_rows == rows
+    ours = fast + write_s + shards_s
+    print("| stage | CPU s | pairs per CPU-second |\n|---|---:|---:|")
+    for name, seconds in (("read + clean, per record (iter_rows)", per_record), ("read + clean, fast path", fast),
+                          ("write the Arrow file", write_s), ("publish: Parquet shards", shards_s),
+                          ("ours without Ray (fast path + Arrow + Parquet)", ours),
+                          ("peer: load_dataset(json) + to_parquet", peer_s)):
+        print(f"| {name} | {seconds:.2f} | {rows / seconds:,.0f} |")
+    print(f"ours without Ray / peer, pairs per CPU-second: {peer_s / ours:.2f} ({rows:,} pairs)")
+
+
 def run(kind: str, raw: Path, num_proc: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-build-") as work:
         command = [sys.executable, __file__, "--worker", kind, str(raw), work, str(num_proc)]
@@ -153,7 +204,11 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=0, help="also run the largest size split into this many files")
     parser.add_argument("--num-proc", type=int, default=2, help="CPUs for the split run, both sides")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--stages", metavar="FILE", help="only: CPU seconds of our stages (no Ray) and of the peer")
     args = parser.parse_args()
+    if args.stages:
+        stages(args.stages)
+        return
     if args.worker:
         print(json.dumps(worker(*args.worker)))
         return
