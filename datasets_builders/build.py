@@ -29,7 +29,6 @@ import json
 import re
 import shutil
 import tempfile
-import unicodedata
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -42,7 +41,19 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from datasets_builders import engine
-from datasets_builders.readers import Bounded, Filtered, RecordError, location_text, where
+from datasets_builders.clean import Row, clean_table, clean_texts
+from datasets_builders.compressed import BrokenInput, numbered_lines, read_line_blocks
+from datasets_builders.json_table import anchor_positive_table
+from datasets_builders.readers import (
+    Bounded,
+    Filtered,
+    RecordError,
+    json_line_records,
+    location_text,
+    read_json_lines,
+    record_texts,
+    where,
+)
 from datasets_builders.registry import get_source
 from datasets_builders.schema import features_for, kind_of
 from datasets_builders.source import Source
@@ -56,9 +67,6 @@ STATS_FILE = "build.json"
 _BATCH_ROWS = 10_000
 _MAX_ERROR_SAMPLES = 5
 _LISTED_NOT_INPUTS = 10
-
-Row = tuple[str, str, "str | None"]  # (anchor, positive, negative); negative is None in a pair source
-
 
 @dataclass
 class BuildStats:
@@ -175,37 +183,34 @@ class Build:
         return kind_of(self.facts["arity"])
 
 
-def normalize(text: str, whitespace: str) -> str:
-    """'collapse': every run of whitespace (newlines included) becomes one space; 'strip': only the ends go."""
-    if whitespace == "strip":
-        return text.strip()
-    # Fast path for text that is already clean: isprintable() is False for every whitespace but the ASCII space.
-    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
-        return text
-    return " ".join(text.split())  # str.split() splits on every Unicode whitespace run
-
-
 def iter_rows(
     source: Source, paths: Sequence[str | Path], stats: BuildStats, on_error: str = "raise"
 ) -> Iterator[Row]:
     """Yield cleaned `(anchor, positive, negative or None)` rows of the raw files, counting into `stats`."""
     seen: set[bytes] | None = set() if stats.dedupe else None
-    for path, location, record in _counted_records(source, paths, stats, on_error):
+    for row in _cleaned_rows(source, _counted_records(source, paths, stats, on_error), stats, on_error):
+        if seen is not None and _seen_before(row, seen):
+            stats.duplicates_removed += 1
+            continue
+        stats.pairs_written += 1
+        yield row
+
+
+def _cleaned_rows(
+    source: Source, records: Iterable[tuple[str, object, object]], stats: BuildStats, on_error: str
+) -> Iterator[Row]:
+    """The cleaned rows of counted records (see `_counted_records`), counting rows kept, pairs generated and
+    same_text, and the records that fail cleaning (by the error policy)."""
+    for path, location, record in records:
         try:
-            rows, same_text = _clean(source, source.to_texts(record))
+            rows, same_text = clean_texts(source, source.to_texts(record))
         except RecordError as error:
             _fail(stats, on_error, where(path, location), error)
             continue
         stats.rows_kept += 1
-        stats.pairs_generated += same_text
+        stats.pairs_generated += same_text + len(rows)
         stats.same_text += same_text
-        for row in rows:
-            stats.pairs_generated += 1
-            if seen is not None and _seen_before(row, seen):
-                stats.duplicates_removed += 1
-                continue
-            stats.pairs_written += 1
-            yield row
+        yield from rows
 
 
 def _fail(stats: BuildStats, on_error: str, place: str, error: RecordError) -> None:
@@ -222,7 +227,14 @@ def _counted_records(
     filtered and rejected (or raising for a bad one, by the error policy) and the pairs bounds did not form."""
     if on_error not in ON_ERROR:
         raise UserError(f"--on-error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
-    for path, location, record in _records(source, paths, stats):
+    yield from _counted(_records(source, paths, stats), stats, on_error)
+
+
+def _counted(
+    records: Iterable[tuple[str, object, object]], stats: BuildStats, on_error: str
+) -> Iterator[tuple[str, object, object]]:
+    """The records of a reader that are neither filtered nor bad, counting them all (see `_counted_records`)."""
+    for path, location, record in records:
         if isinstance(record, Bounded):
             stats.not_formed[record.reason] = stats.not_formed.get(record.reason, 0) + record.count
             continue
@@ -258,45 +270,6 @@ def _seen_before(row: Row, seen: set[bytes]) -> bool:
         return True
     seen.add(key)
     return False
-
-
-def same_text(first: str, second: str) -> bool:
-    """Whether two texts are the same once case, Unicode compatibility forms and whitespace are normalised."""
-    if first == second:
-        return True
-    return _comparable(first) == _comparable(second)
-
-
-def _comparable(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-
-
-def _clean(source: Source, tuples: list[tuple[str, ...]]) -> tuple[list[Row], int]:
-    """A record's text tuples as normalised rows, and how many were left out because anchor and positive are the
-    same text; a wrong arity or an empty text makes the whole record bad (RecordError)."""
-    rows = []
-    same = 0
-    for texts in tuples:
-        if len(texts) not in source.arity:
-            expected = " or ".join(map(str, source.arity))
-            raise RecordError("wrong_arity", f"{len(texts)} texts, {source.name} expects {expected}")
-        cleaned = [normalize(text, source.whitespace) for text in texts]
-        blank = next((i for i, text in enumerate(cleaned) if _invisible(text)), None)
-        if blank is not None:
-            raise RecordError("empty_text", f"text {blank + 1} is empty after whitespace normalisation" if not
-                              cleaned[blank] else f"text {blank + 1} holds only invisible (zero-width) characters")
-        if same_text(cleaned[0], cleaned[1]):
-            same += 1
-            continue
-        rows.append((cleaned[0], cleaned[1], cleaned[2] if len(cleaned) == 3 else None))
-    return rows, same
-
-
-def _invisible(text: str) -> bool:
-    """Empty, or only whitespace and format characters (zero-width space/joiners, word joiner, BOM, soft hyphen:
-    Unicode category Cf), which show nothing. Printable text (most text) is never invisible: a fast first test."""
-    return not text or (not text.isprintable()
-                        and all(char.isspace() or unicodedata.category(char) == "Cf" for char in text))
 
 
 def write_arrow(
@@ -354,7 +327,7 @@ def write_arrow_batches(
                 pending.append(table.slice(done))
             return done
 
-        for batch in rows.iter_batches(batch_size=_BATCH_ROWS, batch_format="pyarrow"):
+        for batch in rows.iter_batches(batch_size=None, batch_format="pyarrow"):  # whole blocks: no re-batching
             for text in batch.filter(pc.is_valid(batch[_COUNTS]))[_COUNTS].to_pylist():
                 part = json.loads(text)
                 parts.append((tuple(part["order"]), BuildStats.from_dict(part["stats"])))
@@ -498,6 +471,7 @@ _PLACE = [("file", pa.int32()), ("seq", pa.int64())]
 _ROWS = pa.schema([*_PLACE, ("anchor", pa.string()), ("positive", pa.string()), ("negative", pa.string()),
                    (_COUNTS, pa.string())])  # fmt: skip
 _ARROW = {"batch_format": "pyarrow", "zero_copy_batch": True}
+_TEXTS = pa.schema([("anchor", pa.string()), ("positive", pa.string()), ("negative", pa.string())])
 
 
 def _rows_on_ray(source: Source, paths: list[str], on_error: str, dedupe: bool):
@@ -528,14 +502,64 @@ def _read_rows(batch: pa.Table, source: Source, paths: list[str], on_error: str)
     for index in batch.column("file").to_pylist():
         stats = BuildStats(source=source.name, on_error=on_error)
         files = paths if source.files_reader is not None else [paths[index]]
-        chunk: list[tuple] = []
-        for seq, row in enumerate(iter_rows(source, files, stats, on_error)):
-            chunk.append((index, seq, *row, None))
-            if len(chunk) >= _BATCH_ROWS:
-                yield _table(chunk, _ROWS)
-                chunk = []
-        chunk.append(_counts_row(_ROWS, (0, index, 0), stats))
-        yield _table(chunk, _ROWS)
+        seq = 0
+        for rows in _file_tables(source, files, stats, on_error):
+            count = rows.num_rows
+            place = [pa.array([index] * count, pa.int32()), pa.array(range(seq, seq + count), pa.int64())]
+            yield pa.table([*place, *rows.columns, pa.nulls(count, pa.string())], _ROWS)
+            seq += count
+        yield _table([_counts_row(_ROWS, (0, index, 0), stats)], _ROWS)
+
+
+def _file_tables(source: Source, files: list[str], stats: BuildStats, on_error: str) -> Iterator[pa.Table]:
+    """The cleaned rows of some raw files as tables of (anchor, positive, negative), counting into `stats`: through
+    the JSON-lines fast path (`_json_line_tables`) when the source reads its files with the default reader and
+    record converter, else through `iter_rows`."""
+    if source.reader is read_json_lines and source.to_texts is record_texts and source.files_reader is None:
+        for path in files:
+            stats.files.append(path)
+            yield from _json_line_tables(source, path, stats, on_error)
+        return
+    chunk: list[Row] = []
+    for row in iter_rows(source, files, stats, on_error):
+        chunk.append(row)
+        if len(chunk) >= _BATCH_ROWS:
+            yield _texts_table(chunk)
+            chunk = []
+    yield _texts_table(chunk)
+
+
+def _json_line_tables(source: Source, path: str, stats: BuildStats, on_error: str) -> Iterator[pa.Table]:
+    """`iter_rows` of one file of the default JSON-lines reader, a block of lines at a time: a block of common-schema
+    objects is parsed by pyarrow (`anchor_positive_table`) and cleaned over Arrow (`clean_table`), both exact;
+    any other block goes through the per-record path line by line. Same rows, counts and errors, in order."""
+    try:
+        for first, block in read_line_blocks(Path(path)):
+            table = anchor_positive_table(block)
+            if table is None:
+                records = ((path, line, record) for line, record in json_line_records(numbered_lines(first, block)))
+                rows = list(_cleaned_rows(source, _counted(records, stats, on_error), stats, on_error))
+                stats.pairs_written += len(rows)
+                yield _texts_table(rows)
+                continue
+            cleaned = clean_table(source, table)
+            for offset in sorted(cleaned.errors):  # in line order: the first one raises, as line by line
+                _fail(stats, on_error, where(path, first + offset), cleaned.errors[offset])
+            good = table.num_rows - len(cleaned.errors)
+            kept = cleaned.kept
+            stats.rows_read += table.num_rows
+            stats.rows_kept += good
+            stats.pairs_generated += good
+            stats.same_text += good - kept.num_rows
+            stats.pairs_written += kept.num_rows
+            yield kept
+    except BrokenInput as broken:  # what read_json_lines raises: the rest of the file cannot be read
+        stats.rows_read += 1  # counted as one bad record, as `_records` does
+        _fail(stats, on_error, where(path, broken.location), RecordError(broken.reason, broken.message))
+
+
+def _texts_table(rows: list[Row]) -> pa.Table:
+    return _table(rows, _TEXTS) if rows else _TEXTS.empty_table()
 
 
 def _table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
@@ -611,53 +635,29 @@ def _record_tables(source: Source, path: str, stats: BuildStats, on_error: str) 
 
 
 def _finish_linked(table: pa.Table, source: Source, paths: list[str], on_error: str) -> Iterator[pa.Table]:
-    """Ray task over a link's outcome rows: count the filtered ones by reason, clean the pairs (errors name the
-    file and place of the record), and pass the rows on with their place, then the counts. Texts that are printable
-    ASCII with single spaces and no space at either end are clean as they are and compared case-blind by Arrow;
-    only the others go through `_clean`."""
+    """Ray task over a link's outcome rows: count the filtered ones by reason, clean the pairs over Arrow
+    (`clean_table`, exact; errors name the file and place of the record), and pass the rows on with their place,
+    then the counts."""
     stats = BuildStats(source=source.name, on_error=on_error)
     reasons = table["filtered"].drop_null().value_counts()
     stats.filtered = {item["values"].as_py(): item["counts"].as_py() for item in reasons}
     paired = table.filter(pc.is_null(table["filtered"]))
-    anchor, positive = paired["anchor"], paired["positive"]
-    simple = pc.and_(_simple_text(anchor), _simple_text(positive))
-    if source.arity != (2,) or pc.any(pc.is_valid(paired["negative"])).as_py():
-        simple = pc.and_(simple, False)  # _clean decides arity and negatives
-    same = pc.equal(pc.ascii_lower(anchor), pc.ascii_lower(positive))  # their _comparable form is ascii lower
-    fast = paired.filter(pc.and_(simple, pc.invert(same)))
-    stats.rows_kept = stats.pairs_generated = paired.num_rows
-    stats.same_text = pc.sum(pc.and_(simple, same)).as_py() or 0
-    keep = [fast.select(["file", "seq", "anchor", "positive", "negative"])]
-    rest: list[tuple] = []
-    for row in paired.filter(pc.invert(simple)).to_pylist():
-        texts = tuple(row[name] for name in ("anchor", "positive", "negative") if row[name] is not None)
-        try:
-            cleaned, same_pair = _clean(source, [texts])
-        except RecordError as error:
-            stats.rows_kept -= 1
-            stats.pairs_generated -= 1
-            _fail(stats, on_error, where(paths[row["file"]], row["location"]), error)
-            continue
-        if same_pair:
-            stats.same_text += 1
-            continue
-        rest.append((row["file"], row["seq"], *cleaned[0]))
+    cleaned = clean_table(source, paired)
+    for index, error in sorted(cleaned.errors.items()):  # in table order: the first one raises, as it would alone
+        _fail(stats, on_error, where(paths[paired["file"][index].as_py()], paired["location"][index].as_py()), error)
+    good = np.ones(paired.num_rows, dtype=bool)
+    good[list(cleaned.errors)] = False
+    stats.rows_kept = stats.pairs_generated = int(good.sum())
+    stats.same_text = int((cleaned.same & good).sum())
+    keep = pa.array(good & ~cleaned.same)
     stats.pairs_written = stats.pairs_generated - stats.same_text
-    schema = pa.schema(list(_ROWS)[:5])
-    keep.append(_table(rest, schema))
-    rows = pa.concat_tables([part.cast(schema) for part in keep])  # in any order: the build sorts by (file, seq)
+    rows = pa.table(
+        [paired["file"].filter(keep), paired["seq"].filter(keep), *cleaned.table.filter(keep).columns],
+        schema=pa.schema(list(_ROWS)[:5]),
+    )  # fmt: skip
     first = (table["file"][0].as_py(), table["seq"][0].as_py()) if table.num_rows else (0, 0)
     counts = _table([_counts_row(_ROWS, (1, *first), stats)], _ROWS)
     yield pa.concat_tables([rows.append_column(_COUNTS, pa.nulls(rows.num_rows, pa.string())), counts])
-
-
-# Printable ASCII, no double space, no space at either end: `normalize` leaves it as it is, it is not invisible,
-# and its `_comparable` form (NFKC, casefold, whitespace collapsed) is its ASCII lower case.
-_SIMPLE_TEXT = r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$"
-
-
-def _simple_text(texts: pa.ChunkedArray) -> pa.ChunkedArray:
-    return pc.and_(pc.match_substring_regex(texts, _SIMPLE_TEXT), pc.invert(pc.match_substring(texts, "  ")))
 
 
 def _dedupe(rows):

@@ -153,20 +153,37 @@ def read_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     """(line number, line) of a plain or compressed text file (see decoded_blocks), in constant memory. A broken
     stream raises BrokenInput located at the first line not read whole, after every complete line before it; the
     partial line at the break is not yielded."""
+    for first, block in read_line_blocks(path):
+        yield from numbered_lines(first, block)
+
+
+def read_line_blocks(path: Path) -> Iterator[tuple[int, bytes]]:
+    """What `read_lines` reads, as (number of the first line, block of whole lines): every block ends with a newline
+    but a last line without one, which comes only if it holds more than whitespace. A broken stream raises
+    BrokenInput as in `read_lines`."""
     number = 0
     tail = b""
     try:
         for block in decoded_blocks(path):
-            lines = (tail + block).split(b"\n")
-            tail = lines.pop()
-            for line in lines:
-                number += 1
-                yield number, line
+            end = block.rfind(b"\n") + 1
+            if not end:
+                tail += block
+                continue
+            lines, tail = tail + block[:end], block[end:]
+            yield number + 1, lines
+            number += lines.count(b"\n")
     except BrokenInput as broken:
         raise BrokenInput(broken.reason, f"line {number + 1}", broken.message) from None
     if tail.strip():
         yield number + 1, tail
 
+
+def numbered_lines(first: int, block: bytes) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of a block of `read_line_blocks`."""
+    lines = block.split(b"\n")
+    if block.endswith(b"\n"):
+        lines.pop()
+    return enumerate(lines, first)
 
 
 def head_text(path: Path, size: int = 4096) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -157,27 +157,31 @@ def read_json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
     """Yield `(line number, parsed JSON value)` for each line of a JSON-lines file (plain or gzip, bz2, xz, zstd).
 
     A line that is not UTF-8, blank, not JSON or not text data (see `parse_json`) is yielded as a `RecordError`
-    value (the file goes on); a stream
-    that breaks (truncated or corrupt compression) raises `RecordError` at the first line it could not read whole,
-    after every complete line before it.
+    value (the file goes on); a stream that breaks (truncated or corrupt compression) raises `RecordError` at the
+    first line it could not read whole, after every complete line before it.
     """
     try:
-        for line_no, raw in read_lines(Path(path)):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                yield line_no, RecordError("not_utf8", f"invalid UTF-8 byte at column {error.start + 1}")
-                continue
-            if not text.strip():
-                yield line_no, RecordError("blank_line", "empty line")
-                continue
-            try:
-                record = parse_json(text)
-            except RecordError as error:
-                record = error
-            yield line_no, record
+        yield from json_line_records(read_lines(Path(path)))
     except BrokenInput as broken:
         raise RecordError(broken.reason, broken.message, broken.location) from None
+
+
+def json_line_records(lines: Iterable[tuple[int, bytes]]) -> Iterator[tuple[int, Any]]:
+    """`(line number, parsed JSON value or RecordError)` of numbered raw lines (see `read_json_lines`)."""
+    for line_no, raw in lines:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            yield line_no, RecordError("not_utf8", f"invalid UTF-8 byte at column {error.start + 1}")
+            continue
+        if not text.strip():
+            yield line_no, RecordError("blank_line", "empty line")
+            continue
+        try:
+            record = parse_json(text)
+        except RecordError as error:
+            record = error
+        yield line_no, record
 
 
 def _texts(values: Any, field: str) -> list[str]:

@@ -1,0 +1,141 @@
+"""Cleaning a record's texts: whitespace normalisation, empty or invisible texts, pairs whose two sides are the same.
+
+`clean_texts` is the exact, per-record definition; `clean_table` does the same over an Arrow table of rows
+(anchor, positive, negative) with pyarrow.compute, and hands to `clean_texts` only the rows whose outcome it cannot
+decide exactly (non-ASCII text, an empty text, a wrong arity), so both give the same rows, counts and errors.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from datasets_builders.readers import RecordError, TextTuple
+from datasets_builders.source import Source
+
+Row = tuple[str, str, "str | None"]  # (anchor, positive, negative); negative is None in a pair source
+
+# Exactly the characters for which str.isspace() is True (what str.split() and str.strip() cut on) but the ASCII
+# space, as RE2 class items (tests/test_clean_fast.py checks the set on every code point).
+_OTHER_SPACES = r"\t\n\x0b\x0c\r\x1c-\x1f\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
+_SPACE = f"[ {_OTHER_SPACES}]"
+# Texts that 'collapse' changes: another whitespace than the space, two spaces, a space at either end.
+_NOT_COLLAPSED = f"[{_OTHER_SPACES}]|  |^ | $"
+_NOT_STRIPPED = f"^{_SPACE}|{_SPACE}$"
+_TEXTS = ("anchor", "positive", "negative")
+
+
+def normalize(text: str, whitespace: str) -> str:
+    """'collapse': every run of whitespace (newlines included) becomes one space; 'strip': only the ends go."""
+    if whitespace == "strip":
+        return text.strip()
+    # Fast path for text that is already clean: isprintable() is False for every whitespace but the ASCII space.
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    return " ".join(text.split())  # str.split() splits on every Unicode whitespace run
+
+
+def same_text(first: str, second: str) -> bool:
+    """Whether two texts are the same once case, Unicode compatibility forms and whitespace are normalised."""
+    if first == second:
+        return True
+    return _comparable(first) == _comparable(second)
+
+
+def _comparable(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def invisible(text: str) -> bool:
+    """Empty, or only whitespace and format characters (zero-width space/joiners, word joiner, BOM, soft hyphen:
+    Unicode category Cf), which show nothing. Printable text (most text) is never invisible: a fast first test."""
+    return not text or (not text.isprintable()
+                        and all(char.isspace() or unicodedata.category(char) == "Cf" for char in text))
+
+
+def clean_texts(source: Source, tuples: list[TextTuple]) -> tuple[list[Row], int]:
+    """A record's text tuples as normalised rows, and how many were left out because anchor and positive are the
+    same text; a wrong arity or an empty text makes the whole record bad (RecordError)."""
+    rows = []
+    same = 0
+    for texts in tuples:
+        if len(texts) not in source.arity:
+            expected = " or ".join(map(str, source.arity))
+            raise RecordError("wrong_arity", f"{len(texts)} texts, {source.name} expects {expected}")
+        cleaned = [normalize(text, source.whitespace) for text in texts]
+        blank = next((i for i, text in enumerate(cleaned) if invisible(text)), None)
+        if blank is not None:
+            raise RecordError("empty_text", f"text {blank + 1} is empty after whitespace normalisation" if not
+                              cleaned[blank] else f"text {blank + 1} holds only invisible (zero-width) characters")
+        if same_text(cleaned[0], cleaned[1]):
+            same += 1
+            continue
+        rows.append((cleaned[0], cleaned[1], cleaned[2] if len(cleaned) == 3 else None))
+    return rows, same
+
+
+@dataclass
+class CleanedTable:
+    """`clean_table`'s result, one entry per input row: the normalised texts (`table`: anchor, positive, negative),
+    whether the row was left out as same_text, and the RecordError of each bad row by its index."""
+
+    table: pa.Table
+    same: np.ndarray
+    errors: dict[int, RecordError]
+
+    @property
+    def kept(self) -> pa.Table:
+        """The rows to write: neither same_text nor bad, in order."""
+        keep = ~self.same
+        keep[list(self.errors)] = False
+        return self.table.filter(pa.array(keep))
+
+
+def clean_table(source: Source, table: pa.Table) -> CleanedTable:
+    """`clean_texts` over a table of rows of one text tuple each (anchor, positive, negative; negative null in a
+    pair), vectorised. Exact: whitespace runs are replaced with the very character set Python splits on; for a row
+    whose texts are all ASCII, NFKC is the identity and casefold() is ascii lower-casing (so same_text is a
+    lower-cased comparison), and no character is a format (Cf) character (so invisible means empty). The other rows
+    (non-ASCII text, an empty text, a wrong arity) get `clean_texts` itself."""
+    columns = [table[name] for name in _TEXTS]
+    cleaned = [_normalized(column, source.whitespace) for column in columns]
+    present = pc.is_valid(columns[2])
+    arity_ok = pc.equal(present, pa.scalar(source.arity == (3,)))
+    simple = arity_ok
+    for column in cleaned:
+        ascii_nonempty = pc.and_(pc.string_is_ascii(column), pc.greater(pc.binary_length(column), 0))
+        simple = pc.and_(simple, pc.fill_null(ascii_nonempty, True))  # a null negative: the arity check decides
+    # 'strip' leaves inner runs: same_text compares texts collapsed ('collapse' of a stripped text is collapsed)
+    first, second = (_normalized(column, "collapse") if source.whitespace == "strip" else column
+                     for column in cleaned[:2])
+    same = pc.fill_null(pc.equal(pc.ascii_lower(first), pc.ascii_lower(second)), False)
+    same = np.asarray(pc.and_(same, simple).to_numpy(zero_copy_only=False), dtype=bool).copy()
+    errors: dict[int, RecordError] = {}
+    others = np.flatnonzero(~np.asarray(simple.to_numpy(zero_copy_only=False), dtype=bool))
+    texts_of_others = zip(*(column.take(others).to_pylist() for column in columns), strict=True)
+    for index, texts in zip(others, texts_of_others, strict=True):
+        try:
+            same[index] = clean_texts(source, [tuple(text for text in texts if text is not None)])[1] == 1
+        except RecordError as error:
+            errors[int(index)] = error
+    return CleanedTable(pa.table(cleaned, names=list(_TEXTS)), same, errors)
+
+
+def _normalized(column: pa.ChunkedArray, whitespace: str) -> pa.Array:
+    """`normalize` of every text: 'strip' cuts the whitespace runs at both ends, 'collapse' makes every run one space
+    and drops the one left at either end. Only the texts that change go through the (slower) regex replacement."""
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    pattern = _NOT_STRIPPED if whitespace == "strip" else _NOT_COLLAPSED
+    changes = pc.fill_null(pc.match_substring_regex(column, pattern), False)
+    if not pc.any(changes).as_py():
+        return column
+    texts = column.filter(changes)
+    if whitespace == "strip":
+        texts = pc.replace_substring_regex(texts, f"^{_SPACE}+|{_SPACE}+$", "")
+    else:
+        texts = pc.utf8_trim(pc.replace_substring_regex(texts, f"{_SPACE}+", " "), " ")
+    return pc.replace_with_mask(column, changes, texts)

@@ -1,0 +1,64 @@
+"""The vectorised cleaning (clean_table) gives exactly what the per-record definition (clean_texts) gives: the same
+normalised texts, the same same_text decisions and the same errors, on text chosen to break a careless version
+(every Unicode whitespace, zero-width characters, compatibility forms, case folding beyond ASCII)."""
+
+from __future__ import annotations
+
+import sys
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from datasets_builders import Source
+from datasets_builders.clean import _SPACE, clean_table, clean_texts
+from datasets_builders.readers import RecordError
+
+TRICKY = [
+    "plain text", "  lead and trail  ", "tab\tand\nnewline\r\n", "\x1c\x1d\x1e\x1f file separators",
+    "nbsp\xa0here", "ideographic\u3000space", "em\u2003space and\u2028line sep", "\x85next line", "", "   ",
+    "\u200b", "\u200b \u200d\ufeff", "soft\xadhyphen", "\xad", "zero\u200bwidth", "Ａ fox", "A FOX", "a fox",
+    "Straße", "STRASSE", "strasse", "ǅ digraph", "ǆ DIGRAPH", "ﬁne", "fine", "Ω ohm", "ω ohm", "x", "X", "\x00",
+    "\x7f", "café", "cafe\u0301", "İstanbul", "i̇stanbul", "mixed \u00a0 \t runs", "ab", "AB ", " ab",
+]
+
+
+def source(arity=(2,), whitespace="collapse") -> Source:
+    return Source(name="tricky", pretty_name="t", description="t", license="other", citation="c", homepage="h",
+                  arity=arity, whitespace=whitespace)
+
+
+def per_record(src: Source, rows: list[tuple]) -> tuple[list, list, dict]:
+    """What the per-record path gives for each row: normalised texts of kept rows, same flags, errors."""
+    kept, same, errors = [], [], {}
+    for index, texts in enumerate(rows):
+        try:
+            cleaned, dropped = clean_texts(src, [tuple(text for text in texts if text is not None)])
+        except RecordError as error:
+            errors[index] = (error.reason, error.detail)
+            same.append(False)
+            continue
+        same.append(dropped == 1)
+        kept += cleaned
+    return kept, same, errors
+
+
+@pytest.mark.parametrize("whitespace", ["collapse", "strip"])
+@pytest.mark.parametrize("arity", [(2,), (3,)])
+def test_clean_table_equals_the_per_record_path_on_tricky_text(arity, whitespace):
+    rows = [(a, p, n) for a in TRICKY for p in TRICKY[::3] for n in ("neg\u2002", None)]
+    src = source(arity, whitespace)
+    table = pa.table({name: pa.array([row[i] for row in rows], pa.string())
+                      for i, name in enumerate(("anchor", "positive", "negative"))})
+    result = clean_table(src, table)
+    kept, same, errors = per_record(src, rows)
+    assert result.same.tolist() == same
+    assert {index: (error.reason, error.detail) for index, error in result.errors.items()} == errors
+    assert [tuple(row.values()) for row in result.kept.to_pylist()] == kept
+    assert errors and any(same) and kept  # the inputs exercise every outcome
+
+
+def test_the_whitespace_class_is_exactly_what_python_splits_on():
+    characters = [chr(code) for code in range(sys.maxunicode + 1) if not 0xD800 <= code <= 0xDFFF]
+    matched = pc.match_substring_regex(pa.array(characters), f"^{_SPACE}$").to_pylist()
+    assert [c for c, hit in zip(characters, matched, strict=True) if hit] == [c for c in characters if c.isspace()]

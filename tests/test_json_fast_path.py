@@ -1,0 +1,116 @@
+"""The JSON-lines fast path of a build task (blocks parsed by pyarrow, cleaned over Arrow) gives exactly what the
+per-record path (`iter_rows`) gives: the same rows in the same order, the same counts and error samples, the same
+one-line error naming file and line, on files that mix clean blocks with every kind of bad or unusual line."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from test_clean_fast import TRICKY
+
+from datasets_builders import Source, build, compressed
+from datasets_builders.build import BuildStats, iter_rows
+from se1b.errors import UserError
+
+ODD_LINES = [
+    b"", b"   ", b'["a list", "line"]', b'{"set": ["x", "y", "z"]}', b'{"texts": ["t1", "t2"]}', b"not json",
+    b'{"anchor": "a", "anchor": "b", "positive": "c"}', b'{"anchor": "\\ud800", "positive": "c"}',
+    b'{"anchor": "\\ud83d\\ude00 smile", "positive": "c"}', b'{"anchor": "tab\tinside", "positive": "c"}',
+    b'{"anchor": "crlf", "positive": "c"}\r', b'{"anchor": "trailing", "positive": "c"}  ', b"{}",
+    b'{"anchor": null, "positive": "c"}', b'{"anchor": 5, "positive": "c"}',
+    b'{"anchor": "a", "positive": "c", "extra": 1}',
+    b'{"anchor": "a", "positive": "b"}{"anchor": "c", "positive": "d"}',
+    b'{"anchor": "bad \xff utf8", "positive": "c"}', b'\xef\xbb\xbf{"anchor": "bom", "positive": "c"}',
+    b'{"positive": "no anchor"}', b'{"anchor": "a", "positive": "b", "negative": null}',
+]
+
+
+def clean_lines(seed: int) -> list[bytes]:
+    """Common-schema lines of tricky text (some with a negative: wrong arity in a pair source)."""
+    lines = []
+    for i, anchor in enumerate(TRICKY):
+        record = {"anchor": anchor, "positive": TRICKY[(i * 7 + seed) % len(TRICKY)]}
+        if (i + seed) % 11 == 0:
+            record["negative"] = "neg"
+        lines.append(json.dumps(record, ensure_ascii=(i + seed) % 2 == 0).encode())
+    return lines
+
+
+def write(path: Path, lines: list[bytes], end: bytes = b"\n") -> Path:
+    data = b"\n".join(lines) + end
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+    return path
+
+
+def mixed_lines() -> list[bytes]:
+    lines = []
+    for seed, odd in enumerate(ODD_LINES):
+        lines += clean_lines(seed) * 3 + [odd]
+    return lines + clean_lines(99)
+
+
+def pair_source(arity=(2,), whitespace="collapse") -> Source:
+    return Source(name="fast", pretty_name="f", description="f", license="other", citation="c", homepage="h",
+                  arity=arity, whitespace=whitespace)
+
+
+def both_paths(source: Source, path: Path, on_error: str):
+    slow, fast = BuildStats(source="fast"), BuildStats(source="fast")
+    slow_rows = list(iter_rows(source, [str(path)], slow, on_error))
+    tables = build._file_tables(source, [str(path)], fast, on_error)
+    fast_rows = [tuple(row.values()) for table in tables for row in table.to_pylist()]
+    return (slow_rows, slow.to_dict()), (fast_rows, fast.to_dict())
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of ~2 KiB, so that a small file has many: clean blocks take the fast path, the others don't."""
+    monkeypatch.setattr(compressed, "READ_SIZE", 2048)
+    results = []
+    parse = build.anchor_positive_table
+    monkeypatch.setattr(build, "anchor_positive_table", lambda block: results.append(parse(block)) or results[-1])
+    return results
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])
+@pytest.mark.parametrize(("arity", "whitespace"), [((2,), "collapse"), ((3,), "collapse"), ((2,), "strip")])
+def test_fast_path_equals_the_per_record_path_when_skipping(tmp_path, small_blocks, suffix, arity, whitespace):
+    path = write(tmp_path / f"mixed{suffix}", mixed_lines(), end=b"")  # the last line has no newline
+    slow, fast = both_paths(pair_source(arity, whitespace), path, "skip")
+    assert fast == slow
+    assert slow[1]["rejected"] and slow[1]["same_text"] and slow[0]
+    fast_blocks = sum(table is not None for table in small_blocks)
+    assert 0 < fast_blocks < len(small_blocks)  # both paths were taken
+
+
+def test_fast_path_raises_the_same_line_as_the_per_record_path(tmp_path, small_blocks):
+    lines = [json.dumps({"anchor": f"question {i}", "positive": f"answer {i}"}).encode() for i in range(300)]
+    lines[150] = json.dumps({"anchor": "\u200b\u200d", "positive": "only invisible"}).encode()
+    path = write(tmp_path / "one_bad.jsonl", lines)
+    source = pair_source((3,))  # every line is a pair: a wrong arity; the first one (line 1) raises
+    messages = []
+    for run in (lambda: list(iter_rows(source, [str(path)], BuildStats(source="fast"), "raise")),
+                lambda: list(build._file_tables(source, [str(path)], BuildStats(source="fast"), "raise"))):
+        with pytest.raises(UserError) as caught:
+            run()
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1] and ":line 1: wrong_arity" in messages[0]
+    source = pair_source((2,))  # the first bad line is line 151
+    messages = []
+    for run in (lambda: list(iter_rows(source, [str(path)], BuildStats(source="fast"), "raise")),
+                lambda: list(build._file_tables(source, [str(path)], BuildStats(source="fast"), "raise"))):
+        with pytest.raises(UserError) as caught:
+            run()
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1] and ":line 151: empty_text: text 1 holds only invisible" in messages[0]
+
+
+def test_a_truncated_gzip_is_counted_alike(tmp_path, small_blocks):
+    data = gzip.compress(b"\n".join(clean_lines(3) * 40) + b"\n")
+    path = tmp_path / "truncated.jsonl.gz"
+    path.write_bytes(data[: len(data) * 2 // 3])
+    slow, fast = both_paths(pair_source(), path, "skip")
+    assert fast == slow and slow[1]["rejected"]["truncated_file"] == 1
