@@ -567,13 +567,14 @@ def _records_schema(source: Source) -> pa.Schema:
 
 def _read_records(batch: pa.Table, source: Source, paths: list[str], on_error: str) -> Iterator[pa.Table]:
     """Ray task of a linked source: the records of one raw file as rows of the link's fields, then its counts
-    (records read, and those filtered or rejected by the reader; the others are counted after the link)."""
+    (records filtered or rejected by the reader; the records the link gets are counted by their outcomes)."""
     schema = _records_schema(source)
     for index in batch.column("file").to_pylist():
         stats = BuildStats(source=source.name, on_error=on_error)
         chunk: list[tuple] = []
         records = _counted_records(source, [paths[index]], stats, on_error)
         for seq, (_, location, record) in enumerate(records):
+            stats.rows_read -= 1  # counted by its outcome after the link instead (see `Link`)
             chunk.append((index, seq, location_text(location), *map(record.get, source.link.fields), None))
             if len(chunk) >= _BATCH_ROWS:
                 yield _table(chunk, schema)
@@ -583,10 +584,11 @@ def _read_records(batch: pa.Table, source: Source, paths: list[str], on_error: s
 
 
 def _finish_linked(table: pa.Table, source: Source, paths: list[str], on_error: str) -> Iterator[pa.Table]:
-    """Ray task over a link's outcome rows: count the filtered ones by reason, clean the pairs (errors name the
-    file and place of the record), and pass the rows on with their place, then the counts."""
+    """Ray task over a link's outcome rows: count each as a record read, the filtered ones by reason, clean the pairs
+    (errors name the file and place of the record), and pass the rows on with their place, then the counts."""
     stats = BuildStats(source=source.name, on_error=on_error)
     kept: list[tuple] = []
+    stats.rows_read = table.num_rows
     for row in table.to_pylist():
         if row["filtered"] is not None:
             stats.filtered[row["filtered"]] = stats.filtered.get(row["filtered"], 0) + 1
