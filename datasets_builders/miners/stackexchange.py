@@ -576,7 +576,8 @@ def _answer_outcomes(group: pa.Table, kind: str) -> pa.Table:
     questions, answers = group.filter(is_question), group.filter(pc.invert(is_question))
     asked = pa.table({
         "file": questions["file"], "question": questions["question"],
-        "accepted": pc.cast(questions["accepted"], pa.int64()), "asked": pa.array([True] * questions.num_rows),
+        "accepted": pc.cast(questions["accepted"], pa.int64()),
+        "asked": pa.array([True] * questions.num_rows, pa.bool_()),
     })  # fmt: skip
     answers = answers.select(["file", "seq", "location", "question", "id", "score", "body"])
     answers = answers.join(asked, keys=["file", "question"], join_type="left outer")
@@ -641,7 +642,7 @@ def _duplicate_outcomes(table: pa.Table, kind: str) -> pa.Table:
         return pc.equal(pc.fill_null(table[f"{side}_state"], ""), "lost")
 
     def text(side: str) -> pa.ChunkedArray:
-        title, body = table[f"{side}_title"], table[f"{side}_body"]
+        title, body = (pc.cast(table[f"{side}_{name}"], pa.string()) for name in ("title", "body"))  # join: large
         if kind == "duplicate_title_title":
             return title
         return body if kind == "duplicate_body_body" else pc.binary_join_element_wise(title, body, " ")
