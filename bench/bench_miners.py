@@ -193,8 +193,8 @@ def child(case: str, path: str) -> None:
     """Mine one dump in this process and print {pairs, seconds, peak_rss_mb, rss_growth_mb} as JSON."""
     import psutil
 
-    from datasets_builders import mine_reddit
-    from datasets_builders.miners import MiningStats, mine_stackexchange, mine_wikipedia
+    from datasets_builders import mine_reddit, mine_stackexchange
+    from datasets_builders.miners import MiningStats, mine_wikipedia
 
     start_rss = psutil.Process().memory_info().rss
     start = time.perf_counter()

@@ -592,7 +592,7 @@ def _records_schema(source: Source) -> pa.Schema:
 
 def _read_records(batch: pa.Table, source: Source, paths: list[str], on_error: str) -> Iterator[pa.Table]:
     """Ray task of a linked source: the records of one raw file as rows of the link's fields, then its counts
-    (records read, and those filtered or rejected by the reader; the others are counted after the link)."""
+    (records filtered or rejected by the reader; the records the link gets are counted by their outcomes)."""
     schema = _records_schema(source)
     for index in batch.column("file").to_pylist():
         stats = BuildStats(source=source.name, on_error=on_error)
@@ -607,13 +607,14 @@ def _read_records(batch: pa.Table, source: Source, paths: list[str], on_error: s
 
 def _record_tables(source: Source, path: str, stats: BuildStats, on_error: str) -> Iterator[pa.Table]:
     """Tables (location and the link's fields) of the records of one file that are neither filtered nor bad,
-    counting every record read, filtered or rejected: from the link's `read_tables` when it has one, else the
+    counting the records filtered or rejected (the others are counted by their outcomes after the link): from the link's `read_tables` when it has one, else the
     reader's records in tables of 10,000."""
     columns = ["location", *source.link.fields]
     if source.link.read_tables is None:
         schema = pa.schema([_records_schema(source).field(name) for name in columns])
         chunk: list[dict] = []
         for _, location, record in _counted_records(source, [path], stats, on_error):
+            stats.rows_read -= 1  # counted by its outcome after the link instead (see `Link`)
             chunk.append({"location": location_text(location), **{name: record.get(name) for name in columns[1:]}})
             if len(chunk) >= _BATCH_ROWS:
                 yield pa.Table.from_pylist(chunk, schema)
@@ -622,8 +623,7 @@ def _record_tables(source: Source, path: str, stats: BuildStats, on_error: str) 
             yield pa.Table.from_pylist(chunk, schema)
         return
     for item in source.link.read_tables(path):
-        if isinstance(item, pa.Table):
-            stats.rows_read += item.num_rows
+        if isinstance(item, pa.Table):  # its records are counted by their outcomes after the link (see `Link`)
             yield item.select(columns)
             continue
         location, record = item
@@ -637,8 +637,9 @@ def _record_tables(source: Source, path: str, stats: BuildStats, on_error: str) 
 def _finish_linked(table: pa.Table, source: Source, paths: list[str], on_error: str) -> Iterator[pa.Table]:
     """Ray task over a link's outcome rows: count the filtered ones by reason, clean the pairs over Arrow
     (`clean_table`, exact; errors name the file and place of the record), and pass the rows on with their place,
-    then the counts."""
+    then the counts; each outcome row counts as one record read (see `Link`)."""
     stats = BuildStats(source=source.name, on_error=on_error)
+    stats.rows_read = table.num_rows
     reasons = table["filtered"].drop_null().value_counts()
     stats.filtered = {item["values"].as_py(): item["counts"].as_py() for item in reasons}
     paired = table.filter(pc.is_null(table["filtered"]))
@@ -651,10 +652,9 @@ def _finish_linked(table: pa.Table, source: Source, paths: list[str], on_error: 
     stats.same_text = int((cleaned.same & good).sum())
     keep = pa.array(good & ~cleaned.same)
     stats.pairs_written = stats.pairs_generated - stats.same_text
-    rows = pa.table(
-        [paired["file"].filter(keep), paired["seq"].filter(keep), *cleaned.table.filter(keep).columns],
-        schema=pa.schema(list(_ROWS)[:5]),
-    )  # fmt: skip
+    schema = pa.schema(list(_ROWS)[:5])  # a join may hand over large_string columns: cast to the rows' types
+    columns = [paired["file"].filter(keep), paired["seq"].filter(keep), *cleaned.table.filter(keep).columns]
+    rows = pa.table(columns, names=schema.names).cast(schema)
     first = (table["file"][0].as_py(), table["seq"][0].as_py()) if table.num_rows else (0, 0)
     counts = _table([_counts_row(_ROWS, (1, *first), stats)], _ROWS)
     yield pa.concat_tables([rows.append_column(_COUNTS, pa.nulls(rows.num_rows, pa.string())), counts])

@@ -33,10 +33,13 @@ class Link:
     """How a source links records of all its raw files (Reddit: each reply with its parent comment, wherever it is
     in the input), run on Ray Data by the builder: the reader yields each record as a dict of `fields` (str or
     None); `run(records)` takes the Ray dataset of them (columns file, seq, location and the fields) and returns
-    one row per record: file, seq, location, `filtered` (why it gave no pair, or null) and anchor, positive,
-    negative (the texts; null when filtered, negative null in a pair). `read_tables(path)`, optional, reads a file
-    faster than the reader: Arrow tables of records (columns location and the fields) and, between them,
-    (location, RecordError) for bad records, in file order, the same records as the reader's."""
+    one row per record it accounts for: file, seq (its place in the output order within the file), location,
+    `filtered` (why it gave no pair, or null) and anchor, positive, negative (the texts; null when filtered, negative
+    null in a pair). Each returned row counts as one record read; a record that is only looked up (a question a
+    duplicate link names) or that joins another record's pair (an answer with its question) returns none.
+    `read_tables(path)`, optional, reads a file faster than the reader: Arrow tables of records (columns location
+    and the fields) and, between them, (location, Filtered or RecordError) for the records it drops, in file order,
+    the same records as the reader's."""
 
     fields: tuple[str, ...]
     run: Callable[[Any], Any]

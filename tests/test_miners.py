@@ -13,12 +13,11 @@ import datasets
 import pytest
 import zstandard
 
-from datasets_builders import build_source, mine_reddit
+from datasets_builders import build_source, mine_reddit, mine_stackexchange
 from datasets_builders.miners import (
     MiningStats,
     mine_codesearchnet,
     mine_nli,
-    mine_stackexchange,
     mine_wikipedia,
     stackexchange,
 )

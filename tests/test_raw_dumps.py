@@ -34,8 +34,8 @@ from test_miners import (
     write_zst_lines,
 )
 
-from datasets_builders import build_source, mine_reddit, publish
-from datasets_builders.miners import MiningStats, mine_stackexchange, mine_wikipedia
+from datasets_builders import build_source, mine_reddit, mine_stackexchange, publish
+from datasets_builders.miners import MiningStats, mine_wikipedia
 from datasets_builders.miners.options import FIXED, MINERS, OPTIONS
 from datasets_builders.miners.stackexchange import strip_duplicate_notice
 from datasets_builders.miners.text import media_prefix, namespace_names, wiki_to_text

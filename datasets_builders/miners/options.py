@@ -45,7 +45,6 @@ OPTIONS: dict[str, tuple[Callable[[str], Any], str, str]] = {
     "drop_bot_like_authors": (_yes_no, "yes|no", "drop Reddit authors whose name ends in 'bot'"),
     "min_question_score": (int, "N", "lowest Stack Exchange question score kept"),
     "min_answer_score": (int, "N", "lowest Stack Exchange answer score kept"),
-    "index_dir": (str, "DIR", "folder for Stack Exchange's temporary on-disk index"),
     "min_docstring_tokens": (int, "N", "fewest CodeSearchNet docstring tokens kept"),
     "max_open_premises": (int, "N", "NLI premises grouped at once (memory bound)"),
     "seed": (int, "N", "Wikipedia sampling seed"),

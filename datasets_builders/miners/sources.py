@@ -160,11 +160,21 @@ def _stackexchange_source(kind: str, **options: Any) -> Source:
         tags=("stackexchange", "mined"),
         reader=_stackexchange_reader(kind, **options),
         select_inputs=functools.partial(keep_where, is_stackexchange_input),
+        link=_stackexchange_link(kind),
         to_texts=pair_texts,
         notes="Bodies are HTML stripped to text, without the duplicate notice. Filters: question score >= 0, answer "
         "score >= 1, texts of 10 to 8,000 characters. The answer is the accepted one when it passes the filters, "
-        "else the best-scored." + _options_note(options),
+        "else the best-scored (ties: the oldest). Answers are joined to their questions and duplicate links to both "
+        "questions on Ray Data (exact, within each site)." + _options_note(options),
     )
+
+
+def _stackexchange_link(kind: str) -> Link | None:
+    """The answer and duplicate kinds pair records on Ray Data; `title_body` is one post per pair (no link)."""
+    if kind == "title_body":
+        return None
+    run = stackexchange.link_duplicates if kind.startswith("duplicate") else stackexchange.link_answers
+    return Link(stackexchange.RECORD_FIELDS, functools.partial(run, kind=kind))
 
 
 def _reddit_source(**options: Any) -> Source:

@@ -23,18 +23,21 @@ notice Stack Exchange puts at the top of a question closed as a duplicate ("Poss
 question>", later "This question already has answers here: <title>") is removed first: it is not the asker's
 text, and in the duplicate kinds it would put the positive's title into the anchor.
 
-Memory: `title_body` streams Posts.xml once. The answer and duplicate kinds need a question when its answer or link
-is read, and the best answer is only known once every answer is seen. Holding all questions in a dict would grow
-with the site (stackoverflow.com has ~24M questions), so cleaned questions and answers go into an on-disk SQLite
-index (stdlib sqlite3, a temporary file under `index_dir`, deleted afterwards) and the pairs come out of one SQL
-query ordered by question Id. RSS stays flat (SQLite's page cache is bounded); the cost is disk about the size of
-the cleaned text and roughly one extra pass worth of time.
+Pairing (on Ray Data, exact): `title_body` is one post per pair, streamed. The answer and duplicate kinds need a
+question when its answer or link is read, and the best answer is only known once every answer is seen: the reader
+yields each kept question, answer and duplicate link as a record (`stackexchange_events`), one Ray task per site,
+and the builder pairs them through Ray's shuffle, which spills to disk (stackoverflow.com has ~24M questions):
+answers grouped with their question by (site, question Id) (`link_answers`), each duplicate link joined to both
+its questions (`link_duplicates`). A site never meets another (post Ids are per site). Pairs come out in question
+Id order (answers) or PostLinks order (duplicates), whatever the number of workers or the order of the files. The
+reader keeps one bitmap of the post Ids it has read per table (stackoverflow.com's: 10 MB) to report an Id given
+twice. `datasets_builders.mine_stackexchange(path, kind)` runs that build and yields its pairs.
 
 Records and drops: in `title_body` every post is a pair or one Drop (answers: "answer_not_used_by_kind"); in the
-answer kinds a pair uses two posts (question and answer) and every other post is one Drop ("answer_not_best",
-"question_without_answer", "answer_without_question" for answers whose question was deleted from the dump or
-filtered, the score and length filters); in the duplicate kinds the records are the PostLinks rows (a pair, or
-"link_not_duplicate", "link_question_missing" when a question is deleted or filtered).
+answer kinds a pair uses two posts (question and answer: one record) and every other post is one Drop
+("answer_not_best", "question_without_answer", "answer_without_question" for answers whose question was deleted
+from the dump or filtered, the score and length filters); in the duplicate kinds the records are the PostLinks rows
+(a pair, or "link_not_duplicate", "link_question_missing" when a question is deleted or filtered).
 
 Bad input: malformed XML is reported with file, line and column; a row missing a needed attribute (Id,
 PostTypeId, Score, Title, Body, ParentId; PostId, RelatedPostId, LinkTypeId) or with a non-integer number with
@@ -49,14 +52,17 @@ from __future__ import annotations
 
 import queue
 import re
-import sqlite3
-import tempfile
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from datasets_builders import engine
 from se1b.errors import UserError
 
 from .common import (
@@ -64,7 +70,6 @@ from .common import (
     DecodedFile,
     Drop,
     Event,
-    MiningStats,
     compression_of,
     decoded_blocks,
     natural_key,
@@ -401,88 +406,64 @@ def _posts(
             yield location, Drop("other_post_type")
 
 
-class _LostIds:
-    """The Ids of questions lost after a syntax error, kept in the on-disk index (there may be millions)."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def add(self, post_id: int) -> None:
-        self.db.execute("INSERT OR IGNORE INTO lost VALUES (?)", (post_id,))
+RECORD_FIELDS = ("table", "id", "parent", "accepted", "score", "title", "body", "related")
+_BITMAP_IDS = 2**28  # Ids below this are marked in a bitmap (32 MB at most); the rare Id above it in a set
 
 
-def _index_posts(db: sqlite3.Connection, posts_path: DumpFile, report_filters: bool, options: dict) -> Iterator[Event]:
-    """Fill the on-disk index with kept posts, passing on the Drops (filter Drops only when report_filters)."""
-    db.execute("CREATE TABLE questions (id INTEGER PRIMARY KEY, title TEXT, body TEXT, accepted INTEGER)")
-    db.execute("CREATE TABLE answers (id INTEGER PRIMARY KEY, parent INTEGER, score INTEGER, body TEXT)")
-    db.execute("CREATE TABLE lost (id INTEGER PRIMARY KEY)")
-    lost = _LostIds(db)
-    for location, item in _posts(posts_path, want_answers=report_filters, lost_questions=lost, **options):
-        if isinstance(item, Drop):
-            if item.error or report_filters:
-                yield posts_path, location, item
-            continue
-        table = "questions" if item[0] == "q" else "answers"
-        try:
-            db.execute(f"INSERT INTO {table} VALUES (?, ?, ?, ?)", item[1:])
-        except sqlite3.IntegrityError:
-            yield posts_path, location, Drop("duplicate_post_id", f"post Id {item[1]} appears twice", error=True)
-    db.execute("CREATE INDEX answers_by_parent ON answers (parent, score)")
-    db.commit()
+class _PostIds:
+    """A set of post Ids of one table of one file: a bitmap grown to the largest Id seen (Stack Exchange Ids are
+    dense database keys; stackoverflow.com's ~80 million take 10 MB), a set for the rare Id beyond 2**28."""
+
+    def __init__(self) -> None:
+        self.bits = bytearray()
+        self.large: set[int] = set()
+
+    def add(self, post_id: int) -> bool:
+        """Add an Id; False when it was already there."""
+        if not 0 <= post_id < _BITMAP_IDS:
+            new = post_id not in self.large
+            self.large.add(post_id)
+            return new
+        byte, mask = post_id >> 3, 1 << (post_id & 7)
+        if byte >= len(self.bits):
+            self.bits.extend(bytes(min(max(byte + 1, 2 * len(self.bits)), _BITMAP_IDS >> 3) - len(self.bits)))
+        if self.bits[byte] & mask:
+            return False
+        self.bits[byte] |= mask
+        return True
+
+    def __iter__(self) -> Iterator[int]:
+        """The Ids, ascending."""
+        for byte, bits in enumerate(self.bits):
+            if bits:
+                yield from ((byte << 3) + bit for bit in range(8) if bits >> bit & 1)
+        yield from sorted(self.large)
 
 
-def _answer_pairs(db: sqlite3.Connection, posts_path: DumpFile, kind: str) -> Iterator[Event]:
-    best = """
-        SELECT id, title, body, coalesce(
-            (SELECT a.body FROM answers a WHERE a.id = q.accepted AND a.parent = q.id),
-            (SELECT a.body FROM answers a WHERE a.parent = q.id ORDER BY a.score DESC, a.id ASC LIMIT 1))
-        FROM questions q ORDER BY id"""
-    answered = 0
-    for question_id, title, body, answer in db.execute(best):
-        location = f"question Id={question_id}"
-        if answer is None:
-            yield posts_path, location, Drop("question_without_answer")
-            continue
-        answered += 1
-        yield posts_path, location, pair(title if kind == "title_answer" else f"{title} {body}", answer)
-    orphans = "SELECT id FROM answers WHERE parent NOT IN (SELECT id FROM questions) ORDER BY id"
-    for (answer_id,) in db.execute(orphans):
-        yield posts_path, f"answer Id={answer_id}", Drop("answer_without_question")
-    (with_question,) = db.execute("SELECT count(*) FROM answers WHERE parent IN (SELECT id FROM questions)").fetchone()
-    for _ in range(with_question - answered):
-        yield posts_path, "answers", Drop("answer_not_best")
+def _record(table: str, post_id: int, **values: object) -> dict[str, str | None]:
+    """One record of a linked kind: the `RECORD_FIELDS` as text (null when unset)."""
+    record = dict.fromkeys(RECORD_FIELDS)
+    record.update(table=table, id=str(post_id))
+    record.update({name: None if value is None else str(value) for name, value in values.items()})
+    return record
 
 
-def _duplicate_pairs(db: sqlite3.Connection, links_path: DumpFile, kind: str) -> Iterator[Event]:
-    lookup = "SELECT title, body FROM questions WHERE id = ?"
-
-    def lost(post_id: int) -> bool:
-        return db.execute("SELECT 1 FROM lost WHERE id = ?", (post_id,)).fetchone() is not None
-
-    for location, attrs in dump_rows(links_path, "postlinks"):
+def _link_records(links: DumpFile) -> Iterator[Event]:
+    """A record per duplicate link of PostLinks.xml (id: PostId, related: RelatedPostId); Drops for the others."""
+    for location, attrs in dump_rows(links, "postlinks"):
         if isinstance(attrs, Drop):
-            yield links_path, location, attrs
+            yield links, location, attrs
             continue
         try:
             link_type = _attribute(attrs, "LinkTypeId")
             first, second = _attribute(attrs, "PostId", True), _attribute(attrs, "RelatedPostId", True)
         except KeyError as error:
-            yield links_path, location, Drop("bad_row", error.args[0], error=True)
+            yield links, location, Drop("bad_row", error.args[0], error=True)
             continue
         if link_type != DUPLICATE_LINK:
-            yield links_path, location, Drop("link_not_duplicate")
-            continue
-        a, b = db.execute(lookup, (first,)).fetchone(), db.execute(lookup, (second,)).fetchone()
-        if (a is None and lost(first)) or (b is None and lost(second)):
-            yield links_path, location, Drop("link_question_lost")
-        elif a is None or b is None:
-            yield links_path, location, Drop("link_question_missing")
-        elif kind == "duplicate_title_title":
-            yield links_path, location, pair(a[0], b[0])
-        elif kind == "duplicate_body_body":
-            yield links_path, location, pair(a[1], b[1])
+            yield links, location, Drop("link_not_duplicate")
         else:
-            yield links_path, location, pair(f"{a[0]} {a[1]}", f"{b[0]} {b[1]}")
+            yield links, location, _record("link", first, related=second)
 
 
 def stackexchange_events(
@@ -493,10 +474,12 @@ def stackexchange_events(
     min_answer_score: int = MIN_ANSWER_SCORE,
     min_chars: int = MIN_CHARS,
     max_chars: int = MAX_CHARS,
-    index_dir: str | Path | None = None,
 ) -> Iterator[Event]:
-    """Events of one site (`site_files`' Site, or a Posts.xml path): its Posts table, and its PostLinks table for
-    the duplicate kinds."""
+    """Events of one site (`site_files`' Site, or a Posts.xml path), in file order. `title_body`: a pair or a Drop
+    per post. The answer kinds: a record (`RECORD_FIELDS`) per kept question and answer, a Drop per other post. The
+    duplicate kinds: a record per kept question (a lookup, not counted), per question lost after a syntax error
+    ("lost", a lookup) and per duplicate link of PostLinks.xml, and the error Drops of Posts.xml and the Drops of
+    PostLinks.xml. `link_answers` and `link_duplicates` pair the records on Ray Data."""
     site = site if isinstance(site, Site) else xml_site(Path(site))
     posts_path = site.posts
     if kind not in KINDS:
@@ -511,32 +494,166 @@ def stackexchange_events(
         for location, item in _posts(posts_path, want_answers=False, **options):
             yield posts_path, location, item if isinstance(item, Drop) else pair(item[2], item[3])
         return
-    links_path = site.links
     duplicates = kind.startswith("duplicate")
-    if duplicates and links_path is None:
+    if duplicates and site.links is None:
         raise UserError(f"{posts_path}: PostLinks.xml not found: the duplicate kinds read the site's PostLinks table")
-    with tempfile.TemporaryDirectory(prefix="se1b-stackexchange-", dir=index_dir) as tmp:
-        db = sqlite3.connect(Path(tmp) / "index.sqlite")
-        try:
-            db.execute("PRAGMA journal_mode = OFF")
-            db.execute("PRAGMA synchronous = OFF")
-            yield from _index_posts(db, posts_path, not duplicates, options)
-            if duplicates:
-                yield from _duplicate_pairs(db, links_path, kind)
-            else:
-                yield from _answer_pairs(db, posts_path, kind)
-        finally:
-            db.close()
+    questions, answers = _PostIds(), _PostIds()
+    lost = _PostIds() if duplicates else None
+    for location, item in _posts(posts_path, want_answers=not duplicates, lost_questions=lost, **options):
+        if isinstance(item, Drop):
+            if item.error or not duplicates:  # in the duplicate kinds the records are the links, not the posts
+                yield posts_path, location, item
+        elif not (questions if item[0] == "q" else answers).add(item[1]):
+            yield posts_path, location, Drop("duplicate_post_id", f"post Id {item[1]} appears twice", error=True)
+        elif item[0] == "q":
+            _, post_id, title, body, accepted = item
+            yield posts_path, location, _record("question", post_id, accepted=accepted, title=title, body=body)
+        else:
+            _, post_id, parent, score, body = item
+            yield posts_path, location, _record("answer", post_id, parent=parent, score=score, body=body)
+    if duplicates:
+        for post_id in lost:
+            if questions.add(post_id):  # a question read before the break is not lost
+                yield posts_path, f"lost question Id={post_id}", _record("lost", post_id)
+        yield from _link_records(site.links)
 
 
-def mine_stackexchange(
-    path: str | Path, kind: str = "title_body", *, stats: MiningStats | None = None, **options
-) -> Iterator[dict]:
-    """Stream {"anchor", "positive", "negative": None} pairs of one kind from StackExchange dumps (`options`: the
-    keyword arguments of `stackexchange_events`); see the module docstring for what the records are.
+# --- the pairing on Ray Data: vectorised over Arrow tables ------------------------------------------------------
 
-    >>> pairs = list(mine_stackexchange("dumps/unix.stackexchange.com", "title_answer"))  # doctest: +SKIP
+_OUTCOME = pa.schema([
+    ("file", pa.int32()), ("seq", pa.int64()), ("location", pa.string()), ("filtered", pa.string()),
+    ("anchor", pa.string()), ("positive", pa.string()), ("negative", pa.string()),
+])  # fmt: skip
+
+
+def link_answers(records, kind: str):
+    """The outcome of the answer kinds' records (see `Link`): every question with its answers, grouped on Ray Data by
+    (file, question Id) (a file is one site: Ids never meet across sites). A question gives the pair (title or title
+    + body, answer) with the accepted answer when it passed the filters, else the best-scored (ties: the lowest Id),
+    or "question_without_answer"; the other answers are "answer_not_best", or "answer_without_question" when their
+    question is not among the kept ones; the chosen answer is part of its question's pair (no row of its own). A
+    pair's place is (file, question Id): pairs come out in question Id order, whatever the order of the file.
+
+    The group-by key is a bucket of question Ids (one per 64 MiB of input, `engine.shuffle_partitions`): each group
+    is a whole bucket, paired in one vectorised call, and the outcome does not depend on how many buckets there are.
     """
-    stats = stats if stats is not None else MiningStats()
-    for site in site_files(path):
-        yield from stats.pairs_of(stackexchange_events(site, kind, **options))
+    buckets = engine.shuffle_partitions(records)
+    keyed = records.map_batches(_with_question, fn_kwargs={"buckets": buckets}, batch_format="pyarrow")
+    return keyed.groupby("bucket", num_partitions=buckets).map_groups(
+        _answer_outcomes, fn_kwargs={"kind": kind}, batch_format="pyarrow"
+    )
+
+
+def _with_question(table: pa.Table, buckets: int) -> pa.Table:
+    """The question Id of each record (its own Id for a question, its parent's for an answer) and its bucket."""
+    is_answer = pc.equal(table["table"], "answer")
+    question = pc.cast(pc.if_else(is_answer, table["parent"], table["id"]), pa.int64())
+    bucket = pa.array(question.to_numpy() % buckets) if table.num_rows else pa.array([], pa.int64())
+    return table.append_column("question", question).append_column("bucket", bucket)
+
+
+def _first_of_runs(table: pa.Table, keys: list[str]) -> np.ndarray:
+    """True at the first row of each run of equal `keys` in a sorted table."""
+    first = np.ones(table.num_rows, dtype=bool)
+    if table.num_rows > 1:
+        changed = np.zeros(table.num_rows - 1, dtype=bool)
+        for key in keys:
+            values = table[key].to_numpy()
+            changed |= values[1:] != values[:-1]
+        first[1:] = changed
+    return first
+
+
+def _outcomes(table: pa.Table, seq, filtered, anchor=None, positive=None) -> pa.Table:
+    nulls = pa.nulls(table.num_rows, pa.string())
+    filtered = pa.array([filtered] * table.num_rows, pa.string()) if isinstance(filtered, str) else filtered
+    columns = [table["file"], seq, table["location"], filtered, nulls if anchor is None else anchor]
+    return pa.table([*columns, nulls if positive is None else positive, nulls], schema=_OUTCOME)
+
+
+def _answer_outcomes(group: pa.Table, kind: str) -> pa.Table:
+    is_question = pc.equal(group["table"], "question")
+    questions, answers = group.filter(is_question), group.filter(pc.invert(is_question))
+    asked = pa.table({
+        "file": questions["file"], "question": questions["question"],
+        "accepted": pc.cast(questions["accepted"], pa.int64()),
+        "asked": pa.array([True] * questions.num_rows, pa.bool_()),
+    })  # fmt: skip
+    answers = answers.select(["file", "seq", "location", "question", "id", "score", "body"])
+    answers = answers.join(asked, keys=["file", "question"], join_type="left outer")
+    has_question = pc.fill_null(answers["asked"], False)
+    orphans, answers = answers.filter(pc.invert(has_question)), answers.filter(has_question)
+    answer_id = pc.cast(answers["id"], pa.int64())
+    accepted = pc.cast(pc.fill_null(pc.equal(answer_id, answers["accepted"]), False), pa.int8())
+    score = pc.cast(answers["score"], pa.int64())
+    ranked = answers.append_column("is_accepted", accepted).append_column("rank_score", score)
+    ranked = ranked.append_column("answer_id", answer_id).sort_by([
+        ("file", "ascending"), ("question", "ascending"), ("is_accepted", "descending"), ("rank_score", "descending"),
+        ("answer_id", "ascending"),
+    ])  # fmt: skip
+    first = pa.array(_first_of_runs(ranked, ["file", "question"]))
+    chosen = ranked.filter(first).select(["file", "question", "body"]).rename_columns(["file", "question", "answer"])
+    not_best = ranked.filter(pc.invert(first))
+    paired = questions.join(chosen, keys=["file", "question"], join_type="left outer")
+    answered = pc.is_valid(paired["answer"])
+    title = paired["title"]
+    anchor = title if kind == "title_answer" else pc.binary_join_element_wise(title, paired["body"], " ")
+    nulls = pa.nulls(paired.num_rows, pa.string())
+    no_reason = pa.scalar(None, pa.string())
+    return pa.concat_tables([
+        _outcomes(paired, paired["question"], pc.if_else(answered, no_reason, "question_without_answer"),
+                  pc.if_else(answered, anchor, nulls), paired["answer"]),
+        _outcomes(not_best, not_best["seq"], "answer_not_best"),
+        _outcomes(orphans, orphans["seq"], "answer_without_question"),
+    ])  # fmt: skip
+
+
+def link_duplicates(records, kind: str):
+    """The outcome of the duplicate kinds' records (see `Link`): each duplicate link joined on Ray Data to its two
+    questions by (file, Id) (a file is one site), two left outer hash joins. A link gives the pair of the kind's texts
+    of (PostId, RelatedPostId), or "link_question_lost" when a question it names was lost after a syntax error, else
+    "link_question_missing" when one is not a kept question (deleted from the dump, or filtered). Questions are
+    lookups, not records: no row of their own."""
+    partitions = engine.shuffle_partitions(records)
+    links = records.map_batches(_link_rows, batch_format="pyarrow")
+    for side in ("first", "second"):
+        questions = records.map_batches(_question_side, fn_kwargs={"side": side}, batch_format="pyarrow")
+        links = links.join(questions, join_type="left_outer", num_partitions=partitions, on=("file", side))
+    return links.map_batches(_duplicate_outcomes, fn_kwargs={"kind": kind}, batch_format="pyarrow")
+
+
+def _link_rows(table: pa.Table) -> pa.Table:
+    links = table.filter(pc.equal(table["table"], "link"))
+    first, second = pc.cast(links["id"], pa.int64()), pc.cast(links["related"], pa.int64())
+    return links.select(["file", "seq", "location"]).append_column("first", first).append_column("second", second)
+
+
+def _question_side(table: pa.Table, side: str) -> pa.Table:
+    """The questions (and lost question Ids) as the `side` of a link: file, Id, state ("question" or "lost"), texts."""
+    rows = table.filter(pc.is_in(table["table"], pa.array(["question", "lost"])))
+    return pa.table({
+        "file": rows["file"], side: pc.cast(rows["id"], pa.int64()), f"{side}_state": rows["table"],
+        f"{side}_title": rows["title"], f"{side}_body": rows["body"],
+    })  # fmt: skip
+
+
+def _duplicate_outcomes(table: pa.Table, kind: str) -> pa.Table:
+    def lost(side: str) -> pa.ChunkedArray:
+        return pc.equal(pc.fill_null(table[f"{side}_state"], ""), "lost")
+
+    def text(side: str) -> pa.ChunkedArray:
+        title, body = (pc.cast(table[f"{side}_{name}"], pa.string()) for name in ("title", "body"))  # join: large
+        if kind == "duplicate_title_title":
+            return title
+        return body if kind == "duplicate_body_body" else pc.binary_join_element_wise(title, body, " ")
+
+    missing = pc.or_(pc.is_null(table["first_state"]), pc.is_null(table["second_state"]))
+    no_reason = pa.scalar(None, pa.string())
+    filtered = pc.if_else(
+        pc.or_(lost("first"), lost("second")), "link_question_lost",
+        pc.if_else(missing, "link_question_missing", no_reason),
+    )  # fmt: skip
+    paired = pc.is_null(filtered)
+    nulls = pa.nulls(table.num_rows, pa.string())
+    anchor, positive = pc.if_else(paired, text("first"), nulls), pc.if_else(paired, text("second"), nulls)
+    return _outcomes(table, table["seq"], filtered, anchor, positive)
