@@ -607,8 +607,8 @@ def _read_records(batch: pa.Table, source: Source, paths: list[str], on_error: s
 
 def _record_tables(source: Source, path: str, stats: BuildStats, on_error: str) -> Iterator[pa.Table]:
     """Tables (location and the link's fields) of the records of one file that are neither filtered nor bad,
-    counting the records filtered or rejected (the others are counted by their outcomes after the link): from the link's `read_tables` when it has one, else the
-    reader's records in tables of 10,000."""
+    counting the records filtered or rejected (the others are counted by their outcomes after the link): from the
+    link's `read_tables` when it has one, else the reader's records in tables of 10,000."""
     columns = ["location", *source.link.fields]
     if source.link.read_tables is None:
         schema = pa.schema([_records_schema(source).field(name) for name in columns])
