@@ -131,6 +131,7 @@ print(json.dumps(log.getvalue()))
 """
 
 
+@pytest.mark.helper_venvs
 @pytest.mark.parametrize(("backend", "model_kwargs", "min_cosine"), [
     ("onnx", {}, 0.9999), ("onnx", {"file_name": "onnx/model_qint8_avx512.onnx"}, 0.95), ("openvino", {}, 0.9999)])
 def test_sentence_transformers_loads_the_backend_without_exporting(exported, backend, model_kwargs, min_cosine,
