@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import jax
@@ -214,7 +215,7 @@ def test_resume_is_bit_exact_with_matryoshka_and_guide(tmp_path, run_fixture):
     config = _config(tmp_path, run_fixture, "killed", **features)
     process = _se1b("train", str(config), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while process.poll() is None and not (tmp_path / "killed" / "checkpoints" / "8").exists():
-        pass
+        time.sleep(0.01)  # not a busy loop: on 2 cores it would take one from the run
     process.kill()
     assert process.wait() == -9, "the run finished before it could be killed"
     _run("train", str(config), "--resume")

@@ -8,6 +8,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -158,7 +159,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, fixture_paths):
     process = _se1b("train", str(config), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint = tmp_path / "killed" / "checkpoints" / "8"
     while process.poll() is None and not checkpoint.exists():
-        pass
+        time.sleep(0.01)  # not a busy loop: on 2 cores it would take one from the run
     process.kill()  # SIGKILL: no chance to clean up
     assert process.wait() == -9, "the run finished before it could be killed"
     _run("train", str(config), "--resume")
