@@ -18,6 +18,9 @@ from training.model.backends import ONNX_FILE, OPENVINO_FILE, QUANTISED_ONNX_FIL
 TEXTS = ["A man is eating food.", "Three dogs run across the snowy field. " * 20, "ok"]
 MISSING = missing_packages(["onnx", "openvino"])
 needs_backends = pytest.mark.skipif(bool(MISSING), reason=f"not installed: {', '.join(MISSING)} (se1b[backends])")
+# The module's export (its slowest part) serves the helper-venv loads too: CI runs the whole module once, after
+# building those venvs (.ci/run).
+pytestmark = pytest.mark.helper_venvs
 
 
 def export(source, out, backends=()):

@@ -55,6 +55,7 @@ def test_no_machine_state_in_config_and_tokenizer_files(exported):
     assert "_name_or_path" not in config and config["transformers_version"] == transformers.__version__
 
 
+@pytest.mark.helper_venvs
 @pytest.mark.skipif(not os.environ.get("SE1B_OLD_ST_PYTHON"),
                     reason="set SE1B_OLD_ST_PYTHON to a python with sentence-transformers 2.2.2 "
                            "(bench/old_sentence_transformers.py builds one)")

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from fault_fixtures import small_disk, tree_digest
 
+from se1b.cli import main as se1b
+
 
 def se1b_process(*args: str, preexec_fn=None) -> subprocess.CompletedProcess:
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
@@ -44,7 +46,7 @@ def test_encode_on_a_full_disk_keeps_the_previous_embeddings(tmp_path, tiny_mode
     texts.write_text("a short text\nanother one\n")
     with small_disk(tmp_path, 1 << 20) as disk:
         output = disk.folder / "emb.npy"
-        assert se1b_process("encode", str(tiny_model), "--input", str(texts), "--output", str(output)).returncode == 0
+        assert se1b(["encode", str(tiny_model), "--input", str(texts), "--output", str(output)]) == 0
         texts.write_text("".join(f"text number {i}\n" for i in range(4000)))  # 4000 x 32 float32 = 512 KB
         disk.fill(leave=64 * 1024)
         before = tree_digest(disk.folder)
@@ -68,34 +70,39 @@ def _wait_for_step(process: subprocess.Popen, metrics: Path, step: int) -> None:
         time.sleep(0.2)
 
 
-@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_during_training_saves_a_checkpoint_and_exits_130(tmp_path, train_fixture, signal_number):
+def test_a_signal_during_training_saves_a_checkpoint_and_exits_130(tmp_path, train_fixture, capsys):
     """Point 12: a real SIGINT/SIGTERM to a training process: the step in flight and the checkpoint save finish,
-    exit 130 with one line naming the step `--resume` continues from; no traceback, no crash; the resume works."""
+    exit 130 with one line naming the step `--resume` continues from; no traceback, no crash; the resume works.
+    One run per signal, both started at once (their start-ups overlap)."""
     from test_train import _config
 
-    config = _config(tmp_path, train_fixture, "run", steps=100_000, checkpoint_every=1000)
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    process = subprocess.Popen([sys.executable, "-m", "se1b.cli", "train", str(config)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    run = tmp_path / "run"
-    _wait_for_step(process, run / "metrics.jsonl", 2)
-    process.send_signal(signal_number)
-    _, stderr = process.communicate()
-    assert process.returncode == 130, stderr[-3000:]
-    assert "Traceback" not in stderr and "Fatal Python error" not in stderr, stderr[-3000:]
-    lines = [line for line in stderr.splitlines() if line.startswith("se1b train:")]
-    assert len(lines) == 1, stderr[-3000:]
-    saved = sorted(int(p.name) for p in (run / "checkpoints").iterdir() if p.name.isdigit())
-    assert len(saved) == 1 and saved[0] >= 2, saved
-    name = signal.Signals(signal_number).name
-    assert lines[0] == (f"se1b train: stopped by {name} at step {saved[0]}; checkpoint {saved[0]} is saved in "
-                        f"{run / 'checkpoints'}: `se1b train CONFIG --resume` continues from step {saved[0]}")
-    assert not [p for p in (run / "checkpoints").iterdir() if "tmp" in p.name]  # no half-written save
-    if signal_number == signal.SIGINT:
-        resumed = se1b_process("train", str(config), "--resume", "--set", f"steps={saved[0] + 1}")
-        assert resumed.returncode == 0, resumed.stderr[-3000:]
-        assert f"resumed from step {saved[0]}" in resumed.stdout
+    runs = {}
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        name = signal.Signals(signal_number).name
+        config = _config(tmp_path, train_fixture, name, steps=100_000, checkpoint_every=1000)
+        process = subprocess.Popen([sys.executable, "-m", "se1b.cli", "train", str(config)], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        runs[signal_number] = (config, tmp_path / name, process)
+    for signal_number, (_, run, process) in runs.items():
+        _wait_for_step(process, run / "metrics.jsonl", 2)
+        process.send_signal(signal_number)
+    for signal_number, (config, run, process) in runs.items():
+        _, stderr = process.communicate()
+        assert process.returncode == 130, stderr[-3000:]
+        assert "Traceback" not in stderr and "Fatal Python error" not in stderr, stderr[-3000:]
+        lines = [line for line in stderr.splitlines() if line.startswith("se1b train:")]
+        assert len(lines) == 1, stderr[-3000:]
+        saved = sorted(int(p.name) for p in (run / "checkpoints").iterdir() if p.name.isdigit())
+        assert len(saved) == 1 and saved[0] >= 2, saved
+        name = signal.Signals(signal_number).name
+        assert lines[0] == (f"se1b train: stopped by {name} at step {saved[0]}; checkpoint {saved[0]} is saved in "
+                            f"{run / 'checkpoints'}: `se1b train CONFIG --resume` continues from step {saved[0]}")
+        assert not [p for p in (run / "checkpoints").iterdir() if "tmp" in p.name]  # no half-written save
+        if signal_number == signal.SIGINT:  # the resume in this process: its exit code and output are the point
+            capsys.readouterr()
+            assert se1b(["train", str(config), "--resume", "--set", f"steps={saved[0] + 1}"]) == 0
+            assert f"resumed from step {saved[0]}" in capsys.readouterr().out
 
 
 def _squad_build(folder: Path, pairs: int, seed: int) -> Path:
@@ -120,7 +127,7 @@ def test_publish_on_a_full_disk_removes_its_partial_shards_and_keeps_the_old_con
     small, large = _squad_build(tmp_path / "small", 10, seed=0), _squad_build(tmp_path / "large", 5000, seed=1)
     with small_disk(tmp_path, 4 << 20) as disk:
         repo = disk.folder / "repo"
-        assert se1b_process("data", "publish", str(small), "--out", str(repo)).returncode == 0
+        assert se1b(["data", "publish", str(small), "--out", str(repo)]) == 0
         disk.fill(leave=64 * 1024)
         before = tree_digest(disk.folder)
         process = se1b_process("data", "publish", str(large), "--out", str(repo), preexec_fn=disk.preexec_fn)
@@ -135,7 +142,7 @@ def test_export_on_a_full_disk_is_one_line_and_keeps_the_old_model(tmp_path, tin
     safetensors' own error type on a full disk becomes one line, the staging folder goes, the old folder stays."""
     with small_disk(tmp_path, 16 << 20) as disk:
         out = disk.folder / "model"
-        assert se1b_process("convert", str(tiny_model), str(out)).returncode == 0
+        assert se1b(["convert", str(tiny_model), str(out)]) == 0
         disk.fill(leave=512 * 1024)  # the model's weights take ~4 MB
         before = tree_digest(disk.folder)
         process = se1b_process("convert", str(tiny_model), str(out), "--overwrite", preexec_fn=disk.preexec_fn)
@@ -165,8 +172,6 @@ def test_an_out_that_is_a_symlink_or_a_file_is_refused_before_anything_is_writte
                                                                                    capsys):
     """Point 14: every command with an output folder refuses a symbolic link (swapping in a new folder would move
     the link) or a regular file, with one line, before writing anything."""
-    from se1b.cli import main as se1b
-
     small = _squad_build(tmp_path / "small", 5, seed=0)
     user = tmp_path / "user"
     user.mkdir()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import jax
@@ -207,17 +208,19 @@ def test_bad_matryoshka_width_and_bad_guide_stop_before_training(tmp_path, run_f
 
 
 def test_resume_is_bit_exact_with_matryoshka_and_guide(tmp_path, run_fixture):
-    from test_train import _config, _exported_tensors, _metrics, _run, _se1b
+    from test_train import _config, _exported_tensors, _finish, _metrics, _run, _se1b, _start
 
     features = {"steps": 24, "matryoshka_dims": [32, 8], "guide": str(run_fixture["guide"]), "guide_margin": 0.05}
-    _run("train", str(_config(tmp_path, run_fixture, "straight", **features)))
+    straight_run = _start("train", str(_config(tmp_path, run_fixture, "straight", **features)),
+                          log=tmp_path / "straight.log")  # beside the killed run: their start-ups overlap
     config = _config(tmp_path, run_fixture, "killed", **features)
     process = _se1b("train", str(config), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while process.poll() is None and not (tmp_path / "killed" / "checkpoints" / "8").exists():
-        pass
+        time.sleep(0.01)  # not a busy loop: on 2 cores it would take one from the run
     process.kill()
     assert process.wait() == -9, "the run finished before it could be killed"
     _run("train", str(config), "--resume")
+    _finish(straight_run, tmp_path / "straight.log")
     straight, resumed = _exported_tensors(tmp_path / "straight" / "model"), _exported_tensors(tmp_path / "killed" /
                                                                                                "model")
     for name in straight:

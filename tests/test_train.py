@@ -8,6 +8,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,17 @@ def _run(*args: str, env: dict | None = None) -> None:
     assert process.returncode == 0, output[-3000:]
 
 
+def _start(*args: str, log: Path, env: dict | None = None) -> subprocess.Popen:
+    """`se1b ARGS` started beside other runs (their start-ups overlap); its output goes to `log`, not to a pipe that
+    would fill while the test waits on another run."""
+    with log.open("w") as handle:
+        return _se1b(*args, env=env, stdout=handle, stderr=subprocess.STDOUT)
+
+
+def _finish(process: subprocess.Popen, log: Path) -> None:
+    assert process.wait() == 0, log.read_text()[-3000:]
+
+
 def _metrics(output_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (output_dir / "metrics.jsonl").read_text().splitlines()]
 
@@ -133,10 +145,12 @@ def test_short_run_learns_and_exports_a_loadable_model(tmp_path, fixture_paths):
     assert f"| compiled batch shapes | {meta.training.compiled_shapes} |" in (out / "model" / "README.md").read_text()
 
     # `se1b export`: the last checkpoint is the final model; the best one is the best-scoring evaluation's.
-    _run("export", str(out), "--step", "40")
+    from se1b.cli import main as se1b
+
+    assert se1b(["export", str(out), "--step", "40"]) == 0
     final, exported = _exported_tensors(out / "model"), _exported_tensors(out / "model-step40")
     assert all(np.array_equal(final[name], exported[name]) for name in final)
-    _run("export", str(out), "--best", "--out", str(tmp_path / "best"), "--max-seq-length", "64")
+    assert se1b(["export", str(out), "--best", "--out", str(tmp_path / "best"), "--max-seq-length", "64"]) == 0
     best_step = json.loads((out / "best_score.json").read_text())["step"]
     best_meta = json.loads((tmp_path / "best" / "run_metadata.json").read_text())
     assert best_meta["training"]["steps"] == best_step and best_meta["max_seq_length"] == 64
@@ -152,16 +166,17 @@ def _flax_embeddings(folder: Path, texts: list[str]) -> np.ndarray:
 
 def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, fixture_paths):
     steps = 40
-    _run("train", str(_config(tmp_path, fixture_paths, "straight", steps=steps)))
-
+    straight_run = _start("train", str(_config(tmp_path, fixture_paths, "straight", steps=steps)),
+                          log=tmp_path / "straight.log")
     config = _config(tmp_path, fixture_paths, "killed", steps=steps)
     process = _se1b("train", str(config), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint = tmp_path / "killed" / "checkpoints" / "8"
     while process.poll() is None and not checkpoint.exists():
-        pass
+        time.sleep(0.01)  # not a busy loop: on 2 cores it would take one from the run
     process.kill()  # SIGKILL: no chance to clean up
     assert process.wait() == -9, "the run finished before it could be killed"
     _run("train", str(config), "--resume")
+    _finish(straight_run, tmp_path / "straight.log")
 
     straight = _exported_tensors(tmp_path / "straight" / "model")
     resumed = _exported_tensors(tmp_path / "killed" / "model")
@@ -173,9 +188,11 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, fixture_paths):
 
 def test_four_devices_equal_one_device(tmp_path, fixture_paths):
     # GradCache on in both (chunks of 8 rows spread over the 4 devices): the same dropout keys in both layouts.
-    _run("train", str(_config(tmp_path, fixture_paths, "one", steps=6, gradcache_chunk=8)))
-    _run("train", str(_config(tmp_path, fixture_paths, "four", steps=6, gradcache_chunk=8)),
-         env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    runs = {"one": {}, "four": {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}}
+    started = {name: _start("train", str(_config(tmp_path, fixture_paths, name, steps=6, gradcache_chunk=8)), env=env,
+                            log=tmp_path / f"{name}.log") for name, env in runs.items()}
+    for name, process in started.items():
+        _finish(process, tmp_path / f"{name}.log")
     one, four = _metrics(tmp_path / "one"), _metrics(tmp_path / "four")
     assert len(one) == 6
     np.testing.assert_allclose([m["loss"] for m in one], [m["loss"] for m in four], atol=1e-5)

@@ -76,9 +76,10 @@ def test_two_processes_equal_one_process(tmp_path):
     from training.model.tiny import write_tiny_model
 
     model_dir = write_tiny_model(tmp_path / "tiny", "bert", seed=0)
-    _finish(_start(model_dir, tmp_path / "one.npz", "-", 1, 0))
     coordinator = f"127.0.0.1:{_free_port()}"
-    workers = [_start(model_dir, tmp_path / "two.npz", coordinator, 2, index) for index in (0, 1)]
+    # The one-process run beside the two-process one: independent runs, their start-ups overlap.
+    workers = [_start(model_dir, tmp_path / "one.npz", "-", 1, 0),
+               *(_start(model_dir, tmp_path / "two.npz", coordinator, 2, index) for index in (0, 1))]
     for worker in workers:
         _finish(worker)
 

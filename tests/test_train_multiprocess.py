@@ -9,6 +9,7 @@ import json
 import random
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +77,7 @@ def test_two_process_run_killed_and_resumed_equals_an_uninterrupted_one(straight
     processes = _start_pair(config)
     checkpoint = root / "killed" / "checkpoints" / "8"
     while processes[0].poll() is None and not checkpoint.exists():
-        pass
+        time.sleep(0.01)  # not a busy loop: on 2 cores it would take one from the runs
     processes[1].kill()  # SIGKILL one process mid-run; the other then cannot finish a collective
     processes[0].kill()
     for process in processes:
