@@ -47,12 +47,18 @@ def digest(anchor: str, positive: str) -> bytes:
     return hashlib.blake2b(f"{anchor}\0{positive}".encode(), digest_size=8).digest()
 
 
-def child_new(cpus: int, folder: str, out: str, digests: str) -> dict:
+def child_new(cpus: int, folder: str, out: str, digests: str, object_store_mib: str = "0") -> dict:
+    import ray
+
     from datasets_builders import build_source, engine
 
     memory = TreeMemory()
     start = time.perf_counter()
-    engine.start(num_cpus=cpus)
+    if int(object_store_mib):  # a capped object store: what does not fit spills to disk
+        ray.init(address="local", num_cpus=cpus, object_store_memory=int(object_store_mib) * 2**20,
+                 include_dashboard=False, log_to_driver=False)  # fmt: skip
+    else:
+        engine.start(num_cpus=cpus)
     startup = time.perf_counter() - start
     start = time.perf_counter()
     build = build_source("reddit_comments", [folder], out_dir=out, progress=False)
@@ -62,7 +68,7 @@ def child_new(cpus: int, folder: str, out: str, digests: str) -> dict:
             handle.write(b"".join(map(digest, batch["anchor"], batch["positive"])))
     stats = build.stats
     return {"comments": stats.rows_read, "pairs": stats.pairs_written, "seconds": seconds, "startup_s": startup,
-            "peak_mib": memory.stop_mib(), "filtered": stats.filtered}  # fmt: skip
+            "peak_mib": memory.stop()[0], "filtered": stats.filtered}  # fmt: skip
 
 
 def child_read(month: str) -> dict:
@@ -90,7 +96,7 @@ def child_old(old_tree: str, folder: str, digests: str) -> dict:
             handle.write(digest(pair["anchor"], pair["positive"]))
     seconds = time.perf_counter() - start
     return {"comments": stats.records, "pairs": stats.pairs, "seconds": seconds, "startup_s": 0.0,
-            "peak_mib": memory.stop_mib(), "filtered": dict(stats.dropped)}  # fmt: skip
+            "peak_mib": memory.stop()[0], "filtered": dict(stats.dropped)}  # fmt: skip
 
 
 # Ray starts its workers at niceness 15 by default: below the old miner's process, which on a loaded machine would
@@ -166,6 +172,8 @@ def main() -> None:
     parser.add_argument("--comments", type=int, default=2_000_000, help="comments over the 2 months")
     parser.add_argument("--old-tree", required=False, help="a checkout of main at 31c854b (git worktree)")
     parser.add_argument("--no-cluster", action="store_true", help="skip the 2-node localhost cluster run")
+    parser.add_argument("--cpus", type=int, nargs="+", default=[1, 2], help="local Ray instances to measure")
+    parser.add_argument("--object-store-mib", type=int, default=0, help="cap Ray's object store (default: Ray's)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -187,10 +195,15 @@ def main() -> None:
         runs = {}
         if args.old_tree:
             runs["old (LRU index, 1 process)"] = (1, run_child("old", args.old_tree, str(months), str(work / "old")))
-        for cpus in (1, 2):
+        for cpus in args.cpus:
             out, digests = work / f"new{cpus}", work / f"new{cpus}.digests"
-            runs[f"new (Ray Data join, {cpus} CPU)"] = (cpus, run_child("new", str(cpus), str(months), str(out),
-                                                                        str(digests)))  # fmt: skip
+            child = ["new", str(cpus), str(months), str(out), str(digests), str(args.object_store_mib)]
+            runs[f"new (Ray Data join, {cpus} CPU)"] = (cpus, run_child(*child))
+        if args.cpus != [1, 2]:  # the comparisons below need both
+            for name, (_, result) in runs.items():
+                print(f"{name}: {result['comments']:,} comments, {result['pairs']:,} pairs, "
+                      f"{result['comments'] / result['seconds']:,.0f} comments/s, peak {result['peak_mib']:,.0f} MiB")
+            return
         new = read_digests(work / "new2.digests")
         print("| miner | CPUs | comments | pairs | comments/s | comments/s per core | Ray start-up s | peak MiB |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
