@@ -92,7 +92,7 @@ class CleanedTable:
         """The rows to write: neither same_text nor bad, in order."""
         keep = ~self.same
         keep[list(self.errors)] = False
-        return self.table.filter(pa.array(keep))
+        return self.table if keep.all() else self.table.filter(pa.array(keep))  # most blocks drop nothing: no copy
 
 
 def clean_table(source: Source, table: pa.Table) -> CleanedTable:
@@ -112,10 +112,15 @@ def clean_table(source: Source, table: pa.Table) -> CleanedTable:
     # 'strip' leaves inner runs: same_text compares texts collapsed ('collapse' of a stripped text is collapsed)
     first, second = (_normalized(column, "collapse") if source.whitespace == "strip" else column
                      for column in cleaned[:2])
-    same = pc.fill_null(pc.equal(pc.ascii_lower(first), pc.ascii_lower(second)), False)
-    same = np.asarray(pc.and_(same, simple).to_numpy(zero_copy_only=False), dtype=bool).copy()
+    simple = np.asarray(simple.to_numpy(zero_copy_only=False), dtype=bool)
+    # ASCII lower-casing keeps the length: only rows whose two texts are as long can be the same (few rows)
+    equal_length = pc.fill_null(pc.equal(pc.binary_length(first), pc.binary_length(second)), False)
+    candidates = np.flatnonzero(simple & np.asarray(equal_length.to_numpy(zero_copy_only=False), dtype=bool))
+    same = np.zeros(table.num_rows, dtype=bool)
+    lowered = [pc.ascii_lower(column.take(candidates)) for column in (first, second)]
+    same[candidates] = np.asarray(pc.fill_null(pc.equal(*lowered), False).to_numpy(zero_copy_only=False), dtype=bool)
     errors: dict[int, RecordError] = {}
-    others = np.flatnonzero(~np.asarray(simple.to_numpy(zero_copy_only=False), dtype=bool))
+    others = np.flatnonzero(~simple)
     texts_of_others = zip(*(column.take(others).to_pylist() for column in columns), strict=True)
     for index, texts in zip(others, texts_of_others, strict=True):
         try:
