@@ -323,13 +323,15 @@ def write_arrow_batches(
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
 
         def flush(final: bool) -> int:
-            """Write the pending rows in batches of 10,000 (and the rest, if final); keep what is left over."""
-            table = pa.concat_tables(pending).combine_chunks()  # one chunk: every slice is one record batch
+            """Write the pending rows in batches of 10,000 (and the rest, if final); keep what is left over. A batch
+            within one block is written as a slice of it (no copy); only one that straddles two blocks is copied."""
+            table = pa.concat_tables(pending)  # zero-copy: the blocks stay chunks
             pending.clear()
             done = 0
             while table.num_rows - done >= _BATCH_ROWS or (final and done < table.num_rows):
                 piece = table.slice(done, _BATCH_ROWS)
-                writer.write_table(piece)
+                batches = piece.to_batches()
+                writer.write_batch(batches[0] if len(batches) == 1 else piece.combine_chunks().to_batches()[0])
                 done += piece.num_rows
                 if on_batch is not None:
                     on_batch(piece.num_rows)
@@ -338,10 +340,16 @@ def write_arrow_batches(
             return done
 
         for batch in rows.iter_batches(batch_size=None, batch_format="pyarrow"):  # whole blocks: no re-batching
-            for text in batch.filter(pc.is_valid(batch[_COUNTS]))[_COUNTS].to_pylist():
+            counted = pc.is_valid(batch[_COUNTS])
+            for text in batch[_COUNTS].filter(counted).to_pylist():
                 part = json.loads(text)
                 parts.append((tuple(part["order"]), BuildStats.from_dict(part["stats"])))
-            pending.append(batch.filter(pc.is_null(batch[_COUNTS])).select(schema.names).cast(schema))
+            data = batch.select(schema.names).cast(schema)
+            start = 0  # the data rows between the counts rows (few: one per task), as zero-copy slices
+            for end in [*np.flatnonzero(counted.to_numpy(zero_copy_only=False)), data.num_rows]:
+                if end > start:
+                    pending.append(data.slice(start, end - start))
+                start = end + 1
             if sum(table.num_rows for table in pending) >= _BATCH_ROWS:
                 written += flush(final=False)
         written += flush(final=True) if pending else 0
@@ -540,7 +548,7 @@ def _read_rows(
         seq = 0
         for rows in _file_tables(source, files, stats, on_error, span):
             count = rows.num_rows
-            place = [pa.array([index] * count, pa.int32()), pa.array(range(seq, seq + count), pa.int64())]
+            place = [pa.array(np.full(count, index, np.int32)), pa.array(np.arange(seq, seq + count, dtype=np.int64))]
             yield pa.table([*place, *rows.columns, pa.nulls(count, pa.string())], _ROWS)
             seq += count
         yield _table([_counts_row(_ROWS, (0, index, 0), stats)], _ROWS)
