@@ -135,12 +135,41 @@ def _normalized(column: pa.ChunkedArray, whitespace: str) -> pa.Array:
     and drops the one left at either end. Only the texts that change go through the (slower) regex replacement."""
     column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     pattern = _NOT_STRIPPED if whitespace == "strip" else _NOT_COLLAPSED
-    changes = pc.fill_null(pc.match_substring_regex(column, pattern), False)
-    if not pc.any(changes).as_py():
+    rows = np.flatnonzero(_may_change(column, whitespace))  # the regex decides on these few rows only
+    matched = pc.fill_null(pc.match_substring_regex(column.take(rows), pattern), False)
+    rows = rows[np.asarray(matched.to_numpy(zero_copy_only=False), dtype=bool)]
+    if not len(rows):
         return column
-    texts = column.filter(changes)
+    changes = np.zeros(len(column), dtype=bool)
+    changes[rows] = True
+    texts = column.take(rows)
     if whitespace == "strip":
         texts = pc.replace_substring_regex(texts, f"^{_SPACE}+|{_SPACE}+$", "")
     else:
         texts = pc.utf8_trim(pc.replace_substring_regex(texts, f"{_SPACE}+", " "), " ")
-    return pc.replace_with_mask(column, changes, texts)
+    return pc.replace_with_mask(column, pa.array(changes), texts)
+
+
+def _may_change(column: pa.Array, whitespace: str) -> np.ndarray:
+    """Which texts `normalize` might change, from their UTF-8 bytes at once (no per-text regex call): every
+    whitespace character but the ASCII space is a byte below 0x20 or starts with a byte of 0x80 or more, so a text
+    without such a byte, without two spaces in a row and without a space at either end is collapsed already; one
+    without whitespace at either end is stripped already. A superset: the regex decides on these rows."""
+    offsets = np.frombuffer(column.buffers()[1], np.int64 if pa.types.is_large_string(column.type) else np.int32)
+    offsets = offsets[column.offset : column.offset + len(column) + 1].astype(np.int64)
+    if offsets[-1] == offsets[0]:  # only empty or null texts: nothing changes
+        return np.zeros(len(column), dtype=bool)
+    data = np.frombuffer(column.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
+    offsets -= offsets[0]
+    starts, ends = offsets[:-1], offsets[1:]
+    filled = ends > starts  # empty and null texts change nothing
+    first = np.where(filled, data[np.minimum(starts, len(data) - 1)], 0x21).astype(np.uint8)
+    last = np.where(filled, data[np.maximum(ends - 1, 0)], 0x21).astype(np.uint8)
+    if whitespace == "strip":  # a byte <= 0x20 or >= 0x80 (a non-ASCII character) at either end
+        return (np.subtract(first, 0x21, dtype=np.uint8) >= 0x5F) | (np.subtract(last, 0x21, dtype=np.uint8) >= 0x5F)
+    odd = np.subtract(data, 0x20, dtype=np.uint8) >= 0x60  # below 0x20, or 0x80 and above
+    space = data == 0x20
+    odd[:-1] |= space[:-1] & space[1:]
+    marked = np.zeros(len(column), dtype=bool)
+    marked[filled] = np.logical_or.reduceat(odd, starts[filled])
+    return marked | (first == 0x20) | (last == 0x20)
