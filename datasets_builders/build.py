@@ -47,8 +47,8 @@ from datasets_builders.clean import Row, clean_table, clean_texts
 from datasets_builders.compressed import (
     BrokenInput,
     compression_of,
+    count_lines,
     line_boundary,
-    lines_before,
     numbered_lines,
     read_line_blocks,
 )
@@ -516,13 +516,15 @@ def _rows_on_ray(source: Source, paths: list[str], on_error: str, dedupe: bool):
     return rows.sort(["file", "seq"])
 
 
-_Span = tuple[int, "tuple[int, int] | None"]  # (file index, byte range of whole lines or None: the whole file)
+# (file index, None: the whole file, or (start, end, number of its first line): a byte range of whole lines)
+_Span = tuple[int, "tuple[int, int, int] | None"]
 
 
 def _read_spans(source: Source, paths: list[str]) -> list[_Span]:
     """What each read task of an unlinked source reads, in file order: a whole file (all files, for a
     `files_reader`), or for the JSON-lines fast path a range of whole lines of an uncompressed file (one per
-    `_RANGE_BYTES`), so several workers share one big file; gzip and the other compressions cannot be split."""
+    `_RANGE_BYTES`), so several workers share one big file; gzip and the other compressions cannot be split. The
+    ranges' lines are counted here, in one pass over the file, so each task knows the number of its first line."""
     if source.files_reader is not None:
         return [(0, None)]
     spans: list[_Span] = []
@@ -532,7 +534,10 @@ def _read_spans(source: Source, paths: list[str]) -> list[_Span]:
             spans.append((index, None))
             continue
         cuts = sorted({line_boundary(Path(path), offset) for offset in range(0, size, _RANGE_BYTES)} | {size})
-        spans += [(index, (start, end)) for start, end in pairwise(cuts)]
+        first = 1
+        for start, end in pairwise(cuts):
+            spans.append((index, (start, end, first)))
+            first += count_lines(Path(path), start, end)
     return spans
 
 
@@ -560,9 +565,9 @@ def _fast_path(source: Source) -> bool:
 
 
 def _file_tables(
-    source: Source, files: list[str], stats: BuildStats, on_error: str, span: tuple[int, int] | None = None
+    source: Source, files: list[str], stats: BuildStats, on_error: str, span: tuple[int, int, int] | None = None
 ) -> Iterator[pa.Table]:
-    """The cleaned rows of some raw files (or of the byte range `span` of whole lines of one plain file, fast path
+    """The cleaned rows of some raw files (or of the range `span` of whole lines of one plain file, fast path
     only) as tables of (anchor, positive, negative), counting into `stats`: through the JSON-lines fast path
     (`_json_line_tables`) when the source reads its files with the default reader and record converter, else
     through `iter_rows`."""
@@ -581,19 +586,18 @@ def _file_tables(
 
 
 def _json_line_tables(
-    source: Source, path: str, stats: BuildStats, on_error: str, span: tuple[int, int] | None = None
+    source: Source, path: str, stats: BuildStats, on_error: str, span: tuple[int, int, int] | None = None
 ) -> Iterator[pa.Table]:
     """`iter_rows` of one file of the default JSON-lines reader (or of the byte range `span` of its whole lines), a
     block of lines at a time: a block of common-schema objects is parsed by pyarrow (`anchor_positive_table`) and
     cleaned over Arrow (`clean_table`), both exact; any other block goes through the per-record path line by line.
-    Same rows, counts and errors, in order; a range's line numbers are the file's (its lines before the range are
-    counted only when a line number is needed: an error, a block of another form)."""
-    before = _LinesBefore(Path(path), span[0] if span else 0)
+    Same rows, counts and errors, in order; a range's line numbers are the file's (`span` holds its first)."""
+    before = span[2] - 1 if span else 0  # lines of the file before the range
     try:
-        for first, block in read_line_blocks(Path(path), span):
+        for first, block in read_line_blocks(Path(path), span[:2] if span else None):
+            first += before
             table = anchor_positive_table(block)
             if table is None:
-                first += before.count()
                 records = ((path, line, record) for line, record in json_line_records(numbered_lines(first, block)))
                 rows = list(_cleaned_rows(source, _counted(records, stats, on_error), stats, on_error))
                 stats.pairs_written += len(rows)
@@ -601,7 +605,7 @@ def _json_line_tables(
                 continue
             cleaned = clean_table(source, table)
             for offset in sorted(cleaned.errors):  # in line order: the first one raises, as line by line
-                _fail(stats, on_error, where(path, first + before.count() + offset), cleaned.errors[offset])
+                _fail(stats, on_error, where(path, first + offset), cleaned.errors[offset])
             good = table.num_rows - len(cleaned.errors)
             kept = cleaned.kept
             stats.rows_read += table.num_rows
@@ -613,18 +617,6 @@ def _json_line_tables(
     except BrokenInput as broken:  # what read_json_lines raises: the rest of the file cannot be read
         stats.rows_read += 1  # counted as one bad record, as `_records` does
         _fail(stats, on_error, where(path, broken.location), RecordError(broken.reason, broken.message))
-
-
-class _LinesBefore:
-    """The number of lines of a plain file before byte `offset` (a line boundary), counted once, when first asked."""
-
-    def __init__(self, path: Path, offset: int) -> None:
-        self.path, self.offset, self._count = path, offset, None if offset else 0
-
-    def count(self) -> int:
-        if self._count is None:
-            self._count = lines_before(self.path, self.offset)
-        return self._count
 
 
 def _texts_table(rows: list[Row]) -> pa.Table:

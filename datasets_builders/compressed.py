@@ -197,15 +197,9 @@ def line_boundary(path: Path, offset: int) -> int:
         return offset - 1 + len(fh.readline())  # the rest of the line holding byte offset-1, with its newline
 
 
-def lines_before(path: Path, offset: int) -> int:
-    """How many lines of a plain file end before byte `offset` (its newlines in [0, offset)): the number of the
-    line at a `line_boundary` offset, minus one."""
-    count = 0
-    with open(path, "rb") as fh:
-        while offset > 0 and (chunk := fh.read(min(READ_SIZE, offset))):
-            count += chunk.count(b"\n")
-            offset -= len(chunk)
-    return count
+def count_lines(path: Path, start: int, end: int) -> int:
+    """How many lines of a plain file end in the byte range [start, end) (its newlines there)."""
+    return sum(block.count(b"\n") for block in _plain_blocks(path, start, end))
 
 
 def numbered_lines(first: int, block: bytes) -> Iterator[tuple[int, bytes]]:
