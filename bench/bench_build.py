@@ -1,20 +1,27 @@
 """Build + publish throughput and peak memory of `datasets_builders`, side by side with the plain `datasets` peer.
 
-    python bench/bench_build.py                       # generated files of 250k and 1M pairs (jsonl.gz)
-    python bench/bench_build.py --sizes 1000000 --real /work/shared/data/pairs/sgd_dialogue.jsonl.gz
-    python bench/bench_build.py --sizes 1000000 --files 4 --num-proc 2   # + the same pairs in 4 files, 2 CPUs
+    python bench/bench_build.py --sizes 1000000 4000000 --cpus 1 2 --plain --data /tmp/bench-build-data   # all
+    python bench/bench_build.py --sizes 200000 --cpus 1                 # a quick look
+    python bench/bench_build.py --real /work/shared/data/pairs/sgd_dialogue.jsonl.gz
     python bench/bench_build.py --stages FILE          # CPU seconds of each stage, no Ray, beside the peer's
 
-For each input, in the same run and each in a fresh subprocess (so peak memory is that job's alone):
+Inputs: a generated `.jsonl.gz` of each size (gzip: one read task, it cannot be split), with `--plain` also the
+smallest size uncompressed (`.jsonl`: read by one task per 32 MiB range of lines, so a second worker can help),
+and any `--real` files. For each input, in the same run and each job in a fresh subprocess (so peak memory is that
+job's alone):
   ours: `build_source` on Ray Data (read, validate, clean, count -> Arrow) + `publish` (Parquet shards + card), on a
-        local Ray instance of `--num-proc` CPUs started before the clock starts (its start-up is reported apart);
-  peer: `datasets.load_dataset("json", data_files=FILE)` + `Dataset.to_parquet` (no validation, no cleaning, no card).
-The generated file holds `{"anchor": ..., "positive": ...}` lines (a form both can read; pyarrow's JSON reader
-cannot read the 2021 list lines). Peak memory is the largest sum of the RSS of the job's process and all its
-descendants (Ray's raylet, object store and workers included), sampled every 0.1 s. "Per core" divides each rate by
-the CPUs it was given (ours: the Ray instance's; peer: the num_proc of load_dataset). On a shared, loaded machine
-the CPU seconds are the steadier measure: user + system time of the job's whole process tree during the timed part
-(Ray's processes included; their start-up not), so "per CPU-second" = pairs per CPU-second, ours over the peer's.
+        local Ray instance of each `--cpus` count started before the clock starts (its start-up is reported apart),
+        its workers at the benchmark's priority (RAY_worker_niceness=0; Ray's default of 15 starves them on a
+        loaded machine, beside a peer that runs at the benchmark's priority);
+  peer: `datasets.load_dataset("json", data_files=FILE)` + `Dataset.to_parquet` on one process (no validation, no
+        cleaning, no card).
+The generated files hold `{"anchor": ..., "positive": ...}` lines (a form both can read; pyarrow's JSON reader
+cannot read the 2021 list lines); `--data DIR` keeps them between runs (generating 4M pairs takes minutes). Peak
+memory is the largest sum of the RSS of the job's process and all its descendants (Ray's raylet, object store and
+workers included), sampled every 0.1 s. "Per core" divides each rate by the CPUs it was given. On a shared, loaded
+machine the CPU seconds are the steadier measure: user + system time of the job's whole process tree during the
+timed part (Ray's processes included; their start-up not), so "per CPU-second" = pairs per CPU-second, ours over
+the peer's. Each row gives the 1-minute load average at the start and end of its jobs.
 """
 
 from __future__ import annotations
@@ -22,7 +29,9 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -191,18 +200,40 @@ def stages(raw: str) -> None:
 
 
 def run(kind: str, raw: Path, num_proc: int) -> dict:
+    env = os.environ | {"RAY_worker_niceness": "0"}
     with tempfile.TemporaryDirectory(prefix="bench-build-") as work:
         command = [sys.executable, __file__, "--worker", kind, str(raw), work, str(num_proc)]
-        out = subprocess.run(command, check=True, capture_output=True, text=True)
+        out = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def inputs_of(args: argparse.Namespace, data: Path) -> list[tuple[str, Path]]:
+    """(label, file) of every input, generating the missing ones into `data`."""
+    inputs = []
+    for size in args.sizes:
+        path = data / f"pairs_{size}.jsonl.gz"
+        if not path.exists():
+            generate(path.with_suffix(".tmp"), size).rename(path)
+        inputs.append((f"generated {size:,} .jsonl.gz", path))
+    if args.plain:
+        size = min(args.sizes)
+        path = data / f"pairs_{size}.jsonl"
+        if not path.exists():
+            partial = path.with_suffix(".tmp")
+            with gzip.open(data / f"pairs_{size}.jsonl.gz", "rb") as source, open(partial, "wb") as out:
+                shutil.copyfileobj(source, out, 2**20)
+            partial.rename(path)
+        inputs.append((f"generated {size:,} .jsonl", path))
+    return inputs + [(Path(p).name, Path(p)) for p in args.real]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[250_000, 1_000_000], help="generated pair counts")
-    parser.add_argument("--real", nargs="*", default=[], help="real anchor/positive jsonl.gz files to run as well")
-    parser.add_argument("--files", type=int, default=0, help="also run the largest size split into this many files")
-    parser.add_argument("--num-proc", type=int, default=2, help="CPUs for the split run, both sides")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000], help="generated pair counts")
+    parser.add_argument("--cpus", type=int, nargs="+", default=[1, 2], help="CPUs of our Ray instance, one run each")
+    parser.add_argument("--plain", action="store_true", help="also the smallest size uncompressed (.jsonl)")
+    parser.add_argument("--real", nargs="*", default=[], help="real anchor/positive jsonl(.gz) files to run as well")
+    parser.add_argument("--data", help="folder keeping the generated files between runs (default: a temporary one)")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--stages", metavar="FILE", help="only: CPU seconds of our stages (no Ray) and of the peer")
     args = parser.parse_args()
@@ -213,32 +244,54 @@ def main() -> None:
         print(json.dumps(worker(*args.worker)))
         return
     with tempfile.TemporaryDirectory(prefix="bench-build-data-") as tmp:
-        inputs = [(f"generated {n:,}", generate(Path(tmp) / f"pairs_{n}.jsonl.gz", n), 1) for n in args.sizes]
-        inputs += [(f"generated {n:,}", Path(tmp) / f"pairs_{n}.jsonl.gz", 2) for n in args.sizes]
-        inputs += [(Path(p).name, Path(p), 1) for p in args.real]
-        if args.files:
-            size, split = max(args.sizes), Path(tmp) / "split"
-            split.mkdir()
-            for i in range(args.files):
-                generate(split / f"part_{i}.jsonl.gz", size // args.files, seed=i)
-            inputs.append(
-                (f"generated {size:,} in {args.files} files, num_proc={args.num_proc}", split, args.num_proc)
-            )
+        data = Path(args.data or tmp)
+        data.mkdir(parents=True, exist_ok=True)
+        inputs = inputs_of(args, data)
         print(
             "| input | CPUs | pairs | ours pairs/s | peer pairs/s | ours / peer | ours / peer per core | "
-            "ours CPU s | peer CPU s | ours / peer per CPU-second | Ray start-up s | ours peak MiB | peer peak MiB |"
+            "ours CPU s | peer CPU s | ours / peer per CPU-second | Ray start-up s | ours peak MiB | peer peak MiB | "
+            "load avg |"
         )
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for label, raw, num_proc in inputs:
-            ours, peer = run("ours", raw, num_proc), run("peer", raw, 1)  # the peer on one core: its per-core rate
-            assert ours["rows"] == peer["rows"], (ours, peer)
-            ratio = ours["pairs_per_s"] / peer["pairs_per_s"]
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        results = {}
+        for label, raw in inputs:
+            before = os.getloadavg()[0]
+            peer = run("peer", raw, 1)  # the peer on one core: its per-core rate
+            for cpus in args.cpus:
+                ours = run("ours", raw, cpus)
+                assert ours["rows"] == peer["rows"], (ours, peer)
+                results[label, cpus] = ours, peer
+                ratio = ours["pairs_per_s"] / peer["pairs_per_s"]
+                print(
+                    f"| {label} | {cpus} | {ours['rows']:,} | {ours['pairs_per_s']:,.0f} | "
+                    f"{peer['pairs_per_s']:,.0f} | {ratio:.2f} | {ratio / cpus:.2f} | {ours['cpu_s']:.1f} | "
+                    f"{peer['cpu_s']:.1f} | {peer['cpu_s'] / ours['cpu_s']:.2f} | {ours['startup_s']:.1f} | "
+                    f"{ours['peak_rss_mib']:,.0f} | {peer['peak_rss_mib']:,.0f} | "
+                    f"{before:.1f}-{os.getloadavg()[0]:.1f} |",
+                    flush=True,
+                )
+                before = os.getloadavg()[0]
+        summary(results, args)
+
+
+def summary(results: dict, args: argparse.Namespace) -> None:
+    """The ratios the issue asks for: 1 vs more workers on each input, and peak memory as the input grows."""
+    for (label, cpus), (ours, _) in results.items():
+        if cpus != min(args.cpus) and (label, min(args.cpus)) in results:
+            one = results[label, min(args.cpus)][0]
+            speedup = ours["pairs_per_s"] / one["pairs_per_s"]
+            print(f"{label}: {cpus} vs {min(args.cpus)} CPU(s), ours pairs/s: {speedup:.2f}x")
+    sizes = sorted(args.sizes)
+    if len(sizes) > 1:
+        small, large = (f"generated {size:,} .jsonl.gz" for size in (sizes[0], sizes[-1]))
+        for cpus in args.cpus:
+            (ours_s, peer_s), (ours_l, peer_l) = results[small, cpus], results[large, cpus]
             print(
-                f"| {label} | {num_proc} | {ours['rows']:,} | {ours['pairs_per_s']:,.0f} | "
-                f"{peer['pairs_per_s']:,.0f} | {ratio:.2f} | {ratio / num_proc:.2f} | {ours['cpu_s']:.1f} | "
-                f"{peer['cpu_s']:.1f} | {peer['cpu_s'] / ours['cpu_s']:.2f} | {ours['startup_s']:.1f} | "
-                f"{ours['peak_rss_mib']:,.0f} | {peer['peak_rss_mib']:,.0f} |",
-                flush=True,
+                f"peak memory, {sizes[-1]:,} vs {sizes[0]:,} pairs ({sizes[-1] / sizes[0]:.0f}x input), "
+                f"{cpus} CPU(s): "
+                f"ours {ours_s['peak_rss_mib']:,.0f} -> {ours_l['peak_rss_mib']:,.0f} MiB "
+                f"({ours_l['peak_rss_mib'] / ours_s['peak_rss_mib']:.2f}x), peer {peer_s['peak_rss_mib']:,.0f} -> "
+                f"{peer_l['peak_rss_mib']:,.0f} MiB ({peer_l['peak_rss_mib'] / peer_s['peak_rss_mib']:.2f}x)"
             )
 
 

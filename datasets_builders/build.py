@@ -1,7 +1,8 @@
 """Building a source: raw files -> cleaned rows of its schema (pairs or triplets, see schema.py), on Ray Data,
 written to an Arrow file in constant memory.
 
-Each raw file is read in its own Ray task by the source's reader (`iter_rows` on that file); a source with a `Link`
+Each raw file is read in its own Ray task by the source's reader (`iter_rows` on that file; a large uncompressed
+JSON-lines file by one task per range of whole lines, so workers share it); a source with a `Link`
 joins its records across all files through Ray's hash shuffle (Reddit: each reply to its parent); `--dedupe` is a
 global exact dedupe through the same shuffle; the rows are sorted by (file in natural order, position) and streamed
 to the driver, which writes them. Each task's counts travel with its rows as one extra row and are summed on the
@@ -32,6 +33,7 @@ import tempfile
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import datasets
@@ -42,7 +44,14 @@ from tqdm.auto import tqdm
 
 from datasets_builders import engine
 from datasets_builders.clean import Row, clean_table, clean_texts
-from datasets_builders.compressed import BrokenInput, numbered_lines, read_line_blocks
+from datasets_builders.compressed import (
+    BrokenInput,
+    compression_of,
+    count_lines,
+    line_boundary,
+    numbered_lines,
+    read_line_blocks,
+)
 from datasets_builders.json_table import anchor_positive_table
 from datasets_builders.readers import (
     Bounded,
@@ -65,6 +74,7 @@ ON_ERROR = ("raise", "skip")
 ARROW_FILE = "pairs.arrow"
 STATS_FILE = "build.json"
 _BATCH_ROWS = 10_000
+_RANGE_BYTES = 32 * 2**20  # an uncompressed JSON-lines file is read by one task per 32 MiB of whole lines
 _MAX_ERROR_SAMPLES = 5
 _LISTED_NOT_INPUTS = 10
 
@@ -313,13 +323,15 @@ def write_arrow_batches(
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
 
         def flush(final: bool) -> int:
-            """Write the pending rows in batches of 10,000 (and the rest, if final); keep what is left over."""
-            table = pa.concat_tables(pending).combine_chunks()  # one chunk: every slice is one record batch
+            """Write the pending rows in batches of 10,000 (and the rest, if final); keep what is left over. A batch
+            within one block is written as a slice of it (no copy); only one that straddles two blocks is copied."""
+            table = pa.concat_tables(pending)  # zero-copy: the blocks stay chunks
             pending.clear()
             done = 0
             while table.num_rows - done >= _BATCH_ROWS or (final and done < table.num_rows):
                 piece = table.slice(done, _BATCH_ROWS)
-                writer.write_table(piece)
+                batches = piece.to_batches()
+                writer.write_batch(batches[0] if len(batches) == 1 else piece.combine_chunks().to_batches()[0])
                 done += piece.num_rows
                 if on_batch is not None:
                     on_batch(piece.num_rows)
@@ -328,10 +340,16 @@ def write_arrow_batches(
             return done
 
         for batch in rows.iter_batches(batch_size=None, batch_format="pyarrow"):  # whole blocks: no re-batching
-            for text in batch.filter(pc.is_valid(batch[_COUNTS]))[_COUNTS].to_pylist():
+            counted = pc.is_valid(batch[_COUNTS])
+            for text in batch[_COUNTS].filter(counted).to_pylist():
                 part = json.loads(text)
                 parts.append((tuple(part["order"]), BuildStats.from_dict(part["stats"])))
-            pending.append(batch.filter(pc.is_null(batch[_COUNTS])).select(schema.names).cast(schema))
+            data = batch.select(schema.names).cast(schema)
+            start = 0  # the data rows between the counts rows (few: one per task), as zero-copy slices
+            for end in [*np.flatnonzero(counted.to_numpy(zero_copy_only=False)), data.num_rows]:
+                if end > start:
+                    pending.append(data.slice(start, end - start))
+                start = end + 1
             if sum(table.num_rows for table in pending) >= _BATCH_ROWS:
                 written += flush(final=False)
         written += flush(final=True) if pending else 0
@@ -475,19 +493,20 @@ _TEXTS = pa.schema([("anchor", pa.string()), ("positive", pa.string()), ("negati
 
 
 def _rows_on_ray(source: Source, paths: list[str], on_error: str, dedupe: bool):
-    """The Ray Data pipeline, lazily: read tasks (one per file; one for all files with a `files_reader`), the
+    """The Ray Data pipeline, lazily: read tasks (one per file or range of lines, see `_read_spans`), the
     source's link (join or group-by) with its outcomes counted, the optional global dedupe, the sort."""
     import ray.data
 
-    tasks = [0] if source.files_reader is not None else list(range(len(paths)))
-    files = ray.data.from_items([{"file": index} for index in tasks], override_num_blocks=len(tasks))
     options = {"source": source, "paths": paths, "on_error": on_error}
     if source.link is None:
-        rows = files.map_batches(_read_rows, batch_size=1, fn_kwargs=options, **_ARROW)
+        spans = _read_spans(source, paths)
+        tasks = ray.data.from_items([{"file": index} for index in range(len(spans))], override_num_blocks=len(spans))
+        rows = tasks.map_batches(_read_rows, batch_size=1, fn_kwargs=options | {"spans": spans}, **_ARROW)
         if not dedupe:  # rows come out of each task in file order: keeping the tasks' order is the sort
             rows.context.execution_options.preserve_order = True
             return rows
     else:  # read once, used by several branches of the link
+        files = ray.data.from_items([{"file": index} for index in range(len(paths))], override_num_blocks=len(paths))
         records = files.map_batches(_read_records, batch_size=1, fn_kwargs=options, **_ARROW).materialize()
         outcomes = source.link.run(records.map_batches(_only_data, **_ARROW))
         rows = outcomes.map_batches(_finish_linked, fn_kwargs=options, **_ARROW)
@@ -497,28 +516,65 @@ def _rows_on_ray(source: Source, paths: list[str], on_error: str, dedupe: bool):
     return rows.sort(["file", "seq"])
 
 
-def _read_rows(batch: pa.Table, source: Source, paths: list[str], on_error: str) -> Iterator[pa.Table]:
-    """Ray task: the cleaned rows of one raw file (all files for a `files_reader`), then its counts."""
+# (file index, None: the whole file, or (start, end, number of its first line): a byte range of whole lines)
+_Span = tuple[int, "tuple[int, int, int] | None"]
+
+
+def _read_spans(source: Source, paths: list[str]) -> list[_Span]:
+    """What each read task of an unlinked source reads, in file order: a whole file (all files, for a
+    `files_reader`), or for the JSON-lines fast path a range of whole lines of an uncompressed file (one per
+    `_RANGE_BYTES`), so several workers share one big file; gzip and the other compressions cannot be split. The
+    ranges' lines are counted here, in one pass over the file, so each task knows the number of its first line."""
+    if source.files_reader is not None:
+        return [(0, None)]
+    spans: list[_Span] = []
+    for index, path in enumerate(paths):
+        size = Path(path).stat().st_size
+        if not _fast_path(source) or size <= _RANGE_BYTES or compression_of(Path(path)) != "plain":
+            spans.append((index, None))
+            continue
+        cuts = sorted({line_boundary(Path(path), offset) for offset in range(0, size, _RANGE_BYTES)} | {size})
+        first = 1
+        for start, end in pairwise(cuts):
+            spans.append((index, (start, end, first)))
+            first += count_lines(Path(path), start, end)
+    return spans
+
+
+def _read_rows(
+    batch: pa.Table, source: Source, paths: list[str], on_error: str, spans: list[_Span]
+) -> Iterator[pa.Table]:
+    """Ray task: the cleaned rows of one span (a raw file, a range of its lines; all files for a `files_reader`),
+    then its counts. The rows' `file` is the span's index: spans are in file order."""
     for index in batch.column("file").to_pylist():
         stats = BuildStats(source=source.name, on_error=on_error)
-        files = paths if source.files_reader is not None else [paths[index]]
+        file, span = spans[index]
+        files = paths if source.files_reader is not None else [paths[file]]
         seq = 0
-        for rows in _file_tables(source, files, stats, on_error):
+        for rows in _file_tables(source, files, stats, on_error, span):
             count = rows.num_rows
-            place = [pa.array([index] * count, pa.int32()), pa.array(range(seq, seq + count), pa.int64())]
+            place = [pa.array(np.full(count, index, np.int32)), pa.array(np.arange(seq, seq + count, dtype=np.int64))]
             yield pa.table([*place, *rows.columns, pa.nulls(count, pa.string())], _ROWS)
             seq += count
         yield _table([_counts_row(_ROWS, (0, index, 0), stats)], _ROWS)
 
 
-def _file_tables(source: Source, files: list[str], stats: BuildStats, on_error: str) -> Iterator[pa.Table]:
-    """The cleaned rows of some raw files as tables of (anchor, positive, negative), counting into `stats`: through
-    the JSON-lines fast path (`_json_line_tables`) when the source reads its files with the default reader and
-    record converter, else through `iter_rows`."""
-    if source.reader is read_json_lines and source.to_texts is record_texts and source.files_reader is None:
+def _fast_path(source: Source) -> bool:
+    """Whether the source reads its files with the default JSON-lines reader and record converter."""
+    return source.reader is read_json_lines and source.to_texts is record_texts and source.files_reader is None
+
+
+def _file_tables(
+    source: Source, files: list[str], stats: BuildStats, on_error: str, span: tuple[int, int, int] | None = None
+) -> Iterator[pa.Table]:
+    """The cleaned rows of some raw files (or of the range `span` of whole lines of one plain file, fast path
+    only) as tables of (anchor, positive, negative), counting into `stats`: through the JSON-lines fast path
+    (`_json_line_tables`) when the source reads its files with the default reader and record converter, else
+    through `iter_rows`."""
+    if _fast_path(source):
         for path in files:
             stats.files.append(path)
-            yield from _json_line_tables(source, path, stats, on_error)
+            yield from _json_line_tables(source, path, stats, on_error, span)
         return
     chunk: list[Row] = []
     for row in iter_rows(source, files, stats, on_error):
@@ -529,12 +585,17 @@ def _file_tables(source: Source, files: list[str], stats: BuildStats, on_error: 
     yield _texts_table(chunk)
 
 
-def _json_line_tables(source: Source, path: str, stats: BuildStats, on_error: str) -> Iterator[pa.Table]:
-    """`iter_rows` of one file of the default JSON-lines reader, a block of lines at a time: a block of common-schema
-    objects is parsed by pyarrow (`anchor_positive_table`) and cleaned over Arrow (`clean_table`), both exact;
-    any other block goes through the per-record path line by line. Same rows, counts and errors, in order."""
+def _json_line_tables(
+    source: Source, path: str, stats: BuildStats, on_error: str, span: tuple[int, int, int] | None = None
+) -> Iterator[pa.Table]:
+    """`iter_rows` of one file of the default JSON-lines reader (or of the byte range `span` of its whole lines), a
+    block of lines at a time: a block of common-schema objects is parsed by pyarrow (`anchor_positive_table`) and
+    cleaned over Arrow (`clean_table`), both exact; any other block goes through the per-record path line by line.
+    Same rows, counts and errors, in order; a range's line numbers are the file's (`span` holds its first)."""
+    before = span[2] - 1 if span else 0  # lines of the file before the range
     try:
-        for first, block in read_line_blocks(Path(path)):
+        for first, block in read_line_blocks(Path(path), span[:2] if span else None):
+            first += before
             table = anchor_positive_table(block)
             if table is None:
                 records = ((path, line, record) for line, record in json_line_records(numbered_lines(first, block)))

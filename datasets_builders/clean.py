@@ -92,7 +92,7 @@ class CleanedTable:
         """The rows to write: neither same_text nor bad, in order."""
         keep = ~self.same
         keep[list(self.errors)] = False
-        return self.table.filter(pa.array(keep))
+        return self.table if keep.all() else self.table.filter(pa.array(keep))  # most blocks drop nothing: no copy
 
 
 def clean_table(source: Source, table: pa.Table) -> CleanedTable:
@@ -112,10 +112,15 @@ def clean_table(source: Source, table: pa.Table) -> CleanedTable:
     # 'strip' leaves inner runs: same_text compares texts collapsed ('collapse' of a stripped text is collapsed)
     first, second = (_normalized(column, "collapse") if source.whitespace == "strip" else column
                      for column in cleaned[:2])
-    same = pc.fill_null(pc.equal(pc.ascii_lower(first), pc.ascii_lower(second)), False)
-    same = np.asarray(pc.and_(same, simple).to_numpy(zero_copy_only=False), dtype=bool).copy()
+    simple = np.asarray(simple.to_numpy(zero_copy_only=False), dtype=bool)
+    # ASCII lower-casing keeps the length: only rows whose two texts are as long can be the same (few rows)
+    equal_length = pc.fill_null(pc.equal(pc.binary_length(first), pc.binary_length(second)), False)
+    candidates = np.flatnonzero(simple & np.asarray(equal_length.to_numpy(zero_copy_only=False), dtype=bool))
+    same = np.zeros(table.num_rows, dtype=bool)
+    lowered = [pc.ascii_lower(column.take(candidates)) for column in (first, second)]
+    same[candidates] = np.asarray(pc.fill_null(pc.equal(*lowered), False).to_numpy(zero_copy_only=False), dtype=bool)
     errors: dict[int, RecordError] = {}
-    others = np.flatnonzero(~np.asarray(simple.to_numpy(zero_copy_only=False), dtype=bool))
+    others = np.flatnonzero(~simple)
     texts_of_others = zip(*(column.take(others).to_pylist() for column in columns), strict=True)
     for index, texts in zip(others, texts_of_others, strict=True):
         try:
@@ -130,12 +135,41 @@ def _normalized(column: pa.ChunkedArray, whitespace: str) -> pa.Array:
     and drops the one left at either end. Only the texts that change go through the (slower) regex replacement."""
     column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     pattern = _NOT_STRIPPED if whitespace == "strip" else _NOT_COLLAPSED
-    changes = pc.fill_null(pc.match_substring_regex(column, pattern), False)
-    if not pc.any(changes).as_py():
+    rows = np.flatnonzero(_may_change(column, whitespace))  # the regex decides on these few rows only
+    matched = pc.fill_null(pc.match_substring_regex(column.take(rows), pattern), False)
+    rows = rows[np.asarray(matched.to_numpy(zero_copy_only=False), dtype=bool)]
+    if not len(rows):
         return column
-    texts = column.filter(changes)
+    changes = np.zeros(len(column), dtype=bool)
+    changes[rows] = True
+    texts = column.take(rows)
     if whitespace == "strip":
         texts = pc.replace_substring_regex(texts, f"^{_SPACE}+|{_SPACE}+$", "")
     else:
         texts = pc.utf8_trim(pc.replace_substring_regex(texts, f"{_SPACE}+", " "), " ")
-    return pc.replace_with_mask(column, changes, texts)
+    return pc.replace_with_mask(column, pa.array(changes), texts)
+
+
+def _may_change(column: pa.Array, whitespace: str) -> np.ndarray:
+    """Which texts `normalize` might change, from their UTF-8 bytes at once (no per-text regex call): every
+    whitespace character but the ASCII space is a byte below 0x20 or starts with a byte of 0x80 or more, so a text
+    without such a byte, without two spaces in a row and without a space at either end is collapsed already; one
+    without whitespace at either end is stripped already. A superset: the regex decides on these rows."""
+    offsets = np.frombuffer(column.buffers()[1], np.int64 if pa.types.is_large_string(column.type) else np.int32)
+    offsets = offsets[column.offset : column.offset + len(column) + 1].astype(np.int64)
+    if offsets[-1] == offsets[0]:  # only empty or null texts: nothing changes
+        return np.zeros(len(column), dtype=bool)
+    data = np.frombuffer(column.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
+    offsets -= offsets[0]
+    starts, ends = offsets[:-1], offsets[1:]
+    filled = ends > starts  # empty and null texts change nothing
+    first = np.where(filled, data[np.minimum(starts, len(data) - 1)], 0x21).astype(np.uint8)
+    last = np.where(filled, data[np.maximum(ends - 1, 0)], 0x21).astype(np.uint8)
+    if whitespace == "strip":  # a byte <= 0x20 or >= 0x80 (a non-ASCII character) at either end
+        return (np.subtract(first, 0x21, dtype=np.uint8) >= 0x5F) | (np.subtract(last, 0x21, dtype=np.uint8) >= 0x5F)
+    odd = np.subtract(data, 0x20, dtype=np.uint8) >= 0x60  # below 0x20, or 0x80 and above
+    space = data == 0x20
+    odd[:-1] |= space[:-1] & space[1:]
+    marked = np.zeros(len(column), dtype=bool)
+    marked[filled] = np.logical_or.reduceat(odd, starts[filled])
+    return marked | (first == 0x20) | (last == 0x20)

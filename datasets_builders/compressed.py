@@ -157,14 +157,15 @@ def read_lines(path: Path) -> Iterator[tuple[int, bytes]]:
         yield from numbered_lines(first, block)
 
 
-def read_line_blocks(path: Path) -> Iterator[tuple[int, bytes]]:
+def read_line_blocks(path: Path, span: tuple[int, int] | None = None) -> Iterator[tuple[int, bytes]]:
     """What `read_lines` reads, as (number of the first line, block of whole lines): every block ends with a newline
     but a last line without one, which comes only if it holds more than whitespace. A broken stream raises
-    BrokenInput as in `read_lines`."""
+    BrokenInput as in `read_lines`. With `span` (start, end): only the bytes [start, end) of a plain file, both on
+    line boundaries (`line_boundary`), lines numbered from 1 at `start`."""
     number = 0
     tail = b""
     try:
-        for block in decoded_blocks(path):
+        for block in decoded_blocks(path) if span is None else _plain_blocks(path, *span):
             end = block.rfind(b"\n") + 1
             if not end:
                 tail += block
@@ -176,6 +177,29 @@ def read_line_blocks(path: Path) -> Iterator[tuple[int, bytes]]:
         raise BrokenInput(broken.reason, f"line {number + 1}", broken.message) from None
     if tail.strip():
         yield number + 1, tail
+
+
+def _plain_blocks(path: Path, start: int, end: int) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        while start < end and (chunk := fh.read(min(READ_SIZE, end - start))):
+            start += len(chunk)
+            yield chunk
+
+
+def line_boundary(path: Path, offset: int) -> int:
+    """The offset of the first line of a plain file that begins at or after byte `offset` (the file's size if
+    none does): where a byte range of whole lines starts or ends."""
+    if offset <= 0:
+        return 0
+    with open(path, "rb") as fh:
+        fh.seek(offset - 1)
+        return offset - 1 + len(fh.readline())  # the rest of the line holding byte offset-1, with its newline
+
+
+def count_lines(path: Path, start: int, end: int) -> int:
+    """How many lines of a plain file end in the byte range [start, end) (its newlines there)."""
+    return sum(block.count(b"\n") for block in _plain_blocks(path, start, end))
 
 
 def numbered_lines(first: int, block: bytes) -> Iterator[tuple[int, bytes]]:

@@ -114,3 +114,53 @@ def test_a_truncated_gzip_is_counted_alike(tmp_path, small_blocks):
     path.write_bytes(data[: len(data) * 2 // 3])
     slow, fast = both_paths(pair_source(), path, "skip")
     assert fast == slow and slow[1]["rejected"]["truncated_file"] == 1
+
+
+def ranged(source: Source, path: Path, on_error: str):
+    """The rows and counts of `path` read as the build splits it: one span after another (`_read_spans`)."""
+    spans = build._read_spans(source, [str(path)])
+    rows, total = [], BuildStats(source="fast")
+    for _, span in spans:
+        stats = BuildStats(source="fast")
+        rows += [tuple(row.values()) for table in build._file_tables(source, [str(path)], stats, on_error, span)
+                 for row in table.to_pylist()]
+        total.add(stats)
+    return spans, rows, total.to_dict() | {"files": [str(path)]}
+
+
+@pytest.mark.parametrize("range_bytes", [1000, 4096, 10**9])
+def test_ranges_of_an_uncompressed_file_give_what_the_whole_file_gives(tmp_path, small_blocks, monkeypatch,
+                                                                        range_bytes):
+    monkeypatch.setattr(build, "_RANGE_BYTES", range_bytes)
+    path = write(tmp_path / "mixed.jsonl", mixed_lines(), end=b"")  # the last line has no newline
+    source = pair_source()
+    slow, _ = both_paths(source, path, "skip")
+    spans, rows, counts = ranged(source, path, "skip")
+    assert (rows, counts) == slow and slow[1]["rejected"]
+    assert (len(spans) > 3) if range_bytes < 10**9 else spans == [(0, None)]
+    starts = [span[0] for _, span in spans] if spans[0][1] else [0]
+    data = path.read_bytes()
+    assert all(start == 0 or data[start - 1 : start] == b"\n" for start in starts)  # every range: whole lines
+
+
+def test_compressed_files_are_one_span_each(tmp_path, monkeypatch):
+    monkeypatch.setattr(build, "_RANGE_BYTES", 100)
+    path = write(tmp_path / "big.jsonl.gz", clean_lines(1) * 20)
+    assert build._read_spans(pair_source(), [str(path)]) == [(0, None)]
+
+
+def test_a_bad_line_in_a_later_range_names_its_line_in_the_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(build, "_RANGE_BYTES", 2000)
+    lines = [json.dumps({"anchor": f"question {i}", "positive": f"answer {i}"}).encode() for i in range(300)]
+    lines[250] = b'{"anchor": "a", "positive": 5}'
+    path = write(tmp_path / "late_bad.jsonl", lines)
+    spans = build._read_spans(pair_source(), [str(path)])
+    assert len(spans) > 3
+    messages = []
+    for _, span in spans:
+        try:
+            list(build._file_tables(pair_source(), [str(path)], BuildStats(source="fast"), "raise", span))
+        except UserError as error:
+            messages.append(str(error))
+    assert messages == [f"{path}:line 251: wrong_type: 'positive' must be text, got int "
+                        "(use --on-error skip to skip and count)"]

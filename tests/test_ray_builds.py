@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from test_miners import comment, write_comments
 
-from datasets_builders import Source, build_source, engine, read_json_lines
+from datasets_builders import Source, build, build_source, engine, read_json_lines
 from se1b.errors import UserError
 
 pytestmark = pytest.mark.usefixtures("ray_session")  # builds run on Ray Data: one instance for all tests
@@ -98,3 +98,23 @@ def test_an_error_inside_a_task_is_one_line_naming_file_and_line(tmp_path):
     assert str(raised.value) == (
         f"{files[1]}:line 2: wrong_type: 'line' holds a int, expected text (use --on-error skip to skip and count)"
     )
+
+
+
+PLAIN = Source(name="ranged_test", pretty_name="t", description="t", license="mit", citation="", homepage="")
+
+
+def test_ranges_of_one_uncompressed_file_build_what_one_task_builds(tmp_path, monkeypatch):
+    lines = [{"anchor": f"question number {i}", "positive": f"the answer {i}"} for i in range(400)]
+    lines[300] = {"anchor": "a", "positive": 5}
+    path = write_jsonl(tmp_path / "big.jsonl", lines)
+    whole = build_source(PLAIN, [path], on_error="skip", out_dir=tmp_path / "whole", progress=False)
+    monkeypatch.setattr(build, "_RANGE_BYTES", 1500)
+    assert len(build._read_spans(PLAIN, [str(path)])) > 5
+    ranged = build_source(PLAIN, [path], on_error="skip", out_dir=tmp_path / "ranged", progress=False)
+    assert (tmp_path / "ranged" / "pairs.arrow").read_bytes() == (tmp_path / "whole" / "pairs.arrow").read_bytes()
+    assert ranged.stats.to_dict() == whole.stats.to_dict()
+    assert ranged.stats.rejected == {"wrong_type": 1} and ranged.stats.pairs_written == 399
+    with pytest.raises(UserError) as raised:
+        build_source(PLAIN, [path], progress=False)
+    assert str(raised.value).startswith(f"{path}:line 301: wrong_type: 'positive' must be text")
