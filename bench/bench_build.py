@@ -17,7 +17,7 @@ job's alone):
         cleaning, no card).
 The generated files hold `{"anchor": ..., "positive": ...}` lines (a form both can read; pyarrow's JSON reader
 cannot read the 2021 list lines); `--data DIR` keeps them between runs (generating 4M pairs takes minutes). Peak
-memory is the largest sum of the RSS of the job's process and all its descendants (Ray's raylet, object store and
+memory is the largest sum of the PSS of the job's process and all its descendants (Ray's raylet, object store and
 workers included), sampled every 0.1 s. "Per core" divides each rate by the CPUs it was given. On a shared, loaded
 machine the CPU seconds are the steadier measure: user + system time of the job's whole process tree during the
 timed part (Ray's processes included; their start-up not), so "per CPU-second" = pairs per CPU-second, ours over
@@ -59,8 +59,11 @@ def generate(path: Path, pairs: int, seed: int = 0) -> Path:
 
 
 class TreeMemory:
-    """The peak of the summed RSS of this process and all its descendants, and the CPU seconds they used (user +
-    system, each process's last sample; this process's own measured at the end), sampled by a thread."""
+    """The peak of the summed PSS of this process and all its descendants, and the CPU seconds they used (user +
+    system, each process's last sample; this process's own measured at the end), sampled by a thread.
+
+    PSS, not RSS: Ray's processes map the same object-store pages and libraries, which a sum of RSS counts once per
+    process; PSS splits each shared page among its mappers."""
 
     def __init__(self) -> None:
         import psutil
@@ -82,7 +85,7 @@ class TreeMemory:
             total = 0
             for process in [self._me, *self._me.children(recursive=True)]:
                 try:
-                    total += process.memory_info().rss
+                    total += _pss(process)
                     if process.pid != self._me.pid:
                         self._cpu[process.pid] = self._seconds(process)
                 except Exception:  # a worker that just exited
@@ -95,6 +98,18 @@ class TreeMemory:
         self._thread.join()
         children = sum(seconds - self._base.get(pid, 0.0) for pid, seconds in self._cpu.items())
         return self.peak / 2**20, self._seconds(self._me) - self._start_cpu + children
+
+
+def _pss(process) -> int:
+    """Proportional set size in bytes from /proc/PID/smaps_rollup (one read; RSS where the kernel lacks it)."""
+    try:
+        with open(f"/proc/{process.pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except FileNotFoundError:
+        pass
+    return process.memory_info().rss
 
 
 def worker(kind: str, raw: str, work: str, num_proc: str = "1") -> dict:
@@ -144,7 +159,7 @@ def worker(kind: str, raw: str, work: str, num_proc: str = "1") -> dict:
         "seconds": seconds,
         "startup_s": startup,
         "pairs_per_s": rows / seconds,
-        "peak_rss_mib": peak,
+        "peak_mib": peak,
         "cpu_s": cpu_seconds,
     }
 
@@ -266,7 +281,7 @@ def main() -> None:
                     f"| {label} | {cpus} | {ours['rows']:,} | {ours['pairs_per_s']:,.0f} | "
                     f"{peer['pairs_per_s']:,.0f} | {ratio:.2f} | {ratio / cpus:.2f} | {ours['cpu_s']:.1f} | "
                     f"{peer['cpu_s']:.1f} | {peer['cpu_s'] / ours['cpu_s']:.2f} | {ours['startup_s']:.1f} | "
-                    f"{ours['peak_rss_mib']:,.0f} | {peer['peak_rss_mib']:,.0f} | "
+                    f"{ours['peak_mib']:,.0f} | {peer['peak_mib']:,.0f} | "
                     f"{before:.1f}-{os.getloadavg()[0]:.1f} |",
                     flush=True,
                 )
@@ -289,9 +304,9 @@ def summary(results: dict, args: argparse.Namespace) -> None:
             print(
                 f"peak memory, {sizes[-1]:,} vs {sizes[0]:,} pairs ({sizes[-1] / sizes[0]:.0f}x input), "
                 f"{cpus} CPU(s): "
-                f"ours {ours_s['peak_rss_mib']:,.0f} -> {ours_l['peak_rss_mib']:,.0f} MiB "
-                f"({ours_l['peak_rss_mib'] / ours_s['peak_rss_mib']:.2f}x), peer {peer_s['peak_rss_mib']:,.0f} -> "
-                f"{peer_l['peak_rss_mib']:,.0f} MiB ({peer_l['peak_rss_mib'] / peer_s['peak_rss_mib']:.2f}x)"
+                f"ours {ours_s['peak_mib']:,.0f} -> {ours_l['peak_mib']:,.0f} MiB "
+                f"({ours_l['peak_mib'] / ours_s['peak_mib']:.2f}x), peer {peer_s['peak_mib']:,.0f} -> "
+                f"{peer_l['peak_mib']:,.0f} MiB ({peer_l['peak_mib'] / peer_s['peak_mib']:.2f}x)"
             )
 
 
