@@ -202,15 +202,29 @@ COMPRESSORS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(COMPRESSORS))
-def test_reddit_reads_every_pushshift_compression(tmp_path, name):
-    raw = tmp_path / name
-    raw.write_bytes(COMPRESSORS[name](b"".join(json.dumps(c).encode() + b"\n" for c in REDDIT)))
+def write_reddit_dump(path: Path, tag: str = "") -> Path:
+    """REDDIT in the compression `path`'s name asks for; `tag` prefixes every comment id (and the replies' parent
+    ids), so dumps built together each link only their own replies."""
+    lines = []
+    for record in REDDIT:
+        kind, _, parent = record["parent_id"].partition("_")
+        parent_id = f"t1_{tag}{parent}" if kind == "t1" else record["parent_id"]
+        lines.append(json.dumps({**record, "id": tag + record["id"], "parent_id": parent_id}).encode() + b"\n")
+    path.write_bytes(COMPRESSORS[path.name](b"".join(lines)))
+    return path
+
+
+def test_reddit_reads_every_pushshift_compression(tmp_path):
+    # A dump in each compression, read together (each file is its own Ray read task, so each decompressor runs): one
+    # build for them all instead of three per compression, as each build is a Ray join. The ids differ per dump, so
+    # a dump's replies link only to its own comments: the totals hold only if every dump gave its 2 pairs of its rows.
+    raws = [write_reddit_dump(tmp_path / name, tag=f"f{index}") for index, name in enumerate(sorted(COMPRESSORS))]
     stats = MiningStats()
-    assert pairs_of(list(mine_reddit(raw, stats=stats))) == REDDIT_PAIRS and stats.records == len(REDDIT)
-    assert pairs_of(list(mine_reddit(tmp_path))) == REDDIT_PAIRS  # found in a folder too
-    build = build_source("reddit_comments", [raw], progress=False)
-    assert build.stats.pairs_written == 2 and build.stats.rows_read == len(REDDIT) == 2 + build.stats.rows_filtered
+    assert pairs_of(list(mine_reddit(tmp_path, stats=stats))) == REDDIT_PAIRS * len(COMPRESSORS)  # found in a folder
+    assert stats.records == len(REDDIT) * len(COMPRESSORS)
+    build = build_source("reddit_comments", raws, progress=False)
+    assert build.stats.pairs_written == 2 * len(COMPRESSORS)
+    assert build.stats.rows_read == len(REDDIT) * len(COMPRESSORS) == 2 * len(COMPRESSORS) + build.stats.rows_filtered
 
 
 def test_reddit_corrupt_zstd_frame_mid_file_keeps_the_lines_before_it_and_reports_its_offset(tmp_path):
