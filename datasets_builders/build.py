@@ -235,12 +235,8 @@ def _counted_records(
 
 
 def _records(source: Source, paths: Sequence[str | Path], stats: BuildStats) -> Iterator[tuple[str, object, object]]:
-    """(file, location, record) of every raw file: through the source's `files_reader` (all files at once) when it
-    has one, else its `reader` file by file; a RecordError a reader raises ends that file and is its last record."""
-    if source.files_reader is not None:
-        stats.files.extend(map(str, paths))
-        yield from source.files_reader([str(path) for path in paths])
-        return
+    """(file, location, record) of every raw file, by the source's `reader`, file by file; a RecordError a reader
+    raises ends that file and is its last record."""
     for path in paths:
         stats.files.append(str(path))
         try:
@@ -497,15 +493,15 @@ _PLACE = [("file", pa.int32()), ("seq", pa.int64())]
 _ROWS = pa.schema([*_PLACE, ("anchor", pa.string()), ("positive", pa.string()), ("negative", pa.string()),
                    (_COUNTS, pa.string())])  # fmt: skip
 _ARROW = {"batch_format": "pyarrow", "zero_copy_batch": True}
+_PAIR_BITS = 8  # a linked record gives at most 256 pairs (Link's `pair`), numbered in its position's low bits
 
 
 def _rows_on_ray(source: Source, paths: list[str], on_error: str, dedupe: bool):
-    """The Ray Data pipeline, lazily: read tasks (one per file; one for all files with a `files_reader`), the
-    source's link (join or group-by) with its outcomes counted, the optional global dedupe, the sort."""
+    """The Ray Data pipeline, lazily: read tasks (one per file), the source's link (join or group-by) with its
+    outcomes counted, the optional global dedupe, the sort."""
     import ray.data
 
-    tasks = [0] if source.files_reader is not None else list(range(len(paths)))
-    files = ray.data.from_items([{"file": index} for index in tasks], override_num_blocks=len(tasks))
+    files = ray.data.from_items([{"file": index} for index in range(len(paths))], override_num_blocks=len(paths))
     options = {"source": source, "paths": paths, "on_error": on_error}
     if source.link is None:
         rows = files.map_batches(_read_rows, batch_size=1, fn_kwargs=options, **_ARROW)
@@ -523,12 +519,11 @@ def _rows_on_ray(source: Source, paths: list[str], on_error: str, dedupe: bool):
 
 
 def _read_rows(batch: pa.Table, source: Source, paths: list[str], on_error: str) -> Iterator[pa.Table]:
-    """Ray task: the cleaned rows of one raw file (all files for a `files_reader`), then its counts."""
+    """Ray task: the cleaned rows of one raw file, then its counts."""
     for index in batch.column("file").to_pylist():
         stats = BuildStats(source=source.name, on_error=on_error)
-        files = paths if source.files_reader is not None else [paths[index]]
         chunk: list[tuple] = []
-        for seq, row in enumerate(iter_rows(source, files, stats, on_error)):
+        for seq, row in enumerate(iter_rows(source, [paths[index]], stats, on_error)):
             chunk.append((index, seq, *row, None))
             if len(chunk) >= _BATCH_ROWS:
                 yield _table(chunk, _ROWS)
@@ -583,11 +578,15 @@ def _read_records(batch: pa.Table, source: Source, paths: list[str], on_error: s
 
 
 def _finish_linked(table: pa.Table, source: Source, paths: list[str], on_error: str) -> Iterator[pa.Table]:
-    """Ray task over a link's outcome rows: count the filtered ones by reason, clean the pairs (errors name the
-    file and place of the record), and pass the rows on with their place, then the counts."""
+    """Ray task over a link's outcome rows: count the filtered ones by reason (and the pairs bounds did not form),
+    clean the pairs (errors name the file and place of the record), and pass the rows on with their place (a
+    record's pair number in the low bits of its position), then the counts."""
     stats = BuildStats(source=source.name, on_error=on_error)
     kept: list[tuple] = []
     for row in table.to_pylist():
+        pair = row.get("pair") or 0  # a record that gives several pairs (Wikipedia) counts once, on its first
+        for reason, count in json.loads(row.get("not_formed") or "{}").items():
+            stats.not_formed[reason] = stats.not_formed.get(reason, 0) + count
         if row["filtered"] is not None:
             stats.filtered[row["filtered"]] = stats.filtered.get(row["filtered"], 0) + 1
             continue
@@ -597,13 +596,13 @@ def _finish_linked(table: pa.Table, source: Source, paths: list[str], on_error: 
         except RecordError as error:
             _fail(stats, on_error, where(paths[row["file"]], row["location"]), error)
             continue
-        stats.rows_kept += 1
+        stats.rows_kept += pair == 0
         stats.pairs_generated += 1
         if same:
             stats.same_text += 1
             continue
         stats.pairs_written += 1
-        kept.append((row["file"], row["seq"], *cleaned[0], None))
+        kept.append((row["file"], (row["seq"] << _PAIR_BITS) + pair, *cleaned[0], None))
     first = (table["file"][0].as_py(), table["seq"][0].as_py()) if table.num_rows else (0, 0)
     kept.append(_counts_row(_ROWS, (1, *first), stats))
     yield _table(kept, _ROWS)

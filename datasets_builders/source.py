@@ -34,7 +34,11 @@ class Link:
     in the input), run on Ray Data by the builder: the reader yields each record as a dict of `fields` (str or
     None); `run(records)` takes the Ray dataset of them (columns file, seq, location and the fields) and returns
     one row per record: file, seq, location, `filtered` (why it gave no pair, or null) and anchor, positive,
-    negative (the texts; null when filtered, negative null in a pair)."""
+    negative (the texts; null when filtered, negative null in a pair). Two optional columns serve a record that
+    gives several pairs (Wikipedia): `pair` (int32) numbers its rows 0, 1, ... (one per pair; the record is counted
+    once, on row 0; its texts must be ones the builder's cleaning accepts, which its reader checks), and
+    `not_formed` (string, on one row of the record): JSON {reason: count} of the pairs the source's bounds did not
+    form around it."""
 
     fields: tuple[str, ...]
     run: Callable[[Any], Any]
@@ -67,9 +71,6 @@ class Source:
         notes: anything a user should know (where raw files come from when `urls` is empty, count differences).
         select_inputs: `InputSelector` for the files found in a folder (default: JSON-lines files, by name or
             content); a file named explicitly is always read, and is an error when it is not an input.
-        files_reader: optional; reads all the raw files of one build together, in the order given, yielding
-            `(file, location, record)`, in one Ray task; used instead of `reader` when an index must span files and
-            no `link` does the job yet. It reports bad input as RecordError values, never by raising.
         link: optional `Link`: records of all the files joined or grouped on Ray Data (exact, any size).
         configure: optional; `configure(**options)` returns this source with other filter settings (a miner's
             `--min-score` ...); a `UserError` for an option the source does not take.
@@ -92,7 +93,6 @@ class Source:
     to_texts: ToTexts = record_texts
     notes: str = ""
     select_inputs: InputSelector = select_json_lines
-    files_reader: Callable[[list[str]], Iterator[tuple[str, Any, Any]]] | None = None
     link: Link | None = None
     configure: Callable[..., Source] | None = None
     license_name: str = ""
