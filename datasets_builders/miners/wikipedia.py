@@ -24,19 +24,20 @@ year, day or century page such as "1944", "25 Μαρτίου", "1944年": a titl
 Categories: an article's explicit category links, minus broad or maintenance ones matched by `skip_categories`
 (births/deaths years, "Living people", stubs, "Articles ...", "Pages ...", ...): those group unrelated articles.
 
-Pairing, within every shared category, on Ray Data (`link_categories`, the source's `Link`; each dump file is read by
-its own task): every article has a place in one seeded order of all articles, the blake2b hash of `seed`=0 and its
-title (a seeded shuffle: the same whatever the number of workers, the file order or the arrival order). In each
-category the articles are taken in that order and each is offered one partner: the article before it (in a random
-order, a uniformly drawn other article of the category: what the 2021-style reservoir of earlier intros
-approximated in arrival order; an article is a partner at most once per category, and since the order is global two
-articles never pair both ways). An article takes its offers from its smallest (most specific) categories first
-(ties by name), a partner met through two categories once. Two bounds keep a huge category or a much-categorised
-article from dominating, both counted (the builder's "not formed by bounds"): a category offers a partner to its
-first `pairs_per_category`=200 articles after the first ("over_pairs_per_category": a seeded sample of 201 of its
-articles, not the oldest), and an article anchors at most `pairs_per_article`=3 pairs ("over_pairs_per_article"). So
-a category of n articles gives at most min(n - 1, 200) pairs, and an article appears as an anchor at most 3 times.
-The group-bys and joins spill to disk: no category or article is left out for memory (no LRU, no evictions).
+Pairing, within every shared category, on Ray Data (`link_categories`, the source's `Link`; each dump file is read
+by its own task): every article has a place in one seeded order of all articles, the blake2b hash of `seed`=0 and
+its title (a seeded shuffle: the same whatever the number of workers, the file order or the arrival order). In each
+category the articles are taken in that order and each is offered one partner: the article before it. In a random
+order that is a uniformly drawn other article of the category, what the reservoir of 4 earlier intros of the single-
+process miner approximated in arrival order; an article is then a partner at most once per category, and as the
+order is global two articles never pair both ways. An article takes its offers from its smallest (most specific)
+categories first (ties by name), a partner met through two categories once. Two bounds keep a huge category or a
+much-categorised article from dominating, both counted (the builder's "not formed by bounds"): a category offers a
+partner to its first `pairs_per_category`=200 articles after the first ("over_pairs_per_category": a seeded sample
+of 201 of its articles, not the oldest), and an article anchors at most `pairs_per_article`=3 pairs
+("over_pairs_per_article"). So a category of n articles gives at most min(n - 1, 200) pairs, and an article appears
+as an anchor at most 3 times. The group-bys and joins spill to disk: no category or article is left out for memory
+(no LRU, no evictions).
 
 Records: every page read is one kept record (one to `pairs_per_article` pairs, the article as anchor, the article
 before it in a shared category as positive) or one Drop: redirect, not_an_article, disambiguation, calendar_page,
