@@ -248,12 +248,8 @@ def _counted(
 
 
 def _records(source: Source, paths: Sequence[str | Path], stats: BuildStats) -> Iterator[tuple[str, object, object]]:
-    """(file, location, record) of every raw file: through the source's `files_reader` (all files at once) when it
-    has one, else its `reader` file by file; a RecordError a reader raises ends that file and is its last record."""
-    if source.files_reader is not None:
-        stats.files.extend(map(str, paths))
-        yield from source.files_reader([str(path) for path in paths])
-        return
+    """(file, location, record) of every raw file, by the source's `reader`, file by file; a RecordError a reader
+    raises ends that file and is its last record."""
     for path in paths:
         stats.files.append(str(path))
         try:
@@ -472,15 +468,15 @@ _ROWS = pa.schema([*_PLACE, ("anchor", pa.string()), ("positive", pa.string()), 
                    (_COUNTS, pa.string())])  # fmt: skip
 _ARROW = {"batch_format": "pyarrow", "zero_copy_batch": True}
 _TEXTS = pa.schema([("anchor", pa.string()), ("positive", pa.string()), ("negative", pa.string())])
+_PAIR_BITS = 8  # a linked record gives at most 256 pairs (Link's `pair`), numbered in its position's low bits
 
 
 def _rows_on_ray(source: Source, paths: list[str], on_error: str, dedupe: bool):
-    """The Ray Data pipeline, lazily: read tasks (one per file; one for all files with a `files_reader`), the
-    source's link (join or group-by) with its outcomes counted, the optional global dedupe, the sort."""
+    """The Ray Data pipeline, lazily: read tasks (one per file), the source's link (join or group-by) with its
+    outcomes counted, the optional global dedupe, the sort."""
     import ray.data
 
-    tasks = [0] if source.files_reader is not None else list(range(len(paths)))
-    files = ray.data.from_items([{"file": index} for index in tasks], override_num_blocks=len(tasks))
+    files = ray.data.from_items([{"file": index} for index in range(len(paths))], override_num_blocks=len(paths))
     options = {"source": source, "paths": paths, "on_error": on_error}
     if source.link is None:
         rows = files.map_batches(_read_rows, batch_size=1, fn_kwargs=options, **_ARROW)
@@ -498,12 +494,11 @@ def _rows_on_ray(source: Source, paths: list[str], on_error: str, dedupe: bool):
 
 
 def _read_rows(batch: pa.Table, source: Source, paths: list[str], on_error: str) -> Iterator[pa.Table]:
-    """Ray task: the cleaned rows of one raw file (all files for a `files_reader`), then its counts."""
+    """Ray task: the cleaned rows of one raw file, then its counts."""
     for index in batch.column("file").to_pylist():
         stats = BuildStats(source=source.name, on_error=on_error)
-        files = paths if source.files_reader is not None else [paths[index]]
         seq = 0
-        for rows in _file_tables(source, files, stats, on_error):
+        for rows in _file_tables(source, [paths[index]], stats, on_error):
             count = rows.num_rows
             place = [pa.array([index] * count, pa.int32()), pa.array(range(seq, seq + count), pa.int64())]
             yield pa.table([*place, *rows.columns, pa.nulls(count, pa.string())], _ROWS)
@@ -515,7 +510,7 @@ def _file_tables(source: Source, files: list[str], stats: BuildStats, on_error: 
     """The cleaned rows of some raw files as tables of (anchor, positive, negative), counting into `stats`: through
     the JSON-lines fast path (`_json_line_tables`) when the source reads its files with the default reader and
     record converter, else through `iter_rows`."""
-    if source.reader is read_json_lines and source.to_texts is record_texts and source.files_reader is None:
+    if source.reader is read_json_lines and source.to_texts is record_texts:
         for path in files:
             stats.files.append(path)
             yield from _json_line_tables(source, path, stats, on_error)
@@ -635,25 +630,37 @@ def _record_tables(source: Source, path: str, stats: BuildStats, on_error: str) 
 
 
 def _finish_linked(table: pa.Table, source: Source, paths: list[str], on_error: str) -> Iterator[pa.Table]:
-    """Ray task over a link's outcome rows: count the filtered ones by reason, clean the pairs over Arrow
-    (`clean_table`, exact; errors name the file and place of the record), and pass the rows on with their place,
-    then the counts; each outcome row counts as one record read (see `Link`)."""
+    """Ray task over a link's outcome rows: count each record by its outcome (see `Link`), the filtered ones by reason
+    and the pairs bounds did not form, clean the pairs over Arrow (`clean_table`, exact; errors name the file and
+    place of the record), and pass the rows on with their place (a record's pair number in the low bits of its
+    position), then the counts."""
     stats = BuildStats(source=source.name, on_error=on_error)
-    stats.rows_read = table.num_rows
+    pair = table["pair"] if "pair" in table.column_names else pa.nulls(table.num_rows, pa.int32())
+    pair = pc.cast(pc.fill_null(pair, 0), pa.int64())  # a record that gives several pairs counts once, on pair 0
+    first_of_record = np.asarray(pc.equal(pair, 0).to_numpy(zero_copy_only=False), dtype=bool)
+    stats.rows_read = int(first_of_record.sum())
+    if "not_formed" in table.column_names:
+        for text in table["not_formed"].drop_null().to_pylist():
+            for reason, count in json.loads(text).items():
+                stats.not_formed[reason] = stats.not_formed.get(reason, 0) + count
     reasons = table["filtered"].drop_null().value_counts()
     stats.filtered = {item["values"].as_py(): item["counts"].as_py() for item in reasons}
-    paired = table.filter(pc.is_null(table["filtered"]))
-    cleaned = clean_table(source, paired)
+    is_paired = pc.is_null(table["filtered"])
+    paired = table.filter(is_paired)
+    paired_first = first_of_record[np.asarray(is_paired.to_numpy(zero_copy_only=False), dtype=bool)]
+    cleaned = clean_table(source, paired.select(["anchor", "positive", "negative"]))
     for index, error in sorted(cleaned.errors.items()):  # in table order: the first one raises, as it would alone
         _fail(stats, on_error, where(paths[paired["file"][index].as_py()], paired["location"][index].as_py()), error)
     good = np.ones(paired.num_rows, dtype=bool)
     good[list(cleaned.errors)] = False
-    stats.rows_kept = stats.pairs_generated = int(good.sum())
+    stats.rows_kept = int((good & paired_first).sum())
+    stats.pairs_generated = int(good.sum())
     stats.same_text = int((cleaned.same & good).sum())
     keep = pa.array(good & ~cleaned.same)
     stats.pairs_written = stats.pairs_generated - stats.same_text
+    position = pc.add(pc.shift_left(pc.cast(paired["seq"], pa.int64()), _PAIR_BITS), pair.filter(is_paired))
     schema = pa.schema(list(_ROWS)[:5])  # a join may hand over large_string columns: cast to the rows' types
-    columns = [paired["file"].filter(keep), paired["seq"].filter(keep), *cleaned.table.filter(keep).columns]
+    columns = [paired["file"].filter(keep), position.filter(keep), *cleaned.table.filter(keep).columns]
     rows = pa.table(columns, names=schema.names).cast(schema)
     first = (table["file"][0].as_py(), table["seq"][0].as_py()) if table.num_rows else (0, 0)
     counts = _table([_counts_row(_ROWS, (1, *first), stats)], _ROWS)
