@@ -86,25 +86,25 @@ def test_fast_path_equals_the_per_record_path_when_skipping(tmp_path, small_bloc
     assert 0 < fast_blocks < len(small_blocks)  # both paths were taken
 
 
+def raised_by_both_paths(source, path) -> list[str]:
+    """The error line the per-record path and the fast path each raise on `path` (--on-error raise)."""
+    messages = []
+    for run in (lambda: list(iter_rows(source, [str(path)], BuildStats(source="fast"), "raise")),
+                lambda: list(build._file_tables(source, [str(path)], BuildStats(source="fast"), "raise"))):
+        with pytest.raises(UserError) as caught:
+            run()
+        messages.append(str(caught.value))
+    return messages
+
+
 def test_fast_path_raises_the_same_line_as_the_per_record_path(tmp_path, small_blocks):
     lines = [json.dumps({"anchor": f"question {i}", "positive": f"answer {i}"}).encode() for i in range(300)]
     lines[150] = json.dumps({"anchor": "\u200b\u200d", "positive": "only invisible"}).encode()
     path = write(tmp_path / "one_bad.jsonl", lines)
-    source = pair_source((3,))  # every line is a pair: a wrong arity; the first one (line 1) raises
-    messages = []
-    for run in (lambda: list(iter_rows(source, [str(path)], BuildStats(source="fast"), "raise")),
-                lambda: list(build._file_tables(source, [str(path)], BuildStats(source="fast"), "raise"))):
-        with pytest.raises(UserError) as caught:
-            run()
-        messages.append(str(caught.value))
+    # every line is a pair where triplets are expected: a wrong arity; the first one (line 1) raises
+    messages = raised_by_both_paths(pair_source((3,)), path)
     assert messages[0] == messages[1] and ":line 1: wrong_arity" in messages[0]
-    source = pair_source((2,))  # the first bad line is line 151
-    messages = []
-    for run in (lambda: list(iter_rows(source, [str(path)], BuildStats(source="fast"), "raise")),
-                lambda: list(build._file_tables(source, [str(path)], BuildStats(source="fast"), "raise"))):
-        with pytest.raises(UserError) as caught:
-            run()
-        messages.append(str(caught.value))
+    messages = raised_by_both_paths(pair_source((2,)), path)  # the first bad line is line 151
     assert messages[0] == messages[1] and ":line 151: empty_text: text 1 holds only invisible" in messages[0]
 
 
