@@ -1,7 +1,7 @@
 """Miners on large generated dumps: pairs/s and peak RSS, at two input sizes, side by side with an in-memory peer.
 
-    python bench/bench_miners.py                 # 200k StackExchange posts, 40k wiki pages (Reddit, exact on
-                                                 # Ray Data: bench/bench_reddit_join.py)
+    python bench/bench_miners.py                 # 200k StackExchange posts (Reddit, Wikipedia and NLI pair
+                                                 # on Ray Data: bench/bench_reddit_join.py)
     python bench/bench_miners.py --scale 0.1     # a quick run
     python bench/bench_miners.py --only formats  # only the compressed-format comparison (.7z, .bz2, .xz vs plain)
 
@@ -9,12 +9,10 @@ Each measurement runs in a fresh child process (so peak RSS is its own): it impo
 the whole dump, and reports pairs, seconds, peak RSS (VmHWM) and the growth of RSS over the post-import RSS;
 speed is input records (posts, comments, pages) per second, since bounded indexes can give fewer pairs.
 "Memory stays flat" means the growth does not rise with the input size. The peers are what a straightforward script
-does: StackExchange with `ET.parse` of the whole Posts.xml and dicts of questions and answers; Wikipedia with the
-same miner but unbounded indexes (every category kept open).
+does: StackExchange with `ET.parse` of the whole Posts.xml and dicts of questions and answers.
 
 The dumps are generated (seeded) in the upstream formats: Posts.xml/PostLinks.xml rows with HTML bodies, Pushshift
-comment JSON lines in a long-window .zst, a MediaWiki multistream .xml.bz2 with templates, links, refs and categories.
-For Wikipedia the table also gives the pairs per shared category (categories holding two articles or more).
+comment JSON lines in a long-window .zst.
 
 Formats (`--only formats`): the same site read from its extracted Posts.xml and from the site's .7z archive (streamed
 by py7zr, not extracted), and the same comment month as plain JSON lines, .zst, .bz2 (the pre-2018 Pushshift files)
@@ -32,7 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import quoteattr
 
 WORDS = (
     "the of and to in is that for it as with was on be by this are or from at an have not which but can all one "
@@ -118,46 +116,6 @@ def generate_reddit(path: Path, comments: int, seed: int = 0, start: int = 0) ->
     return path
 
 
-def generate_wikipedia(path: Path, pages: int, seed: int = 0) -> Path:
-    """A multistream pages-articles dump: articles with an infobox, links, refs, a section and 2 categories drawn
-    from pages/2 categories (so the number of categories grows with the dump), plus 10% redirects."""
-    rng = random.Random(seed)
-    categories = max(10, pages // 2)
-    members: dict[int, int] = {}
-    header = '<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/" version="0.10" xml:lang="en">\n'
-    streams = [bz2.compress(header.encode())]
-    chunk: list[str] = []
-    for page in range(pages):
-        title = f"Article {page}"
-        if rng.random() < 0.1:
-            text, redirect = f"#REDIRECT [[Article {rng.randrange(pages)}]]", f'<redirect title="Article {page}" />'
-        else:
-            redirect = ""
-            intro = " ".join(f"[[{w}]]" if rng.random() < 0.1 else w for w in sentence(rng, 40, 160).split())
-            drawn = {rng.randrange(categories) for _ in range(2)}
-            for category in drawn:
-                members[category] = members.get(category, 0) + 1
-            cats = "".join(f"[[Category:Topic {category}]]\n" for category in sorted(drawn))
-            text = (
-                "{{Infobox thing|name={{nowrap|" + title + "}}|image=x.jpg}}\n'''" + title + "''' " + intro
-                + "<ref>{{cite web|url=http://example.org|title=Source}}</ref>.\n\n== History ==\n"
-                + sentence(rng, 50, 200) + "\n" + cats
-            )  # fmt: skip
-        chunk.append(
-            f"  <page>\n    <title>{title}</title>\n    <ns>0</ns>\n    <id>{page + 1}</id>\n    {redirect}\n"
-            f'    <revision>\n      <id>{page + 1}</id>\n      <text xml:space="preserve">{escape(text)}</text>\n'
-            "    </revision>\n  </page>\n"
-        )
-        if len(chunk) == 100:
-            streams.append(bz2.compress("".join(chunk).encode()))
-            chunk = []
-    streams.append(bz2.compress(("".join(chunk) + "</mediawiki>\n").encode()))
-    path.write_bytes(b"".join(streams))
-    shared = sum(1 for count in members.values() if count >= 2)
-    path.with_suffix(".shared").write_text(str(shared))  # categories of 2+ articles, for pairs per shared category
-    return path
-
-
 def naive_stackexchange(posts_path: Path) -> int:
     """The in-memory peer: parse the whole tree, keep every question and answer in dicts, pick the best answer."""
     import xml.etree.ElementTree as ET
@@ -194,7 +152,7 @@ def child(case: str, path: str) -> None:
     import psutil
 
     from datasets_builders import mine_reddit, mine_stackexchange
-    from datasets_builders.miners import MiningStats, mine_wikipedia
+    from datasets_builders.miners import MiningStats
 
     start_rss = psutil.Process().memory_info().rss
     start = time.perf_counter()
@@ -203,11 +161,8 @@ def child(case: str, path: str) -> None:
         pairs = sum(1 for _ in mine_stackexchange(path, "title_answer", stats=stats))
     elif case.startswith("reddit_"):  # reddit_plain, reddit_zst, reddit_bz2, reddit_xz (on Ray Data)
         pairs = sum(1 for _ in mine_reddit(path, stats=stats))
-    elif case == "stackexchange_peer":
-        pairs = naive_stackexchange(Path(path) / "Posts.xml")
     else:
-        bound = 5_000 if case == "wikipedia" else 10**12
-        pairs = sum(1 for _ in mine_wikipedia(path, stats=stats, max_categories=bound))
+        pairs = naive_stackexchange(Path(path) / "Posts.xml")
     seconds = time.perf_counter() - start
     peak = _peak_rss()
     report = {"pairs": pairs, "seconds": seconds, "peak_rss_mb": peak / 2**20}
@@ -292,21 +247,17 @@ def main() -> None:
             return None
     sizes = {
         "stackexchange": [int(50_000 * args.scale), int(200_000 * args.scale)],
-        "wikipedia": [int(10_000 * args.scale), int(40_000 * args.scale)],
     }
     generators = {
         "stackexchange": lambda root, n: generate_stackexchange(root / f"se_{n}", n),
-        "wikipedia": lambda root, n: generate_wikipedia(root / f"wiki_{n}.xml.bz2", n),
     }
-    units = {"stackexchange": "posts", "wikipedia": "pages"}  # Reddit: bench/bench_reddit_join.py
+    units = {"stackexchange": "posts"}  # Reddit: bench/bench_reddit_join.py
     with tempfile.TemporaryDirectory(dir=args.work_dir) as tmp:
         rows = []
         for case, case_sizes in sizes.items():
             for size in case_sizes:
                 path = generators[case](Path(tmp), size)
                 ours, peer = measure(case, path), measure(f"{case}_peer", path)
-                if case == "wikipedia":
-                    ours["shared"] = int(path.with_suffix(".shared").read_text())
                 rows.append((case, size, units[case], ours, peer))
                 print(f"{case} {size:,}: ours {ours} peer {peer}", file=sys.stderr, flush=True)
     print("| miner | input | ours: pairs | peer: pairs | ours: input/s | peer: input/s | speed ratio "
@@ -315,13 +266,8 @@ def main() -> None:
     for case, size, unit, ours, peer in rows:
         speed = size / ours["seconds"], size / peer["seconds"]
         growth = ours["rss_growth_mb"], peer["rss_growth_mb"]
-        lost = ""
-        if case == "wikipedia":
-            shared = ours["shared"]
-            per = ", ".join(f"{name} {count:,}" for name, count in sorted(ours["not_formed_by_bounds"].items()))
-            lost = f" ({ours['pairs'] / shared:.2f} per shared category, {per or 'nothing bounded'})"
         print(
-            f"| {case} | {size:,} {unit} | {ours['pairs']:,}{lost} | {peer['pairs']:,} | {speed[0]:,.0f} "
+            f"| {case} | {size:,} {unit} | {ours['pairs']:,} | {peer['pairs']:,} | {speed[0]:,.0f} "
             f"| {speed[1]:,.0f} | {speed[0] / speed[1]:.2f}x | {ours['peak_rss_mb']:,.0f} ({growth[0]:,.0f}) "
             f"| {peer['peak_rss_mb']:,.0f} ({growth[1]:,.0f}) | {growth[1] / max(growth[0], 1):.1f}x |"
         )

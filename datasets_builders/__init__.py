@@ -17,6 +17,8 @@ Public API (import from `datasets_builders`):
     load_build(folder) -> Build                   reopen a build made with out_dir=folder (`se1b data build`)
     mine_reddit(path, *, stats=None, **filters)   Reddit (parent, reply) pairs of comment dumps (exact join)
     mine_stackexchange(path, kind, *, stats=None, **filters)   Stack Exchange pairs of site dumps (exact joins)
+    mine_wikipedia(path, *, stats=None, **options)   intros of articles sharing a category (group-by on Ray Data)
+    mine_nli(path, kind="triplets", *, stats=None)   SNLI/MultiNLI triplets or pairs (grouped by premise)
     iter_rows(source, paths, stats, on_error="raise") -> Iterator[(anchor, positive, negative|None)]
         (negative is None for a pair source; the build writes only the columns of the source's schema)
     publish(builds, out_dir, *, max_shard_bytes=DEFAULT_MAX_SHARD_BYTES, pretty_name=None, default_config=None,
@@ -65,7 +67,7 @@ and the counting are the builder's, not the miner's. The registry loads `dataset
 """
 
 from datasets_builders.build import Build, BuildStats, build_source, iter_rows, load_build
-from datasets_builders.mined import mine_reddit, mine_stackexchange
+from datasets_builders.mined import mine_nli, mine_reddit, mine_stackexchange, mine_wikipedia
 from datasets_builders.publish import DEFAULT_MAX_SHARD_BYTES, publish
 from datasets_builders.readers import Filtered, RecordError, read_json_lines, record_texts
 from datasets_builders.registry import get_source, list_sources, register_source
@@ -88,8 +90,10 @@ __all__ = [
     "kind_of",
     "list_sources",
     "load_build",
+    "mine_nli",
     "mine_reddit",
     "mine_stackexchange",
+    "mine_wikipedia",
     "publish",
     "read_json_lines",
     "record_texts",

@@ -258,12 +258,8 @@ def _counted(
 
 
 def _records(source: Source, paths: Sequence[str | Path], stats: BuildStats) -> Iterator[tuple[str, object, object]]:
-    """(file, location, record) of every raw file: through the source's `files_reader` (all files at once) when it
-    has one, else its `reader` file by file; a RecordError a reader raises ends that file and is its last record."""
-    if source.files_reader is not None:
-        stats.files.extend(map(str, paths))
-        yield from source.files_reader([str(path) for path in paths])
-        return
+    """(file, location, record) of every raw file, by the source's `reader`, file by file; a RecordError a reader
+    raises ends that file and is its last record."""
     for path in paths:
         stats.files.append(str(path))
         try:
@@ -490,6 +486,7 @@ _ROWS = pa.schema([*_PLACE, ("anchor", pa.string()), ("positive", pa.string()), 
                    (_COUNTS, pa.string())])  # fmt: skip
 _ARROW = {"batch_format": "pyarrow", "zero_copy_batch": True}
 _TEXTS = pa.schema([("anchor", pa.string()), ("positive", pa.string()), ("negative", pa.string())])
+_PAIR_BITS = 8  # a linked record gives at most 256 pairs (Link's `pair`), numbered in its position's low bits
 
 
 def _rows_on_ray(source: Source, paths: list[str], on_error: str, dedupe: bool):
@@ -521,12 +518,10 @@ _Span = tuple[int, "tuple[int, int, int] | None"]
 
 
 def _read_spans(source: Source, paths: list[str]) -> list[_Span]:
-    """What each read task of an unlinked source reads, in file order: a whole file (all files, for a
-    `files_reader`), or for the JSON-lines fast path a range of whole lines of an uncompressed file (one per
-    `_RANGE_BYTES`), so several workers share one big file; gzip and the other compressions cannot be split. The
-    ranges' lines are counted here, in one pass over the file, so each task knows the number of its first line."""
-    if source.files_reader is not None:
-        return [(0, None)]
+    """What each read task of an unlinked source reads, in file order: a whole file, or for the JSON-lines fast
+    path a range of whole lines of an uncompressed file (one per `_RANGE_BYTES`), so several workers share one big
+    file; gzip and the other compressions cannot be split. The ranges' lines are counted here, in one pass over the
+    file, so each task knows the number of its first line."""
     spans: list[_Span] = []
     for index, path in enumerate(paths):
         size = Path(path).stat().st_size
@@ -544,14 +539,13 @@ def _read_spans(source: Source, paths: list[str]) -> list[_Span]:
 def _read_rows(
     batch: pa.Table, source: Source, paths: list[str], on_error: str, spans: list[_Span]
 ) -> Iterator[pa.Table]:
-    """Ray task: the cleaned rows of one span (a raw file, a range of its lines; all files for a `files_reader`),
-    then its counts. The rows' `file` is the span's index: spans are in file order."""
+    """Ray task: the cleaned rows of one span (a raw file or a range of its lines), then its counts. The rows'
+    `file` is the span's index: spans are in file order."""
     for index in batch.column("file").to_pylist():
         stats = BuildStats(source=source.name, on_error=on_error)
         file, span = spans[index]
-        files = paths if source.files_reader is not None else [paths[file]]
         seq = 0
-        for rows in _file_tables(source, files, stats, on_error, span):
+        for rows in _file_tables(source, [paths[file]], stats, on_error, span):
             count = rows.num_rows
             place = [pa.array(np.full(count, index, np.int32)), pa.array(np.arange(seq, seq + count, dtype=np.int64))]
             yield pa.table([*place, *rows.columns, pa.nulls(count, pa.string())], _ROWS)
@@ -561,7 +555,7 @@ def _read_rows(
 
 def _fast_path(source: Source) -> bool:
     """Whether the source reads its files with the default JSON-lines reader and record converter."""
-    return source.reader is read_json_lines and source.to_texts is record_texts and source.files_reader is None
+    return source.reader is read_json_lines and source.to_texts is record_texts
 
 
 def _file_tables(
@@ -696,25 +690,37 @@ def _record_tables(source: Source, path: str, stats: BuildStats, on_error: str) 
 
 
 def _finish_linked(table: pa.Table, source: Source, paths: list[str], on_error: str) -> Iterator[pa.Table]:
-    """Ray task over a link's outcome rows: count the filtered ones by reason, clean the pairs over Arrow
-    (`clean_table`, exact; errors name the file and place of the record), and pass the rows on with their place,
-    then the counts; each outcome row counts as one record read (see `Link`)."""
+    """Ray task over a link's outcome rows: count each record by its outcome (see `Link`), the filtered ones by reason
+    and the pairs bounds did not form, clean the pairs over Arrow (`clean_table`, exact; errors name the file and
+    place of the record), and pass the rows on with their place (a record's pair number in the low bits of its
+    position), then the counts."""
     stats = BuildStats(source=source.name, on_error=on_error)
-    stats.rows_read = table.num_rows
+    pair = table["pair"] if "pair" in table.column_names else pa.nulls(table.num_rows, pa.int32())
+    pair = pc.cast(pc.fill_null(pair, 0), pa.int64())  # a record that gives several pairs counts once, on pair 0
+    first_of_record = np.asarray(pc.equal(pair, 0).to_numpy(zero_copy_only=False), dtype=bool)
+    stats.rows_read = int(first_of_record.sum())
+    if "not_formed" in table.column_names:
+        for text in table["not_formed"].drop_null().to_pylist():
+            for reason, count in json.loads(text).items():
+                stats.not_formed[reason] = stats.not_formed.get(reason, 0) + count
     reasons = table["filtered"].drop_null().value_counts()
     stats.filtered = {item["values"].as_py(): item["counts"].as_py() for item in reasons}
-    paired = table.filter(pc.is_null(table["filtered"]))
-    cleaned = clean_table(source, paired)
+    is_paired = pc.is_null(table["filtered"])
+    paired = table.filter(is_paired)
+    paired_first = first_of_record[np.asarray(is_paired.to_numpy(zero_copy_only=False), dtype=bool)]
+    cleaned = clean_table(source, paired.select(["anchor", "positive", "negative"]))
     for index, error in sorted(cleaned.errors.items()):  # in table order: the first one raises, as it would alone
         _fail(stats, on_error, where(paths[paired["file"][index].as_py()], paired["location"][index].as_py()), error)
     good = np.ones(paired.num_rows, dtype=bool)
     good[list(cleaned.errors)] = False
-    stats.rows_kept = stats.pairs_generated = int(good.sum())
+    stats.rows_kept = int((good & paired_first).sum())
+    stats.pairs_generated = int(good.sum())
     stats.same_text = int((cleaned.same & good).sum())
     keep = pa.array(good & ~cleaned.same)
     stats.pairs_written = stats.pairs_generated - stats.same_text
+    position = pc.add(pc.shift_left(pc.cast(paired["seq"], pa.int64()), _PAIR_BITS), pair.filter(is_paired))
     schema = pa.schema(list(_ROWS)[:5])  # a join may hand over large_string columns: cast to the rows' types
-    columns = [paired["file"].filter(keep), paired["seq"].filter(keep), *cleaned.table.filter(keep).columns]
+    columns = [paired["file"].filter(keep), position.filter(keep), *cleaned.table.filter(keep).columns]
     rows = pa.table(columns, names=schema.names).cast(schema)
     first = (table["file"][0].as_py(), table["seq"][0].as_py()) if table.num_rows else (0, 0)
     counts = _table([_counts_row(_ROWS, (1, *first), stats)], _ROWS)

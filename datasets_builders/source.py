@@ -36,10 +36,13 @@ class Link:
     one row per record it accounts for: file, seq (its place in the output order within the file), location,
     `filtered` (why it gave no pair, or null) and anchor, positive, negative (the texts; null when filtered, negative
     null in a pair). Each returned row counts as one record read; a record that is only looked up (a question a
-    duplicate link names) or that joins another record's pair (an answer with its question) returns none.
-    `read_tables(path)`, optional, reads a file faster than the reader: Arrow tables of records (columns location
-    and the fields) and, between them, (location, Filtered or RecordError) for the records it drops, in file order,
-    the same records as the reader's."""
+    duplicate link names) or that joins another record's pair (an answer with its question) returns none. Two
+    optional columns serve a record that gives several pairs (Wikipedia): `pair` (int32) numbers its rows 0, 1, ...
+    (one per pair; the record is counted once, on row 0; its texts must be ones the builder's cleaning accepts,
+    which its reader checks), and `not_formed` (string, on one row of the record): JSON {reason: count} of the pairs
+    the source's bounds did not form around it. `read_tables(path)`, optional, reads a file faster than the reader:
+    Arrow tables of records (columns location and the fields) and, between them, (location, Filtered or
+    RecordError) for the records it drops, in file order, the same records as the reader's."""
 
     fields: tuple[str, ...]
     run: Callable[[Any], Any]
@@ -73,9 +76,6 @@ class Source:
         notes: anything a user should know (where raw files come from when `urls` is empty, count differences).
         select_inputs: `InputSelector` for the files found in a folder (default: JSON-lines files, by name or
             content); a file named explicitly is always read, and is an error when it is not an input.
-        files_reader: optional; reads all the raw files of one build together, in the order given, yielding
-            `(file, location, record)`, in one Ray task; used instead of `reader` when an index must span files and
-            no `link` does the job yet. It reports bad input as RecordError values, never by raising.
         link: optional `Link`: records of all the files joined or grouped on Ray Data (exact, any size).
         configure: optional; `configure(**options)` returns this source with other filter settings (a miner's
             `--min-score` ...); a `UserError` for an option the source does not take.
@@ -98,7 +98,6 @@ class Source:
     to_texts: ToTexts = record_texts
     notes: str = ""
     select_inputs: InputSelector = select_json_lines
-    files_reader: Callable[[list[str]], Iterator[tuple[str, Any, Any]]] | None = None
     link: Link | None = None
     configure: Callable[..., Source] | None = None
     license_name: str = ""

@@ -40,3 +40,17 @@ def ray_session():
     import ray
 
     ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def datasets_cache(tmp_path_factory, monkeypatch) -> Path:
+    """Each test gets its own `datasets` cache. `load_dataset` of a local folder caches the Arrow it prepares under
+    the folder's name and its card's metadata alone (not the folder's path, nor its files' contents or times): two
+    published folders named alike whose configs have the same row counts and sizes share one cache entry, so a test
+    would read the rows another test, test run or branch cached (huggingface/datasets#2956 is a kin of this)."""
+    import datasets.config
+
+    cache = tmp_path_factory.mktemp("datasets_cache")
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(cache))  # for the CLI processes a test starts
+    return cache

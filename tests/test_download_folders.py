@@ -23,10 +23,11 @@ from test_miners import (
 )
 from test_raw_dumps import SHARED, write_7z
 
-from datasets_builders import build_source
-from datasets_builders.miners import mine_wikipedia
+from datasets_builders import build_source, mine_wikipedia
 from se1b.cli import main as se1b
 from se1b.errors import UserError
+
+pytestmark = pytest.mark.usefixtures("ray_session")  # builds run on Ray Data: one instance for all tests
 
 
 def rows(build) -> list[tuple[str, str]]:

@@ -13,12 +13,10 @@ import datasets
 import pytest
 import zstandard
 
-from datasets_builders import build_source, mine_reddit, mine_stackexchange
+from datasets_builders import build_source, get_source, mine_nli, mine_reddit, mine_stackexchange, mine_wikipedia
 from datasets_builders.miners import (
     MiningStats,
     mine_codesearchnet,
-    mine_nli,
-    mine_wikipedia,
     stackexchange,
 )
 from datasets_builders.miners.text import html_to_text, wiki_categories, wiki_intro, wiki_to_text
@@ -368,16 +366,6 @@ def test_nli_triplets_and_pairs(tmp_path):
     ]  # fmt: skip
 
 
-def test_nli_premise_window_bound_splits_far_apart_hypotheses(tmp_path):
-    path = tmp_path / "snli_1.0_train.jsonl"
-    path.write_text("".join(json.dumps(line) + "\n" for line in SNLI))
-    stats = MiningStats()
-    triplets = pairs_of(list(mine_nli(path, "triplets", stats=stats, max_open_premises=1)))
-    assert triplets == [(P1, "A man is performing music.", "A man sits in silence.")]  # P2's lines were split
-    assert stats.records == len(SNLI)
-    assert stats.dropped["no_contradiction"] == 2 and stats.dropped["no_entailment"] == 2
-
-
 def test_nli_unknown_label_is_bad_input(tmp_path):
     path = tmp_path / "multinli_1.0_train.jsonl"
     path.write_text(json.dumps(SNLI[0]) + "\n" + json.dumps(nli_line(P1, "x", "entails", "9e")) + "\n")
@@ -451,7 +439,8 @@ HANDEL_TEXT = "George Frideric Handel was a German-British Baroque composer well
 def test_wikipedia_same_category_intro_pairs(tmp_path):
     dump = write_wiki_dump(tmp_path / "enwiki-20210501-pages-articles.xml.bz2", WIKI)
     stats = MiningStats()
-    assert pairs_of(list(mine_wikipedia(dump, stats=stats))) == [(GAUSS_TEXT, ADA_TEXT), (HANDEL_TEXT, BACH_TEXT)]
+    # seed 0 orders Gauss before Ada and Handel before Bach: each later article is paired with the one before it
+    assert pairs_of(list(mine_wikipedia(dump, stats=stats))) == [(ADA_TEXT, GAUSS_TEXT), (BACH_TEXT, HANDEL_TEXT)]
     assert stats.records == len(WIKI)
     assert stats.dropped == {
         "no_shared_category": 2, "redirect": 1, "not_an_article": 1, "disambiguation": 1, "intro_too_short": 1,
@@ -459,7 +448,7 @@ def test_wikipedia_same_category_intro_pairs(tmp_path):
     }  # fmt: skip
 
 
-def test_wikipedia_reservoir_sampling_is_seeded(tmp_path):
+def test_wikipedia_pairing_is_seeded_and_chains_each_category(tmp_path):
     pages = [
         wiki_page(
             i,
@@ -469,18 +458,22 @@ def test_wikipedia_reservoir_sampling_is_seeded(tmp_path):
         for i in range(30)
     ]
     dump = write_wiki_dump(tmp_path / "dump.xml.bz2", pages)
-    first, again = list(mine_wikipedia(dump, seed=1)), list(mine_wikipedia(dump, seed=1))
-    assert first == again and len(first) == 29
-    assert first != list(mine_wikipedia(dump, seed=2))
-    assert all(pair["anchor"] != pair["positive"] for pair in first)
+    first = pairs_of(list(mine_wikipedia(dump, seed=1)))
+    assert len(first) == 29 and first != pairs_of(list(mine_wikipedia(dump, seed=2)))
+    # one chain through the seeded order: every article but the first anchors once, every one but the last is a
+    # partner once, never itself
+    anchors, partners = [anchor for anchor, _ in first], [partner for _, partner in first]
+    assert len(set(anchors)) == len(set(partners)) == 29 and len(set(anchors) | set(partners)) == 30
+    assert all(anchor != partner for anchor, partner in first)
 
 
-def test_wikipedia_category_bound_evicts_least_recently_used(tmp_path):
-    dump = write_wiki_dump(tmp_path / "dump.xml.bz2", WIKI)
-    stats = MiningStats()
-    assert list(mine_wikipedia(dump, stats=stats, max_categories=1)) == []  # the two categories alternate
-    assert stats.dropped["no_shared_category"] == 4 and stats.records == len(WIKI)
-    assert stats.bounded == {"category_evicted": 3}
+def test_wikipedia_bounds_of_memory_are_gone(tmp_path):
+    source = get_source("wikipedia_category_intros")
+    for removed in ("max_categories", "reservoir_size"):  # the group-by holds every category: no LRU, no reservoir
+        with pytest.raises(UserError, match=f"--{removed.replace('_', '-')} does not apply to wikipedia_category"):
+            source.configure(**{removed: 4})
+    with pytest.raises(UserError, match="--max-open-premises does not apply to nli_triplets"):
+        get_source("nli_triplets").configure(max_open_premises=1)
 
 
 def test_wikipedia_truncated_bz2_and_malformed_xml(tmp_path):
@@ -542,7 +535,7 @@ def raw_inputs(root: Path) -> dict[str, tuple[Path, list[tuple]]]:
         ),
         "codesearchnet_python": (csn, [("Add two numbers together.", PY_CODE)]),
         "nli_triplets": (root / "nli", [tuple(p) for p in pairs_of(list(mine_nli(root / "nli")))]),
-        "wikipedia_category_intros": (wiki, [(GAUSS_TEXT, ADA_TEXT), (HANDEL_TEXT, BACH_TEXT)]),
+        "wikipedia_category_intros": (wiki, [(ADA_TEXT, GAUSS_TEXT), (BACH_TEXT, HANDEL_TEXT)]),
     }
 
 

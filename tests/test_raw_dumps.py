@@ -34,8 +34,8 @@ from test_miners import (
     write_zst_lines,
 )
 
-from datasets_builders import build_source, mine_reddit, mine_stackexchange, publish
-from datasets_builders.miners import MiningStats, mine_wikipedia
+from datasets_builders import build_source, mine_reddit, mine_stackexchange, mine_wikipedia, publish
+from datasets_builders.miners import MiningStats
 from datasets_builders.miners.options import FIXED, MINERS, OPTIONS
 from datasets_builders.miners.stackexchange import strip_duplicate_notice
 from datasets_builders.miners.text import media_prefix, namespace_names, wiki_to_text
@@ -70,9 +70,12 @@ def test_wikipedia_pairs_within_every_shared_category(tmp_path):
     dump = write_wiki_dump(tmp_path / "enwiki-20210501-pages-articles.xml.bz2", SHARED)
     stats = MiningStats()
     pairs = pairs_of(list(mine_wikipedia(dump, stats=stats)))
-    assert pairs[:3] == [(text_of("B"), text_of("A")), (text_of("C"), text_of("A")), (text_of("D"), text_of("C"))]
-    assert pairs[3] in [(text_of("D"), text_of("A")), (text_of("D"), text_of("B"))]  # Poets' reservoir holds A, B
-    assert len(pairs) == 4 and stats.kept == 3 and stats.records == len(SHARED)
+    # seed 0 orders them D, C, B, A: Poets chains D-B-A, Painters C-A, Sculptors D-C; A takes its smaller one first
+    assert pairs == [
+        (text_of("A"), text_of("C")), (text_of("A"), text_of("B")), (text_of("B"), text_of("D")),
+        (text_of("C"), text_of("D")),
+    ]  # fmt: skip
+    assert stats.kept == 3 and stats.records == len(SHARED)
     assert stats.dropped == {"no_shared_category": 1} and not stats.bounded
 
 
@@ -82,7 +85,7 @@ def test_wikipedia_bounds_per_article_and_per_category_are_counted(tmp_path):
     assert len(list(mine_wikipedia(dump, stats=stats, pairs_per_article=1))) == 3
     assert stats.bounded == {"over_pairs_per_article": 1} and stats.records == len(SHARED)
     stats = MiningStats()
-    assert len(list(mine_wikipedia(dump, stats=stats, pairs_per_category=1))) == 3  # Poets forms only B-A
+    assert len(list(mine_wikipedia(dump, stats=stats, pairs_per_category=1))) == 3  # Poets forms only B-D
     assert stats.bounded == {"over_pairs_per_category": 1}
     source = build_source("wikipedia_category_intros", progress=False, raw_paths=[dump]).source
     build = build_source(source.configure(pairs_per_article=1), [dump], progress=False)
@@ -311,9 +314,10 @@ def test_miner_filters_are_build_options_with_their_defaults_in_help(tmp_path, c
 def test_every_miner_option_is_a_build_option():
     import inspect
 
-    for events in MINERS.values():
-        keywords = {n for n, p in inspect.signature(events).parameters.items() if p.kind is p.KEYWORD_ONLY}
-        assert keywords - FIXED <= set(OPTIONS), events.__name__
+    for functions in MINERS.values():
+        for function in functions:
+            keywords = {n for n, p in inspect.signature(function).parameters.items() if p.kind is p.KEYWORD_ONLY}
+            assert keywords - FIXED <= set(OPTIONS), function.__name__
 
 
 def test_invalid_utf8_has_one_reason_in_json_sources(tmp_path):

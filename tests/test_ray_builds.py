@@ -1,5 +1,6 @@
-"""Builds on Ray Data: the same output whatever the workers and the order of the files, every record counted,
-a killed worker's task retried with identical output, errors from inside tasks as our one line."""
+"""Builds on Ray Data: the same output whatever the workers, partitions and the order of the files, every record
+counted, a killed worker's task retried with identical output, errors from inside tasks as our one line; the joins
+and group-bys that span files (Reddit replies, Wikipedia categories, NLI premises)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_miners import comment, write_comments
+from test_miners import article, comment, nli_line, wiki_page, write_comments, write_wiki_dump
 
 from datasets_builders import Source, build, build_source, engine, read_json_lines
 from se1b.errors import UserError
@@ -38,12 +39,12 @@ def reddit_months(folder: Path) -> list[Path]:
 
 def test_reddit_exact_join_across_months_counts_every_comment(tmp_path):
     files = reddit_months(tmp_path / "raw")
-    build = build_source("reddit_comments", files, dedupe=True, progress=False)
-    assert build.dataset.to_list() == [
+    built = build_source("reddit_comments", files, dedupe=True, progress=False)
+    assert built.dataset.to_list() == [
         {"anchor": "Top-level comment number 3 in February.", "positive": "A reply inside February to number three."},
         {"anchor": "A question asked back in January.", "positive": "The answer, two months later."},
     ]  # the second identical March reply is an exact duplicate, removed by the global dedupe
-    stats = build.stats
+    stats = built.stats
     assert stats.rows_read == 2 + 42 + 4 == stats.rows_kept + stats.rows_filtered + stats.rows_rejected
     assert stats.filtered == {
         "parent_is_submission": 42, "too_short": 1, "parent_not_in_input": 1, "deleted_or_removed": 1,
@@ -118,3 +119,67 @@ def test_ranges_of_one_uncompressed_file_build_what_one_task_builds(tmp_path, mo
     with pytest.raises(UserError) as raised:
         build_source(PLAIN, [path], progress=False)
     assert str(raised.value).startswith(f"{path}:line 301: wrong_type: 'positive' must be text")
+
+
+def wiki_parts(folder: Path) -> list[Path]:
+    """Two dump parts whose categories straddle them (Lakes joins an article of each part), a page without category
+    and a redirect."""
+    folder.mkdir()
+
+    def page(number: int, title: str, categories: list[str]) -> str:
+        body = f"{title} is a place in the hills whose long description fills this introduction."
+        return wiki_page(number, title, article(title, body, categories))
+
+    first = [page(1, "Elbe", ["Rivers"]), page(2, "Constance", ["Lakes"]), page(3, "Brocken", ["Hills"])]
+    first += [page(4, "Harz", ["Hills"]), page(5, "Nowhere", [])]
+    second = [page(6, "Danube", ["Rivers"]), page(7, "Rhine", ["Rivers"]), page(8, "Garda", ["Lakes"])]
+    second += [page(9, "Feldberg", ["Hills"]), wiki_page(10, "Old Rhine", "#REDIRECT [[Rhine]]", redirect="Rhine")]
+    return [
+        write_wiki_dump(folder / "enwiki-20210501-pages-articles1.xml-p1p5.bz2", first),
+        write_wiki_dump(folder / "enwiki-20210501-pages-articles2.xml-p6p10.bz2", second),
+    ]
+
+
+def test_wikipedia_groups_across_dump_parts_alike_whatever_the_order_workers_and_partitions(tmp_path, monkeypatch):
+    files = wiki_parts(tmp_path / "raw")
+    monkeypatch.setattr(engine, "shuffle_partitions", lambda dataset: 3)  # every group-by and join in 3 partitions
+    here = build_source("wikipedia_category_intros", files[::-1], out_dir=tmp_path / "two", progress=False)
+    env = {key: value for key, value in os.environ.items() if key != engine.ADDRESS_ENV}
+    command = [sys.executable, "-m", "se1b.cli", "data", "build", "wikipedia_category_intros", "--raw"]
+    command += [*map(str, files), "--num-cpus", "1", "--out", str(tmp_path / "one")]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)  # its own 1-CPU Ray instance
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "one" / "pairs.arrow").read_bytes() == (tmp_path / "two" / "pairs.arrow").read_bytes()
+    assert json.loads((tmp_path / "one" / "build.json").read_text())["stats"] == here.stats.to_dict()
+    pairs = {frozenset((row["anchor"].split()[0], row["positive"].split()[0])) for row in here.dataset}
+    # each category of n articles gives n - 1 pairs, Lakes only across the two parts
+    assert len(here.dataset) == 5 and frozenset(("Constance", "Garda")) in pairs
+    assert all(pair <= {"Elbe", "Danube", "Rhine"} or pair <= {"Brocken", "Harz", "Feldberg"} for pair in pairs - {
+        frozenset(("Constance", "Garda"))})  # fmt: skip
+    stats = here.stats
+    assert stats.rows_read == 10 == stats.rows_kept + stats.rows_filtered + stats.rows_rejected
+    assert stats.filtered == {"no_category": 1, "redirect": 1, "no_shared_category": 3} and stats.rows_kept == 5
+
+
+def nli_file(path: Path, lines: list[tuple[str, str, str]]) -> Path:
+    return write_jsonl(path, [nli_line(premise, hypothesis, label, f"{n}x") for n, (premise, hypothesis, label) in
+                              enumerate(lines)])  # fmt: skip
+
+
+def test_nli_triplets_group_a_premise_across_files_in_input_order(tmp_path):
+    sea, dog = "A boat sails on the sea.", "A dog catches a ball."
+    first = nli_file(tmp_path / "a.jsonl", [(sea, "Nobody is on the water.", "contradiction"),
+                                            (dog, "An animal plays.", "entailment")])  # fmt: skip
+    second = nli_file(tmp_path / "b.jsonl", [(sea, "A vessel is at sea.", "entailment"),
+                                             (sea, "Someone is sailing.", "entailment"),
+                                             (sea, "The boat is in a garage.", "contradiction"),
+                                             (dog, "The dog is asleep.", "contradiction")])  # fmt: skip
+    built = build_source("nli_triplets", [second, first], progress=False)  # files in natural order: a, then b
+    assert [tuple(row.values()) for row in built.dataset] == [
+        (dog, "An animal plays.", "The dog is asleep."),
+        (sea, "A vessel is at sea.", "Nobody is on the water."),  # the i-th entailment takes the (i mod n)-th
+        (sea, "Someone is sailing.", "The boat is in a garage."),  # contradiction, both in input order
+    ]
+    stats = built.stats
+    assert stats.rows_read == 6 == stats.rows_kept + stats.rows_filtered and stats.rows_kept == 3
+    assert stats.filtered == {"contradiction_used_as_negative": 3}

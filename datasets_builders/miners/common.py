@@ -1,7 +1,8 @@
 """What every miner shares: mining events, the error policy with counted drops, and reading input files.
 
-A miner is a generator of events `(file, location, item)`: `item` is a pair {"anchor", "positive", "negative"}
-or a `Drop` saying why a record gave no pair. Generators never decide what an error means: `MiningStats.pairs_of`
+A miner is a generator of events `(file, location, item)`: `item` is a pair {"anchor", "positive", "negative"},
+a record that the source's `Link` pairs with records of other files (Reddit, Wikipedia, NLI triplets), or a `Drop`
+saying why a record gave no pair. Generators never decide what an error means: `MiningStats.pairs_of`
 applies the error policy for the Python API, and `sources.py` hands the same events to the builder, whose policy
 and counts then apply. That keeps one parser per format and no hidden drops.
 """
@@ -13,6 +14,8 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pyarrow as pa
 
 from datasets_builders.compressed import (  # noqa: F401 (re-exported for the miners)
     BrokenInput,
@@ -38,16 +41,14 @@ class Drop:
     error: bool = False
 
 
-@dataclass(frozen=True)
-class Bounded:
-    """Pairs a miner's memory or size bounds did not form (not a record: a page that gave 2 of its 5 possible pairs
-    is still one kept record). `count` of them, under `reason`; each miner's docstring says what its bounds drop."""
+Event = tuple[Path, str, "dict | list[dict] | Drop"]  # (file, location, pair(s), a record to link, or Drop)
 
-    reason: str
-    count: int = 1
-
-
-Event = tuple[Path, str, "dict | list[dict] | Drop | Bounded"]  # (file, location, pair(s), Drop or Bounded)
+# The outcome rows of a miner's `Link` (datasets_builders.source.Link): the record's place, why it gave no pair
+# (or null) and the texts of its pair.
+OUTCOME = pa.schema([
+    ("file", pa.int32()), ("seq", pa.int64()), ("location", pa.string()), ("filtered", pa.string()),
+    ("anchor", pa.string()), ("positive", pa.string()), ("negative", pa.string()),
+])  # fmt: skip
 
 
 class MiningStats:
@@ -75,9 +76,7 @@ class MiningStats:
     def pairs_of(self, events: Iterator[Event]) -> Iterator[dict]:
         """The pairs of a miner's events, counting drops and applying the error policy."""
         for file, location, item in events:
-            if isinstance(item, Bounded):
-                self.bounded[item.reason] += item.count
-            elif not isinstance(item, Drop):
+            if not isinstance(item, Drop):
                 self.kept += 1
                 for one in item if isinstance(item, list) else [item]:
                     self.pairs += 1

@@ -3,18 +3,16 @@
 Input: `snli_1.0_{train,dev,test}.jsonl` and `multinli_1.0_{train,dev_matched,dev_mismatched}.jsonl` (plain or
 .gz), one JSON object per line with sentence1 (premise), sentence2 (hypothesis) and gold_label in {entailment,
 neutral, contradiction, "-"} ("-": the annotators did not agree). `path` is one file or a folder (*.jsonl and
-*.jsonl.gz, sorted).
+*.jsonl.gz, sorted). Each file is read by its own Ray task.
 
 Kinds:
 - `triplets`: (premise, entailment hypothesis, contradiction hypothesis as hard negative), one per entailment
   hypothesis of a premise that also has a contradiction; the i-th entailment takes the (i mod n)-th of the premise's
-  n contradictions (deterministic), as in the AllNLI triplets of the 2021 data.
-- `pairs`: (premise, entailment hypothesis).
-
-Memory: hypotheses of one premise are consecutive in SNLI and MultiNLI, but not guaranteed to be, so premises
-are grouped in a bounded window: the `max_open_premises`=10,000 most recent premises stay open and the oldest
-is completed (its triplets emitted) when the window is full. A premise that reappears after it was completed starts
-a new group: its early and late hypotheses are then not combined (nothing is lost, some triplets are not formed).
+  n contradictions, both in input order (files in natural order, then lines), as in the AllNLI triplets of the 2021
+  data. The hypotheses of one premise are grouped by premise (whitespace-normalised) on Ray Data
+  (`link_hypotheses`, the source's `Link`): wherever they are in the files and whatever the order the files are
+  given in, exactly (a group-by, no window of open premises).
+- `pairs`: (premise, entailment hypothesis), line by line.
 
 Counted drops (one per line): gold_label "-" ("no_gold_label"), neutral hypotheses ("neutral"), empty sentences
 ("empty_sentence"); in `triplets`, contradictions serving as negatives ("contradiction_used_as_negative") or of a
@@ -25,43 +23,28 @@ is bad input (error "unknown_label").
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
+
+from datasets_builders import engine
 from se1b.errors import UserError
 
-from .common import Drop, Event, MiningStats, input_files, json_records, missing_field, pair
+from .common import OUTCOME, Drop, Event, json_records, missing_field, pair
 from .text import normalize_whitespace
 
 KINDS = ("triplets", "pairs")
 LABELS = ("entailment", "neutral", "contradiction", "-")
-MAX_OPEN_PREMISES = 10_000
 FIELDS = {"sentence1": str, "sentence2": str, "gold_label": str}
-
-Group = dict[str, list[tuple[Path, str, str]]]  # label -> [(file, location, hypothesis)]
-
-
-def _complete(premise: str, group: Group) -> Iterator[Event]:
-    entailments, contradictions = group["entailment"], group["contradiction"]
-    for file, location, _ in contradictions if entailments else ():
-        yield file, location, Drop("contradiction_used_as_negative")
-    for file, location, _ in contradictions if not entailments else ():
-        yield file, location, Drop("no_entailment")
-    for i, (file, location, hypothesis) in enumerate(entailments):
-        if contradictions:
-            yield file, location, pair(premise, hypothesis, contradictions[i % len(contradictions)][2])
-        else:
-            yield file, location, Drop("no_contradiction")
+RECORD_FIELDS = ("premise", "hypothesis", "label")
 
 
-def nli_events(
-    files: list[Path], kind: str = "triplets", *, max_open_premises: int = MAX_OPEN_PREMISES
-) -> Iterator[Event]:
-    """Events of SNLI/MultiNLI jsonl files: each line is a triplet's positive, a used negative, or a Drop."""
+def nli_events(files: list[Path], kind: str = "triplets") -> Iterator[Event]:
+    """Events of SNLI/MultiNLI jsonl files, line by line: a pair (`pairs`), a record {"premise", "hypothesis",
+    "label"} of an entailment or contradiction to group (`triplets`, see `link_hypotheses`), or a Drop."""
     if kind not in KINDS:
         raise UserError(f"unknown NLI kind {kind!r}; choose one of {', '.join(KINDS)}")
-    open_premises: OrderedDict[str, Group] = OrderedDict()
     for file in files:
         for _, location, record in json_records(file):
             if isinstance(record, Drop):
@@ -80,27 +63,38 @@ def nli_events(
                 yield file, location, Drop("neutral")
             elif not premise or not hypothesis:
                 yield file, location, Drop("empty_sentence")
-            elif kind == "pairs":
-                if label == "entailment":
-                    yield file, location, pair(premise, hypothesis)
-                else:
-                    yield file, location, Drop("contradiction_not_a_pair")
+            elif kind == "triplets":
+                yield file, location, {"premise": premise, "hypothesis": hypothesis, "label": label}
+            elif label == "entailment":
+                yield file, location, pair(premise, hypothesis)
             else:
-                group = open_premises.get(premise)
-                if group is None:
-                    group = open_premises[premise] = {"entailment": [], "contradiction": []}
-                group[label].append((file, location, hypothesis))
-                if len(open_premises) > max_open_premises:
-                    yield from _complete(*open_premises.popitem(last=False))
-    while open_premises:
-        yield from _complete(*open_premises.popitem(last=False))
+                yield file, location, Drop("contradiction_not_a_pair")
 
 
-def mine_nli(
-    path: str | Path, kind: str = "triplets", *, stats: MiningStats | None = None, **options
-) -> Iterator[dict]:
-    """Stream AllNLI-style triplets {"anchor": premise, "positive": entailment, "negative": contradiction} or
-    pairs (negative None) from SNLI/MultiNLI jsonl files; lines read == stats.records."""
-    stats = stats if stats is not None else MiningStats()
-    files = input_files(path, ("*.jsonl", "*.jsonl.gz"), "SNLI/MultiNLI (.jsonl)")
-    yield from stats.pairs_of(nli_events(files, kind, **options))
+def link_hypotheses(hypotheses):
+    """The outcome of every entailment and contradiction record (see `Link`): grouped by premise on Ray Data, each
+    entailment a triplet with a contradiction of its premise, or why not; each contradiction used as a negative or
+    not (see the module's notes)."""
+    partitions = engine.shuffle_partitions(hypotheses)
+    return hypotheses.groupby("premise", num_partitions=partitions).map_groups(_triplets, batch_format="pyarrow")
+
+
+def _triplets(group: pa.Table) -> pa.Table:
+    """One premise: its hypotheses in input order (file, line), each entailment with the (i mod n)-th contradiction."""
+    rows = sorted(group.to_pylist(), key=lambda row: (row["file"], row["seq"]))
+    has_entailment = any(row["label"] == "entailment" for row in rows)
+    contradictions = [row["hypothesis"] for row in rows if row["label"] == "contradiction"]
+    outcomes = []
+    entailments = 0
+    for row in rows:
+        texts = (None, None, None)
+        if row["label"] == "contradiction":
+            reason = "contradiction_used_as_negative" if has_entailment else "no_entailment"
+        elif not contradictions:
+            reason = "no_contradiction"
+        else:
+            reason = None
+            texts = (row["premise"], row["hypothesis"], contradictions[entailments % len(contradictions)])
+            entailments += 1
+        outcomes.append((row["file"], row["seq"], row["location"], reason, *texts))
+    return pa.table([list(column) for column in zip(*outcomes, strict=True)], schema=OUTCOME)

@@ -12,14 +12,13 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from . import codesearchnet, nli, reddit, stackexchange, wikipedia
+from . import codesearchnet, reddit, stackexchange, wikipedia
 
-MINERS: dict[str, Callable] = {
-    "reddit_comments": reddit.reddit_comments,
-    "stackexchange_dump_*": stackexchange.stackexchange_events,
-    "wikipedia_category_intros": wikipedia.wikipedia_events,
-    "codesearchnet_*": codesearchnet.codesearchnet_events,
-    "nli_*": nli.nli_events,
+MINERS: dict[str, tuple[Callable, ...]] = {  # a miner's events function, and its link's when it has options
+    "reddit_comments": (reddit.reddit_comments,),
+    "stackexchange_dump_*": (stackexchange.stackexchange_events,),
+    "wikipedia_category_intros": (wikipedia.wikipedia_events, wikipedia.link_categories),
+    "codesearchnet_*": (codesearchnet.codesearchnet_events,),
 }
 FIXED = {"languages"}  # set by the source itself (one codesearchnet_<language> source per language)
 
@@ -46,12 +45,9 @@ OPTIONS: dict[str, tuple[Callable[[str], Any], str, str]] = {
     "min_question_score": (int, "N", "lowest Stack Exchange question score kept"),
     "min_answer_score": (int, "N", "lowest Stack Exchange answer score kept"),
     "min_docstring_tokens": (int, "N", "fewest CodeSearchNet docstring tokens kept"),
-    "max_open_premises": (int, "N", "NLI premises grouped at once (memory bound)"),
-    "seed": (int, "N", "Wikipedia sampling seed"),
-    "reservoir_size": (int, "N", "earlier Wikipedia intros kept per category as partners"),
+    "seed": (int, "N", "seed of the order in which Wikipedia articles are paired"),
     "pairs_per_article": (int, "N", "most pairs a Wikipedia article anchors (pairs left out are counted)"),
     "pairs_per_category": (int, "N", "most pairs one Wikipedia category forms (pairs left out are counted)"),
-    "max_categories": (int, "N", "Wikipedia categories open at once (memory bound; evictions counted)"),
     "skip_categories": (str, "REGEX", "Wikipedia categories ignored (regular expression)"),
 }
 
@@ -59,10 +55,11 @@ OPTIONS: dict[str, tuple[Callable[[str], Any], str, str]] = {
 def defaults(name: str) -> dict[str, Any]:
     """{miner source: default} of one option, from the miners' signatures."""
     found = {}
-    for source, events in MINERS.items():
-        parameter = inspect.signature(events).parameters.get(name)
-        if parameter is not None and parameter.kind is parameter.KEYWORD_ONLY:
-            found[source] = parameter.default
+    for source, functions in MINERS.items():
+        for function in functions:
+            parameter = inspect.signature(function).parameters.get(name)
+            if parameter is not None and parameter.kind is parameter.KEYWORD_ONLY:
+                found[source] = parameter.default
     return found
 
 
@@ -71,8 +68,6 @@ def _shown(value: Any) -> str:
         return ",".join(value) or "none"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if value is None:
-        return "the system's temporary folder"
     if isinstance(value, str) and len(value) > 30:
         return "births/deaths, Living people, stubs and maintenance categories (see miners/wikipedia.py)"
     return f"{value:,}" if isinstance(value, int) else str(value)

@@ -1,17 +1,17 @@
 """The miners as builder sources: `se1b data build|publish NAME --raw PATH...` and `build_source(NAME, [PATH])`.
 
-Reddit reads each file in its own Ray task and joins replies to parents across all the files of a build
-(`Source.link`): `--raw RC_2015-01.zst RC_2015-02.zst` links a February reply to its January parent. Wikipedia and
-NLI read all the raw files of one build together in one task (`Source.files_reader`), in natural order, so that
-their bounded indexes span files: the parts of a split Wikipedia dump pair articles across parts. Stack Exchange and
-CodeSearchNet read file by file (a site's tables are found from its Posts.xml or its archive).
+Every source reads each raw file in its own Ray task. Those whose pairs span files link their records on Ray Data
+(`Source.link`, exact joins and group-bys through the engine's shuffle): Reddit joins replies to parents
+(`--raw RC_2015-01.zst RC_2015-02.zst` links a February reply to its January parent), Wikipedia groups articles by
+category (the parts of a split dump pair articles across parts), NLI triplets group hypotheses by premise. Stack
+Exchange and CodeSearchNet read file by file (a site's tables are found from its Posts.xml or its archive).
 
 Miner filters have their documented defaults; `se1b data build` exposes them as options (miners/options.py), and
 `source.configure(min_score=2, ...)` returns the source with other settings (its card notes say which).
 
 Error Drops become `RecordError`s, so the builder's on_error policy and counts apply to them; filter Drops (a low
 score, a deleted comment) become `Filtered` records, counted by reason in the build statistics and the card, never
-fatal; Bounded counts (pairs a miner's bounds did not form) become the builder's `Bounded`.
+fatal. Pairs a miner's bounds did not form (Wikipedia's) are counted by its link (`not_formed`).
 """
 
 from __future__ import annotations
@@ -24,13 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from datasets_builders.catalog import CATALOG, STACKEXCHANGE_CITATION
-from datasets_builders.readers import Bounded, Filtered, RecordError, keep_where
+from datasets_builders.readers import Filtered, RecordError, keep_where
 from datasets_builders.source import Link, Source
 from se1b.errors import UserError
 
 from . import codesearchnet, nli, reddit, stackexchange, wikipedia
-from .common import Bounded as MinerBounded
-from .common import Drop, Event, compression_of, natural_key
+from .common import Drop, Event, compression_of
 
 STACKEXCHANGE_DUMP_FILES = {f"{table}.xml" for table in stackexchange.DUMP_TABLES}
 
@@ -43,8 +42,6 @@ def is_stackexchange_input(path: Path) -> bool:
 
 def _as_record(item: Any) -> Any:
     """A miner event item as the builder's record: pairs as they are, Drops as RecordError or Filtered."""
-    if isinstance(item, MinerBounded):
-        return Bounded(item.reason, item.count)
     if not isinstance(item, Drop):
         return item
     return RecordError(item.reason, item.message) if item.error else Filtered(item.reason)
@@ -69,17 +66,6 @@ def miner_tables(tables: Callable[..., Iterator[Any]], **options: Any) -> Callab
             yield item if not isinstance(item, tuple) else (item[1], _as_record(item[2]))
 
     return read_tables
-
-
-def miner_files_reader(events: Callable[..., Iterator[Event]], **options: Any) -> Callable[[list[str]], Iterator]:
-    """A builder `files_reader`: all the raw files of a build through one miner run (shared index), in natural
-    order (RC_2015-02 after RC_2015-01, pages-articles2 before pages-articles10)."""
-
-    def files_reader(paths: list[str]) -> Iterator[tuple[str, Any, Any]]:
-        for file, location, item in events(sorted(map(Path, paths), key=natural_key), **options):
-            yield str(file), location, _as_record(item)
-
-    return files_reader
 
 
 def _stackexchange_reader(kind: str, **options: Any) -> Callable[[str], Iterator[tuple]]:
@@ -119,11 +105,12 @@ def _options_note(options: dict[str, Any]) -> str:
     return " Built with " + ", ".join(f"{key}={value!r}" for key, value in sorted(options.items())) + "."
 
 
-def _configurable(make: Callable[..., Source], events: Callable, fixed: tuple[str, ...] = ()) -> Source:
-    """`make(**options)` with its `configure`: the options are the keyword parameters of the miner's events
-    function (less `fixed`, which the source itself sets); an unknown one is a UserError listing the known."""
+def _configurable(make: Callable[..., Source], *functions: Callable, fixed: tuple[str, ...] = ()) -> Source:
+    """`make(**options)` with its `configure`: the options are the keyword parameters of the miner's functions (its
+    events, and its link's; less `fixed`, which the source itself sets); an unknown one is a UserError listing the
+    known."""
     accepted = [
-        name for name, p in inspect.signature(events).parameters.items()
+        name for function in functions for name, p in inspect.signature(function).parameters.items()
         if p.kind is p.KEYWORD_ONLY and name not in fixed
     ]  # fmt: skip
 
@@ -217,6 +204,7 @@ def _codesearchnet_source(language: str, **options: Any) -> Source:
 
 
 def _nli_source(kind: str, **options: Any) -> Source:
+    triplets = kind == "triplets"
     return Source(
         name=f"nli_{kind}",
         pretty_name=f"SNLI + MultiNLI {kind} (mined from the jsonl releases)",
@@ -230,13 +218,16 @@ def _nli_source(kind: str, **options: Any) -> Source:
         arity=(3,) if kind == "triplets" else (2,),
         tags=("nli", "mined"),
         reader=miner_reader(nli.nli_events, kind=kind, **options),
-        files_reader=miner_files_reader(nli.nli_events, kind=kind, **options),
+        link=Link(nli.RECORD_FIELDS, nli.link_hypotheses) if triplets else None,
         to_texts=pair_texts,
-        notes=_catalog["allnli"].notes + _options_note(options),
+        notes=_catalog["allnli"].notes
+        + (" The hypotheses of each premise are grouped across all the files of the build." if triplets else "")
+        + _options_note(options),
     )
 
 
 def _wikipedia_source(**options: Any) -> Source:
+    linking = {name: options.pop(name) for name in _WIKIPEDIA_LINK_OPTIONS if name in options}
     return Source(
         name="wikipedia_category_intros",
         pretty_name="Wikipedia intros of articles in the same category",
@@ -252,13 +243,17 @@ def _wikipedia_source(**options: Any) -> Source:
         tags=("wikipedia", "mined"),
         reader=miner_reader(wikipedia.wikipedia_events, **options),
         select_inputs=functools.partial(keep_where, wikipedia.is_dump_file),
-        files_reader=miner_files_reader(wikipedia.wikipedia_events, **options),
+        link=Link(wikipedia.RECORD_FIELDS, functools.partial(wikipedia.link_categories, **linking)),
         to_texts=pair_texts,
-        notes="Articles are paired within every shared category (broad and maintenance categories skipped): each "
-        "is paired with an intro drawn from a reservoir of 4 earlier intros of each of its categories, at most 3 "
-        "pairs per article and 200 per category (what these bounds leave out is counted); at most 50,000 "
-        "categories are open at once (least recently used evicted)." + _options_note(options),
+        notes="Articles are paired within every shared category (broad and maintenance categories skipped), across "
+        "all the dump parts of the build: in a seeded random order of the articles (a hash of seed and title), "
+        "each article's partner in a category is the article before it; at most 3 pairs per article (its smallest "
+        "categories first) and 200 per category (what these bounds leave out is counted)."
+        + _options_note(options | linking),
     )
+
+
+_WIKIPEDIA_LINK_OPTIONS = ("seed", "pairs_per_article", "pairs_per_category")
 
 
 def _python_stdlib_source(**options: Any) -> Source:
@@ -305,7 +300,7 @@ SOURCES = [
         for language in codesearchnet.LANGUAGES
     ),
     *(_configurable(lambda kind=kind, **o: _nli_source(kind, **o), nli.nli_events) for kind in nli.KINDS),
-    _configurable(_wikipedia_source, wikipedia.wikipedia_events),
+    _configurable(_wikipedia_source, wikipedia.wikipedia_events, wikipedia.link_categories),
     _configurable(_python_stdlib_source, codesearchnet.codesearchnet_events, fixed=("languages",)),
 ]
 

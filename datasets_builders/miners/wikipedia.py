@@ -24,49 +24,45 @@ year, day or century page such as "1944", "25 Μαρτίου", "1944年": a titl
 Categories: an article's explicit category links, minus broad or maintenance ones matched by `skip_categories`
 (births/deaths years, "Living people", stubs, "Articles ...", "Pages ...", ...): those group unrelated articles.
 
-Pairing, within every shared category: each category keeps a reservoir of at most `reservoir_size`=4 earlier
-intros (Algorithm R with a `random.Random(seed)`, so every earlier article of the category had the same chance to
-be kept). An arriving article is offered one partner drawn from the reservoir of each of its categories, the
-smallest (most specific) categories first; a partner met through two categories gives one pair. Two bounds keep a
-huge category or a much-categorised article from dominating, both counted in `MiningStats.bounded` (the builder's
-"not formed by bounds"): an article anchors at most `pairs_per_article`=3 pairs ("over_pairs_per_article"), and a
-category forms at most `pairs_per_category`=200 pairs ("over_pairs_per_category"). So a category of n articles
-gives min(n - 1, 200) pairs, and an article appears as an anchor at most 3 times.
+Pairing, within every shared category, on Ray Data (`link_categories`, the source's `Link`; each dump file is read
+by its own task): every article has a place in one seeded order of all articles, the blake2b hash of `seed`=0 and
+its title (a seeded shuffle: the same whatever the number of workers, the file order or the arrival order). In each
+category the articles are taken in that order and each is offered one partner: the article before it. In a random
+order that is a uniformly drawn other article of the category, what the reservoir of 4 earlier intros of the single-
+process miner approximated in arrival order; an article is then a partner at most once per category, and as the
+order is global two articles never pair both ways. An article takes its offers from its smallest (most specific)
+categories first (ties by name), a partner met through two categories once. Two bounds keep a huge category or a
+much-categorised article from dominating, both counted (the builder's "not formed by bounds"): a category offers a
+partner to its first `pairs_per_category`=200 articles after the first ("over_pairs_per_category": a seeded sample
+of 201 of its articles, not the oldest), and an article anchors at most `pairs_per_article`=3 pairs
+("over_pairs_per_article"). So a category of n articles gives at most min(n - 1, 200) pairs, and an article appears
+as an anchor at most 3 times. The group-bys and joins spill to disk: no category or article is left out for memory
+(no LRU, no evictions).
 
-Memory is bounded: at most `max_categories`=50,000 categories are open, the least recently used evicted (counted
-as "category_evicted": the category starts afresh, its earlier articles can no longer be partners), i.e. at most
-max_categories x reservoir_size intros of at most max_chars characters (one intro is shared by its reservoirs).
-
-Records: every page read is one kept record (one to `pairs_per_article` pairs, the article as anchor, an earlier
-article of a shared category as positive) or one Drop: redirect, not_an_article, disambiguation, calendar_page,
-intro_too_short, navigation_intro, no_category, no_shared_category (no earlier article in any of its categories: the
+Records: every page read is one kept record (one to `pairs_per_article` pairs, the article as anchor, the article
+before it in a shared category as positive) or one Drop: redirect, not_an_article, disambiguation, calendar_page,
+intro_too_short, navigation_intro, no_category, no_shared_category (no article before it in any of its categories: the
 first of each), or all_pairs_over_bounds. A missing <title>, <ns> or <text>, malformed XML, invalid UTF-8 and a
 truncated or corrupt compressed stream are bad input, reported with file and page number (or line).
 """
 
 from __future__ import annotations
 
-import random
+import hashlib
+import json
 import re
+import unicodedata
 import xml.etree.ElementTree as ET
-from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from datasets_builders import engine
 from se1b.errors import UserError
 
-from .common import (
-    Bounded,
-    BrokenInput,
-    DecodedFile,
-    Drop,
-    Event,
-    MiningStats,
-    decoded_blocks,
-    head_text,
-    input_files,
-    pair,
-)
+from .common import OUTCOME, BrokenInput, DecodedFile, Drop, Event, decoded_blocks, head_text
 from .text import (
     is_navigation,
     media_prefix,
@@ -79,16 +75,15 @@ from .text import (
 
 MIN_CHARS = 50
 MAX_CHARS = 2000
-RESERVOIR_SIZE = 4
 PAIRS_PER_ARTICLE = 3
 PAIRS_PER_CATEGORY = 200
-MAX_CATEGORIES = 50_000
 SKIP_CATEGORIES = (
     r"^(\d+s?( BC)? (births|deaths)|Living people|Possibly living people|Year of (birth|death) (missing|unknown).*"
     r"|(All |Articles |Pages |Wikipedia |CS1 |Webarchive |Use |Short description|Commons category|Good articles"
     r"|Featured articles|Redirects ).*|.*[Ss]tubs?)$"
 )
 FILE_PATTERNS = ("*.xml", "*.xml.*", "*.xml-p*")
+RECORD_FIELDS = ("title", "intro", "categories")
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 # A calendar page's title: a number and at most a short word or two ("1944", "1600s", "25 Μαρτίου", "1 січня",
 # "20ός αιώνας", "1944年"); with a body that is mostly a list it is a date/year page, not an article.
@@ -200,32 +195,16 @@ def _article_drop(page: dict[str, str | None]) -> Drop | None:
     return None
 
 
-class _Category:
-    __slots__ = ("members", "pairs", "seen")
-
-    def __init__(self) -> None:
-        self.members: list[tuple[str, str]] = []  # (title, intro) reservoir
-        self.pairs = 0
-        self.seen = 0
-
-
 def wikipedia_events(
     files: list[Path],
     *,
-    seed: int = 0,
     min_chars: int = MIN_CHARS,
     max_chars: int = MAX_CHARS,
-    reservoir_size: int = RESERVOIR_SIZE,
-    pairs_per_article: int = PAIRS_PER_ARTICLE,
-    pairs_per_category: int = PAIRS_PER_CATEGORY,
-    max_categories: int = MAX_CATEGORIES,
     skip_categories: str = SKIP_CATEGORIES,
 ) -> Iterator[Event]:
-    """Events of pages-articles dumps read in order with shared category reservoirs: one record per page (its
-    pairs, or a Drop), plus Bounded counts of the pairs the bounds did not form."""
-    rng = random.Random(seed)
+    """Events of pages-articles dumps, file by file: each page as a record {"title", "intro", "categories" (its kept
+    categories, one per line)} or a Drop. The pairing is `link_categories`, over the records of every file."""
     skip = re.compile(skip_categories)
-    categories: OrderedDict[str, _Category] = OrderedDict()
     for file in files:
         if "multistream-index" in file.name:  # the offsets file downloaded beside a multistream dump: no pages
             continue
@@ -241,7 +220,7 @@ def wikipedia_events(
                 continue
             lead = strip_navigation_lines(wiki_intro(page["text"]))
             intro = _cut(wiki_to_text(lead, media), max_chars)
-            if len(intro) < min_chars:
+            if len(intro) < min_chars or _invisible(intro):
                 yield file, location, Drop("intro_too_short")
                 continue
             if is_navigation(lead, intro):
@@ -251,57 +230,122 @@ def wikipedia_events(
             if not own:
                 yield file, location, Drop("no_category")
                 continue
-            title = page["title"]
-            pairs: list[dict] = []
-            partners: set[str] = set()
-            over_article = over_category = 0
-            for name in sorted(own, key=lambda n: categories[n].seen if n in categories else 0):
-                category = categories.get(name)
-                if category is None or not category.members:
-                    continue
-                partner, partner_intro = category.members[rng.randrange(len(category.members))]
-                if partner in partners:
-                    continue
-                if category.pairs >= pairs_per_category:
-                    over_category += 1
-                elif len(pairs) >= pairs_per_article:
-                    over_article += 1
-                else:
-                    pairs.append(pair(intro, partner_intro))
-                    partners.add(partner)
-                    category.pairs += 1
-            if over_article:
-                yield file, location, Bounded("over_pairs_per_article", over_article)
-            if over_category:
-                yield file, location, Bounded("over_pairs_per_category", over_category)
-            if pairs:
-                yield file, location, pairs
-            elif over_article or over_category:
-                yield file, location, Drop("all_pairs_over_bounds")
-            else:
-                yield file, location, Drop("no_shared_category")
-            for name in own:  # offer the article to each of its categories' reservoirs
-                category = categories.get(name)
-                if category is None:
-                    category = categories[name] = _Category()
-                    if len(categories) > max_categories:
-                        categories.popitem(last=False)
-                        yield file, location, Bounded("category_evicted")
-                else:
-                    categories.move_to_end(name)
-                category.seen += 1
-                if len(category.members) < reservoir_size:
-                    category.members.append((title, intro))
-                elif (slot := rng.randrange(category.seen)) < reservoir_size:
-                    category.members[slot] = (title, intro)
+            yield file, location, {"title": page["title"], "intro": intro, "categories": "\n".join(own)}
 
 
-def mine_wikipedia(path: str | Path, *, stats: MiningStats | None = None, **options) -> Iterator[dict]:
-    """Stream {"anchor": an article's intro, "positive": the intro of an earlier article of a shared category,
-    "negative": None} pairs from pages-articles dumps (`options`: the keyword arguments of `wikipedia_events`);
-    pages read == stats.records."""
-    stats = stats if stats is not None else MiningStats()
-    files = input_files(path, FILE_PATTERNS, "Wikipedia pages-articles (.xml.bz2)")
-    if Path(path).is_dir():  # a Sites.xml or README.xml downloaded beside the dump is not one
-        files = [file for file in files if is_dump_file(file)]
-    yield from stats.pairs_of(wikipedia_events(files, **options))
+def _invisible(text: str) -> bool:
+    """Only whitespace and format characters (zero-width, soft hyphen): no text for a pair (the builder would reject
+    it; every pair of an article must be formable, so the article is dropped here)."""
+    return all(char.isspace() or unicodedata.category(char) == "Cf" for char in text)
+
+
+def link_categories(
+    articles,
+    *,
+    seed: int = 0,
+    pairs_per_article: int = PAIRS_PER_ARTICLE,
+    pairs_per_category: int = PAIRS_PER_CATEGORY,
+):
+    """The outcome of every article record (see `Link`), on Ray Data: its pairs (one row each, numbered by `pair`)
+    or why it has none, with the pairs its bounds left out (`not_formed`). Four shuffles: the (category, article)
+    rows grouped by category (each article offered its predecessor in the seeded order), the offers grouped by
+    article (its partners chosen, smallest categories first), then the intros of anchors and partners joined in."""
+    if not 1 <= pairs_per_article <= 256 or pairs_per_category < 1:  # the builder numbers at most 256 pairs a record
+        raise UserError("--pairs-per-article must be 1 to 256 and --pairs-per-category at least 1")
+    partitions = engine.shuffle_partitions(articles)
+    members = articles.map_batches(_members, fn_kwargs={"seed": seed}, batch_format="pyarrow")
+    offers = members.groupby("category", num_partitions=partitions).map_groups(
+        _offers, fn_kwargs={"pairs_per_category": pairs_per_category}, batch_format="pyarrow"
+    )
+    choices = offers.groupby(["file", "seq"], num_partitions=partitions).map_groups(
+        _choices, fn_kwargs={"pairs_per_article": pairs_per_article}, batch_format="pyarrow"
+    )
+    anchors = articles.select_columns(["file", "seq", "location", "intro"]).rename_columns({"intro": "anchor"})
+    partners = articles.select_columns(["file", "seq", "intro"]).rename_columns(
+        {"file": "partner_file", "seq": "partner_seq", "intro": "positive"}
+    )
+    placed = choices.join(anchors, "inner", partitions, on=("file", "seq"))
+    paired = placed.join(partners, "left_outer", partitions, on=("partner_file", "partner_seq"))
+    return paired.map_batches(_outcomes, batch_format="pyarrow")
+
+
+def _rank(seed: int, title: str) -> int:
+    """An article's place in the seeded order: a signed 64-bit blake2b of the seed and its title."""
+    digest = hashlib.blake2b(f"{seed}\0{title}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _members(table: pa.Table, seed: int) -> pa.Table:
+    """One (category, article) row per kept category of each article, with the article's rank."""
+    categories = pc.split_pattern(table["categories"], "\n")
+    owner = pc.list_parent_indices(categories)
+    rank = pa.array([_rank(seed, title) for title in table["title"].to_pylist()], pa.int64())
+    return pa.table({
+        "category": pc.list_flatten(categories), "file": table["file"].take(owner), "seq": table["seq"].take(owner),
+        "rank": rank.take(owner),
+    })  # fmt: skip
+
+
+_OFFERS = pa.schema([
+    ("file", pa.int32()), ("seq", pa.int64()), ("category", pa.string()), ("size", pa.int64()),
+    ("partner_file", pa.int32()), ("partner_seq", pa.int64()), ("over_category", pa.bool_()),
+])  # fmt: skip
+
+
+def _offers(members: pa.Table, pairs_per_category: int) -> pa.Table:
+    """One category: its articles in the seeded order (rank; then file and position for equal titles), each offered
+    the one before it as partner; the offers after the first `pairs_per_category` are over the category's bound."""
+    ordered = members.sort_by([("rank", "ascending"), ("file", "ascending"), ("seq", "ascending")])
+    size = ordered.num_rows
+    before = {
+        name: pa.concat_arrays([pa.nulls(1, ordered.schema.field(name).type), *ordered[name][:-1].chunks])
+        for name in ("file", "seq")
+    }
+    return pa.table([
+        ordered["file"], ordered["seq"], ordered["category"], pa.array([size] * size, pa.int64()), before["file"],
+        before["seq"], pa.array([place > pairs_per_category for place in range(size)], pa.bool_()),
+    ], schema=_OFFERS)  # fmt: skip
+
+
+_CHOICES = pa.schema([
+    ("file", pa.int32()), ("seq", pa.int64()), ("pair", pa.int32()), ("partner_file", pa.int32()),
+    ("partner_seq", pa.int64()), ("filtered", pa.string()), ("not_formed", pa.string()),
+])  # fmt: skip
+
+
+def _choices(offers: pa.Table, pairs_per_article: int) -> pa.Table:
+    """One article: its offers from its smallest categories first (ties by name), a partner met through two
+    categories taken once, at most `pairs_per_article`; one row per pair, or one row saying why none."""
+    pairs: list[tuple[int, int]] = []
+    over = {"over_pairs_per_category": 0, "over_pairs_per_article": 0}
+    for offer in sorted(offers.to_pylist(), key=lambda offer: (offer["size"], offer["category"])):
+        partner = (offer["partner_file"], offer["partner_seq"])
+        if offer["partner_file"] is None or partner in pairs:
+            continue
+        if offer["over_category"]:
+            over["over_pairs_per_category"] += 1
+        elif len(pairs) >= pairs_per_article:
+            over["over_pairs_per_article"] += 1
+        else:
+            pairs.append(partner)
+    not_formed = json.dumps({reason: count for reason, count in over.items() if count}) if any(over.values()) else None
+    file, seq = offers["file"][0].as_py(), offers["seq"][0].as_py()
+    if not pairs:
+        reason = "all_pairs_over_bounds" if not_formed else "no_shared_category"
+        return pa.table([[file], [seq], [0], [None], [None], [reason], [not_formed]], schema=_CHOICES)
+    rows = [(file, seq, number, *partner, None, not_formed if number == 0 else None) for number, partner in
+            enumerate(pairs)]  # fmt: skip
+    return pa.table([list(column) for column in zip(*rows, strict=True)], schema=_CHOICES)
+
+
+_OUTCOMES = OUTCOME.append(pa.field("pair", pa.int32())).append(pa.field("not_formed", pa.string()))
+
+
+def _outcomes(table: pa.Table) -> pa.Table:
+    paired = pc.is_null(table["filtered"])
+    nulls = pa.nulls(table.num_rows, pa.string())
+    columns = [
+        table["file"], table["seq"], table["location"], table["filtered"], pc.if_else(paired, table["anchor"], nulls),
+        pc.if_else(paired, table["positive"], nulls), nulls, table["pair"], table["not_formed"],
+    ]  # fmt: skip
+    return pa.table(columns, schema=_OUTCOMES)
