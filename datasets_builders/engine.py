@@ -23,6 +23,11 @@ from typing import Any
 from se1b.errors import UserError
 
 ADDRESS_ENV = "RAY_ADDRESS"
+# Ray kills a worker process idle for 1 s once more workers exist than CPUs, and Ray Data's shuffles (join, group-by,
+# sort) briefly need more: the next execution of the same build then starts fresh workers, which import Ray Data and
+# this package again (~0.6-1.5 s each). Kept for a minute they are reused: a small Reddit build on a warm local
+# instance went from 10-13 s to 0.6-0.9 s (BENCHMARKS.md). A cluster's nodes take it as RAY_<name> at `ray start`.
+IDLE_WORKER_KEPT_MS = 60_000
 CONNECT_TIMEOUT_S = 10  # reaching a cluster's port; Ray's own wait for a GCS that does not answer is bounded below
 _AUTH_HINT = (
     "the Ray cluster at {address} requires token authentication: set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to the "
@@ -82,6 +87,7 @@ def start(address: str | None = None, num_cpus: int | None = None) -> None:
         options["address"] = "local"
         options["num_cpus"] = num_cpus
         options["runtime_env"] = runtime_env
+        options["_system_config"] = {"idle_worker_killing_time_threshold_ms": IDLE_WORKER_KEPT_MS}
     else:
         check_reachable(address)
         options["address"] = address
