@@ -56,7 +56,8 @@ def child_new(cpus: int, folder: str, out: str, digests: str, object_store_mib: 
     start = time.perf_counter()
     if int(object_store_mib):  # a capped object store: what does not fit spills to disk
         ray.init(address="local", num_cpus=cpus, object_store_memory=int(object_store_mib) * 2**20,
-                 include_dashboard=False, log_to_driver=False)  # fmt: skip
+                 include_dashboard=False, log_to_driver=False,
+                 _system_config={"idle_worker_killing_time_threshold_ms": engine.IDLE_WORKER_KEPT_MS})  # fmt: skip
     else:
         engine.start(num_cpus=cpus)
     startup = time.perf_counter() - start

@@ -310,24 +310,23 @@ def write_arrow_batches(
     rows, path: Path, features: datasets.Features, on_batch: Callable[[int], object] | None = None
 ) -> tuple[int, list[tuple[tuple, BuildStats]]]:
     """Write a Ray dataset of rows (in its order) to an Arrow stream file of `features` (a pair source's negatives,
-    all null, left out) in record batches of exactly 10,000 rows (the last one shorter), so the file's bytes depend on
-    the rows alone, not on how Ray split them into blocks; an empty input still gets one empty batch, so the file
-    opens as a dataset of 0 rows. The rows that carry the tasks' counts are set aside: returns (rows written,
-    [(order, counts)])."""
+    all null, left out) in record batches of exactly 10,000 rows (the last one shorter), each copied into buffers of
+    its own, so the file's bytes depend on the rows alone, not on how Ray split them into blocks (a batch that is a
+    whole block would otherwise carry that block's spare buffer capacity into the file); an empty input still gets
+    one empty batch, so the file opens as a dataset of 0 rows. The rows that carry the tasks' counts are set aside:
+    returns (rows written, [(order, counts)])."""
     schema = features.arrow_schema
     written, parts, pending = 0, [], []
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
 
         def flush(final: bool) -> int:
-            """Write the pending rows in batches of 10,000 (and the rest, if final); keep what is left over. A batch
-            within one block is written as a slice of it (no copy); only one that straddles two blocks is copied."""
+            """Write the pending rows in batches of 10,000 (and the rest, if final); keep what is left over."""
             table = pa.concat_tables(pending)  # zero-copy: the blocks stay chunks
             pending.clear()
             done = 0
             while table.num_rows - done >= _BATCH_ROWS or (final and done < table.num_rows):
                 piece = table.slice(done, _BATCH_ROWS)
-                batches = piece.to_batches()
-                writer.write_batch(batches[0] if len(batches) == 1 else piece.combine_chunks().to_batches()[0])
+                writer.write_batch(pa.record_batch([pa.concat_arrays(c.chunks) for c in piece.columns], schema=schema))
                 done += piece.num_rows
                 if on_batch is not None:
                     on_batch(piece.num_rows)

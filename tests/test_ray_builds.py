@@ -11,10 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from test_miners import article, comment, nli_line, wiki_page, write_comments, write_wiki_dump
 
 from datasets_builders import Source, build, build_source, engine, read_json_lines
+from datasets_builders.schema import PAIR_FEATURES
 from se1b.errors import UserError
 
 pytestmark = pytest.mark.usefixtures("ray_session")  # builds run on Ray Data: one instance for all tests
@@ -183,3 +185,30 @@ def test_nli_triplets_group_a_premise_across_files_in_input_order(tmp_path):
     stats = built.stats
     assert stats.rows_read == 6 == stats.rows_kept + stats.rows_filtered and stats.rows_kept == 3
     assert stats.filtered == {"contradiction_used_as_negative": 3}
+
+
+class Blocks:
+    """What `write_arrow_batches` reads of a Ray dataset: its blocks, in order."""
+
+    def __init__(self, *tables: pa.Table) -> None:
+        self.tables = tables
+
+    def iter_batches(self, **_) -> list[pa.Table]:
+        return list(self.tables)
+
+
+def rows_block(texts: list[str], first: int) -> pa.Table:
+    count = len(texts)
+    columns = [pa.array([0] * count, pa.int32()), pa.array(range(first, first + count), pa.int64()), pa.array(texts),
+               pa.array(texts), pa.nulls(count, pa.string()), pa.nulls(count, pa.string())]  # fmt: skip
+    return pa.table(columns, schema=build._ROWS)
+
+
+def test_the_arrow_file_does_not_depend_on_how_ray_split_the_rows_into_blocks(tmp_path):
+    texts = [f"text number {i} " * (i % 5 + 1) for i in range(10_005)]
+    # one block: the first batch of 10,000 rows is a view of it whose buffers hold more than those rows
+    whole = Blocks(rows_block(texts, 0))
+    split = Blocks(rows_block(texts[:10_000], 0), rows_block(texts[10_000:], 10_000))
+    for name, blocks in (("whole", whole), ("split", split)):
+        assert build.write_arrow_batches(blocks, tmp_path / f"{name}.arrow", PAIR_FEATURES) == (10_005, [])
+    assert (tmp_path / "whole.arrow").read_bytes() == (tmp_path / "split.arrow").read_bytes()
