@@ -4,6 +4,7 @@ and group-bys that span files (Reddit replies, Wikipedia categories, NLI premise
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -91,6 +92,39 @@ def test_a_killed_worker_is_retried_and_the_output_is_identical(tmp_path):
     assert (tmp_path / "killed" / "pairs.arrow").read_bytes() == (tmp_path / "calm" / "pairs.arrow").read_bytes()
     assert killed.stats.to_dict() == undisturbed.stats.to_dict()
     assert killed.stats.rows_read == killed.stats.pairs_written == 900
+
+
+# A build in its own process whose reader, in a Ray worker, SIGKILLs the driver when it meets b.jsonl.
+KILL_THE_DRIVER = """
+import os, signal, sys
+from datasets_builders import Source, build_source, read_json_lines
+driver = os.getpid()
+def reader(path):
+    if path.endswith("b.jsonl"):
+        os.kill(driver, signal.SIGKILL)
+    yield from read_json_lines(path)
+source = Source(name="killed_driver_test", pretty_name="t", description="t", license="mit", citation="",
+                homepage="", reader=reader)
+build_source(source, sys.argv[2:], out_dir=sys.argv[1], num_cpus=1, progress=False)
+"""
+UNKILLED = Source(name="killed_driver_test", pretty_name="t", description="t", license="mit", citation="", homepage="")
+
+
+def test_a_killed_driver_leaves_the_earlier_build_and_a_rerun_succeeds(tmp_path):
+    files = [write_jsonl(tmp_path / f"{name}.jsonl", [[f"{name}{i}", f"x{i}"] for i in range(300)]) for name in "abc"]
+    out = tmp_path / "out"
+    earlier = build_source(UNKILLED, files[:1], out_dir=out, progress=False)  # a.jsonl alone: the earlier build
+    before = {name: (out / name).read_bytes() for name in ("pairs.arrow", "build.json")}
+    env = {key: value for key, value in os.environ.items() if key != engine.ADDRESS_ENV}
+    command = [sys.executable, "-c", KILL_THE_DRIVER, str(out), *map(str, files)]
+    driver = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    _, stderr = driver.communicate()
+    with contextlib.suppress(ProcessLookupError):  # Ray's agent processes outlive a killed driver: end its group
+        os.killpg(driver.pid, signal.SIGKILL)
+    assert driver.returncode == -signal.SIGKILL, stderr
+    assert {name: (out / name).read_bytes() for name in before} == before and len(earlier.dataset) == 300
+    rerun = build_source(UNKILLED, files, out_dir=out, progress=False)
+    assert rerun.stats.pairs_written == 900 and not list(tmp_path.glob(".out.*"))  # the killed run's staging: gone
 
 
 def test_an_error_inside_a_task_is_one_line_naming_file_and_line(tmp_path):
