@@ -10,10 +10,11 @@ top-level, 62 % replies to one of the last 2,000 comments, 8 % replies to any ea
 Each measurement runs in a fresh process: new with a local Ray instance of 1 and of 2 CPUs (started before the clock;
 start-up reported apart), old in one process (its default index of 1,000,000 comments). Speed is comments read per
 second, per core = divided by the CPUs given, and comments per CPU-second of the job's whole process tree (Ray's
-driver, raylet and object store run beside its tasks on any free core). Pairs are compared as sets of (parent, reply) digests: the new miner
-must find every pair the old one finds, plus the ones the old one lost to eviction. Peak memory: the summed PSS of
-the job's process tree (Ray's processes included), sampled every 0.1 s. Ray's workers run at the benchmark's own
-priority (RAY_worker_niceness=0; Ray's default, 15, starves them beside the old miner's process on a loaded machine).
+driver, raylet and object store run beside its tasks on any free core). Pairs are compared as sets of (parent, reply)
+digests: the new miner must find every pair the old one finds, plus the ones the old one lost to eviction. Peak memory:
+the summed PSS of the job's process tree (Ray's processes included), sampled every 0.1 s. Ray's workers run at the
+benchmark's own priority (RAY_worker_niceness=0; Ray's default, 15, starves them beside the old miner's process on a
+loaded machine).
 First, the read stage alone in one process: the per-line reader vs the Arrow one on the first month.
 The 2-node cluster: `ray start --head --node-ip-address 127.0.0.1 --num-cpus 1` + `ray start --address ...
 --num-cpus 1`, loopback only, with their own ports and temp dir, RAY_AUTH_MODE=disabled on both nodes and the
