@@ -119,6 +119,28 @@ def test_openvino_file_gives_the_safetensors_embeddings(exported):
     assert cosine.min() > 0.9999
 
 
+# The OpenVINO conversion alone, in a process of its own whose home folder is the test's.
+CONVERT = """
+import multiprocessing, sys
+from pathlib import Path
+from training.model.backends import export_openvino
+export_openvino(Path(sys.argv[1]))
+import openvino.tools.ovc.telemetry_utils as telemetry
+print(telemetry.tm.__name__, len(multiprocessing.active_children()))
+"""
+
+
+@needs_backends
+def test_the_openvino_conversion_sends_no_telemetry(exported, tmp_path):
+    folder, home = shutil.copytree(exported, tmp_path / "model"), tmp_path / "home"
+    home.mkdir()
+    done = subprocess.run([sys.executable, "-c", CONVERT, str(folder)], env=os.environ | {"HOME": str(home)},
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # OpenVINO's no-op telemetry stub, no process left posting usage data, no client id written to ~/intel
+    assert done.stdout.split() == ["openvino.tools.ovc.telemetry_stub", "0"] and not (home / "intel").exists()
+
+
 # sentence-transformers loads these backends through optimum, which does not install beside transformers 5.25:
 # the test runs in-process where optimum is installed, else in the python an environment variable names (one with
 # sentence-transformers and optimum; bench/st_backends.py builds both), else it is skipped.

@@ -19,6 +19,7 @@ transformers 5.25.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -119,9 +120,20 @@ def export_onnx(folder: Path) -> list[str]:
     return [ONNX_FILE, *QUANTISED_ONNX_FILES]
 
 
+def _no_openvino_telemetry() -> None:
+    """OpenVINO's converter sends usage telemetry unless the user opted out (a consent file in ~/intel): a forked
+    process posts it and writes a client id there. Offline, that process can hang in getaddrinfo, and the exiting
+    program waits for it (`se1b quickstart` once never returned). Its converter falls back to a no-op stub when
+    `openvino_telemetry` cannot be imported, so we make that import fail, before OpenVINO is first imported (a
+    process that imported OpenVINO itself keeps its own telemetry settings)."""
+    if "openvino" not in sys.modules:
+        sys.modules.setdefault("openvino_telemetry", None)  # None: `import openvino_telemetry` raises ImportError
+
+
 def export_openvino(folder: Path) -> str:
     """openvino/openvino_model.xml (+ .bin), converted by OpenVINO's own converter from onnx/model.onnx (written
     to a temporary file when the onnx backend is not exported)."""
+    _no_openvino_telemetry()
     import openvino
 
     target = folder / OPENVINO_FILE
