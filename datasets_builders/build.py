@@ -491,25 +491,30 @@ _PAIR_BITS = 8  # a linked record gives at most 256 pairs (Link's `pair`), numbe
 def _rows_on_ray(source: Source, paths: list[str], on_error: str, dedupe: bool):
     """The Ray Data pipeline, lazily: read tasks (one per file or range of lines, see `_read_spans`), the
     source's link (join or group-by) with its outcomes counted, the optional global dedupe, the sort."""
-    import ray.data
-
     options = {"source": source, "paths": paths, "on_error": on_error}
     if source.link is None:
         spans = _read_spans(source, paths)
-        tasks = ray.data.from_items([{"file": index} for index in range(len(spans))], override_num_blocks=len(spans))
-        rows = tasks.map_batches(_read_rows, batch_size=1, fn_kwargs=options | {"spans": spans}, **_ARROW)
+        rows = _one_task_each(len(spans), _read_rows, options | {"spans": spans})
         if not dedupe:  # rows come out of each task in file order: keeping the tasks' order is the sort
             rows.context.execution_options.preserve_order = True
             return rows
     else:  # read once, used by several branches of the link
-        files = ray.data.from_items([{"file": index} for index in range(len(paths))], override_num_blocks=len(paths))
-        records = files.map_batches(_read_records, batch_size=1, fn_kwargs=options, **_ARROW).materialize()
+        records = _one_task_each(len(paths), _read_records, options).materialize()
         outcomes = source.link.run(records.map_batches(_only_data, **_ARROW))
         rows = outcomes.map_batches(_finish_linked, fn_kwargs=options, **_ARROW)
         rows = rows.union(records.map_batches(_only_counts, **_ARROW))
     if dedupe:
         rows = _dedupe(rows)
     return rows.sort(["file", "seq"])
+
+
+def _one_task_each(count: int, function: Callable, options: dict):
+    """`function(batch, **options)` as one Ray task for each of `count` items (files or spans), the item's index
+    in the batch's `file` column."""
+    import ray.data
+
+    items = ray.data.from_items([{"file": index} for index in range(count)], override_num_blocks=count)
+    return items.map_batches(function, batch_size=1, fn_kwargs=options, **_ARROW)
 
 
 # (file index, None: the whole file, or (start, end, number of its first line): a byte range of whole lines)
