@@ -74,7 +74,6 @@ def start(address: str | None = None, num_cpus: int | None = None) -> None:
     process imports (its sys.path), quietly."""
     import ray
 
-    runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}}
     options: dict[str, Any] = {
         "include_dashboard": False,
         "logging_level": logging.ERROR,
@@ -86,7 +85,6 @@ def start(address: str | None = None, num_cpus: int | None = None) -> None:
         # ray.init() would otherwise join). Ray 2.60 sets up its token itself: nothing to configure.
         options["address"] = "local"
         options["num_cpus"] = num_cpus
-        options["runtime_env"] = runtime_env
         options["_system_config"] = {"idle_worker_killing_time_threshold_ms": IDLE_WORKER_KEPT_MS}
     else:
         check_reachable(address)
@@ -94,7 +92,7 @@ def start(address: str | None = None, num_cpus: int | None = None) -> None:
         if address.startswith("ray://"):  # a Ray Client server runs the job in a cluster-side process
             options.pop("log_to_driver")
     try:
-        with _one_gcs_attempt():
+        with _one_gcs_attempt(), _workers_see_this_sys_path(local=address is None):
             ray.init(**options)
     except Exception as error:  # connection refused, no cluster at "auto", a missing token: one line each
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -119,6 +117,24 @@ def check_reachable(address: str) -> None:
             f"cannot reach the Ray cluster at {address}: {reason} (is `ray start --head` running there, "
             "and the port open?)"
         ) from None
+
+
+@contextlib.contextmanager
+def _workers_see_this_sys_path(local: bool) -> Iterator[None]:
+    """PYTHONPATH = this process's sys.path while ray.init spawns a local instance: its raylet, and so every worker it
+    starts, inherits it. Not through a runtime_env's env_vars, which would do the same: Ray keeps one worker pool per
+    runtime env, so the worker it prestarts at ray.init would go unused and a build pay one more worker's start-up
+    (~1.2-1.5 CPU-s and ~1 s of a 1M-pair build, BENCHMARKS.md). A cluster's nodes have the package installed."""
+    before = os.environ.get("PYTHONPATH")
+    if local:
+        os.environ["PYTHONPATH"] = os.pathsep.join(path for path in sys.path if path)
+    try:
+        yield
+    finally:
+        if local and before is None:
+            os.environ.pop("PYTHONPATH", None)
+        elif local:
+            os.environ["PYTHONPATH"] = before
 
 
 @contextlib.contextmanager

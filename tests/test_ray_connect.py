@@ -29,3 +29,34 @@ def test_a_ray_client_address_is_checked_too():
     with pytest.raises(UserError, match=r"^cannot reach the Ray cluster at ray://127\.0\.0\.1:1: connection refused"):
         engine.check_reachable("ray://127.0.0.1:1")
     engine.check_reachable("auto")  # Ray finds that one itself
+
+
+def test_local_workers_import_from_the_drivers_sys_path_and_the_environment_is_left_as_it_was(ray_session):
+    """`pair_fixtures` lives in tests/, which only pytest put on sys.path (no package, not installed): a Ray worker
+    of the local instance imports it."""
+    import ray
+
+    @ray.remote
+    def fixture_module_path() -> str:
+        import pair_fixtures
+
+        return pair_fixtures.__file__
+
+    import pair_fixtures
+
+    assert ray.get(fixture_module_path.remote()) == pair_fixtures.__file__
+
+
+@pytest.mark.parametrize("before", [None, "/somewhere/else"])
+def test_pythonpath_is_set_for_the_local_spawn_alone(monkeypatch, before):
+    import os
+
+    if before is None:
+        monkeypatch.delenv("PYTHONPATH", raising=False)
+    else:
+        monkeypatch.setenv("PYTHONPATH", before)
+    with engine._workers_see_this_sys_path(local=True):
+        assert os.environ["PYTHONPATH"].split(os.pathsep) == [path for path in sys.path if path]
+    assert os.environ.get("PYTHONPATH") == before
+    with engine._workers_see_this_sys_path(local=False):  # a cluster's workers are not spawned by this process
+        assert os.environ.get("PYTHONPATH") == before
