@@ -5,14 +5,19 @@ one-line error naming file and line, on files that mix clean blocks with every k
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
+import random
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_clean_fast import TRICKY
 
 from datasets_builders import Source, build, compressed
 from datasets_builders.build import BuildStats, iter_rows
+from datasets_builders.json_table import _has_surrogate_escape
 from se1b.errors import UserError
 
 ODD_LINES = [
@@ -164,3 +169,16 @@ def test_a_bad_line_in_a_later_range_names_its_line_in_the_file(tmp_path, monkey
             messages.append(str(error))
     assert messages == [f"{path}:line 251: wrong_type: 'positive' must be text, got int "
                         "(use --on-error skip to skip and count)"]
+
+
+def test_the_surrogate_escape_scan_flags_exactly_what_the_pattern_matches():
+    """The numpy scan (from the backslashes) against the regular expression it replaced, on every string of up to 6
+    bytes over the characters that matter, and on random longer ones."""
+    pattern = re.compile(rb"\\u[dD][89a-fA-F]")
+    alphabet = b"\\uUdD8fFgG0 "
+    strings = [bytes(s) for n in range(1, 7) for s in itertools.product(alphabet[:7], repeat=n)]
+    rng = random.Random(0)
+    strings += [bytes(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(20_000)]
+    flagged = [_has_surrogate_escape(np.frombuffer(s, np.uint8)) for s in strings]
+    assert flagged == [bool(pattern.search(s)) for s in strings]
+    assert sum(flagged) > 1000  # both answers are well represented
