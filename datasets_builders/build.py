@@ -500,9 +500,11 @@ def _rows_on_ray(source: Source, paths: list[str], on_error: str, dedupe: bool):
             return rows
     else:  # read once, used by several branches of the link
         records = _one_task_each(len(paths), _read_records, options).materialize()
-        outcomes = source.link.run(records.map_batches(_only_data, **_ARROW))
-        rows = outcomes.map_batches(_finish_linked, fn_kwargs=options, **_ARROW)
-        rows = rows.union(records.map_batches(_only_counts, **_ARROW))
+        rows = records.map_batches(_only_counts, **_ARROW)
+        data = _link_input(records)
+        if data is not None:  # else no file gave the link a record: only counts
+            outcomes = source.link.run(data).map_batches(_finish_linked, fn_kwargs=options, **_ARROW)
+            rows = outcomes.union(rows)
     if dedupe:
         rows = _dedupe(rows)
     return rows.sort(["file", "seq"])
@@ -638,6 +640,25 @@ def _only_counts(table: pa.Table) -> pa.Table:
     counted = table.filter(pc.is_valid(table[_COUNTS]))
     nulls = pa.nulls(counted.num_rows, pa.string())
     return pa.table([counted["file"], counted["seq"], nulls, nulls, nulls, counted[_COUNTS]], _ROWS)
+
+
+def _link_input(records):
+    """The data rows of the (materialized) records, from the blocks that hold any. Ray Data 2.60 passes a block
+    without rows to the next map without calling it, and in a fused chain of maps the block loses its columns; a
+    shuffle after such a map (a link's group-by) then fails to concatenate it with its siblings. A file that gives
+    the link no record (a Stack Exchange site's PostLinks.xml for the answer kinds) makes one: the blocks that hold
+    counts alone are left out here (one small task per block looks; no block is copied). None when no block is left."""
+    import ray
+    import ray.data
+
+    blocks = records.to_arrow_refs()
+    holds_data = ray.get([ray.remote(_holds_data).remote(block) for block in blocks])
+    kept = [block for block, keep in zip(blocks, holds_data, strict=True) if keep]
+    return ray.data.from_arrow_refs(kept).map_batches(_only_data, **_ARROW) if kept else None
+
+
+def _holds_data(table: pa.Table) -> bool:
+    return table[_COUNTS].null_count > 0
 
 
 def _only_data(table: pa.Table) -> pa.Table:

@@ -125,6 +125,10 @@ def test_local_namespace_aliases_magic_words_and_bracketed_labels_leave_no_marku
     assert (
         wiki_to_text("A __FORCETOC__ method __init__ and [[A|see [[B]] [c]]].") == "A method __init__ and see B [c]."
     )
+    # seen in a real enwiki dump: "The American Revolutionary War (1775{{ndash}}1783)" lost its dash
+    assert wiki_to_text("The war (1775{{ndash}}1783) ended{{snd}}at last{{Mdash}}in Paris.") == (
+        "The war (1775\u20131783) ended \u2013 at last\u2014in Paris."
+    )
 
 
 @pytest.mark.parametrize(

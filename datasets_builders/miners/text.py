@@ -79,6 +79,10 @@ _LIST_MARKERS = re.compile(r"^[*#:;]+\s*", re.M)
 _TEXT_TEMPLATE = re.compile(
     r"\{\{\s*(lang|lang-[\w-]+|nowrap|nobr|large|small|transl|nihongo|convert|cvt)\s*\|([^{}]*)\}\}", re.I
 )
+# Templates that stand for a character: "(1775{{ndash}}1783)" is "(1775–1783)", not "(17751783)".
+_SYMBOL_TEMPLATES = {"ndash": "\u2013", "en dash": "\u2013", "mdash": "\u2014", "em dash": "\u2014",
+                     "snd": " \u2013 ", "spnd": " \u2013 ", "spaced ndash": " \u2013 ", "nbsp": " "}  # fmt: skip
+_SYMBOL_TEMPLATE = re.compile(r"\{\{\s*(" + "|".join(_SYMBOL_TEMPLATES) + r")\s*\}\}", re.I)
 _PARAM_SEPARATOR = re.compile(r"\|(?![^\[\]]*\]\])")  # a | that is not inside a [[link|label]]
 _GAP = "\x00"
 _PARENS = re.compile(r"\s*([(\uff08])([^()\uff08\uff09]*)([)\uff09])")
@@ -259,8 +263,9 @@ def wiki_to_text(wikitext: str, media: re.Pattern | None = None) -> str:
     """Plain text from wiki markup: templates {{...}}, tables {|...|}, references, comments, media and category
     links (`media`: a `media_prefix`, for a wiki's local namespace names) removed; [[target|label]] becomes label,
     [[target]] becomes target, [url label] becomes label; bold and italic quotes and HTML tags removed, entities
-    decoded. Inline text templates ({{lang}}, {{convert}}, {{nowrap}}) keep their text, and what removed templates
-    leave behind is cleaned: empty brackets "()" "（）", separators at a bracket's edges, "At , Alabama".
+    decoded. Inline text templates ({{lang}}, {{convert}}, {{nowrap}}) keep their text, {{ndash}} and its kin become
+    their character, and what removed templates leave behind is cleaned: empty brackets "()" "（）", separators at
+    a bracket's edges, "At , Alabama".
 
     >>> wiki_to_text("'''Ada''' {{lang|x}}was a [[mathematician|math person]].<ref>A book</ref>")
     'Ada was a math person.'
@@ -268,6 +273,7 @@ def wiki_to_text(wikitext: str, media: re.Pattern | None = None) -> str:
     text = _COMMENT.sub("", wikitext).replace(_GAP, "")
     text = _REF.sub("", text)
     text = _DROPPED_ELEMENTS.sub("", text)
+    text = _SYMBOL_TEMPLATE.sub(lambda m: _SYMBOL_TEMPLATES[m.group(1).lower()], text)
     previous = None
     while previous != text:  # innermost first: {{lang|de|{{nowrap|x}}}}
         previous, text = text, _TEXT_TEMPLATE.sub(_text_template, text)
