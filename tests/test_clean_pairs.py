@@ -125,6 +125,13 @@ def test_local_namespace_aliases_magic_words_and_bracketed_labels_leave_no_marku
     assert (
         wiki_to_text("A __FORCETOC__ method __init__ and [[A|see [[B]] [c]]].") == "A method __init__ and see B [c]."
     )
+    # seen in a real enwiki dump: Ayn Rand's lead lost her birth date and read as born in 1982
+    lead = ("'''Ayn Rand''' (born Alisa; {{OldStyleDate|February 2|1905|January 20}} – "
+            "{{death date and age|mf=yes|1982|03|06|1905|02|02}}) was a writer.")
+    assert wiki_to_text(lead) == "Ayn Rand (born Alisa; February 2 1905 – March 6, 1982) was a writer."
+    dates = "Born {{Birth date|df=yes|1885|4|3}}, or {{birth date and age|1947|04|01|df=y}}."
+    assert wiki_to_text(dates) == "Born 3 April 1885, or 1 April 1947."
+    assert wiki_to_text("A (born {{birth date|circa|1900}}) was.") == "A (born) was."  # not a date: removed as before
     # seen in a real enwiki dump: "The American Revolutionary War (1775{{ndash}}1783)" lost its dash
     assert wiki_to_text("The war (1775{{ndash}}1783) ended{{snd}}at last{{Mdash}}in Paris.") == (
         "The war (1775\u20131783) ended \u2013 at last\u2014in Paris."

@@ -75,10 +75,16 @@ _BOLD_ITALIC = re.compile(r"'{2,}")
 _HEADING = re.compile(r"^=+[^=\n].*?=+\s*$", re.M)
 _LIST_MARKERS = re.compile(r"^[*#:;]+\s*", re.M)
 # Inline templates whose text is part of the sentence: {{lang|grc|Ἀχιλλεύς}}, {{lang-de|Haus}}, {{nowrap|12 km}},
-# {{convert|12|km|mi}} -> "12 km". Every other template is removed, leaving a mark (_GAP) for the debris cleaner.
+# {{convert|12|km|mi}} -> "12 km", and the dates of a lead's first sentence: {{birth date|1905|2|2}} -> "February 2,
+# 1905", {{OldStyleDate|February 2|1905|January 20}} -> "February 2 1905" (removed, a real lead "Ayn Rand (born ...;
+# {{...}} – March 6, 1982)" read as born in 1982). Every other template is removed, leaving a mark (_GAP) for the
+# debris cleaner.
 _TEXT_TEMPLATE = re.compile(
-    r"\{\{\s*(lang|lang-[\w-]+|nowrap|nobr|large|small|transl|nihongo|convert|cvt)\s*\|([^{}]*)\}\}", re.I
+    r"\{\{\s*(lang|lang-[\w-]+|nowrap|nobr|large|small|transl|nihongo|convert|cvt|oldstyledate"
+    r"|(?:birth|death)[ _]date(?:[ _]and[ _]age)?)\s*\|([^{}]*)\}\}",
+    re.I,
 )
+_MONTHS = "January February March April May June July August September October November December".split()
 # Templates that stand for a character: "(1775{{ndash}}1783)" is "(1775–1783)", not "(17751783)".
 _SYMBOL_TEMPLATES = {"ndash": "\u2013", "en dash": "\u2013", "mdash": "\u2014", "em dash": "\u2014",
                      "snd": " \u2013 ", "spnd": " \u2013 ", "spaced ndash": " \u2013 ", "nbsp": " "}  # fmt: skip
@@ -176,7 +182,20 @@ def _text_template(match: re.Match) -> str:
         return " ".join(positional[:2])
     if name in ("lang", "transl"):  # {{lang|grc|Ἀχιλλεύς}}, {{transl|ar|al-Jazā'ir}}: the code comes first
         return positional[-1] if len(positional) >= 2 else ""
+    if name == "oldstyledate":  # rendered "February 2 [O.S. January 20] 1905": the new-style date and the year
+        return " ".join(positional[:2])
+    if "date" in name:  # {{birth date|1905|2|2|df=y}}, {{death date and age|1982|3|6|1905|2|2}}: the first date
+        day_first = any(p.replace(" ", "").lower() in ("df=y", "df=yes") for p in params)
+        return _date_text(positional[:3], day_first)
     return positional[0] if positional else ""
+
+
+def _date_text(parts: list[str], day_first: bool) -> str:
+    """"February 2, 1905" (or "2 February 1905") from ["1905", "2", "2"]; the removal mark when not such a date."""
+    if len(parts) != 3 or not all(part.isdigit() for part in parts) or not 1 <= int(parts[1]) <= 12:
+        return _GAP
+    year, month, day = int(parts[0]), _MONTHS[int(parts[1]) - 1], int(parts[2])
+    return f"{day} {month} {year}" if day_first else f"{month} {day}, {year}"
 
 
 def _clean_parens(match: re.Match) -> str:
