@@ -125,15 +125,17 @@ def _workers_see_this_sys_path(local: bool) -> Iterator[None]:
     starts, inherits it. Not through a runtime_env's env_vars, which would do the same: Ray keeps one worker pool per
     runtime env, so the worker it prestarts at ray.init would go unused and a build pay one more worker's start-up
     (~1.2-1.5 CPU-s and ~1 s of a 1M-pair build, BENCHMARKS.md). A cluster's nodes have the package installed."""
+    if not local:
+        yield
+        return
     before = os.environ.get("PYTHONPATH")
-    if local:
-        os.environ["PYTHONPATH"] = os.pathsep.join(path for path in sys.path if path)
+    os.environ["PYTHONPATH"] = os.pathsep.join(path for path in sys.path if path)
     try:
         yield
     finally:
-        if local and before is None:
-            os.environ.pop("PYTHONPATH", None)
-        elif local:
+        if before is None:
+            del os.environ["PYTHONPATH"]
+        else:
             os.environ["PYTHONPATH"] = before
 
 
