@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from se1b.errors import Interrupted, UserError
@@ -64,7 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     command = command if command in names else None
     args = build_parser(command, argv).parse_args(argv)
     try:
-        return int(importlib.import_module(getattr(args, "handler", None) or names[args.command]).main(args) or 0)
+        status = int(importlib.import_module(getattr(args, "handler", None) or names[args.command]).main(args) or 0)
+        sys.stdout.flush()  # here, not at exit: a reader that has gone (`se1b data list | head`) is handled below
+        return status
+    except BrokenPipeError:
+        # The reader closed the pipe: stop quietly, as `ls | head` does (141 = 128 + SIGPIPE, a shell's status for
+        # it); stdout goes to /dev/null so that the interpreter's own flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except UserError as error:
         print(f"se1b {args.command}: error: {redact(str(error))}", file=sys.stderr)
         return 2

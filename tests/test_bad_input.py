@@ -205,3 +205,16 @@ def test_yaml_syntax_errors_keep_line_and_column(tmp_path):
     data.write_text("sources:\n  - name: a\n    weight: [1\n")
     with pytest.raises(UserError, match=r"data\.yaml:\d+:\d+: not valid YAML/JSON"):
         load_data_config(data)
+
+
+def test_a_reader_that_closes_the_pipe_early_gets_no_traceback():
+    """`se1b data list | head -1`: the reader goes before the listing is written; se1b stops quietly."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "se1b.cli", "data", "list"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    process.stdout.close()  # a reader that has gone: every write to the pipe fails
+    stderr = process.stderr.read().decode()
+    assert process.wait() == 141
+    assert stderr == ""
