@@ -1,13 +1,15 @@
 """Build + publish throughput and peak memory of `datasets_builders`, side by side with the plain `datasets` peer.
 
-    python bench/bench_build.py --sizes 1000000 4000000 --cpus 1 2 --plain --data /tmp/bench-build-data   # all
+    python bench/bench_build.py --sizes 1000000 4000000 --cpus 1 2 --plain --lists --data /tmp/bench-build-data
     python bench/bench_build.py --sizes 200000 --cpus 1                 # a quick look
     python bench/bench_build.py --real /work/shared/data/pairs/sgd_dialogue.jsonl.gz
-    python bench/bench_build.py --stages FILE          # CPU seconds of each stage, no Ray, beside the peer's
+    python bench/bench_build.py --stages FILE [PEER_FILE]   # CPU seconds of each stage, no Ray, beside the peer's
 
 Inputs: a generated `.jsonl.gz` of each size (gzip: one read task, it cannot be split), with `--plain` also the
 smallest size uncompressed (`.jsonl`: read by one task per 32 MiB range of lines, so a second worker can help),
-and any `--real` files. For each input, in the same run and each job in a fresh subprocess (so peak memory is that
+with `--lists` also the smallest size as 2021 list lines (`["anchor", "positive"]`, the form of most of the
+2021 pair files; the peer, which cannot read them, gets the same pairs as objects), and any `--real` files. For
+each input, in the same run and each job in a fresh subprocess (so peak memory is that
 job's alone):
   ours: `build_source` on Ray Data (read, validate, clean, count -> Arrow) + `publish` (Parquet shards + card), on a
         local Ray instance of each `--cpus` count started before the clock starts (its start-up is reported apart),
@@ -19,8 +21,9 @@ Each job runs twice in its process: "first" is the job a fresh `se1b data build`
 creates its two actors and the read workers import the project before their first row), "second" the same job
 again on the same instance, into fresh folders (a long-lived local instance or a cluster given with `--address`,
 where those costs were paid by an earlier build; the peer: a second load_dataset into a fresh cache folder).
-The generated files hold `{"anchor": ..., "positive": ...}` lines (a form both can read; pyarrow's JSON reader
-cannot read the 2021 list lines); `--data DIR` keeps them between runs (generating 4M pairs takes minutes). Peak
+The generated files hold `{"anchor": ..., "positive": ...}` lines (a form both can read; pyarrow's JSON reader,
+and so `load_dataset("json")`, cannot read the 2021 list lines); `--data DIR` keeps them between runs (generating
+4M pairs takes minutes). Peak
 memory is the largest sum of the PSS of the job's process and all its descendants (Ray's raylet, object store and
 workers included), sampled every 0.1 s. "Per core" divides each rate by the CPUs it was given. On a shared, loaded
 machine the CPU seconds are the steadier measure: user + system time of the job's whole process tree during the
@@ -51,14 +54,15 @@ WORDS = (
 )
 
 
-def generate(path: Path, pairs: int, seed: int = 0) -> Path:
-    """`pairs` lines of {"anchor": ~10 words, "positive": ~40 words}, gzip-compressed."""
+def generate(path: Path, pairs: int, seed: int = 0, lists: bool = False) -> Path:
+    """`pairs` lines of {"anchor": ~10 words, "positive": ~40 words} (or, `lists`, the same pairs as 2021 list
+    lines: ["anchor", "positive"]), gzip-compressed."""
     rng = random.Random(seed)
     with gzip.open(path, "wt", encoding="utf-8", compresslevel=1) as handle:
         for i in range(pairs):
             anchor = " ".join(rng.choices(WORDS, k=rng.randint(5, 15))) + f" {i}?"
             positive = " ".join(rng.choices(WORDS, k=rng.randint(20, 60))) + "."
-            handle.write(json.dumps({"anchor": anchor, "positive": positive}) + "\n")
+            handle.write(json.dumps([anchor, positive] if lists else {"anchor": anchor, "positive": positive}) + "\n")
     return path
 
 
@@ -173,9 +177,10 @@ def worker(kind: str, raw: str, work: str, num_proc: str = "1") -> dict:
                     "second": second}
 
 
-def stages(raw: str) -> None:
+def stages(raw: str, peer_raw: str | None = None) -> None:
     """CPU seconds (process_time: every thread of this process) of each stage of our build without Ray, on one file,
-    beside the peer's whole job in the same process: steady on a loaded machine, where wall time is not."""
+    beside the peer's whole job in the same process (on `peer_raw`, the same pairs in a form it reads, if given):
+    steady on a loaded machine, where wall time is not."""
     import datasets
     import pyarrow as pa
 
@@ -195,19 +200,23 @@ def stages(raw: str) -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-build-stages-") as work:
         per_record, rows = cpu(lambda: sum(1 for _ in iter_rows(source, [raw], BuildStats(source="b"))))
-        fast, tables = cpu(lambda: list(_file_tables(source, [raw], BuildStats(source="b"), "raise")))
+        # The tables stream on, as in a build: holding all of them first cost more than the reading itself (the
+        # first touch of a gigabyte of fresh pages), a cost a build does not have.
+        fast, _ = cpu(lambda: sum(table.num_rows for table in _file_tables(source, [raw], BuildStats(source="b"),
+                                                                          "raise")))
         arrow = Path(work) / "pairs.arrow"
 
-        def write() -> None:
-            with pa.OSFile(str(arrow), "wb") as sink, pa.ipc.new_stream(sink, PAIR_FEATURES.arrow_schema) as out:
-                for table in tables:
-                    out.write_table(table.select(["anchor", "positive"]).cast(PAIR_FEATURES.arrow_schema), 10_000)
-
-        write_s, _ = cpu(write)
+        write_s = 0.0  # the Arrow file's share of a second pass: its writes alone
+        with pa.OSFile(str(arrow), "wb") as sink, pa.ipc.new_stream(sink, PAIR_FEATURES.arrow_schema) as out:
+            for table in _file_tables(source, [raw], BuildStats(source="b"), "raise"):
+                seconds, _ = cpu(lambda table=table: out.write_table(
+                    table.select(["anchor", "positive"]).cast(PAIR_FEATURES.arrow_schema), 10_000))
+                write_s += seconds
         shards_s, _ = cpu(lambda: _write_shards(arrow, Path(work), 2**28, rows, False, "b", PAIR_FEATURES))
 
         def peer() -> int:
-            dataset = datasets.load_dataset("json", data_files=[raw], split="train", cache_dir=f"{work}/cache")
+            dataset = datasets.load_dataset("json", data_files=[peer_raw or raw], split="train",
+                                            cache_dir=f"{work}/cache")
             dataset.to_parquet(f"{work}/peer.parquet")
             return len(dataset)
 
@@ -231,14 +240,21 @@ def run(kind: str, raw: Path, num_proc: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def inputs_of(args: argparse.Namespace, data: Path) -> list[tuple[str, Path]]:
-    """(label, file) of every input, generating the missing ones into `data`."""
+def inputs_of(args: argparse.Namespace, data: Path) -> list[tuple[str, Path, Path]]:
+    """(label, our file, the peer's file) of every input, generating the missing ones into `data`."""
     inputs = []
     for size in args.sizes:
         path = data / f"pairs_{size}.jsonl.gz"
         if not path.exists():
             generate(path.with_suffix(".tmp"), size).rename(path)
-        inputs.append((f"generated {size:,} .jsonl.gz", path))
+        inputs.append((f"generated {size:,} .jsonl.gz", path, path))
+    if args.lists:
+        size = min(args.sizes)
+        path = data / f"lists_{size}.jsonl.gz"
+        if not path.exists():
+            generate(path.with_suffix(".tmp"), size, lists=True).rename(path)
+        inputs.append((f"generated {size:,} .jsonl.gz, list lines (peer: as objects)", path,
+                       data / f"pairs_{size}.jsonl.gz"))
     if args.plain:
         size = min(args.sizes)
         path = data / f"pairs_{size}.jsonl"
@@ -247,8 +263,8 @@ def inputs_of(args: argparse.Namespace, data: Path) -> list[tuple[str, Path]]:
             with gzip.open(data / f"pairs_{size}.jsonl.gz", "rb") as source, open(partial, "wb") as out:
                 shutil.copyfileobj(source, out, 2**20)
             partial.rename(path)
-        inputs.append((f"generated {size:,} .jsonl", path))
-    return inputs + [(Path(p).name, Path(p)) for p in args.real]
+        inputs.append((f"generated {size:,} .jsonl", path, path))
+    return inputs + [(Path(p).name, Path(p), Path(p)) for p in args.real]
 
 
 def main() -> None:
@@ -256,13 +272,15 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000], help="generated pair counts")
     parser.add_argument("--cpus", type=int, nargs="+", default=[1, 2], help="CPUs of our Ray instance, one run each")
     parser.add_argument("--plain", action="store_true", help="also the smallest size uncompressed (.jsonl)")
+    parser.add_argument("--lists", action="store_true", help="also the smallest size as 2021 list lines")
     parser.add_argument("--real", nargs="*", default=[], help="real anchor/positive jsonl(.gz) files to run as well")
     parser.add_argument("--data", help="folder keeping the generated files between runs (default: a temporary one)")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
-    parser.add_argument("--stages", metavar="FILE", help="only: CPU seconds of our stages (no Ray) and of the peer")
+    parser.add_argument("--stages", metavar="FILE", nargs="+",
+                        help="only: CPU seconds of our stages (no Ray) on FILE, the peer's (on a 2nd FILE if given)")
     args = parser.parse_args()
     if args.stages:
-        stages(args.stages)
+        stages(*args.stages[:2])
         return
     if args.worker:
         print(json.dumps(worker(*args.worker)))
@@ -278,9 +296,9 @@ def main() -> None:
         )
         print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         results = {}
-        for label, raw in inputs:
+        for label, raw, peer_raw in inputs:
             before = os.getloadavg()[0]
-            peer = run("peer", raw, 1)  # the peer on one core: its per-core rate
+            peer = run("peer", peer_raw, 1)  # the peer on one core: its per-core rate
             for cpus in args.cpus:
                 ours = run("ours", raw, cpus)
                 assert ours["rows"] == peer["rows"] == ours["second"]["rows"], (ours, peer)

@@ -52,7 +52,7 @@ from datasets_builders.compressed import (
     numbered_lines,
     read_line_blocks,
 )
-from datasets_builders.json_table import anchor_positive_table
+from datasets_builders.json_table import block_texts
 from datasets_builders.readers import (
     Bounded,
     Filtered,
@@ -589,14 +589,15 @@ def _json_line_tables(
     source: Source, path: str, stats: BuildStats, on_error: str, span: tuple[int, int, int] | None = None
 ) -> Iterator[pa.Table]:
     """`iter_rows` of one file of the default JSON-lines reader (or of the byte range `span` of its whole lines), a
-    block of lines at a time: a block of common-schema objects is parsed by pyarrow (`anchor_positive_table`) and
-    cleaned over Arrow (`clean_table`), both exact; any other block goes through the per-record path line by line.
+    block of lines at a time: a block of 2021 list lines, "texts" objects or common-schema objects is parsed by
+    pyarrow (`block_texts`) and cleaned over Arrow (`clean_table`), both exact; any other block goes through the
+    per-record path line by line.
     Same rows, counts and errors, in order; a range's line numbers are the file's (`span` holds its first)."""
     before = span[2] - 1 if span else 0  # lines of the file before the range
     try:
         for first, block in read_line_blocks(Path(path), span[:2] if span else None):
             first += before
-            table = anchor_positive_table(block)
+            table = block_texts(block)
             if table is None:
                 records = ((path, line, record) for line, record in json_line_records(numbered_lines(first, block)))
                 rows = list(_cleaned_rows(source, _counted(records, stats, on_error), stats, on_error))

@@ -1,6 +1,7 @@
 """The JSON-lines fast path of a build task (blocks parsed by pyarrow, cleaned over Arrow) gives exactly what the
 per-record path (`iter_rows`) gives: the same rows in the same order, the same counts and error samples, the same
-one-line error naming file and line, on files that mix clean blocks with every kind of bad or unusual line."""
+one-line error naming file and line, on files that mix clean blocks (of each form the fast path reads: the 2021 list
+lines, "texts" objects, the common schema, with or without extra keys) with every kind of bad or unusual line."""
 
 from __future__ import annotations
 
@@ -30,16 +31,39 @@ ODD_LINES = [
     b'{"anchor": "a", "positive": "b"}{"anchor": "c", "positive": "d"}',
     b'{"anchor": "bad \xff utf8", "positive": "c"}', b'\xef\xbb\xbf{"anchor": "bom", "positive": "c"}',
     b'{"positive": "no anchor"}', b'{"anchor": "a", "positive": "b", "negative": null}',
+    # lines of the other forms the fast path reads, each wrong in its own way (or right, in a block of other lines)
+    b'["one"]', b'["a", "b", "c", "d"]', b'["a", null]', b'["a", 1]', b'[["a"], "b"]', b'["a"], "x": ["b"]',
+    b'["a"]} {"texts": ["b"]', b"[]", b'["a", "b",]', b'["a", "b"]\r', b'["a", "b"] ', b'["", "empty"]',
+    b'{"texts": null}', b'{"texts": ["a", "b"], "anchor": 5}', b'{"texts": "ab"}', b"{\"texts\": []}",
+    b'{"texts": ["a", "b"], "meta": [1]}', b'{"anchor": "a", "positive": "b", "meta": {"k": 1}}',
+    b'{"anchor": "a", "positive": "b", "set": null}', b'{"anchor": "a", "positive": "b", "query": "q"}',
+    b'{"anchor": "a", "positive": "b", "split": "x", "split": "y"}', b'{"anch\\u006fr": "a", "positive": "b"}',
+    b'{"anchor": "a", "anch\\u006fr": "b", "positive": "c"}', b'{"anchor": "a", "positive": "b", "n": 1e999}',
+    b'{"anchor": "a", "positive": "b", "deep": ' + b"[" * 3000 + b"]" * 3000 + b"}",
+    b'{"anchor": "a", "positive": "b", "n": NaN, "big": 123456789012345678901234567890}',
+    b'{"context": null, "response": "r", "anchor": "a", "positive": "b"}', b'{"context": "c", "anchor": "a", '
+    b'"positive": "b"}', b'{"context": "c", "response": 5}', b'{"context": "c", "response": "r", "query": "q"}',
+    b'{"context": "c", "response": "r", "texts": ["a", "b"]}', b'{"context": "c", "response": "r", "negative": "n"}',
+    b'{"context": "c", "response": "r", "context/0": {"k": 1}}', b'{"query": "q", "pos": ["p"]}',
+    b'{"set": ["a", "b"]}', b'{"response": "r", "anchor": "a", "positive": "b"}',
 ]
+FORMS = ("objects", "lists", "texts", "extras", "context")
 
 
-def clean_lines(seed: int) -> list[bytes]:
-    """Common-schema lines of tricky text (some with a negative: wrong arity in a pair source)."""
+def clean_lines(seed: int, form: str = "objects") -> list[bytes]:
+    """Lines of tricky text (some with a negative: wrong arity in a pair source), in one of the forms the fast path
+    reads: common-schema objects, 2021 list lines, "texts" objects, common-schema objects with extra keys, PolyAI's
+    context + response objects."""
     lines = []
     for i, anchor in enumerate(TRICKY):
-        record = {"anchor": anchor, "positive": TRICKY[(i * 7 + seed) % len(TRICKY)]}
-        if (i + seed) % 11 == 0:
-            record["negative"] = "neg"
+        texts = [anchor, TRICKY[(i * 7 + seed) % len(TRICKY)]] + (["neg"] if (i + seed) % 11 == 0 else [])
+        objects = dict(zip(("anchor", "positive", "negative"), texts, strict=False))
+        record = {"lists": texts, "texts": {"texts": texts}}.get(form, objects)
+        if form == "extras":
+            record |= {"split": "train", "id": i, "score": i / 7, "ok": i % 2 == 0, "image": None}
+        if form == "context":  # PolyAI's Reddit lines (a third text: the negative key, which this form ignores)
+            record = {"context": texts[0], "response": texts[1], "context/0": "earlier", "subreddit": "python",
+                      "thread_id": f"t{i}"} | ({"negative": texts[2]} if len(texts) == 3 else {})
         lines.append(json.dumps(record, ensure_ascii=(i + seed) % 2 == 0).encode())
     return lines
 
@@ -50,11 +74,11 @@ def write(path: Path, lines: list[bytes], end: bytes = b"\n") -> Path:
     return path
 
 
-def mixed_lines() -> list[bytes]:
+def mixed_lines(form: str = "objects") -> list[bytes]:
     lines = []
     for seed, odd in enumerate(ODD_LINES):
-        lines += clean_lines(seed) * 3 + [odd]
-    return lines + clean_lines(99)
+        lines += clean_lines(seed, form) * 3 + [odd]
+    return lines + clean_lines(99, form)
 
 
 def pair_source(arity=(2,), whitespace="collapse") -> Source:
@@ -75,20 +99,23 @@ def small_blocks(monkeypatch):
     """Blocks of ~2 KiB, so that a small file has many: clean blocks take the fast path, the others don't."""
     monkeypatch.setattr(compressed, "READ_SIZE", 2048)
     results = []
-    parse = build.anchor_positive_table
-    monkeypatch.setattr(build, "anchor_positive_table", lambda block: results.append(parse(block)) or results[-1])
+    parse = build.block_texts
+    monkeypatch.setattr(build, "block_texts", lambda block: results.append(parse(block)) or results[-1])
     return results
 
 
+@pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])
 @pytest.mark.parametrize(("arity", "whitespace"), [((2,), "collapse"), ((3,), "collapse"), ((2,), "strip")])
-def test_fast_path_equals_the_per_record_path_when_skipping(tmp_path, small_blocks, suffix, arity, whitespace):
-    path = write(tmp_path / f"mixed{suffix}", mixed_lines(), end=b"")  # the last line has no newline
+def test_fast_path_equals_the_per_record_path_when_skipping(tmp_path, small_blocks, form, suffix, arity, whitespace):
+    path = write(tmp_path / f"mixed{suffix}", mixed_lines(form), end=b"")  # the last line has no newline
     slow, fast = both_paths(pair_source(arity, whitespace), path, "skip")
     assert fast == slow
-    assert slow[1]["rejected"] and slow[1]["same_text"] and slow[0]
+    triplets_from_pairs = form == "context" and arity == (3,)  # PolyAI's lines are pairs: all wrong_arity here
+    assert slow[1]["rejected"] and (triplets_from_pairs or slow[1]["same_text"] and slow[0])
     fast_blocks = sum(table is not None for table in small_blocks)
     assert 0 < fast_blocks < len(small_blocks)  # both paths were taken
+    assert suffix == ".jsonl.gz" or fast_blocks > len(small_blocks) / 3  # (a .gz gives a few large blocks)
 
 
 def raised_by_both_paths(source, path) -> list[str]:
