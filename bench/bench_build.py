@@ -198,14 +198,14 @@ def stages(raw: str, peer_raw: str | None = None) -> None:
         result = job()
         return time.process_time() - start, result
 
-    with tempfile.TemporaryDirectory(prefix="bench-build-stages-") as work:
-        per_record, rows = cpu(lambda: sum(1 for _ in iter_rows(source, [raw], BuildStats(source="b"))))
+    def measure(work: str) -> dict:
+        counts = BuildStats(source="b")
+        per_record, rows = cpu(lambda: sum(1 for _ in iter_rows(source, [raw], counts)))
         # The tables stream on, as in a build: holding all of them first cost more than the reading itself (the
         # first touch of a gigabyte of fresh pages), a cost a build does not have.
         fast, _ = cpu(lambda: sum(table.num_rows for table in _file_tables(source, [raw], BuildStats(source="b"),
                                                                           "raise")))
         arrow = Path(work) / "pairs.arrow"
-
         write_s = 0.0  # the Arrow file's share of a second pass: its writes alone
         with pa.OSFile(str(arrow), "wb") as sink, pa.ipc.new_stream(sink, PAIR_FEATURES.arrow_schema) as out:
             for table in _file_tables(source, [raw], BuildStats(source="b"), "raise"):
@@ -221,7 +221,18 @@ def stages(raw: str, peer_raw: str | None = None) -> None:
             return len(dataset)
 
         peer_s, peer_rows = cpu(peer)
-    assert peer_rows == rows
+        assert peer_rows == counts.rows_read, (peer_rows, counts.rows_read)  # the same records (ours drops some)
+        return {"per_record": per_record, "fast": fast, "write": write_s, "shards": shards_s, "peer": peer_s,
+                "rows": rows}
+
+    # Twice, each stage's smaller figure: the first pass of a process pays one-off costs (imports inside the
+    # libraries, first allocations) that weigh on small files.
+    runs = []
+    for _ in range(2):
+        with tempfile.TemporaryDirectory(prefix="bench-build-stages-") as work:
+            runs.append(measure(work))
+    best = {key: min(run[key] for run in runs) for key in runs[0]}
+    per_record, fast, write_s, shards_s, peer_s, rows = best.values()
     ours = fast + write_s + shards_s
     print("| stage | CPU s | pairs per CPU-second |\n|---|---:|---:|")
     for name, seconds in (("read + clean, per record (iter_rows)", per_record), ("read + clean, fast path", fast),
