@@ -597,24 +597,27 @@ def _json_line_tables(
     try:
         for first, block in read_line_blocks(Path(path), span[:2] if span else None):
             first += before
-            table = block_texts(block)
-            if table is None:
+            texts = block_texts(block)
+            if texts is None:
                 records = ((path, line, record) for line, record in json_line_records(numbered_lines(first, block)))
                 rows = list(_cleaned_rows(source, _counted(records, stats, on_error), stats, on_error))
                 stats.pairs_written += len(rows)
                 yield _texts_table(rows)
                 continue
-            cleaned = clean_table(source, table)
-            for offset in sorted(cleaned.errors):  # in line order: the first one raises, as line by line
-                _fail(stats, on_error, where(path, first + offset), cleaned.errors[offset])
-            good = table.num_rows - len(cleaned.errors)
-            kept = cleaned.kept
-            stats.rows_read += table.num_rows
-            stats.rows_kept += good
-            stats.pairs_generated += good
-            stats.same_text += good - kept.num_rows
-            stats.pairs_written += kept.num_rows
-            yield kept
+            cleaned = clean_table(source, texts.table)
+            bad: dict[int, RecordError] = {}  # a line's first bad tuple rejects the whole line, as clean_texts does
+            for row in sorted(cleaned.errors):
+                bad.setdefault(int(texts.line[row]), cleaned.errors[row])
+            for line in bad:  # in line order: the first one raises, as line by line
+                _fail(stats, on_error, where(path, first + line), bad[line])
+            good = ~np.isin(texts.line, list(bad)) if bad else np.ones(len(texts.line), dtype=bool)
+            keep = good & ~cleaned.same
+            stats.rows_read += texts.lines
+            stats.rows_kept += texts.lines - len(bad)
+            stats.pairs_generated += int(good.sum())
+            stats.same_text += int((good & cleaned.same).sum())
+            stats.pairs_written += int(keep.sum())
+            yield cleaned.table if keep.all() else cleaned.table.filter(pa.array(keep))  # most blocks drop nothing
     except BrokenInput as broken:  # what read_json_lines raises: the rest of the file cannot be read
         stats.rows_read += 1  # counted as one bad record, as `_records` does
         _fail(stats, on_error, where(path, broken.location), RecordError(broken.reason, broken.message))

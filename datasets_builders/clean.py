@@ -87,13 +87,6 @@ class CleanedTable:
     same: np.ndarray
     errors: dict[int, RecordError]
 
-    @property
-    def kept(self) -> pa.Table:
-        """The rows to write: neither same_text nor bad, in order."""
-        keep = ~self.same
-        keep[list(self.errors)] = False
-        return self.table if keep.all() else self.table.filter(pa.array(keep))  # most blocks drop nothing: no copy
-
 
 def clean_table(source: Source, table: pa.Table) -> CleanedTable:
     """`clean_texts` over a table of rows of one text tuple each (anchor, positive, negative; negative null in a

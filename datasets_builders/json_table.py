@@ -11,6 +11,8 @@ per-record path, which knows every form and names every bad line.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,9 +29,8 @@ _OBJECTS = pa_json.ParseOptions(explicit_schema=pa.schema([(name, pa.string()) f
 # second key, which fails the block.
 _LISTS = pa_json.ParseOptions(explicit_schema=pa.schema([("texts", _LIST)]), unexpected_field_behavior="error")
 _WRAP_START, _WRAP_NEXT, _WRAP_END = b'{"texts":', b'}\n{"texts":', b"}"
-# The keys of the forms record_texts reads before context + response that are not read here (a set's pairs, a
-# query's positives), and the PolyAI Reddit form's keys (a column only where a line has the key: null is not absent)
-_OTHER_FORMS = frozenset({"set", "query", "pos"})
+# The PolyAI Reddit form's keys. Keys other than anchor/positive/negative are inferred: a column only where a line
+# has the key (an explicit null is not an absent key to record_texts).
 _CONTEXT = ("context", "response")
 _NEWLINE, _SPACE, _BACKSLASH = ord("\n"), ord(" "), ord("\\")
 _CLOSING = {ord("{"): ord("}"), ord("["): ord("]")}
@@ -48,16 +49,25 @@ def _has_surrogate_escape(data: np.ndarray) -> bool:
     return bool((np.isin(data[at + 2], _SURROGATE_FIRST) & np.isin(data[at + 3], _SURROGATE_SECOND)).any())
 
 
-def block_texts(block: bytes) -> pa.Table | None:
-    """The (anchor, positive, negative) strings of a block of whole JSON lines, one row per line (negative null
-    where a line has two texts), or None when the block needs the per-record path.
+@dataclass
+class BlockTexts:
+    """The text tuples of a block's lines: `table` (anchor, positive, negative; negative null in a pair), one row per
+    tuple in record_texts' order, `line` the line of the block (from 0) each row comes from, `lines` the block's."""
+
+    table: pa.Table
+    line: np.ndarray
+    lines: int
+
+
+def block_texts(block: bytes) -> BlockTexts | None:
+    """The text tuples of a block of whole JSON lines, or None when the block needs the per-record path.
 
     Exact because: every line is one list from `[` to `]` or one object from `{` to `}` (so no blank line, no
     leading or trailing text, and pyarrow's row count equals the line count, checked: two values on one line would
     show), holds no control character (json.loads rejects one inside a string) and no surrogate escape, and is valid
     UTF-8 (on such lines json.loads and pyarrow decode the same strings, and accept the same numbers and literals);
-    each line gives 2 or 3 texts the way record_texts reads them (`_texts_of`), and an object's other keys hold no
-    list or object (whose depth json.loads might refuse)."""
+    every line has the form of the block's first line and gives its texts the way record_texts reads them
+    (`_texts_of`), and an object's other keys hold no list or object (whose depth json.loads might refuse)."""
     body = pa.py_buffer(block)  # zero-copy views from here: a block is megabytes
     if block.endswith(b"\n"):
         body = body.slice(0, len(block) - 1)
@@ -84,22 +94,115 @@ def block_texts(block: bytes) -> pa.Table | None:
     return _texts_of(table) if table.num_rows == len(ends) + 1 else None
 
 
-def _texts_of(table: pa.Table) -> pa.Table | None:
-    """What record_texts reads from each parsed line, if it is one of the forms read here in every line: "texts"
-    (read first), then context + response, then anchor + positive (+ negative); None for any other form or when a
-    key that is not read holds a list or an object."""
+def _texts_of(table: pa.Table) -> BlockTexts | None:
+    """What record_texts reads from the parsed lines, in its order of forms: "texts", "set", query + pos (+ neg),
+    context + response, anchor + positive (+ negative); None when a line's form differs from the block's first
+    form's, a key of the form is null or of another type, or a key that is not read holds a list or an object."""
     names = set(table.column_names)
-    if names & _OTHER_FORMS:
-        return None
-    form = ("texts",) if "texts" in names else _CONTEXT if set(_CONTEXT) <= names else _TEXTS
+    if "texts" in names:
+        form = ("texts",)
+    elif "set" in names:
+        form = ("set",)
+    elif {"query", "pos"} <= names:
+        form = ("query", "pos", "neg") if "neg" in names else ("query", "pos")
+    else:
+        form = _CONTEXT if set(_CONTEXT) <= names else _TEXTS
     if any(pa.types.is_nested(field.type) for field in table.schema if field.name not in form):
         return None
     if form == ("texts",):
         return _from_lists(table["texts"])
-    if any(table[name].type != pa.string() or table[name].null_count for name in form[:2]):
-        return None  # a null or missing anchor or positive, or context or response: the per-record path names it
+    if form == ("set",):
+        return _set_pairs(table["set"])
+    if form[0] == "query":
+        return _query_rows(table["query"], table["pos"], table["neg"] if "neg" in form else None)
+    if not all(_strings(table[name]) for name in form[:2]):
+        return None
     negative = table["negative"] if form == _TEXTS else pa.nulls(table.num_rows, pa.string())
-    return pa.table([table[form[0]], table[form[1]], negative], names=list(_TEXTS))
+    return _one_per_line(pa.table([table[form[0]], table[form[1]], negative], names=list(_TEXTS)))
+
+
+def _strings(column: pa.ChunkedArray) -> bool:
+    """A string in every line (a null or missing text: the per-record path names it)."""
+    return column.type == pa.string() and not column.null_count
+
+
+def _one_per_line(table: pa.Table) -> BlockTexts:
+    return BlockTexts(table, np.arange(table.num_rows), table.num_rows)
+
+
+def _lists(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray] | None:
+    """The strings and offsets of a column of lists of strings; None if a list is missing or null or holds a null."""
+    if column.type != _LIST or column.null_count:
+        return None
+    column = column.combine_chunks()
+    offsets = column.offsets.to_numpy().astype(np.int64)
+    if column.values.slice(offsets[0], offsets[-1] - offsets[0]).null_count:
+        return None
+    return column.values, offsets
+
+
+def _from_lists(texts: pa.ChunkedArray) -> BlockTexts | None:
+    """(anchor, positive, negative) of lists of 2 or 3 strings; None if a list has another length (the per-record
+    path names those lines)."""
+    if (lists := _lists(texts)) is None:
+        return None
+    values, offsets = lists
+    lengths = np.diff(offsets)
+    triplets = lengths == 3
+    if not ((lengths == 2) | triplets).all():
+        return None
+    starts = offsets[:-1]
+    negative = pa.nulls(len(starts), pa.string())
+    if triplets.any():
+        third = values.take(np.where(triplets, starts + 2, starts))
+        negative = third if triplets.all() else pc.if_else(pa.array(triplets), third, negative)
+    return _one_per_line(pa.table([values.take(starts), values.take(starts + 1), negative], names=list(_TEXTS)))
+
+
+def _set_pairs(sets: pa.ChunkedArray) -> BlockTexts | None:
+    """Every pair (ti, tj), i < j, of each set, in itertools.combinations' order; None if a set has fewer than 2."""
+    if (lists := _lists(sets)) is None:
+        return None
+    values, offsets = lists
+    lengths = np.diff(offsets)
+    if (lengths < 2).any():
+        return None
+    pairs = lengths * (lengths - 1) // 2
+    line = np.repeat(np.arange(len(lengths)), pairs)
+    nth = np.arange(len(line)) - np.repeat(np.cumsum(pairs) - pairs, pairs)  # the pair's place in its set's pairs
+    first, second = np.empty(len(line), np.int64), np.empty(len(line), np.int64)
+    line_lengths = lengths[line]
+    for length in np.unique(lengths):
+        i, j = np.triu_indices(length, 1)  # row by row: the order of itertools.combinations
+        rows = line_lengths == length
+        first[rows], second[rows] = i[nth[rows]], j[nth[rows]]
+    starts = offsets[:-1][line]
+    table = pa.table([values.take(starts + first), values.take(starts + second), pa.nulls(len(line), pa.string())],
+                     names=list(_TEXTS))
+    return BlockTexts(table, line, len(lengths))
+
+
+def _query_rows(query: pa.ChunkedArray, pos: pa.ChunkedArray, neg: pa.ChunkedArray | None) -> BlockTexts | None:
+    """(query, pi) per positive, or (query, pi, n_(i mod len(neg))) with negatives; None if a list is empty."""
+    positives, negatives = _lists(pos), None if neg is None else _lists(neg)
+    if not _strings(query) or positives is None or (neg is not None and negatives is None):
+        return None
+    values, offsets = positives
+    lengths = np.diff(offsets)
+    if not lengths.all():
+        return None
+    line = np.repeat(np.arange(len(lengths)), lengths)
+    nth = np.arange(len(line)) - np.repeat(offsets[:-1] - offsets[0], lengths)
+    negative = pa.nulls(len(line), pa.string())
+    if negatives is not None:
+        neg_values, neg_offsets = negatives
+        neg_lengths = np.diff(neg_offsets)
+        if not neg_lengths.all():
+            return None
+        negative = neg_values.take(neg_offsets[:-1][line] + nth % neg_lengths[line])
+    table = pa.table([query.combine_chunks().take(line), values.take(offsets[:-1][line] + nth), negative],
+                     names=list(_TEXTS))
+    return BlockTexts(table, line, len(lengths))
 
 
 def _line_ends(data: np.ndarray) -> np.ndarray | None:
@@ -114,21 +217,3 @@ def _line_ends(data: np.ndarray) -> np.ndarray | None:
     return ends if whole else None
 
 
-def _from_lists(texts: pa.ChunkedArray) -> pa.Table | None:
-    """(anchor, positive, negative) of lists of 2 or 3 strings; None if a list is missing, null, holds a null or
-    has another length (the per-record path names those lines)."""
-    if texts.type != _LIST or texts.null_count:
-        return None
-    texts = texts.combine_chunks()
-    values = texts.values
-    offsets = texts.offsets.to_numpy()
-    lengths = np.diff(offsets)
-    triplets = lengths == 3
-    if not ((lengths == 2) | triplets).all() or values.slice(offsets[0], offsets[-1] - offsets[0]).null_count:
-        return None
-    starts = offsets[:-1]
-    negative = pa.nulls(len(texts), pa.string())
-    if triplets.any():
-        third = values.take(np.where(triplets, starts + 2, starts))
-        negative = third if triplets.all() else pc.if_else(pa.array(triplets), third, negative)
-    return pa.table([values.take(starts), values.take(starts + 1), negative], names=list(_TEXTS))

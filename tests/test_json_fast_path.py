@@ -46,14 +46,21 @@ ODD_LINES = [
     b'{"context": "c", "response": "r", "texts": ["a", "b"]}', b'{"context": "c", "response": "r", "negative": "n"}',
     b'{"context": "c", "response": "r", "context/0": {"k": 1}}', b'{"query": "q", "pos": ["p"]}',
     b'{"set": ["a", "b"]}', b'{"response": "r", "anchor": "a", "positive": "b"}',
+    b'{"set": ["one"]}', b'{"set": []}', b'{"set": null}', b'{"set": ["a", null]}', b'{"set": "ab"}',
+    b'{"set": ["a", "b"], "texts": ["c", "d"]}', b'{"set": ["a", "b", "a ", "B", "", "c"]}',
+    b'{"set": ["x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12"]}',
+    b'{"query": "q", "pos": []}', b'{"query": "q", "pos": ["p"], "neg": []}', b'{"query": "q", "pos": ["p"], '
+    b'"neg": null}', b'{"query": null, "pos": ["p"]}', b'{"query": "q"}', b'{"pos": ["p"]}', b'{"query": "q", '
+    b'"pos": "p"}', b'{"query": "q", "pos": ["p1", "", "p3"]}', b'{"query": "q", "pos": ["p1", "p2", "p3"], "neg": '
+    b'["n1", "n2"]}', b'{"query": "q", "pos": ["p"], "set": ["a", "b"]}',
 ]
-FORMS = ("objects", "lists", "texts", "extras", "context")
+FORMS = ("objects", "lists", "texts", "extras", "context", "set", "query", "query_neg")
 
 
 def clean_lines(seed: int, form: str = "objects") -> list[bytes]:
     """Lines of tricky text (some with a negative: wrong arity in a pair source), in one of the forms the fast path
     reads: common-schema objects, 2021 list lines, "texts" objects, common-schema objects with extra keys, PolyAI's
-    context + response objects."""
+    context + response objects, sets of paraphrases, queries with positives (and negatives)."""
     lines = []
     for i, anchor in enumerate(TRICKY):
         texts = [anchor, TRICKY[(i * 7 + seed) % len(TRICKY)]] + (["neg"] if (i + seed) % 11 == 0 else [])
@@ -64,6 +71,12 @@ def clean_lines(seed: int, form: str = "objects") -> list[bytes]:
         if form == "context":  # PolyAI's Reddit lines (a third text: the negative key, which this form ignores)
             record = {"context": texts[0], "response": texts[1], "context/0": "earlier", "subreddit": "python",
                       "thread_id": f"t{i}"} | ({"negative": texts[2]} if len(texts) == 3 else {})
+        if form == "set":  # 2 to 5 paraphrases: 1 to 10 pairs
+            record = {"set": [TRICKY[(i + k * seed) % len(TRICKY)] for k in range(2 + (i + seed) % 4)]}
+        if form.startswith("query"):  # 1 to 3 positives, each with a negative (taken in turn) in query_neg
+            record = {"query": texts[0], "pos": [TRICKY[(i * k + seed) % len(TRICKY)] for k in range(1, 2 + i % 3)]}
+            if form == "query_neg":
+                record["neg"] = [texts[1], "another negative"][: 1 + i % 2]
         lines.append(json.dumps(record, ensure_ascii=(i + seed) % 2 == 0).encode())
     return lines
 
@@ -111,8 +124,9 @@ def test_fast_path_equals_the_per_record_path_when_skipping(tmp_path, small_bloc
     path = write(tmp_path / f"mixed{suffix}", mixed_lines(form), end=b"")  # the last line has no newline
     slow, fast = both_paths(pair_source(arity, whitespace), path, "skip")
     assert fast == slow
-    triplets_from_pairs = form == "context" and arity == (3,)  # PolyAI's lines are pairs: all wrong_arity here
-    assert slow[1]["rejected"] and (triplets_from_pairs or slow[1]["same_text"] and slow[0])
+    gives = {"context": 2, "set": 2, "query": 2, "query_neg": 3}.get(form)  # forms of one arity only
+    nothing_fits = gives is not None and gives not in arity  # every clean line: wrong_arity
+    assert slow[1]["rejected"] and (nothing_fits or slow[1]["same_text"] and slow[0])
     fast_blocks = sum(table is not None for table in small_blocks)
     assert 0 < fast_blocks < len(small_blocks)  # both paths were taken
     assert suffix == ".jsonl.gz" or fast_blocks > len(small_blocks) / 3  # (a .gz gives a few large blocks)
