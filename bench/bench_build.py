@@ -4,6 +4,7 @@
     python bench/bench_build.py --sizes 200000 --cpus 1                 # a quick look
     python bench/bench_build.py --real /work/shared/data/pairs/sgd_dialogue.jsonl.gz
     python bench/bench_build.py --stages FILE [PEER_FILE]   # CPU seconds of each stage, no Ray, beside the peer's
+    python bench/bench_build.py --forms --sizes 1000000 --data DIR   # read + clean of each 2021 record form
 
 Inputs: a generated `.jsonl.gz` of each size (gzip: one read task, it cannot be split), with `--plain` also the
 smallest size uncompressed (`.jsonl`: read by one task per 32 MiB range of lines, so a second worker can help),
@@ -54,15 +55,37 @@ WORDS = (
 )
 
 
-def generate(path: Path, pairs: int, seed: int = 0, lists: bool = False) -> Path:
-    """`pairs` lines of {"anchor": ~10 words, "positive": ~40 words} (or, `lists`, the same pairs as 2021 list
-    lines: ["anchor", "positive"]), gzip-compressed."""
+FORMS = {  # the 2021 files' record forms (datasets_builders.readers.record_texts): (anchor, positive) -> one line
+    "objects": lambda a, p, i: {"anchor": a, "positive": p},
+    "lists": lambda a, p, i: [a, p],
+    "texts": lambda a, p, i: {"texts": [a, p]},
+    "context": lambda a, p, i: {"context": a, "response": p, "context/0": a[:20], "subreddit": "askscience",
+                                "thread_id": f"t{i}"},  # PolyAI's Reddit lines, with their extra keys
+}
+SET_SIZE = 5  # WikiAnswers' clusters and COCO's captions: sets of ~5 paraphrases, 10 pairs each
+
+
+def generate(path: Path, pairs: int, seed: int = 0, form: str = "objects") -> Path:
+    """`pairs` pairs of ~10 words and ~40 words (a question and an answer), one per line in `form` (see FORMS;
+    "lists" gives the same pairs as "objects"); "set": lines of SET_SIZE texts, "query": a question with three
+    positives; gzip-compressed."""
     rng = random.Random(seed)
+
+    def words(low: int, high: int) -> str:
+        return " ".join(rng.choices(WORDS, k=rng.randint(low, high)))
+
     with gzip.open(path, "wt", encoding="utf-8", compresslevel=1) as handle:
-        for i in range(pairs):
-            anchor = " ".join(rng.choices(WORDS, k=rng.randint(5, 15))) + f" {i}?"
-            positive = " ".join(rng.choices(WORDS, k=rng.randint(20, 60))) + "."
-            handle.write(json.dumps([anchor, positive] if lists else {"anchor": anchor, "positive": positive}) + "\n")
+        if form == "set":
+            for i in range(pairs // (SET_SIZE * (SET_SIZE - 1) // 2)):
+                handle.write(json.dumps({"set": [words(5, 15) + f" {i}.{k}?" for k in range(SET_SIZE)]}) + "\n")
+        elif form == "query":
+            for i in range(pairs // 3):
+                handle.write(json.dumps({"query": words(5, 15) + f" {i}?", "pos": [words(20, 60) + f" {k}."
+                                                                                   for k in range(3)]}) + "\n")
+        else:
+            for i in range(pairs):
+                anchor, positive = words(5, 15) + f" {i}?", words(20, 60) + "."
+                handle.write(json.dumps(FORMS[form](anchor, positive, i)) + "\n")
     return path
 
 
@@ -243,6 +266,36 @@ def stages(raw: str, peer_raw: str | None = None) -> None:
     print(f"ours without Ray / peer, pairs per CPU-second: {peer_s / ours:.2f} ({rows:,} pairs)")
 
 
+def forms(size: int, data: Path) -> None:
+    """CPU seconds of read + clean (no Ray) per record and on the fast path, for a file of each 2021 record form."""
+    sys.path.insert(0, str(ROOT))
+    from datasets_builders import Source
+    from datasets_builders.build import BuildStats, _file_tables, iter_rows
+    from datasets_builders.compressed import read_line_blocks
+    from datasets_builders.json_table import block_texts
+
+    source = Source(name="bench_pairs", pretty_name="b", description="b", license="other", citation="c", homepage="h")
+
+    def cpu(job, path: Path, stats: BuildStats) -> float:
+        start = time.process_time()
+        for _ in job(source, [str(path)], stats, "raise"):
+            pass
+        return time.process_time() - start
+
+    print("| form | lines | pairs | per record CPU s | fast path CPU s | per record / fast | blocks on fast path |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for form in (*FORMS, "set", "query"):
+        path = data / (f"pairs_{size}.jsonl.gz" if form == "objects" else f"{form}_{size}.jsonl.gz")
+        if not path.exists():
+            generate(path.with_suffix(".tmp"), size, form=form).rename(path)
+        stats = BuildStats(source="b")  # the counts of one pass
+        per_record = min(cpu(iter_rows, path, stats if first else BuildStats(source="b")) for first in (1, 0))
+        fast = min(cpu(_file_tables, path, BuildStats(source="b")) for _ in range(2))
+        blocks = [block_texts(block) is not None for _, block in read_line_blocks(path)]
+        print(f"| {form} | {stats.rows_read:,} | {stats.pairs_written:,} | {per_record:.2f} | {fast:.2f} | "
+              f"{per_record / fast:.1f}x | {sum(blocks)} of {len(blocks)} |", flush=True)
+
+
 def run(kind: str, raw: Path, num_proc: int) -> dict:
     env = os.environ | {"RAY_worker_niceness": "0"}
     with tempfile.TemporaryDirectory(prefix="bench-build-") as work:
@@ -263,7 +316,7 @@ def inputs_of(args: argparse.Namespace, data: Path) -> list[tuple[str, Path, Pat
         size = min(args.sizes)
         path = data / f"lists_{size}.jsonl.gz"
         if not path.exists():
-            generate(path.with_suffix(".tmp"), size, lists=True).rename(path)
+            generate(path.with_suffix(".tmp"), size, form="lists").rename(path)
         inputs.append((f"generated {size:,} .jsonl.gz, list lines (peer: as objects)", path,
                        data / f"pairs_{size}.jsonl.gz"))
     if args.plain:
@@ -286,12 +339,19 @@ def main() -> None:
     parser.add_argument("--lists", action="store_true", help="also the smallest size as 2021 list lines")
     parser.add_argument("--real", nargs="*", default=[], help="real anchor/positive jsonl(.gz) files to run as well")
     parser.add_argument("--data", help="folder keeping the generated files between runs (default: a temporary one)")
+    parser.add_argument("--forms", action="store_true",
+                        help="only: read + clean CPU seconds per record and on the fast path, per 2021 record form")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--stages", metavar="FILE", nargs="+",
                         help="only: CPU seconds of our stages (no Ray) on FILE, the peer's (on a 2nd FILE if given)")
     args = parser.parse_args()
     if args.stages:
         stages(*args.stages[:2])
+        return
+    if args.forms:
+        data = Path(args.data or tempfile.mkdtemp(prefix="bench-build-forms-"))
+        data.mkdir(parents=True, exist_ok=True)
+        forms(args.sizes[0], data)
         return
     if args.worker:
         print(json.dumps(worker(*args.worker)))
