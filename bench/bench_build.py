@@ -22,14 +22,14 @@ Each job runs twice in its process: "first" is the job a fresh `se1b data build`
 creates its two actors and the read workers import the project before their first row), "second" the same job
 again on the same instance, into fresh folders (a long-lived local instance or a cluster given with `--address`,
 where those costs were paid by an earlier build; the peer: a second load_dataset into a fresh cache folder).
-The generated files hold `{"anchor": ..., "positive": ...}` lines (a form both can read; pyarrow's JSON reader,
-and so `load_dataset("json")`, cannot read the 2021 list lines); `--data DIR` keeps them between runs (generating
-4M pairs takes minutes). Peak
-memory is the largest sum of the PSS of the job's process and all its descendants (Ray's raylet, object store and
-workers included), sampled every 0.1 s. "Per core" divides each rate by the CPUs it was given. On a shared, loaded
-machine the CPU seconds are the steadier measure: user + system time of the job's whole process tree during the
-timed part (Ray's processes included; their start-up not), so "per CPU-second" = pairs per CPU-second, ours over
-the peer's. Each row gives the 1-minute load average at the start and end of its jobs.
+The generated files hold `{"anchor": ..., "positive": ...}` lines (a form both can read; pyarrow's JSON reader, and
+so `load_dataset("json")`, cannot read the 2021 list lines); `--data DIR` keeps them between runs (generating 4M
+pairs takes minutes). Peak memory is the largest sum of the PSS of the job's process and all its descendants (Ray's
+raylet, object store and workers included), sampled every 0.1 s. Rates count the records read (the peer writes them
+all; ours leaves out same_text and bad records, fewer pairs on real files). "Per core" divides each rate by the CPUs
+it was given. On a shared, loaded machine the CPU seconds are the steadier measure: user + system time of the job's
+whole process tree during the timed part (Ray's processes included; their start-up not), so "per CPU-second" = pairs
+per CPU-second, ours over the peer's. Each row gives the 1-minute load average at the start and end of its jobs.
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def worker(kind: str, raw: str, work: str, num_proc: str = "1") -> dict:
         if kind == "ours":
             build = build_source(source, files, progress=False, out_dir=out / "build")
             publish(build, out / "hub", progress=False)
-            rows = build.stats.pairs_written
+            rows = build.stats.rows_read  # records read: the peer writes them all, ours drops same_text and bad ones
         else:
             dataset = datasets.load_dataset(
                 "json", data_files=files, split="train", cache_dir=str(out / "cache"), num_proc=int(num_proc)
