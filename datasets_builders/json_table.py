@@ -32,21 +32,8 @@ _WRAP_START, _WRAP_NEXT, _WRAP_END = b'{"texts":', b'}\n{"texts":', b"}"
 # The PolyAI Reddit form's keys. Keys other than anchor/positive/negative are inferred: a column only where a line
 # has the key (an explicit null is not an absent key to record_texts).
 _CONTEXT = ("context", "response")
-_NEWLINE, _SPACE, _BACKSLASH = ord("\n"), ord(" "), ord("\\")
+_NEWLINE, _SPACE = ord("\n"), ord(" ")
 _CLOSING = {ord("{"): ord("}"), ord("["): ord("]")}
-_SURROGATE_FIRST = np.frombuffer(b"dD", np.uint8)
-_SURROGATE_SECOND = np.frombuffer(b"89abcdefABCDEF", np.uint8)
-
-
-def _has_surrogate_escape(data: np.ndarray) -> bool:
-    """Whether the bytes hold `\\u` + d/D + 8-f (an escaped UTF-16 surrogate: a lone one is invalid_text, which the
-    per-record path decides). Over numpy from the few backslashes: a bytes search for `\\u` took a tenth of a
-    block's whole parse."""
-    at = np.flatnonzero(data[:-3] == _BACKSLASH)
-    if not len(at):
-        return False
-    at = at[data[at + 1] == ord("u")]
-    return bool((np.isin(data[at + 2], _SURROGATE_FIRST) & np.isin(data[at + 3], _SURROGATE_SECOND)).any())
 
 
 @dataclass
@@ -64,8 +51,10 @@ def block_texts(block: bytes) -> BlockTexts | None:
 
     Exact because: every line is one list from `[` to `]` or one object from `{` to `}` (so no blank line, no
     leading or trailing text, and pyarrow's row count equals the line count, checked: two values on one line would
-    show), holds no control character (json.loads rejects one inside a string) and no surrogate escape, and is valid
-    UTF-8 (on such lines json.loads and pyarrow decode the same strings, and accept the same numbers and literals);
+    show), holds no control character (json.loads rejects one inside a string) and is valid UTF-8 (on such lines
+    json.loads and pyarrow decode the same strings, and accept the same numbers and literals; an escaped surrogate
+    pair, every emoji of an ensure_ascii file, is one character to both, and pyarrow fails a block with a lone
+    surrogate escape, which json.loads decodes and the per-record path rejects as invalid_text);
     every line has the form of the block's first line and gives its texts the way record_texts reads them
     (`_texts_of`), and an object's other keys hold no list or object (whose depth json.loads might refuse)."""
     body = pa.py_buffer(block)  # zero-copy views from here: a block is megabytes
@@ -73,7 +62,7 @@ def block_texts(block: bytes) -> BlockTexts | None:
         body = body.slice(0, len(block) - 1)
     data = np.frombuffer(body, np.uint8)
     ends = _line_ends(data)
-    if ends is None or _has_surrogate_escape(data):
+    if ends is None:
         return None
     if not block.isascii():  # ASCII is valid UTF-8: the full decode only for the others
         try:

@@ -20,6 +20,7 @@ TRICKY = [
     "\u200b", "\u200b \u200d\ufeff", "soft\xadhyphen", "\xad", "zero\u200bwidth", "Ａ fox", "A FOX", "a fox",
     "Straße", "STRASSE", "strasse", "ǅ digraph", "ǆ DIGRAPH", "ﬁne", "fine", "Ω ohm", "ω ohm", "x", "X", "\x00",
     "\x7f", "café", "cafe\u0301", "İstanbul", "i̇stanbul", "mixed \u00a0 \t runs", "ab", "AB ", " ab",
+    "emoji \U0001f600 outside the BMP",
 ]
 
 
