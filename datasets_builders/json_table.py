@@ -32,7 +32,7 @@ _WRAP_START, _WRAP_NEXT, _WRAP_END = b'{"texts":', b'}\n{"texts":', b"}"
 # The PolyAI Reddit form's keys. Keys other than anchor/positive/negative are inferred: a column only where a line
 # has the key (an explicit null is not an absent key to record_texts).
 _CONTEXT = ("context", "response")
-_NEWLINE, _SPACE = ord("\n"), ord(" ")
+_NEWLINE, _RETURN, _SPACE = ord("\n"), ord("\r"), ord(" ")
 _CLOSING = {ord("{"): ord("}"), ord("["): ord("]")}
 
 
@@ -196,13 +196,14 @@ def _query_rows(query: pa.ChunkedArray, pos: pa.ChunkedArray, neg: pa.ChunkedArr
 
 def _line_ends(data: np.ndarray) -> np.ndarray | None:
     """Where the lines end (their "\n"s), if every line opens with the first line's `[` or `{`, closes with its
-    match and holds no control character; else None."""
-    closing = _CLOSING.get(int(data[0])) if len(data) else None
-    if closing is None or data[-1] != closing:
+    match, then "\r" in every line or in none (Windows line ends: whitespace to both parsers), and holds no other
+    control character; else None."""
+    if len(data) < 2 or (closing := _CLOSING.get(int(data[0]))) is None:
         return None
     ends = np.flatnonzero(data == _NEWLINE)
-    whole = ((data[ends - 1] == closing).all() and (data[ends + 1] == data[0]).all()
-             and np.count_nonzero(data < _SPACE) == len(ends))
+    crlf = int(data[-1] == _RETURN)  # the last line's "\r"; its "\n" was cut off with the block's
+    if data[-1 - crlf] != closing or (len(ends) and (data[ends - 1] == _RETURN).all() != bool(crlf)):
+        return None
+    whole = ((data[ends - 1 - crlf] == closing).all() and (data[ends + 1] == data[0]).all()
+             and np.count_nonzero(data < _SPACE) == len(ends) * (1 + crlf) + crlf)
     return ends if whole else None
-
-

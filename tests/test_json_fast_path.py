@@ -128,6 +128,19 @@ def test_fast_path_equals_the_per_record_path_when_skipping(tmp_path, small_bloc
     assert suffix == ".jsonl.gz" or fast_blocks > len(small_blocks) / 3  # (a .gz gives a few large blocks)
 
 
+@pytest.mark.parametrize("form", FORMS)
+def test_windows_line_ends_take_the_fast_path_with_the_same_rows(tmp_path, small_blocks, form):
+    lines = [line + b"\r" for line in clean_lines(5, form) * 4]
+    source = pair_source((3,) if form == "query_neg" else (2,))
+    slow, fast = both_paths(source, write(tmp_path / "crlf.jsonl", lines), "skip")
+    assert fast == slow and slow[0]
+    assert all(table is not None for table in small_blocks)
+    lines[7] = lines[7].removesuffix(b"\r")  # one line without: its block goes line by line, the same rows
+    small_blocks.clear()
+    slow, fast = both_paths(source, write(tmp_path / "mixed_ends.jsonl", lines, end=b""), "skip")
+    assert fast == slow and 0 < sum(table is not None for table in small_blocks) < len(small_blocks)
+
+
 def raised_by_both_paths(source, path) -> list[str]:
     """The error line the per-record path and the fast path each raise on `path` (--on-error raise)."""
     messages = []
