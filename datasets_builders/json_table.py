@@ -1,8 +1,9 @@
 """The fast path of the default JSON-lines reader: a block of lines parsed at once by pyarrow.json instead of line
-by line, for the forms most of the billion pairs come in: the 2021 list lines (`["a", "b"]`, `["a", "b", "c"]`),
-`{"texts": [...]}` objects, PolyAI's Reddit objects (`{"context": ..., "response": ...}`) and the common schema
-itself (`{"anchor": ..., "positive": ...[, "negative": ...]}`), any of the objects with extra keys of plain values
-(`"subreddit": "askscience"`, `"id": 7`), which the per-record path ignores too.
+by line, for every form of the 2021 files: list lines (`["a", "b"]`, `["a", "b", "c"]`), `{"texts": [...]}`,
+`{"set": [...]}` (every pair of a set), `{"query": ..., "pos": [...][, "neg": [...]]}`, PolyAI's Reddit objects
+(`{"context": ..., "response": ...}`) and the common schema itself (`{"anchor": ..., "positive": ...[, "negative":
+...]}`), any of the objects with extra keys of plain values (`"subreddit": "askscience"`, `"id": 7`), which the
+per-record path ignores too.
 
 Only when the result is certain to equal the per-record path's (`parse_json` + `record_texts`) for every line of
 the block; any other block (another record form, a bad line, anything pyarrow might read differently) gets the
@@ -29,8 +30,8 @@ _OBJECTS = pa_json.ParseOptions(explicit_schema=pa.schema([(name, pa.string()) f
 # second key, which fails the block.
 _LISTS = pa_json.ParseOptions(explicit_schema=pa.schema([("texts", _LIST)]), unexpected_field_behavior="error")
 _WRAP_START, _WRAP_NEXT, _WRAP_END = b'{"texts":', b'}\n{"texts":', b"}"
-# The PolyAI Reddit form's keys. Keys other than anchor/positive/negative are inferred: a column only where a line
-# has the key (an explicit null is not an absent key to record_texts).
+# The PolyAI Reddit form's keys. Keys other than anchor/positive/negative are inferred, so a key is a column only
+# when a line of the block has it: record_texts tells an explicit null from an absent key, and so can _texts_of.
 _CONTEXT = ("context", "response")
 _NEWLINE, _RETURN, _SPACE = ord("\n"), ord("\r"), ord(" ")
 _CLOSING = {ord("{"): ord("}"), ord("["): ord("]")}
