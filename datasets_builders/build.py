@@ -52,7 +52,7 @@ from datasets_builders.compressed import (
     numbered_lines,
     read_line_blocks,
 )
-from datasets_builders.json_table import block_texts
+from datasets_builders.json_table import BlockTexts, fast_pieces
 from datasets_builders.readers import (
     Bounded,
     Filtered,
@@ -589,38 +589,47 @@ def _json_line_tables(
     source: Source, path: str, stats: BuildStats, on_error: str, span: tuple[int, int, int] | None = None
 ) -> Iterator[pa.Table]:
     """`iter_rows` of one file of the default JSON-lines reader (or of the byte range `span` of its whole lines), a
-    block of lines at a time: a block of 2021 list lines, "texts" objects or common-schema objects is parsed by
-    pyarrow (`block_texts`) and cleaned over Arrow (`clean_table`), both exact; any other block goes through the
-    per-record path line by line.
+    block of lines at a time: a block (or, around a few odd lines, a piece of one: `fast_pieces`) in one of the 2021
+    record forms is parsed by pyarrow and cleaned over Arrow (`clean_table`), both exact; any other piece goes
+    through the per-record path line by line.
     Same rows, counts and errors, in order; a range's line numbers are the file's (`span` holds its first)."""
     before = span[2] - 1 if span else 0  # lines of the file before the range
     try:
-        for first, block in read_line_blocks(Path(path), span[:2] if span else None):
-            first += before
-            texts = block_texts(block)
-            if texts is None:
-                records = ((path, line, record) for line, record in json_line_records(numbered_lines(first, block)))
-                rows = list(_cleaned_rows(source, _counted(records, stats, on_error), stats, on_error))
-                stats.pairs_written += len(rows)
-                yield _texts_table(rows)
-                continue
-            cleaned = clean_table(source, texts.table)
-            bad: dict[int, RecordError] = {}  # a line's first bad tuple rejects the whole line, as clean_texts does
-            for row in sorted(cleaned.errors):
-                bad.setdefault(int(texts.line[row]), cleaned.errors[row])
-            for line in bad:  # in line order: the first one raises, as line by line
-                _fail(stats, on_error, where(path, first + line), bad[line])
-            good = ~np.isin(texts.line, list(bad)) if bad else np.ones(len(texts.line), dtype=bool)
-            keep = good & ~cleaned.same
-            stats.rows_read += texts.lines
-            stats.rows_kept += texts.lines - len(bad)
-            stats.pairs_generated += int(good.sum())
-            stats.same_text += int((good & cleaned.same).sum())
-            stats.pairs_written += int(keep.sum())
-            yield cleaned.table if keep.all() else cleaned.table.filter(pa.array(keep))  # most blocks drop nothing
+        for block_first, block in read_line_blocks(Path(path), span[:2] if span else None):
+            for lines_before, piece, texts in fast_pieces(block):
+                first = before + block_first + lines_before
+                if texts is None:
+                    numbered = json_line_records(numbered_lines(first, piece))
+                    records = ((path, line, record) for line, record in numbered)
+                    rows = list(_cleaned_rows(source, _counted(records, stats, on_error), stats, on_error))
+                    stats.pairs_written += len(rows)
+                    yield _texts_table(rows)
+                    continue
+                yield _cleaned_block(source, texts, stats, on_error, path, first)
     except BrokenInput as broken:  # what read_json_lines raises: the rest of the file cannot be read
         stats.rows_read += 1  # counted as one bad record, as `_records` does
         _fail(stats, on_error, where(path, broken.location), RecordError(broken.reason, broken.message))
+
+
+def _cleaned_block(
+    source: Source, texts: BlockTexts, stats: BuildStats, on_error: str, path: str, first: int
+) -> pa.Table:
+    """`clean_table` of a block's text tuples (its first line is line `first` of the file), counted as the
+    per-record path counts its lines: a line's first bad tuple rejects the whole line, as clean_texts does."""
+    cleaned = clean_table(source, texts.table)
+    bad: dict[int, RecordError] = {}
+    for row in sorted(cleaned.errors):
+        bad.setdefault(int(texts.line[row]), cleaned.errors[row])
+    for line in bad:  # in line order: the first one raises, as line by line
+        _fail(stats, on_error, where(path, first + line), bad[line])
+    good = ~np.isin(texts.line, list(bad)) if bad else np.ones(len(texts.line), dtype=bool)
+    keep = good & ~cleaned.same
+    stats.rows_read += texts.lines
+    stats.rows_kept += texts.lines - len(bad)
+    stats.pairs_generated += int(good.sum())
+    stats.same_text += int((good & cleaned.same).sum())
+    stats.pairs_written += int(keep.sum())
+    return cleaned.table if keep.all() else cleaned.table.filter(pa.array(keep))  # most blocks drop nothing
 
 
 def _texts_table(rows: list[Row]) -> pa.Table:

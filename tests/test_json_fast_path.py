@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_clean_fast import TRICKY
 
-from datasets_builders import Source, build, compressed
+from datasets_builders import Source, build, compressed, json_table
 from datasets_builders.build import BuildStats, iter_rows
 from datasets_builders.json_table import block_texts
 from se1b.errors import UserError
@@ -108,8 +108,8 @@ def small_blocks(monkeypatch):
     """Blocks of ~2 KiB, so that a small file has many: clean blocks take the fast path, the others don't."""
     monkeypatch.setattr(compressed, "READ_SIZE", 2048)
     results = []
-    parse = build.block_texts
-    monkeypatch.setattr(build, "block_texts", lambda block: results.append(parse(block)) or results[-1])
+    parse = json_table.block_texts
+    monkeypatch.setattr(json_table, "block_texts", lambda block: results.append(parse(block)) or results[-1])
     return results
 
 
@@ -139,6 +139,29 @@ def test_windows_line_ends_take_the_fast_path_with_the_same_rows(tmp_path, small
     small_blocks.clear()
     slow, fast = both_paths(source, write(tmp_path / "mixed_ends.jsonl", lines, end=b""), "skip")
     assert fast == slow and 0 < sum(table is not None for table in small_blocks) < len(small_blocks)
+
+
+@pytest.mark.parametrize("form", ["objects", "lists", "set"])
+def test_a_few_odd_lines_send_only_the_lines_around_them_line_by_line(tmp_path, monkeypatch, form):
+    """Blocks of ~2,000 lines with two or three odd lines each (a blank line, a lone surrogate, a null text, ...):
+    the pieces around them still take the fast path, and the result is still exactly the per-record path's."""
+    monkeypatch.setattr(compressed, "READ_SIZE", 64 * 1024)
+    monkeypatch.setattr(json_table, "_MIN_SPLIT_LINES", 8)
+    lines = []
+    for seed, odd in enumerate(ODD_LINES[:12]):
+        lines += clean_lines(seed, form) * 20 + [odd]
+    path = write(tmp_path / "sporadic.jsonl", lines)
+    pieces = []
+
+    def recorded(block):
+        pieces.extend(split := json_table.fast_pieces(block))
+        return split
+
+    monkeypatch.setattr(build, "fast_pieces", recorded)
+    slow, fast = both_paths(pair_source(), path, "skip")
+    assert fast == slow and slow[1]["rejected"]
+    per_record = sum(piece.count(b"\n") for _, piece, texts in pieces if texts is None)
+    assert per_record < len(lines) / 10  # without the splitting: every line (each block holds an odd one)
 
 
 def raised_by_both_paths(source, path) -> list[str]:
