@@ -89,6 +89,14 @@ def generate(path: Path, pairs: int, seed: int = 0, form: str = "objects") -> Pa
     return path
 
 
+def generated_file(data: Path, size: int, form: str = "objects") -> Path:
+    """The generated file of `size` pairs in `form` kept in `data`, generated first if missing."""
+    path = data / (f"pairs_{size}.jsonl.gz" if form == "objects" else f"{form}_{size}.jsonl.gz")
+    if not path.exists():
+        generate(path.with_suffix(".tmp"), size, form=form).rename(path)
+    return path
+
+
 class TreeMemory:
     """The peak of the summed PSS of this process and all its descendants, and the CPU seconds they used (user +
     system, each process's last sample; this process's own measured at the end, less the sampling thread's own:
@@ -285,9 +293,7 @@ def forms(size: int, data: Path) -> None:
     print("| form | lines | pairs | per record CPU s | fast path CPU s | per record / fast | blocks on fast path |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for form in (*FORMS, "set", "query"):
-        path = data / (f"pairs_{size}.jsonl.gz" if form == "objects" else f"{form}_{size}.jsonl.gz")
-        if not path.exists():
-            generate(path.with_suffix(".tmp"), size, form=form).rename(path)
+        path = generated_file(data, size, form)
         stats = BuildStats(source="b")  # the counts of one pass
         per_record = min(cpu(iter_rows, path, stats if first else BuildStats(source="b")) for first in (1, 0))
         fast = min(cpu(_file_tables, path, BuildStats(source="b")) for _ in range(2))
@@ -308,17 +314,12 @@ def inputs_of(args: argparse.Namespace, data: Path) -> list[tuple[str, Path, Pat
     """(label, our file, the peer's file) of every input, generating the missing ones into `data`."""
     inputs = []
     for size in args.sizes:
-        path = data / f"pairs_{size}.jsonl.gz"
-        if not path.exists():
-            generate(path.with_suffix(".tmp"), size).rename(path)
+        path = generated_file(data, size)
         inputs.append((f"generated {size:,} .jsonl.gz", path, path))
     if args.lists:
         size = min(args.sizes)
-        path = data / f"lists_{size}.jsonl.gz"
-        if not path.exists():
-            generate(path.with_suffix(".tmp"), size, form="lists").rename(path)
-        inputs.append((f"generated {size:,} .jsonl.gz, list lines (peer: as objects)", path,
-                       data / f"pairs_{size}.jsonl.gz"))
+        inputs.append((f"generated {size:,} .jsonl.gz, list lines (peer: as objects)",
+                       generated_file(data, size, "lists"), generated_file(data, size)))
     if args.plain:
         size = min(args.sizes)
         path = data / f"pairs_{size}.jsonl"

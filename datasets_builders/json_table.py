@@ -143,15 +143,16 @@ def _one_per_line(table: pa.Table) -> BlockTexts:
     return BlockTexts(table, np.arange(table.num_rows), table.num_rows)
 
 
-def _lists(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray] | None:
-    """The strings and offsets of a column of lists of strings; None if a list is missing or null or holds a null."""
+def _lists(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray, np.ndarray] | None:
+    """The strings of a column of lists of strings, and where each list starts in them and its length; None if a
+    list is missing or null or holds a null."""
     if column.type != _LIST or column.null_count:
         return None
     column = column.combine_chunks()
     offsets = column.offsets.to_numpy().astype(np.int64)
     if column.values.slice(offsets[0], offsets[-1] - offsets[0]).null_count:
         return None
-    return column.values, offsets
+    return column.values, offsets[:-1], np.diff(offsets)
 
 
 def _from_lists(texts: pa.ChunkedArray) -> BlockTexts | None:
@@ -159,12 +160,10 @@ def _from_lists(texts: pa.ChunkedArray) -> BlockTexts | None:
     path names those lines)."""
     if (lists := _lists(texts)) is None:
         return None
-    values, offsets = lists
-    lengths = np.diff(offsets)
+    values, starts, lengths = lists
     triplets = lengths == 3
     if not ((lengths == 2) | triplets).all():
         return None
-    starts = offsets[:-1]
     negative = pa.nulls(len(starts), pa.string())
     if triplets.any():
         third = values.take(np.where(triplets, starts + 2, starts))
@@ -176,8 +175,7 @@ def _set_pairs(sets: pa.ChunkedArray) -> BlockTexts | None:
     """Every pair (ti, tj), i < j, of each set, in itertools.combinations' order; None if a set has fewer than 2."""
     if (lists := _lists(sets)) is None:
         return None
-    values, offsets = lists
-    lengths = np.diff(offsets)
+    values, starts, lengths = lists
     if (lengths < 2).any():
         return None
     pairs = lengths * (lengths - 1) // 2
@@ -189,7 +187,7 @@ def _set_pairs(sets: pa.ChunkedArray) -> BlockTexts | None:
         i, j = np.triu_indices(length, 1)  # row by row: the order of itertools.combinations
         rows = line_lengths == length
         first[rows], second[rows] = i[nth[rows]], j[nth[rows]]
-    starts = offsets[:-1][line]
+    starts = starts[line]
     table = pa.table([values.take(starts + first), values.take(starts + second), pa.nulls(len(line), pa.string())],
                      names=list(_TEXTS))
     return BlockTexts(table, line, len(lengths))
@@ -200,20 +198,18 @@ def _query_rows(query: pa.ChunkedArray, pos: pa.ChunkedArray, neg: pa.ChunkedArr
     positives, negatives = _lists(pos), None if neg is None else _lists(neg)
     if not _strings(query) or positives is None or (neg is not None and negatives is None):
         return None
-    values, offsets = positives
-    lengths = np.diff(offsets)
+    values, starts, lengths = positives
     if not lengths.all():
         return None
     line = np.repeat(np.arange(len(lengths)), lengths)
-    nth = np.arange(len(line)) - np.repeat(offsets[:-1] - offsets[0], lengths)
+    nth = np.arange(len(line)) - np.repeat(starts - starts[0], lengths)  # the positive's place in its line's
     negative = pa.nulls(len(line), pa.string())
     if negatives is not None:
-        neg_values, neg_offsets = negatives
-        neg_lengths = np.diff(neg_offsets)
+        neg_values, neg_starts, neg_lengths = negatives
         if not neg_lengths.all():
             return None
-        negative = neg_values.take(neg_offsets[:-1][line] + nth % neg_lengths[line])
-    table = pa.table([query.combine_chunks().take(line), values.take(offsets[:-1][line] + nth), negative],
+        negative = neg_values.take(neg_starts[line] + nth % neg_lengths[line])
+    table = pa.table([query.combine_chunks().take(line), values.take(starts[line] + nth), negative],
                      names=list(_TEXTS))
     return BlockTexts(table, line, len(lengths))
 
