@@ -53,7 +53,8 @@ def configure(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
             "--num-proc",
             dest="num_cpus",
             type=int,
-            help="CPUs of the local Ray instance, i.e. raw files read at once (default: all of the machine's)",
+            help="CPUs of the local Ray instance, i.e. raw files read at once, and for publish the shards written "
+            "at once (default: all of the machine's)",
         )
         add_miner_options(sub)
 
@@ -92,6 +93,8 @@ def main(args: argparse.Namespace) -> int:
     if args.data_command == "list":
         return _list()
     check_output_folder(args.out)
+    if args.num_cpus is not None and args.num_cpus < 1:
+        raise UserError("--num-cpus must be at least 1")
     if args.data_command == "build":
         with engine.session(args.address, args.num_cpus):
             build = build_source(
@@ -117,7 +120,8 @@ def main(args: argparse.Namespace) -> int:
         build = built[item] if item in names else load_build(item)
         _report(build)
         builds.append(build)
-    out = publish(builds, args.out, max_shard_bytes=int(args.max_shard_mb * 2**20), pretty_name=args.pretty_name)
+    out = publish(builds, args.out, max_shard_bytes=int(args.max_shard_mb * 2**20), pretty_name=args.pretty_name,
+                  num_threads=args.num_cpus)
     configs = ", ".join(build.facts["name"] for build in builds)
     print(f"published {configs} to {out} (card: {out / 'README.md'})")
     return 0

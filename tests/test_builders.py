@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import datasets
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -194,6 +195,23 @@ def test_shards_are_bounded_and_named_and_keep_order(tmp_path):
     loaded = datasets.load_dataset(str(hub), "squad", split="train")
     assert loaded["anchor"] == [" ".join(r[0].split()) for r in rows]
     assert load_build(tmp_path / "build").dataset["positive"] == loaded["positive"]
+
+
+def test_shards_are_the_same_whatever_the_number_of_threads_writing_them(tmp_path):
+    """publish writes the shards of a config several at a time: each shard's bytes, and so the published folder,
+    do not depend on how many; rows larger than a shard still get one each, in order."""
+    rows = [[f"question {i}", f"answer {i} " + ("y" * 40_000 if i % 50 == 7 else "z" * (i % 90))] for i in range(900)]
+    raw = write_jsonl_gz(tmp_path / "big.jsonl.gz", rows)
+    build = build_source("squad", [raw], progress=False, out_dir=tmp_path / "build")
+    shards = {}
+    for threads in (1, 4):
+        hub = publish(build, tmp_path / f"hub{threads}", max_shard_bytes=30_000, progress=False, num_threads=threads)
+        shards[threads] = [(path.name, path.read_bytes()) for path in sorted((hub / "data" / "squad").iterdir())]
+    assert len(shards[1]) > 20 and shards[4] == shards[1]
+    loaded = datasets.load_dataset(str(tmp_path / "hub4"), "squad", split="train")
+    assert loaded["positive"] == [" ".join(row[1].split()) for row in rows]
+    big = [name for name, data in shards[4] if pq.read_table(pa.BufferReader(data)).nbytes > 30_000]
+    assert len(big) == 18  # the rows of 40,000 bytes, each alone in its shard
 
 
 def test_dedupe_removes_exact_duplicates_and_counts_them(tmp_path):
