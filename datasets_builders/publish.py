@@ -11,7 +11,8 @@ Layout (what `load_dataset(folder_or_repo_id, config)` reads with no remote code
 A pair config has the columns (anchor, positive), a triplet config (anchor, positive, negative): see schema.py.
 
 A config's shards are written several at a time, by threads (one per CPU by default): at the mission's scale
-(~2,800 shards for Reddit's 727M pairs) the shards, not the build, would otherwise be the longest serial step.
+(~700 shards of 256 MiB for the 727M pairs of the 2021 Reddit data) they would otherwise be the longest serial
+step.
 
 Publishing into a folder that already holds other configs adds (or replaces) only the configs given; the card is
 rebuilt from every report in the folder, so it always describes all configs. Only a folder publish wrote (it has
