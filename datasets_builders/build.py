@@ -1,12 +1,15 @@
 """Building a source: raw files -> cleaned rows of its schema (pairs or triplets, see schema.py), on Ray Data,
 written to an Arrow file in constant memory.
 
-Each raw file is read in its own Ray task by the source's reader (`iter_rows` on that file; a large uncompressed
-JSON-lines file by one task per range of whole lines, so workers share it); a source with a `Link`
-joins its records across all files through Ray's hash shuffle (Reddit: each reply to its parent); `--dedupe` is a
-global exact dedupe through the same shuffle; the rows are sorted by (file in natural order, position) and streamed
-to the driver, which writes them. Each task's counts travel with its rows as one extra row and are summed on the
-driver, so the counts below hold whatever the number of workers or machines (engine.py owns Ray).
+Each raw file is read in its own Ray task by the source's reader (`iter_rows` on that file); the JSON-lines files
+of most sources are read (inflated) by one task per file, or per range of whole lines of a large uncompressed file,
+and parsed and cleaned by one task per 32 MiB chunk of their lines, so many workers share a big file. A source with
+a `Link` joins its records across all files through Ray's hash shuffle (Reddit: each reply to its parent);
+`--dedupe` is a global exact dedupe through the same shuffle; the rows are sorted by (file in natural order,
+position) and streamed to the driver, which writes them. Each task's counts travel with its rows as one extra row
+and are summed on the driver, so the counts below hold whatever the number of workers or machines (engine.py owns
+Ray); under on_error "raise" the first bad record a read or parse task meets travels the same way, and the driver
+raises the first one in file order.
 
 The loop (`iter_rows`) reads each record, turns it into text tuples, checks the arity, normalises whitespace,
 rejects empty texts and (optionally) exact duplicates, and counts everything:
@@ -497,8 +500,11 @@ def _rows_on_ray(source: Source, paths: list[str], on_error: str, dedupe: bool):
     options = {"source": source, "paths": paths, "on_error": on_error}
     if source.link is None:
         spans = _read_spans(source, paths)
-        if _fast_path(source):  # lines read (inflated) by one task per span, parsed and cleaned by many
+        # Lines read (inflated) by one task per span, parsed and cleaned by many; on one CPU the two could not run
+        # side by side, and the read would hold a whole file's lines in the object store: one task does both.
+        if _fast_path(source) and engine.cluster_cpus() > 1:
             chunks = _one_task_each(len(spans), _read_chunks, options | {"spans": spans, "size": _CHUNK_BYTES})
+            chunks.context.target_max_block_size = _CHUNK_BYTES  # a chunk is a block: parsed as soon as it is read
             rows = chunks.map_batches(_parse_chunks, fn_kwargs=options | {"spans": spans},
                                       memory=_PARSE_MEMORY, **_ARROW)
         else:
@@ -576,7 +582,9 @@ _PARSE_MEMORY = 8 * _CHUNK_BYTES
 _CHUNK_SHIFT = 32  # a row's seq: its chunk's number in the high bits, its place in the chunk's rows in the low ones
 
 
-def _read_chunks(batch: pa.Table, source: Source, paths: list[str], on_error: str, spans: list[_Span], size: int):
+def _read_chunks(
+    batch: pa.Table, source: Source, paths: list[str], on_error: str, spans: list[_Span], size: int
+) -> Iterator[pa.Table]:
     """Ray task of the fast path: the lines of one span (a raw file, inflated, or a range of a plain file's lines)
     in chunks of at least `size` bytes of blocks (the last one less), for `_parse_chunks`; a broken stream ends its
     file with a row naming the break."""
@@ -601,12 +609,20 @@ def _read_chunks(batch: pa.Table, source: Source, paths: list[str], on_error: st
 
 def _chunk_table(index: int, chunk: int, firsts: list[int], blocks: list[bytes], broken: str | None) -> pa.Table:
     rows = len(blocks) + (broken is not None)
-    columns = [[index] * rows, [chunk] * rows, firsts + [None] * (broken is not None),
-               blocks + [None] * (broken is not None), [None] * len(blocks) + [broken] * (broken is not None)]
-    return pa.table([pa.array(column, field.type) for column, field in zip(columns, _CHUNKS, strict=True)], _CHUNKS)
+    # Each block's bytes wrapped as it is (pa.array would copy them: 0.6 CPU-s per 1M pairs, most of it page faults)
+    data = [pa.Array.from_buffers(pa.binary(), 1, [None, pa.py_buffer(np.array([0, len(block)], np.int32)),
+                                                   pa.py_buffer(block)]) for block in blocks]
+    extra = [None] * (broken is not None)
+    data.append(pa.array(extra, pa.binary()))
+    columns = [pa.array([index] * rows, pa.int32()), pa.array([chunk] * rows, pa.int64()),
+               pa.array(firsts + extra, pa.int64()), pa.chunked_array(data, pa.binary()),
+               pa.array([None] * len(blocks) + [broken] * len(extra), pa.string())]
+    return pa.table(columns, _CHUNKS)
 
 
-def _parse_chunks(batch: pa.Table, source: Source, paths: list[str], on_error: str, spans: list[_Span]):
+def _parse_chunks(
+    batch: pa.Table, source: Source, paths: list[str], on_error: str, spans: list[_Span]
+) -> Iterator[pa.Table]:
     """Ray task of the fast path: the cleaned rows of chunks of lines (`_read_chunks`), each chunk's rows then its
     counts. Under on_error "raise" a chunk stops at its first bad line and its counts carry the error, which the
     driver raises when it gets there in file order: the file's first bad line, whichever task found one first."""

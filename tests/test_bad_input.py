@@ -55,6 +55,15 @@ def test_a_failed_build_keeps_the_good_build_and_leaves_no_folder(tmp_path, caps
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 
+def test_a_cpu_count_below_one_is_one_line_before_anything_is_read(tmp_path, capsys):
+    for command in ("build", "publish"):
+        item = ["squad"] if command == "build" else [str(tmp_path / "no-build")]
+        assert se1b(["data", command, *item, "--raw", str(tmp_path), "--out", str(tmp_path / "out"),
+                     "--num-cpus", "0"]) == 2
+        assert _last_error(capsys).endswith("--num-cpus must be at least 1")
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("damage", ["truncated", "corrupt"])
 def test_a_broken_parquet_shard_is_one_line(tmp_path, damage):
     from test_train import write_fixture_data

@@ -170,6 +170,7 @@ def test_one_compressed_file_is_parsed_by_many_tasks_with_the_output_of_one(tmp_
     path = tmp_path / "big.jsonl.gz"
     with gzip.open(path, "wt") as handle:
         handle.writelines(json.dumps(line) + "\n" for line in lines)
+    assert engine.cluster_cpus() > 1  # else one task reads and parses (see build._rows_on_ray)
     one = build_source("squad", [path], on_error="skip", out_dir=tmp_path / "one", progress=False)
     one_deduped = build_source("squad", [path], on_error="skip", dedupe=True, progress=False)
     monkeypatch.setattr(build, "_CHUNK_BYTES", 1)  # every block of lines a chunk of its own
