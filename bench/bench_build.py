@@ -5,6 +5,8 @@
     python bench/bench_build.py --real /work/shared/data/pairs/sgd_dialogue.jsonl.gz
     python bench/bench_build.py --stages FILE [PEER_FILE]   # CPU seconds of each stage, no Ray, beside the peer's
     python bench/bench_build.py --forms --sizes 1000000 --data DIR   # read + clean of each 2021 record form
+    python bench/bench_build.py --chunks FILE        # one file's read (one task) and parse + clean (many) CPU seconds
+    python bench/bench_build.py --publish-threads 1 2 --sizes 4000000 --data DIR   # publish, 1 vs 2 threads
 
 Inputs: a generated `.jsonl.gz` of each size (gzip: one read task, it cannot be split), with `--plain` also the
 smallest size uncompressed (`.jsonl`: read by one task per 32 MiB range of lines, so a second worker can help),
@@ -302,6 +304,66 @@ def forms(size: int, data: Path) -> None:
               f"{per_record / fast:.1f}x | {sum(blocks)} of {len(blocks)} |", flush=True)
 
 
+def chunks(raw: str) -> None:
+    """CPU seconds (no Ray, the smaller of two passes) of the two steps a fast-path file goes through: the read task
+    (inflate, cut into chunks of lines), which one core does for the whole file, and the parse + clean tasks, which
+    share the chunks: the read's share bounds how far more cores can speed up one file."""
+    import pyarrow as pa
+
+    sys.path.insert(0, str(ROOT))
+    from datasets_builders import Source
+    from datasets_builders.build import _CHUNK_BYTES, _parse_chunks, _read_chunks
+
+    source = Source(name="bench_pairs", pretty_name="b", description="b", license="other", citation="c", homepage="h")
+    options = {"source": source, "paths": [raw], "on_error": "raise", "spans": [(0, None)]}
+    read_s, parse_s, tables = [], [], []
+    for _ in range(2):
+        start = time.process_time()
+        tables = list(_read_chunks(pa.table({"file": [0]}), size=_CHUNK_BYTES, **options))
+        read_s.append(time.process_time() - start)
+        start = time.process_time()
+        rows = sum(out.num_rows for table in tables for out in _parse_chunks(table, **options)) - len(tables)
+        parse_s.append(time.process_time() - start)
+    read, parse = min(read_s), min(parse_s)
+    print("| step | tasks | CPU s | pairs per CPU-second |\n|---|---:|---:|---:|")
+    print(f"| read (inflate, cut into chunks): one task | 1 | {read:.2f} | {rows / read:,.0f} |")
+    print(f"| parse + clean: one task per chunk | {len(tables)} | {parse:.2f} | {rows / parse:,.0f} |")
+    print(f"one file on many cores: at most {(read + parse) / read:.1f}x one core "
+          f"({rows:,} pairs, {len(tables)} chunks)")
+
+
+def publish_threads(size: int, data: Path, threads: list[int]) -> None:
+    """Wall and CPU seconds of `publish` of one build (the generated file of `size` pairs) with each number of
+    threads, each in a fresh process, the smaller of two runs; the shards must be byte-identical."""
+    build = data / f"build_{size}"
+    if not (build / "build.json").exists():
+        code = ("import sys; sys.path.insert(0, sys.argv[1]); from datasets_builders import Source, build_source; "
+                "build_source(Source(name='bench_pairs', pretty_name='b', description='b', license='other', "
+                "citation='c', homepage='h'), [sys.argv[2]], progress=False, out_dir=sys.argv[3])")
+        subprocess.run([sys.executable, "-c", code, str(ROOT), str(generated_file(data, size)), str(build)],
+                       check=True, capture_output=True)
+    code = ("import sys, time, json; sys.path.insert(0, sys.argv[1]); from datasets_builders.publish import publish; "
+            "w, c = time.perf_counter(), time.process_time(); "
+            "publish(sys.argv[2], sys.argv[3], progress=False, num_threads=int(sys.argv[4])); "
+            "print(json.dumps([time.perf_counter() - w, time.process_time() - c]))")
+    print("| threads | shards | wall s | CPU s | wall vs 1 thread |\n|---|---:|---:|---:|---:|")
+    first, shards = None, None
+    for count in threads:
+        runs = []
+        for _ in range(2):
+            with tempfile.TemporaryDirectory(prefix="bench-publish-") as out:
+                done = subprocess.run([sys.executable, "-c", code, str(ROOT), str(build), out, str(count)],
+                                      check=True, capture_output=True, text=True)
+                runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+                files = sorted((Path(out) / "data" / "bench_pairs").iterdir())
+                written = [(path.name, path.read_bytes()) for path in files]
+                assert shards is None or written == shards, "the shards differ with the number of threads"
+                shards = written
+        wall, cpu = min(run[0] for run in runs), min(run[1] for run in runs)
+        first = first or wall
+        print(f"| {count} | {len(shards)} | {wall:.2f} | {cpu:.2f} | {first / wall:.2f}x |", flush=True)
+
+
 def run(kind: str, raw: Path, num_proc: int) -> dict:
     env = os.environ | {"RAY_worker_niceness": "0"}
     with tempfile.TemporaryDirectory(prefix="bench-build-") as work:
@@ -342,12 +404,24 @@ def main() -> None:
     parser.add_argument("--data", help="folder keeping the generated files between runs (default: a temporary one)")
     parser.add_argument("--forms", action="store_true",
                         help="only: read + clean CPU seconds per record and on the fast path, per 2021 record form")
+    parser.add_argument("--chunks", metavar="FILE",
+                        help="only: CPU seconds of reading FILE into chunks and of parsing them (no Ray)")
+    parser.add_argument("--publish-threads", type=int, nargs="+", metavar="N",
+                        help="only: publish of the build of the first --sizes file with N threads, each N")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--stages", metavar="FILE", nargs="+",
                         help="only: CPU seconds of our stages (no Ray) on FILE, the peer's (on a 2nd FILE if given)")
     args = parser.parse_args()
     if args.stages:
         stages(*args.stages[:2])
+        return
+    if args.chunks:
+        chunks(args.chunks)
+        return
+    if args.publish_threads:
+        data = Path(args.data or tempfile.mkdtemp(prefix="bench-build-publish-"))
+        data.mkdir(parents=True, exist_ok=True)
+        publish_threads(args.sizes[0], data, args.publish_threads)
         return
     if args.forms:
         data = Path(args.data or tempfile.mkdtemp(prefix="bench-build-forms-"))
