@@ -5,7 +5,6 @@
     python bench/bench_build.py --real /work/shared/data/pairs/sgd_dialogue.jsonl.gz
     python bench/bench_build.py --stages FILE [PEER_FILE]   # CPU seconds of each stage, no Ray, beside the peer's
     python bench/bench_build.py --forms --sizes 1000000 --data DIR   # read + clean of each 2021 record form
-    python bench/bench_build.py --chunks FILE        # one file's read (one task) and parse + clean (many) CPU seconds
     python bench/bench_build.py --publish-threads 1 2 --sizes 4000000 --data DIR   # publish, 1 vs 2 threads
 
 Inputs: a generated `.jsonl.gz` of each size (gzip: one read task, it cannot be split), with `--plain` also the
@@ -304,34 +303,6 @@ def forms(size: int, data: Path) -> None:
               f"{per_record / fast:.1f}x | {sum(blocks)} of {len(blocks)} |", flush=True)
 
 
-def chunks(raw: str) -> None:
-    """CPU seconds (no Ray, the smaller of two passes) of the two steps a fast-path file goes through: the read task
-    (inflate, cut into chunks of lines), which one core does for the whole file, and the parse + clean tasks, which
-    share the chunks: the read's share bounds how far more cores can speed up one file."""
-    import pyarrow as pa
-
-    sys.path.insert(0, str(ROOT))
-    from datasets_builders import Source
-    from datasets_builders.build import _CHUNK_BYTES, _parse_chunks, _read_chunks
-
-    source = Source(name="bench_pairs", pretty_name="b", description="b", license="other", citation="c", homepage="h")
-    options = {"source": source, "paths": [raw], "on_error": "raise", "spans": [(0, None)]}
-    read_s, parse_s, tables = [], [], []
-    for _ in range(2):
-        start = time.process_time()
-        tables = list(_read_chunks(pa.table({"file": [0]}), size=_CHUNK_BYTES, **options))
-        read_s.append(time.process_time() - start)
-        start = time.process_time()
-        rows = sum(out.num_rows for table in tables for out in _parse_chunks(table, **options)) - len(tables)
-        parse_s.append(time.process_time() - start)
-    read, parse = min(read_s), min(parse_s)
-    print("| step | tasks | CPU s | pairs per CPU-second |\n|---|---:|---:|---:|")
-    print(f"| read (inflate, cut into chunks): one task | 1 | {read:.2f} | {rows / read:,.0f} |")
-    print(f"| parse + clean: one task per chunk | {len(tables)} | {parse:.2f} | {rows / parse:,.0f} |")
-    print(f"one file on many cores: at most {(read + parse) / read:.1f}x one core "
-          f"({rows:,} pairs, {len(tables)} chunks)")
-
-
 def publish_threads(size: int, data: Path, threads: list[int]) -> None:
     """Wall and CPU seconds of `publish` of one build (the generated file of `size` pairs) with each number of
     threads, each in a fresh process, the smaller of two runs; the shards must be byte-identical."""
@@ -404,8 +375,6 @@ def main() -> None:
     parser.add_argument("--data", help="folder keeping the generated files between runs (default: a temporary one)")
     parser.add_argument("--forms", action="store_true",
                         help="only: read + clean CPU seconds per record and on the fast path, per 2021 record form")
-    parser.add_argument("--chunks", metavar="FILE",
-                        help="only: CPU seconds of reading FILE into chunks and of parsing them (no Ray)")
     parser.add_argument("--publish-threads", type=int, nargs="+", metavar="N",
                         help="only: publish of the build of the first --sizes file with N threads, each N")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
@@ -414,9 +383,6 @@ def main() -> None:
     args = parser.parse_args()
     if args.stages:
         stages(*args.stages[:2])
-        return
-    if args.chunks:
-        chunks(args.chunks)
         return
     if args.publish_threads:
         data = Path(args.data or tempfile.mkdtemp(prefix="bench-build-publish-"))

@@ -1,15 +1,13 @@
 """Building a source: raw files -> cleaned rows of its schema (pairs or triplets, see schema.py), on Ray Data,
 written to an Arrow file in constant memory.
 
-Each raw file is read in its own Ray task by the source's reader (`iter_rows` on that file); the JSON-lines files
-of most sources are read (inflated) by one task per file, or per range of whole lines of a large uncompressed file,
-and parsed and cleaned by one task per 32 MiB chunk of their lines, so many workers share a big file. A source with
-a `Link` joins its records across all files through Ray's hash shuffle (Reddit: each reply to its parent);
-`--dedupe` is a global exact dedupe through the same shuffle; the rows are sorted by (file in natural order,
-position) and streamed to the driver, which writes them. Each task's counts travel with its rows as one extra row
-and are summed on the driver, so the counts below hold whatever the number of workers or machines (engine.py owns
-Ray); under on_error "raise" the first bad record a read or parse task meets travels the same way, and the driver
-raises the first one in file order.
+Each raw file is read in its own Ray task by the source's reader (`iter_rows` on that file; a large uncompressed
+JSON-lines file by one task per range of whole lines, so workers share it); a source with a `Link`
+joins its records across all files through Ray's hash shuffle (Reddit: each reply to its parent); `--dedupe` is a
+global exact dedupe through the same shuffle; the rows are sorted by (file in natural order, position) and streamed
+to the driver, which writes them. Each task's counts travel with its rows as one extra row and are summed on the
+driver, so the counts below hold whatever the number of workers or machines (engine.py owns Ray); under on_error
+"raise" a read task's first bad record travels the same way, and the driver raises the first one in file order.
 
 The loop (`iter_rows`) reads each record, turns it into text tuples, checks the arity, normalises whitespace,
 rejects empty texts and (optionally) exact duplicates, and counts everything:
@@ -28,7 +26,6 @@ source's documented filters, e.g. a miner's minimum score) are counted by reason
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import re
@@ -500,15 +497,7 @@ def _rows_on_ray(source: Source, paths: list[str], on_error: str, dedupe: bool):
     options = {"source": source, "paths": paths, "on_error": on_error}
     if source.link is None:
         spans = _read_spans(source, paths)
-        # Lines read (inflated) by one task per span, parsed and cleaned by many; on one CPU the two could not run
-        # side by side, and the read would hold a whole file's lines in the object store: one task does both.
-        if _fast_path(source) and engine.cluster_cpus() > 1:
-            chunks = _one_task_each(len(spans), _read_chunks, options | {"spans": spans, "size": _CHUNK_BYTES})
-            chunks.context.target_max_block_size = _CHUNK_BYTES  # a chunk is a block: parsed as soon as it is read
-            rows = chunks.map_batches(_parse_chunks, fn_kwargs=options | {"spans": spans},
-                                      memory=_PARSE_MEMORY, **_ARROW)
-        else:
-            rows = _one_task_each(len(spans), _read_rows, options | {"spans": spans})
+        rows = _one_task_each(len(spans), _read_rows, options | {"spans": spans})
         if not dedupe:  # rows come out of each task in file order: keeping the tasks' order is the sort
             rows.context.execution_options.preserve_order = True
             return rows
@@ -560,120 +549,25 @@ def _read_rows(
     batch: pa.Table, source: Source, paths: list[str], on_error: str, spans: list[_Span]
 ) -> Iterator[pa.Table]:
     """Ray task: the cleaned rows of one span (a raw file or a range of its lines), then its counts. The rows'
-    `file` is the span's index: spans are in file order."""
+    `file` is the span's index: spans are in file order. Under on_error "raise" the span ends at its first bad
+    record, whose error its counts carry: the driver raises it when it gets there in file order, so the error is
+    the first bad record of the first file that has one, whichever task found its own first."""
     for index in batch.column("file").to_pylist():
         stats = BuildStats(source=source.name, on_error=on_error)
         file, span = spans[index]
-        with _deferred(on_error) as failed:
-            yield from _placed(_file_tables(source, [paths[file]], stats, on_error, span), index, 0)
-        yield _table([_counts_row(_ROWS, (0, index, 0), stats, -1, failed.message)], _ROWS)
-
-
-# The lines a read task hands to the parse tasks at a time: one Ray block of whole blocks of lines (a 1M-pair file is
-# ~9 of them), each with the number of its first line in the file; a broken stream's last row has no data but the
-# break (BrokenInput's reason, location and message, JSON), which the parse task counts in its place.
-_CHUNK_BYTES = 32 * 2**20
-_CHUNKS = pa.schema([("file", pa.int32()), ("chunk", pa.int64()), ("first", pa.int64()), ("data", pa.binary()),
-                     ("broken", pa.string())])  # fmt: skip
-# A parse task's share of a node's memory (its chunk, the parsed table, the cleaned copy): Ray starts no more of
-# them at once than fit; and options other than the read tasks' keep Ray Data from fusing the two into one task
-# (which would parse in the reading task: one core per file).
-_PARSE_MEMORY = 8 * _CHUNK_BYTES
-_CHUNK_SHIFT = 32  # a row's seq: its chunk's number in the high bits, its place in the chunk's rows in the low ones
-
-
-def _read_chunks(
-    batch: pa.Table, source: Source, paths: list[str], on_error: str, spans: list[_Span], size: int
-) -> Iterator[pa.Table]:
-    """Ray task of the fast path: the lines of one span (a raw file, inflated, or a range of a plain file's lines)
-    in chunks of at least `size` bytes of blocks (the last one less), for `_parse_chunks`; a broken stream ends its
-    file with a row naming the break."""
-    for index in batch.column("file").to_pylist():
-        file, span = spans[index]
-        before = span[2] - 1 if span else 0  # lines of the file before the range
-        chunk, firsts, blocks, held = 0, [], [], 0
-        broken = None
+        seq, failed = 0, None
         try:
-            for first, block in read_line_blocks(Path(paths[file]), span[:2] if span else None):
-                firsts.append(before + first)
-                blocks.append(block)
-                held += len(block)
-                if held >= size:
-                    yield _chunk_table(index, chunk, firsts, blocks, None)
-                    chunk, firsts, blocks, held = chunk + 1, [], [], 0
-        except BrokenInput as error:  # what read_json_lines raises: the rest of the file cannot be read
-            broken = json.dumps([error.reason, error.location, error.message])
-        if blocks or broken:
-            yield _chunk_table(index, chunk, firsts, blocks, broken)
-
-
-def _chunk_table(index: int, chunk: int, firsts: list[int], blocks: list[bytes], broken: str | None) -> pa.Table:
-    rows = len(blocks) + (broken is not None)
-    # Each block's bytes wrapped as it is (pa.array would copy them: 0.6 CPU-s per 1M pairs, most of it page faults)
-    data = [pa.Array.from_buffers(pa.binary(), 1, [None, pa.py_buffer(np.array([0, len(block)], np.int32)),
-                                                   pa.py_buffer(block)]) for block in blocks]
-    extra = [None] * (broken is not None)
-    data.append(pa.array(extra, pa.binary()))
-    columns = [pa.array([index] * rows, pa.int32()), pa.array([chunk] * rows, pa.int64()),
-               pa.array(firsts + extra, pa.int64()), pa.chunked_array(data, pa.binary()),
-               pa.array([None] * len(blocks) + [broken] * len(extra), pa.string())]
-    return pa.table(columns, _CHUNKS)
-
-
-def _parse_chunks(
-    batch: pa.Table, source: Source, paths: list[str], on_error: str, spans: list[_Span]
-) -> Iterator[pa.Table]:
-    """Ray task of the fast path: the cleaned rows of chunks of lines (`_read_chunks`), each chunk's rows then its
-    counts. Under on_error "raise" a chunk stops at its first bad line and its counts carry the error, which the
-    driver raises when it gets there in file order: the file's first bad line, whichever task found one first."""
-    keys = list(zip(batch.column("file").to_pylist(), batch.column("chunk").to_pylist(), strict=True))
-    for start, end in pairwise([i for i in range(len(keys)) if i == 0 or keys[i] != keys[i - 1]] + [len(keys)]):
-        index, chunk = keys[start]
-        path = paths[spans[index][0]]
-        stats = BuildStats(source=source.name, on_error=on_error)
-        rows = batch.slice(start, end - start)
-        with _deferred(on_error) as failed:
-            yield from _placed(_chunk_tables(source, path, stats, on_error, rows), index, chunk << _CHUNK_SHIFT)
-        counts = _counts_row(_ROWS, (0, index, chunk), stats, (chunk << _CHUNK_SHIFT) - 1, failed.message)
-        yield _table([counts], _ROWS)
-
-
-def _chunk_tables(source: Source, path: str, stats: BuildStats, on_error: str, rows: pa.Table) -> Iterator[pa.Table]:
-    for first, block, broken in zip(*(rows.column(name).to_pylist() for name in ("first", "data", "broken")),
-                                    strict=True):
-        if broken is None:
-            yield from _block_tables(source, path, stats, on_error, first, block)
-            continue
-        reason, location, message = json.loads(broken)
-        stats.rows_read += 1  # counted as one bad record, as `_records` does
-        _fail(stats, on_error, where(path, location), RecordError(reason, message))
-
-
-def _placed(tables: Iterable[pa.Table], index: int, seq: int) -> Iterator[pa.Table]:
-    """The tables of rows with their place: `file` (the span's index) and `seq` from `seq` on, and no counts."""
-    for rows in tables:
-        count = rows.num_rows
-        place = [pa.array(np.full(count, index, np.int32)), pa.array(np.arange(seq, seq + count, dtype=np.int64))]
-        yield pa.table([*place, *rows.columns, pa.nulls(count, pa.string())], _ROWS)
-        seq += count
-
-
-@dataclass
-class _Failure:
-    message: str | None = None
-
-
-@contextlib.contextmanager
-def _deferred(on_error: str) -> Iterator[_Failure]:
-    """Under on_error "raise", the UserError of a task's first bad record is kept (the task ends its part there)
-    for its counts row, so the driver raises it in file order (`write_arrow_batches`)."""
-    failure = _Failure()
-    try:
-        yield failure
-    except UserError as error:
-        if on_error != "raise":
-            raise
-        failure.message = str(error)
+            for rows in _file_tables(source, [paths[file]], stats, on_error, span):
+                count = rows.num_rows
+                place = [pa.array(np.full(count, index, np.int32)),
+                         pa.array(np.arange(seq, seq + count, dtype=np.int64))]
+                yield pa.table([*place, *rows.columns, pa.nulls(count, pa.string())], _ROWS)
+                seq += count
+        except UserError as error:
+            if on_error != "raise":
+                raise
+            failed = str(error)
+        yield _table([_counts_row(_ROWS, (0, index, 0), stats, failed)], _ROWS)
 
 
 def _fast_path(source: Source) -> bool:
@@ -712,27 +606,20 @@ def _json_line_tables(
     Same rows, counts and errors, in order; a range's line numbers are the file's (`span` holds its first)."""
     before = span[2] - 1 if span else 0  # lines of the file before the range
     try:
-        for first, block in read_line_blocks(Path(path), span[:2] if span else None):
-            yield from _block_tables(source, path, stats, on_error, before + first, block)
+        for block_first, block in read_line_blocks(Path(path), span[:2] if span else None):
+            for lines_before, piece, texts in fast_pieces(block):
+                first = before + block_first + lines_before
+                if texts is None:
+                    numbered = json_line_records(numbered_lines(first, piece))
+                    records = ((path, line, record) for line, record in numbered)
+                    rows = list(_cleaned_rows(source, _counted(records, stats, on_error), stats, on_error))
+                    stats.pairs_written += len(rows)
+                    yield _texts_table(rows)
+                    continue
+                yield _cleaned_block(source, texts, stats, on_error, path, first)
     except BrokenInput as broken:  # what read_json_lines raises: the rest of the file cannot be read
         stats.rows_read += 1  # counted as one bad record, as `_records` does
         _fail(stats, on_error, where(path, broken.location), RecordError(broken.reason, broken.message))
-
-
-def _block_tables(
-    source: Source, path: str, stats: BuildStats, on_error: str, first: int, block: bytes
-) -> Iterator[pa.Table]:
-    """The cleaned rows of a block of whole lines whose first line is line `first` of the file: the pieces
-    `fast_pieces` reads over Arrow, the others line by line."""
-    for lines_before, piece, texts in fast_pieces(block):
-        if texts is None:
-            numbered = json_line_records(numbered_lines(first + lines_before, piece))
-            records = ((path, line, record) for line, record in numbered)
-            rows = list(_cleaned_rows(source, _counted(records, stats, on_error), stats, on_error))
-            stats.pairs_written += len(rows)
-            yield _texts_table(rows)
-            continue
-        yield _cleaned_block(source, texts, stats, on_error, path, first + lines_before)
 
 
 def _cleaned_block(
@@ -766,13 +653,13 @@ def _table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
 
 
 def _counts_row(
-    schema: pa.Schema, order: tuple[int, int, int], stats: BuildStats, seq: int = -1, failed: str | None = None
+    schema: pa.Schema, order: tuple[int, int, int], stats: BuildStats, failed: str | None = None
 ) -> tuple:
-    """The row that carries a task's counts, at (`order[1]`, `seq`): before the rows it counts, in the final sort;
-    `order` (stage, file, position) sorts the parts' error samples; `failed`: the error it stopped at (raise)."""
+    """The row that carries a task's counts; `order` (stage, file, position) sorts the parts' error samples;
+    `failed`: the error of the bad record the task stopped at (on_error "raise")."""
     stats.files = []
     counts = json.dumps({"order": order, "stats": stats.to_dict(), "failed": failed})
-    return (order[1], seq, *[None] * (len(schema) - 3), counts)
+    return (order[1], -1, *[None] * (len(schema) - 3), counts)
 
 
 def _only_counts(table: pa.Table) -> pa.Table:
@@ -912,11 +799,7 @@ def _with_digest(table: pa.Table) -> pa.Table:
         hashlib.blake2b((counts or "\0".join(t or "" for t in texts)).encode(), digest_size=12).digest()
         for *texts, counts in rows
     ]
-    # (file, seq) as 12 big-endian bytes (seq offset to unsigned), which order as the pair of numbers
-    place = np.empty(table.num_rows, dtype=[("file", ">u4"), ("seq", ">u8")])
-    place["file"] = table["file"].to_numpy()
-    place["seq"] = table["seq"].to_numpy().astype(np.uint64) ^ np.uint64(1 << 63)
-    rank = pa.FixedSizeBinaryArray.from_buffers(pa.binary(12), table.num_rows, [None, pa.py_buffer(place.tobytes())])
+    rank = pc.add(pc.shift_left(pc.cast(table["file"], pa.int64()), 40), table["seq"])
     return table.append_column("digest", pa.array(digests, pa.binary())).append_column("rank", rank)
 
 

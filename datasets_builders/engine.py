@@ -154,13 +154,6 @@ def _one_gcs_attempt() -> Iterator[None]:
             os.environ.pop(name, None)
 
 
-def cluster_cpus() -> float:
-    """The CPUs of the Ray instance or cluster this process is connected to."""
-    import ray
-
-    return ray.cluster_resources().get("CPU", 0)
-
-
 PARTITION_BYTES = 64 * 2**20
 
 

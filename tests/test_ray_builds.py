@@ -8,7 +8,6 @@ import contextlib
 import gzip
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import pyarrow as pa
 import pytest
 from test_miners import article, comment, nli_line, wiki_page, write_comments, write_wiki_dump
 
-from datasets_builders import Source, build, build_source, engine, get_source, read_json_lines
+from datasets_builders import Source, build, build_source, engine, read_json_lines
 from datasets_builders.schema import PAIR_FEATURES
 from se1b.errors import UserError
 
@@ -157,35 +156,6 @@ def test_ranges_of_one_uncompressed_file_build_what_one_task_builds(tmp_path, mo
     with pytest.raises(UserError) as raised:
         build_source(PLAIN, [path], progress=False)
     assert str(raised.value).startswith(f"{path}:line 301: wrong_type: 'positive' must be text")
-
-
-def test_one_compressed_file_is_parsed_by_many_tasks_with_the_output_of_one(tmp_path, monkeypatch):
-    """A .gz file is inflated by one task, which hands its lines on in chunks: parsed and cleaned by many tasks, with
-    the rows, order, counts and first error of one task reading it all."""
-    rng = random.Random(0)
-    lines = [[f"question {i} {rng.randbytes(24).hex()}", f"answer {i} {rng.randbytes(40).hex()}"]
-             for i in range(60_000)]
-    for i in (7_000, 52_000):
-        lines[i] = [f"only one text {i}"]
-    path = tmp_path / "big.jsonl.gz"
-    with gzip.open(path, "wt") as handle:
-        handle.writelines(json.dumps(line) + "\n" for line in lines)
-    assert engine.cluster_cpus() > 1  # else one task reads and parses (see build._rows_on_ray)
-    one = build_source("squad", [path], on_error="skip", out_dir=tmp_path / "one", progress=False)
-    one_deduped = build_source("squad", [path], on_error="skip", dedupe=True, progress=False)
-    monkeypatch.setattr(build, "_CHUNK_BYTES", 2**20)  # every block of lines (1-2 MiB inflated) a chunk of its own
-    task = pa.table({"file": [0]})
-    assert len(list(build._read_chunks(task, get_source("squad"), [str(path)], "skip", [(0, None)], 2**20))) >= 4
-    many = build_source("squad", [path], on_error="skip", out_dir=tmp_path / "many", progress=False)
-    assert (tmp_path / "many" / "pairs.arrow").read_bytes() == (tmp_path / "one" / "pairs.arrow").read_bytes()
-    assert many.stats.to_dict() == one.stats.to_dict()
-    stats = many.stats
-    assert (stats.rows_read, stats.rejected, stats.pairs_written) == (60_000, {"wrong_arity": 2}, 59_998)
-    deduped = build_source("squad", [path], on_error="skip", dedupe=True, progress=False)
-    assert deduped.dataset.to_list() == one_deduped.dataset.to_list() == one.dataset.to_list()
-    with pytest.raises(UserError) as raised:  # the file's first bad line, whichever chunk's task finds its own first
-        build_source("squad", [path], progress=False)
-    assert str(raised.value).startswith(f"{path}:line 7001: wrong_arity")
 
 
 def test_the_first_bad_line_in_file_order_stops_a_build_whatever_task_finds_one_first(tmp_path):
