@@ -6,8 +6,7 @@ JSON-lines file by one task per range of whole lines, so workers share it); a so
 joins its records across all files through Ray's hash shuffle (Reddit: each reply to its parent); `--dedupe` is a
 global exact dedupe through the same shuffle; the rows are sorted by (file in natural order, position) and streamed
 to the driver, which writes them. Each task's counts travel with its rows as one extra row and are summed on the
-driver, so the counts below hold whatever the number of workers or machines (engine.py owns Ray); under on_error
-"raise" a read task's first bad record travels the same way, and the driver raises the first one in file order.
+driver, so the counts below hold whatever the number of workers or machines (engine.py owns Ray).
 
 The loop (`iter_rows`) reads each record, turns it into text tuples, checks the arity, normalises whitespace,
 rejects empty texts and (optionally) exact duplicates, and counts everything:
@@ -339,8 +338,6 @@ def write_arrow_batches(
             counted = pc.is_valid(batch[_COUNTS])
             for text in batch[_COUNTS].filter(counted).to_pylist():
                 part = json.loads(text)
-                if part.get("failed"):  # the rows come in file order: this is the first bad record
-                    raise UserError(part["failed"])
                 parts.append((tuple(part["order"]), BuildStats.from_dict(part["stats"])))
             data = batch.select(schema.names).cast(schema)
             start = 0  # the data rows between the counts rows (few: one per task), as zero-copy slices
@@ -549,25 +546,17 @@ def _read_rows(
     batch: pa.Table, source: Source, paths: list[str], on_error: str, spans: list[_Span]
 ) -> Iterator[pa.Table]:
     """Ray task: the cleaned rows of one span (a raw file or a range of its lines), then its counts. The rows'
-    `file` is the span's index: spans are in file order. Under on_error "raise" the span ends at its first bad
-    record, whose error its counts carry: the driver raises it when it gets there in file order, so the error is
-    the first bad record of the first file that has one, whichever task found its own first."""
+    `file` is the span's index: spans are in file order."""
     for index in batch.column("file").to_pylist():
         stats = BuildStats(source=source.name, on_error=on_error)
         file, span = spans[index]
-        seq, failed = 0, None
-        try:
-            for rows in _file_tables(source, [paths[file]], stats, on_error, span):
-                count = rows.num_rows
-                place = [pa.array(np.full(count, index, np.int32)),
-                         pa.array(np.arange(seq, seq + count, dtype=np.int64))]
-                yield pa.table([*place, *rows.columns, pa.nulls(count, pa.string())], _ROWS)
-                seq += count
-        except UserError as error:
-            if on_error != "raise":
-                raise
-            failed = str(error)
-        yield _table([_counts_row(_ROWS, (0, index, 0), stats, failed)], _ROWS)
+        seq = 0
+        for rows in _file_tables(source, [paths[file]], stats, on_error, span):
+            count = rows.num_rows
+            place = [pa.array(np.full(count, index, np.int32)), pa.array(np.arange(seq, seq + count, dtype=np.int64))]
+            yield pa.table([*place, *rows.columns, pa.nulls(count, pa.string())], _ROWS)
+            seq += count
+        yield _table([_counts_row(_ROWS, (0, index, 0), stats)], _ROWS)
 
 
 def _fast_path(source: Source) -> bool:
@@ -652,13 +641,10 @@ def _table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
     return pa.table([pa.array(column, field.type) for column, field in zip(columns, schema, strict=True)], schema)
 
 
-def _counts_row(
-    schema: pa.Schema, order: tuple[int, int, int], stats: BuildStats, failed: str | None = None
-) -> tuple:
-    """The row that carries a task's counts; `order` (stage, file, position) sorts the parts' error samples;
-    `failed`: the error of the bad record the task stopped at (on_error "raise")."""
+def _counts_row(schema: pa.Schema, order: tuple[int, int, int], stats: BuildStats) -> tuple:
+    """The row that carries a task's counts; `order` (stage, file, position) sorts the parts' error samples."""
     stats.files = []
-    counts = json.dumps({"order": order, "stats": stats.to_dict(), "failed": failed})
+    counts = json.dumps({"order": order, "stats": stats.to_dict()})
     return (order[1], -1, *[None] * (len(schema) - 3), counts)
 
 

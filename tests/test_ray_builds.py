@@ -5,7 +5,6 @@ and group-bys that span files (Reddit replies, Wikipedia categories, NLI premise
 from __future__ import annotations
 
 import contextlib
-import gzip
 import json
 import os
 import signal
@@ -156,27 +155,6 @@ def test_ranges_of_one_uncompressed_file_build_what_one_task_builds(tmp_path, mo
     with pytest.raises(UserError) as raised:
         build_source(PLAIN, [path], progress=False)
     assert str(raised.value).startswith(f"{path}:line 301: wrong_type: 'positive' must be text")
-
-
-def test_the_first_bad_line_in_file_order_stops_a_build_whatever_task_finds_one_first(tmp_path):
-    """Under --on-error raise the error is the first bad record in the order of the files and lines, also when a
-    later file holds one too, or the file breaks off after it (a truncated gzip)."""
-    good = [[f"question {i}", f"answer {i}"] for i in range(50)]
-    first = write_jsonl(tmp_path / "part-1.jsonl", [*good[:30], ["lonely"], *good[30:]])
-    second = write_jsonl(tmp_path / "part-2.jsonl", [["alone"], *good])
-    for files in ([first, second], [second, first]):
-        with pytest.raises(UserError) as raised:
-            build_source("squad", files, progress=False)
-        assert str(raised.value).startswith(f"{first}:line 31: wrong_arity")
-    truncated = tmp_path / "cut.jsonl.gz"
-    whole = gzip.compress("".join(json.dumps(line) + "\n" for line in [*good[:5], ["x"], *good]).encode())
-    truncated.write_bytes(whole[: len(whole) * 2 // 3])
-    with pytest.raises(UserError) as raised:
-        build_source("squad", [truncated], progress=False)
-    assert str(raised.value).startswith(f"{truncated}:line 6: wrong_arity")
-    skipped = build_source("squad", [truncated], on_error="skip", progress=False).stats
-    assert skipped.rejected == {"wrong_arity": 1, "truncated_file": 1}
-    assert skipped.rows_read == skipped.rows_kept + 2
 
 
 def wiki_parts(folder: Path) -> list[Path]:
