@@ -191,7 +191,7 @@ def worker(kind: str, raw: str, work: str, num_proc: str = "1") -> dict:
         start = time.perf_counter()  # imports and Ray start-up excluded
         if kind == "ours":
             build = build_source(source, files, progress=False, out_dir=out / "build")
-            publish(build, out / "hub", progress=False)
+            publish(build, out / "hub", progress=False, num_threads=int(num_proc))  # shards: the CPUs given
             rows = build.stats.rows_read  # records read: the peer writes them all, ours drops same_text and bad ones
         else:
             dataset = datasets.load_dataset(

@@ -176,7 +176,8 @@ def _write_shards(
     threads: int | None = None,
 ) -> list[Path]:
     """Write the build's Arrow record batches into Parquet files of at most `max_shard_bytes` of Arrow data each
-    (a single row larger than that gets a shard of its own), in order; returns the files written.
+    (a single row larger than that gets a shard of its own), of about equal size, in order; returns the files
+    written.
 
     The shards are cut first (`_shard_plan`), then written `threads` at a time (default: every CPU this process
     may use): pyarrow encodes and compresses without the GIL, so threads use the cores, and each shard's bytes are
@@ -209,32 +210,43 @@ _Piece = tuple[int, int, int]
 
 
 def _shard_plan(arrow_file: Path, max_shard_bytes: int) -> list[list[_Piece]]:
-    """Each shard's pieces of record batches: the batches in order, a shard closed once the next rows would take it
-    over `max_shard_bytes` (a row larger than a shard alone in one), always at least one (empty) shard. Read
-    through the memory map: only the messages' metadata and the strings' offsets are touched, not the texts."""
-    shards: list[list[_Piece]] = [[]]
-    shard_bytes = 0
+    """Each shard's pieces of record batches, in order: as many shards as `max_shard_bytes` needs, of about equal
+    bytes (as `datasets`' push_to_hub cuts, so the threads share the work evenly), none over `max_shard_bytes` (a row
+    larger than that alone in one), always at least one (empty) shard. Read through the memory map: only the
+    messages' metadata and the strings' offsets are touched, not the texts."""
     with pa.memory_map(str(arrow_file)) as source:
         messages = pa.ipc.MessageReader.open_stream(source)
         schema = pa.ipc.read_schema(messages.read_next_message())
+        batches = []
         while True:
             offset = source.tell()
             try:
-                batch = pa.ipc.read_record_batch(messages.read_next_message(), schema)
+                batches.append((offset, pa.ipc.read_record_batch(messages.read_next_message(), schema)))
             except StopIteration:
-                return shards
+                break
+        total = sum(batch.nbytes for _, batch in batches)
+        count = max(1, -(-total // max_shard_bytes))
+        shards: list[list[_Piece]] = [[]]
+        shard_bytes = written = 0
+        for offset, batch in batches:
             start = 0
             while start < batch.num_rows:
                 rest = batch.slice(start)
-                rows = _rows_that_fit(rest, max_shard_bytes - shard_bytes)
+                room = max_shard_bytes - shard_bytes
+                if len(shards) < count:  # the last planned shard takes the rest
+                    room = min(room, len(shards) * total // count - written)
+                rows = _rows_that_fit(rest, room)
                 if rows == 0 and shard_bytes:  # this shard is full
                     shards.append([])
                     shard_bytes = 0
                     continue
                 rows = max(rows, 1)  # a row larger than a shard gets a shard of its own
                 shards[-1].append((offset, start, rows))
-                shard_bytes += rest.slice(0, rows).nbytes
+                size = rest.slice(0, rows).nbytes
+                shard_bytes += size
+                written += size
                 start += rows
+        return shards
 
 
 def _write_shard(
