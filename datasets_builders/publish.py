@@ -79,6 +79,8 @@ def publish(
     """
     if max_shard_bytes <= 0:
         raise ValueError("max_shard_bytes must be positive")
+    if num_threads is not None and num_threads < 1:
+        raise ValueError("num_threads must be at least 1")
     items = [builds] if isinstance(builds, (Build, str, Path)) else list(builds)
     out = Path(out_dir)
     check_output_folder(out)
@@ -185,7 +187,7 @@ def _write_shards(
     resident memory stays at a few batches per thread whatever the size of the data."""
     plan = _shard_plan(arrow_file, max_shard_bytes)
     parts = [folder / f"part-{index:05d}.parquet" for index in range(len(plan))]
-    threads = max(1, min(threads or len(os.sched_getaffinity(0)), len(plan)))
+    threads = min(len(os.sched_getaffinity(0)) if threads is None else threads, len(plan))
     bar = tqdm(total=num_rows, desc=f"publish {config}", unit=" pairs", disable=not progress, mininterval=1.0)
     lock = threading.Lock()
 
