@@ -11,8 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from datasets.arrow_writer import get_writer_batch_size_from_data_size
 
 from datasets_builders import build_source, get_source, list_sources, load_build
+from datasets_builders.build import ARROW_FILE
 from datasets_builders.publish import publish
 from model_cards.dataset_card import size_category
 
@@ -196,6 +198,22 @@ def test_shards_are_bounded_and_named_and_keep_order(tmp_path):
     loaded = datasets.load_dataset(str(hub), "squad", split="train")
     assert loaded["anchor"] == [" ".join(r[0].split()) for r in rows]
     assert load_build(tmp_path / "build").dataset["positive"] == loaded["positive"]
+
+
+def test_shards_have_the_row_groups_datasets_writes(tmp_path, monkeypatch):
+    """Row groups of about datasets' MAX_ROW_GROUP_SIZE of Arrow data, as Dataset.to_parquet writes them (not one
+    per record batch of the build): equal within a shard, the shard's last one shorter."""
+    monkeypatch.setattr(datasets.config, "MAX_ROW_GROUP_SIZE", "20KB")  # 100MB in a test would be one group
+    rows = [[f"question number {i} " + "x" * 50, f"answer number {i} " + "y" * 80] for i in range(3000)]
+    build = build_source("squad", [write_jsonl_gz(tmp_path / "r.jsonl.gz", rows)], progress=False)
+    expected = get_writer_batch_size_from_data_size(len(build.dataset), (build.path / ARROW_FILE).stat().st_size)
+    hub = publish(build, tmp_path / "hub", max_shard_bytes=200_000, progress=False)
+    shards = sorted((hub / "data" / "squad").iterdir())
+    for shard in shards:
+        metadata = pq.ParquetFile(shard).metadata
+        groups = [metadata.row_group(index).num_rows for index in range(metadata.num_row_groups)]
+        assert len(groups) > 1 and set(groups[:-1]) == {expected} and 0 < groups[-1] <= expected
+    assert len(shards) > 1 and 50 < expected < 1000
 
 
 def test_shards_are_the_same_whatever_the_number_of_threads_writing_them(tmp_path):

@@ -4,6 +4,7 @@ normalised texts, the same same_text decisions and the same errors, on text chos
 
 from __future__ import annotations
 
+import random
 import sys
 
 import pyarrow as pa
@@ -11,7 +12,7 @@ import pyarrow.compute as pc
 import pytest
 
 from datasets_builders import Source
-from datasets_builders.clean import _SPACE, clean_table, clean_texts
+from datasets_builders.clean import _SPACE, _may_change, clean_table, clean_texts, normalize
 from datasets_builders.readers import RecordError
 
 TRICKY = [
@@ -20,7 +21,7 @@ TRICKY = [
     "\u200b", "\u200b \u200d\ufeff", "soft\xadhyphen", "\xad", "zero\u200bwidth", "Ａ fox", "A FOX", "a fox",
     "Straße", "STRASSE", "strasse", "ǅ digraph", "ǆ DIGRAPH", "ﬁne", "fine", "Ω ohm", "ω ohm", "x", "X", "\x00",
     "\x7f", "café", "cafe\u0301", "İstanbul", "i̇stanbul", "mixed \u00a0 \t runs", "ab", "AB ", " ab",
-    "emoji \U0001f600 outside the BMP",
+    "emoji \U0001f600 outside the BMP", "a  b", "ab  c", "abc   d", "x y  ",
 ]
 
 
@@ -64,3 +65,19 @@ def test_the_whitespace_class_is_exactly_what_python_splits_on():
     characters = [chr(code) for code in range(sys.maxunicode + 1) if not 0xD800 <= code <= 0xDFFF]
     matched = pc.match_substring_regex(pa.array(characters), f"^{_SPACE}$").to_pylist()
     assert [c for c, hit in zip(characters, matched, strict=True) if hit] == [c for c in characters if c.isspace()]
+
+
+@pytest.mark.parametrize("whitespace", ["collapse", "strip"])
+def test_every_text_normalize_changes_is_marked(whitespace):
+    """_may_change is the filter in front of the regex: a text it leaves out is never normalised, so it must mark
+    every text that normalize changes, wherever in the column's bytes the text starts (odd and even offsets: the
+    double-space search reads the bytes two at a time)."""
+    rng = random.Random(0)
+    texts = ["".join(rng.choice("ab  \t\xa0") for _ in range(rng.randrange(0, 9))) for _ in range(5000)]
+    column = pa.array(texts, pa.string())
+    for offset in (0, 1, 2, 3):  # a slice: the column's texts start inside its buffer
+        marked = _may_change(column.slice(offset), whitespace)
+        changed = [text != normalize(text, whitespace) for text in texts[offset:]]
+        assert not [text for text, mark, change in zip(texts[offset:], marked, changed, strict=True)
+                    if change and not mark]
+        assert sum(changed) > 1000 and sum(marked) < len(marked)  # both outcomes, many times
