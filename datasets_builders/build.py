@@ -547,6 +547,7 @@ def _read_rows(
 ) -> Iterator[pa.Table]:
     """Ray task: the cleaned rows of one span (a raw file or a range of its lines), then its counts. The rows'
     `file` is the span's index: spans are in file order."""
+    engine.keep_freed_blocks()
     for index in batch.column("file").to_pylist():
         stats = BuildStats(source=source.name, on_error=on_error)
         file, span = spans[index]
@@ -686,6 +687,7 @@ def _records_schema(source: Source) -> pa.Schema:
 def _read_records(batch: pa.Table, source: Source, paths: list[str], on_error: str) -> Iterator[pa.Table]:
     """Ray task of a linked source: the records of one raw file as rows of the link's fields, then its counts
     (records filtered or rejected by the reader; the records the link gets are counted by their outcomes)."""
+    engine.keep_freed_blocks()
     schema = _records_schema(source)
     for index in batch.column("file").to_pylist():
         stats = BuildStats(source=source.name, on_error=on_error)
