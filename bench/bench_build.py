@@ -2,6 +2,7 @@
 
     python bench/bench_build.py --sizes 1000000 4000000 --cpus 1 2 --plain --lists --data /tmp/bench-build-data
     python bench/bench_build.py --sizes 200000 --cpus 1                 # a quick look
+    python bench/bench_build.py --sizes 1000000 --cpus 1 2 --repeat 5   # medians of 5 alternated runs
     python bench/bench_build.py --real /work/shared/data/pairs/sgd_dialogue.jsonl.gz
     python bench/bench_build.py --stages FILE [PEER_FILE]   # CPU seconds of each stage, no Ray, beside the peer's
     python bench/bench_build.py --forms --sizes 1000000 --data DIR   # read + clean of each 2021 record form
@@ -373,6 +374,8 @@ def main() -> None:
     parser.add_argument("--lists", action="store_true", help="also the smallest size as 2021 list lines")
     parser.add_argument("--real", nargs="*", default=[], help="real anchor/positive jsonl(.gz) files to run as well")
     parser.add_argument("--data", help="folder keeping the generated files between runs (default: a temporary one)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run each job this many times, alternating ours and the peer; rows give the medians")
     parser.add_argument("--forms", action="store_true",
                         help="only: read + clean CPU seconds per record and on the fast path, per 2021 record form")
     parser.add_argument("--publish-threads", type=int, nargs="+", metavar="N",
@@ -410,9 +413,14 @@ def main() -> None:
         results = {}
         for label, raw, peer_raw in inputs:
             before = os.getloadavg()[0]
-            peer = run("peer", peer_raw, 1)  # the peer on one core: its per-core rate
+            peers, ours_runs = [], {cpus: [] for cpus in args.cpus}
+            for _ in range(args.repeat):  # alternated, so a change in the machine's state weighs on both sides
+                peers.append(run("peer", peer_raw, 1))  # the peer on one core: its per-core rate
+                for cpus in args.cpus:
+                    ours_runs[cpus].append(run("ours", raw, cpus))
+            peer = median_run(peers)
             for cpus in args.cpus:
-                ours = run("ours", raw, cpus)
+                ours = median_run(ours_runs[cpus])
                 assert ours["rows"] == peer["rows"] == ours["second"]["rows"], (ours, peer)
                 results[label, cpus] = ours, peer
                 load = f"{before:.1f}-{os.getloadavg()[0]:.1f}"
@@ -427,6 +435,20 @@ def main() -> None:
                     )
                 before = os.getloadavg()[0]
         summary(results, args)
+
+
+def median_run(runs: list[dict]) -> dict:
+    """Each figure of a job's runs (and of their second builds) the median of the runs' figures."""
+    def median(values: list) -> float:
+        ordered = sorted(values)
+        middle = len(ordered) // 2
+        return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+    def of(rounds: list[dict]) -> dict:
+        return {key: median([r[key] for r in rounds]) if isinstance(value, (int, float)) else value
+                for key, value in rounds[0].items() if key != "second"}
+
+    return of(runs) | {"second": of([r["second"] for r in runs])}
 
 
 def summary(results: dict, args: argparse.Namespace) -> None:

@@ -31,7 +31,7 @@ import re
 import shutil
 import tempfile
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -595,9 +595,16 @@ def _json_line_tables(
     through the per-record path line by line.
     Same rows, counts and errors, in order; a range's line numbers are the file's (`span` holds its first)."""
     before = span[2] - 1 if span else 0  # lines of the file before the range
+    blocks = read_line_blocks(Path(path), span[:2] if span else None)
+    newlines = None  # the previous block's, sent back to the reader, which need not count them again
     try:
-        for block_first, block in read_line_blocks(Path(path), span[:2] if span else None):
-            for lines_before, piece, texts in fast_pieces(block):
+        while (item := _next_block(blocks, newlines)) is not None:
+            block_first, block = item
+            pieces = fast_pieces(block)
+            lines_before, piece, texts = pieces[-1]  # the parser found the lines of the pieces it read
+            in_piece = piece.count(b"\n") if texts is None else texts.lines - (not piece.endswith(b"\n"))
+            newlines = lines_before + in_piece
+            for lines_before, piece, texts in pieces:
                 first = before + block_first + lines_before
                 if texts is None:
                     numbered = json_line_records(numbered_lines(first, piece))
@@ -610,6 +617,15 @@ def _json_line_tables(
     except BrokenInput as broken:  # what read_json_lines raises: the rest of the file cannot be read
         stats.rows_read += 1  # counted as one bad record, as `_records` does
         _fail(stats, on_error, where(path, broken.location), RecordError(broken.reason, broken.message))
+
+
+def _next_block(blocks: Generator[tuple[int, bytes], int | None, None], newlines: int | None):
+    """The next (first line, block) of `read_line_blocks`, given the previous block's number of newlines (None:
+    the reader counts them); None at the end."""
+    try:
+        return blocks.send(newlines)
+    except StopIteration:
+        return None
 
 
 def _cleaned_block(

@@ -12,7 +12,7 @@ import bz2
 import codecs
 import lzma
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import zstandard
@@ -157,11 +157,14 @@ def read_lines(path: Path) -> Iterator[tuple[int, bytes]]:
         yield from numbered_lines(first, block)
 
 
-def read_line_blocks(path: Path, span: tuple[int, int] | None = None) -> Iterator[tuple[int, bytes]]:
+def read_line_blocks(
+    path: Path, span: tuple[int, int] | None = None
+) -> Generator[tuple[int, bytes], int | None, None]:
     """What `read_lines` reads, as (number of the first line, block of whole lines): every block ends with a newline
     but a last line without one, which comes only if it holds more than whitespace. A broken stream raises
     BrokenInput as in `read_lines`. With `span` (start, end): only the bytes [start, end) of a plain file, both on
-    line boundaries (`line_boundary`), lines numbered from 1 at `start`."""
+    line boundaries (`line_boundary`), lines numbered from 1 at `start`. A consumer that found a block's lines
+    itself may `send` their number back instead of None: it is not counted again (a pass over every byte)."""
     number = 0
     tail = b""
     try:
@@ -170,9 +173,9 @@ def read_line_blocks(path: Path, span: tuple[int, int] | None = None) -> Iterato
             if not end:
                 tail += block
                 continue
-            lines, tail = tail + block[:end], block[end:]
-            yield number + 1, lines
-            number += lines.count(b"\n")
+            lines, tail = b"".join((tail, memoryview(block)[:end])), block[end:]  # one copy, not two
+            counted = yield number + 1, lines
+            number += lines.count(b"\n") if counted is None else counted
     except BrokenInput as broken:
         raise BrokenInput(broken.reason, f"line {number + 1}", broken.message) from None
     if tail.strip():

@@ -217,13 +217,19 @@ def _query_rows(query: pa.ChunkedArray, pos: pa.ChunkedArray, neg: pa.ChunkedArr
 def _line_ends(data: np.ndarray) -> np.ndarray | None:
     """Where the lines end (their "\n"s), if every line opens with the first line's `[` or `{`, closes with its
     match, then "\r" in every line or in none (Windows line ends: whitespace to both parsers), and holds no other
-    control character; else None."""
+    control character; else None. One pass finds every control character; the rest looks at those few places."""
     if len(data) < 2 or (closing := _CLOSING.get(int(data[0]))) is None:
         return None
-    ends = np.flatnonzero(data == _NEWLINE)
+    controls = np.flatnonzero(data < _SPACE)
     crlf = int(data[-1] == _RETURN)  # the last line's "\r"; its "\n" was cut off with the block's
-    if data[-1 - crlf] != closing or (len(ends) and (data[ends - 1] == _RETURN).all() != bool(crlf)):
+    if crlf:  # "\r\n" after every line, the last line's "\r" at the very end
+        returns, ends = controls[0::2], controls[1::2]
+        if (len(controls) % 2 == 0 or returns[-1] != len(data) - 1 or (data[returns] != _RETURN).any()
+                or (ends != returns[:-1] + 1).any()):
+            return None
+    else:
+        ends = controls
+    if data[-1 - crlf] != closing or (data[ends] != _NEWLINE).any():
         return None
-    whole = ((data[ends - 1 - crlf] == closing).all() and (data[ends + 1] == data[0]).all()
-             and np.count_nonzero(data < _SPACE) == len(ends) * (1 + crlf) + crlf)
+    whole = (data[ends - 1 - crlf] == closing).all() and (data[ends + 1] == data[0]).all()
     return ends if whole else None

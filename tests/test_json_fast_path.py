@@ -186,6 +186,20 @@ def test_fast_path_raises_the_same_line_as_the_per_record_path(tmp_path, small_b
     assert messages[0] == messages[1] and ":line 151: empty_text: text 1 holds only invisible" in messages[0]
 
 
+def test_line_numbers_hold_after_blocks_read_line_by_line_and_blocks_parsed(tmp_path, small_blocks):
+    """Each block's first line number comes from the lines of the blocks before it, which the fast path hands back
+    to the reader (the parser's rows, or a per-record piece's newlines): odd lines in some blocks (those go line
+    by line), then a bad line many blocks later, named at the same line by both paths."""
+    # a line with trailing spaces: valid, but not one the parser may read (it goes line by line)
+    lines = [json.dumps({"anchor": f"question {i}", "positive": f"answer {i}"}).encode() for i in range(600)]
+    for odd in range(40, 400, 70):
+        lines[odd] += b"  "
+    lines[550] = b'{"anchor": "cut off'
+    messages = raised_by_both_paths(pair_source(), write(tmp_path / "late_bad.jsonl", lines))
+    assert messages[0] == messages[1] and ":line 551: " in messages[0]
+    assert None in small_blocks and sum(texts is not None for texts in small_blocks) > 5  # both kinds of block
+
+
 def test_a_truncated_gzip_is_counted_alike(tmp_path, small_blocks):
     data = gzip.compress(b"\n".join(clean_lines(3) * 40) + b"\n")
     path = tmp_path / "truncated.jsonl.gz"
