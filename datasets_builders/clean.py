@@ -94,18 +94,19 @@ def clean_table(source: Source, table: pa.Table) -> CleanedTable:
     whose texts are all ASCII, NFKC is the identity and casefold() is ascii lower-casing (so same_text is a
     lower-cased comparison), and no character is a format (Cf) character (so invisible means empty). The other rows
     (non-ASCII text, an empty text, a wrong arity) get `clean_texts` itself."""
-    columns = [table[name] for name in _TEXTS]
-    cleaned = [_normalized(column, source.whitespace) for column in columns]
-    present = pc.is_valid(columns[2])
-    arity_ok = pc.equal(present, pa.scalar(source.arity == (3,)))
-    simple = arity_ok
-    for column in cleaned:
-        ascii_nonempty = pc.and_(pc.string_is_ascii(column), pc.greater(pc.binary_length(column), 0))
-        simple = pc.and_(simple, pc.fill_null(ascii_nonempty, True))  # a null negative: the arity check decides
+    columns = [table[name].combine_chunks() for name in _TEXTS]
+    printable = [_printable(column) for column in columns]
+    cleaned = [_normalized(column, source.whitespace, mask) for column, mask in zip(columns, printable, strict=True)]
+    simple = np.asarray(pc.is_valid(columns[2]).to_numpy(zero_copy_only=False), dtype=bool) == (source.arity == (3,))
+    for column, mask in zip(cleaned, printable, strict=True):
+        ascii_ = mask.copy()  # printable ASCII stays so when its whitespace is normalised: only the others are read
+        others = np.flatnonzero(~mask)
+        ascii_[others] = np.asarray(pc.string_is_ascii(column.take(others)).to_numpy(zero_copy_only=False), dtype=bool)
+        empty = pc.fill_null(pc.equal(pc.binary_length(column), 0), False)  # a null negative: the arity decides
+        simple &= ascii_ & ~np.asarray(empty.to_numpy(zero_copy_only=False), dtype=bool)
     # 'strip' leaves inner runs: same_text compares texts collapsed ('collapse' of a stripped text is collapsed)
-    first, second = (_normalized(column, "collapse") if source.whitespace == "strip" else column
-                     for column in cleaned[:2])
-    simple = np.asarray(simple.to_numpy(zero_copy_only=False), dtype=bool)
+    first, second = (_normalized(column, "collapse", mask) if source.whitespace == "strip" else column
+                     for column, mask in zip(cleaned[:2], printable, strict=False))
     # ASCII lower-casing keeps the length: only rows whose two texts are as long can be the same (few rows)
     equal_length = pc.fill_null(pc.equal(pc.binary_length(first), pc.binary_length(second)), False)
     candidates = np.flatnonzero(simple & np.asarray(equal_length.to_numpy(zero_copy_only=False), dtype=bool))
@@ -123,12 +124,17 @@ def clean_table(source: Source, table: pa.Table) -> CleanedTable:
     return CleanedTable(pa.table(cleaned, names=list(_TEXTS)), same, errors)
 
 
-def _normalized(column: pa.ChunkedArray, whitespace: str) -> pa.Array:
+def _printable(column: pa.Array) -> np.ndarray:
+    """Which texts hold printable ASCII only (a null: True), in one pass in C++."""
+    return np.asarray(pc.fill_null(pc.ascii_is_printable(column), True).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _normalized(column: pa.Array, whitespace: str, printable: np.ndarray) -> pa.Array:
     """`normalize` of every text: 'strip' cuts the whitespace runs at both ends, 'collapse' makes every run one space
-    and drops the one left at either end. Only the texts that change go through the (slower) regex replacement."""
-    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    and drops the one left at either end. Only the texts that change go through the (slower) regex replacement.
+    `printable`: `_printable` of the texts (or of texts they were normalised from)."""
     pattern = _NOT_STRIPPED if whitespace == "strip" else _NOT_COLLAPSED
-    rows = np.flatnonzero(_may_change(column, whitespace))  # the regex decides on these few rows only
+    rows = np.flatnonzero(_may_change(column, whitespace, printable))  # the regex decides on these few rows only
     matched = pc.fill_null(pc.match_substring_regex(column.take(rows), pattern), False)
     rows = rows[np.asarray(matched.to_numpy(zero_copy_only=False), dtype=bool)]
     if not len(rows):
@@ -143,11 +149,12 @@ def _normalized(column: pa.ChunkedArray, whitespace: str) -> pa.Array:
     return pc.replace_with_mask(column, pa.array(changes), texts)
 
 
-def _may_change(column: pa.Array, whitespace: str) -> np.ndarray:
+def _may_change(column: pa.Array, whitespace: str, printable: np.ndarray) -> np.ndarray:
     """Which texts `normalize` might change, from their UTF-8 bytes at once (no per-text regex call): every
     whitespace character but the ASCII space is a byte below 0x20 or starts with a byte of 0x80 or more, so a text
     of printable ASCII only, without two spaces in a row and without a space at either end is collapsed already;
-    one without whitespace at either end is stripped already. A superset: the regex decides on these rows."""
+    one without whitespace at either end is stripped already. A superset: the regex decides on these rows.
+    `printable`: `_printable` of the texts (or of texts they were normalised from: those stay printable)."""
     offsets = np.frombuffer(column.buffers()[1], np.int64 if pa.types.is_large_string(column.type) else np.int32)
     offsets = offsets[column.offset : column.offset + len(column) + 1].astype(np.int64)
     if offsets[-1] == offsets[0]:  # only empty or null texts: nothing changes
@@ -160,8 +167,7 @@ def _may_change(column: pa.Array, whitespace: str) -> np.ndarray:
     last = np.where(filled, data[np.maximum(ends - 1, 0)], 0x21).astype(np.uint8)
     if whitespace == "strip":  # a byte <= 0x20 or >= 0x80 (a non-ASCII character) at either end
         return (np.subtract(first, 0x21, dtype=np.uint8) >= 0x5F) | (np.subtract(last, 0x21, dtype=np.uint8) >= 0x5F)
-    printable = pc.fill_null(pc.ascii_is_printable(column), True)  # one pass in C++ (numpy took four)
-    marked = ~np.asarray(printable.to_numpy(zero_copy_only=False), dtype=bool) | (first == 0x20) | (last == 0x20)
+    marked = ~printable | (first == 0x20) | (last == 0x20)
     # Two spaces in a row: the bytes read as 16-bit words at both alignments, a word of two spaces found; each such
     # place marks the text it starts in (one that straddles two texts starts in one ending with a space: marked).
     pairs = [np.flatnonzero(data[shift : shift + (len(data) - shift) // 2 * 2].view(np.uint16) == 0x2020) * 2 + shift

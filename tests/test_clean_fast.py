@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pytest
 
 from datasets_builders import Source
-from datasets_builders.clean import _SPACE, _may_change, clean_table, clean_texts, normalize
+from datasets_builders.clean import _SPACE, _may_change, _printable, clean_table, clean_texts, normalize
 from datasets_builders.readers import RecordError
 
 TRICKY = [
@@ -76,7 +76,8 @@ def test_every_text_normalize_changes_is_marked(whitespace):
     texts = ["".join(rng.choice("ab  \t\xa0") for _ in range(rng.randrange(0, 9))) for _ in range(5000)]
     column = pa.array(texts, pa.string())
     for offset in (0, 1, 2, 3):  # a slice: the column's texts start inside its buffer
-        marked = _may_change(column.slice(offset), whitespace)
+        part = column.slice(offset)
+        marked = _may_change(part, whitespace, _printable(part))
         changed = [text != normalize(text, whitespace) for text in texts[offset:]]
         assert not [text for text, mark, change in zip(texts[offset:], marked, changed, strict=True)
                     if change and not mark]
