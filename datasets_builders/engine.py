@@ -7,7 +7,7 @@ package installed. When Ray is already initialised (a test session, a notebook),
 
 A `UserError` raised inside a Ray task (bad input: file and line) reaches the caller as the same one-line
 `UserError`, never as a Ray traceback; a cluster that wants an auth token the driver lacks is one line saying what
-to set.
+to set. Read tasks call `keep_freed_blocks` to tune their worker process's heap.
 """
 
 from __future__ import annotations
