@@ -601,9 +601,9 @@ def _json_line_tables(
         while (item := _next_block(blocks, newlines)) is not None:
             block_first, block = item
             pieces = fast_pieces(block)
-            lines_before, piece, texts = pieces[-1]  # the parser found the lines of the pieces it read
-            in_piece = piece.count(b"\n") if texts is None else texts.lines - (not piece.endswith(b"\n"))
-            newlines = lines_before + in_piece
+            last_before, last, last_texts = pieces[-1]  # the parser counted the lines of the pieces it read
+            newlines = last_before + (last.count(b"\n") if last_texts is None
+                                      else last_texts.lines - (not last.endswith(b"\n")))
             for lines_before, piece, texts in pieces:
                 first = before + block_first + lines_before
                 if texts is None:

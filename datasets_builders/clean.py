@@ -106,7 +106,7 @@ def clean_table(source: Source, table: pa.Table) -> CleanedTable:
         simple &= ascii_ & ~np.asarray(empty.to_numpy(zero_copy_only=False), dtype=bool)
     # 'strip' leaves inner runs: same_text compares texts collapsed ('collapse' of a stripped text is collapsed)
     first, second = (_normalized(column, "collapse", mask) if source.whitespace == "strip" else column
-                     for column, mask in zip(cleaned[:2], printable, strict=False))
+                     for column, mask in zip(cleaned[:2], printable[:2], strict=True))
     # ASCII lower-casing keeps the length: only rows whose two texts are as long can be the same (few rows)
     equal_length = pc.fill_null(pc.equal(pc.binary_length(first), pc.binary_length(second)), False)
     candidates = np.flatnonzero(simple & np.asarray(equal_length.to_numpy(zero_copy_only=False), dtype=bool))

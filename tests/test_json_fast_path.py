@@ -190,9 +190,8 @@ def test_line_numbers_hold_after_blocks_read_line_by_line_and_blocks_parsed(tmp_
     """Each block's first line number comes from the lines of the blocks before it, which the fast path hands back
     to the reader (the parser's rows, or a per-record piece's newlines): odd lines in some blocks (those go line
     by line), then a bad line many blocks later, named at the same line by both paths."""
-    # a line with trailing spaces: valid, but not one the parser may read (it goes line by line)
     lines = [json.dumps({"anchor": f"question {i}", "positive": f"answer {i}"}).encode() for i in range(600)]
-    for odd in range(40, 400, 70):
+    for odd in range(40, 400, 70):  # trailing spaces: a valid line, but not one the parser may read
         lines[odd] += b"  "
     lines[550] = b'{"anchor": "cut off'
     messages = raised_by_both_paths(pair_source(), write(tmp_path / "late_bad.jsonl", lines))
