@@ -219,9 +219,10 @@ def stages(raw: str, peer_raw: str | None = None) -> None:
 
     sys.path.insert(0, str(ROOT))
     from datasets_builders import Source
-    from datasets_builders.build import BuildStats, _file_tables, iter_rows
     from datasets_builders.publish import _write_shards
+    from datasets_builders.rows import file_tables, iter_rows
     from datasets_builders.schema import PAIR_FEATURES
+    from datasets_builders.stats import BuildStats
 
     datasets.disable_progress_bars()
     source = Source(name="bench_pairs", pretty_name="b", description="b", license="other", citation="c", homepage="h")
@@ -236,12 +237,12 @@ def stages(raw: str, peer_raw: str | None = None) -> None:
         per_record, rows = cpu(lambda: sum(1 for _ in iter_rows(source, [raw], counts)))
         # The tables stream on, as in a build: holding all of them first cost more than the reading itself (the
         # first touch of a gigabyte of fresh pages), a cost a build does not have.
-        fast, _ = cpu(lambda: sum(table.num_rows for table in _file_tables(source, [raw], BuildStats(source="b"),
+        fast, _ = cpu(lambda: sum(table.num_rows for table in file_tables(source, [raw], BuildStats(source="b"),
                                                                           "raise")))
         arrow = Path(work) / "pairs.arrow"
         write_s = 0.0  # the Arrow file's share of a second pass: its writes alone
         with pa.OSFile(str(arrow), "wb") as sink, pa.ipc.new_stream(sink, PAIR_FEATURES.arrow_schema) as out:
-            for table in _file_tables(source, [raw], BuildStats(source="b"), "raise"):
+            for table in file_tables(source, [raw], BuildStats(source="b"), "raise"):
                 seconds, _ = cpu(lambda table=table: out.write_table(
                     table.select(["anchor", "positive"]).cast(PAIR_FEATURES.arrow_schema), 10_000))
                 write_s += seconds
@@ -280,9 +281,10 @@ def forms(size: int, data: Path) -> None:
     """CPU seconds of read + clean (no Ray) per record and on the fast path, for a file of each 2021 record form."""
     sys.path.insert(0, str(ROOT))
     from datasets_builders import Source
-    from datasets_builders.build import BuildStats, _file_tables, iter_rows
     from datasets_builders.compressed import read_line_blocks
     from datasets_builders.json_table import block_texts
+    from datasets_builders.rows import file_tables, iter_rows
+    from datasets_builders.stats import BuildStats
 
     source = Source(name="bench_pairs", pretty_name="b", description="b", license="other", citation="c", homepage="h")
 
@@ -298,7 +300,7 @@ def forms(size: int, data: Path) -> None:
         path = generated_file(data, size, form)
         stats = BuildStats(source="b")  # the counts of one pass
         per_record = min(cpu(iter_rows, path, stats if first else BuildStats(source="b")) for first in (1, 0))
-        fast = min(cpu(_file_tables, path, BuildStats(source="b")) for _ in range(2))
+        fast = min(cpu(file_tables, path, BuildStats(source="b")) for _ in range(2))
         blocks = [block_texts(block) is not None for _, block in read_line_blocks(path)]
         print(f"| {form} | {stats.rows_read:,} | {stats.pairs_written:,} | {per_record:.2f} | {fast:.2f} | "
               f"{per_record / fast:.1f}x | {sum(blocks)} of {len(blocks)} |", flush=True)

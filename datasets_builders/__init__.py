@@ -66,36 +66,31 @@ and the counting are the builder's, not the miner's. The registry loads `dataset
 `datasets_builders.miners` the first time it is asked.
 """
 
-from datasets_builders.build import Build, BuildStats, build_source, iter_rows, load_build
-from datasets_builders.mined import mine_nli, mine_reddit, mine_stackexchange, mine_wikipedia
-from datasets_builders.publish import DEFAULT_MAX_SHARD_BYTES, publish
-from datasets_builders.readers import Filtered, RecordError, read_json_lines, record_texts
-from datasets_builders.registry import get_source, list_sources, register_source
-from datasets_builders.schema import PAIR_FEATURES, TRIPLET_FEATURES, features_for, kind_of
-from datasets_builders.source import Source
+import importlib
 
-__all__ = [
-    "DEFAULT_MAX_SHARD_BYTES",
-    "PAIR_FEATURES",
-    "TRIPLET_FEATURES",
-    "Build",
-    "BuildStats",
-    "Filtered",
-    "RecordError",
-    "Source",
-    "build_source",
-    "features_for",
-    "get_source",
-    "iter_rows",
-    "kind_of",
-    "list_sources",
-    "load_build",
-    "mine_nli",
-    "mine_reddit",
-    "mine_stackexchange",
-    "mine_wikipedia",
-    "publish",
-    "read_json_lines",
-    "record_texts",
-    "register_source",
-]
+# Each public name and the module that defines it, imported on first use (PEP 562): a Ray worker imports this package
+# before the module of the task it runs (tasks.py), and importing every module here would cost each fresh worker
+# `datasets`, the publisher and the card templates (~0.3 s of start-up) that no task uses.
+_EXPORTS = {
+    "Build": "build", "build_source": "build", "load_build": "build",
+    "BuildStats": "stats", "iter_rows": "rows",
+    "mine_nli": "mined", "mine_reddit": "mined", "mine_stackexchange": "mined", "mine_wikipedia": "mined",
+    "DEFAULT_MAX_SHARD_BYTES": "publish", "publish": "publish",
+    "Filtered": "readers", "RecordError": "readers", "read_json_lines": "readers", "record_texts": "readers",
+    "get_source": "registry", "list_sources": "registry", "register_source": "registry",
+    "PAIR_FEATURES": "schema", "TRIPLET_FEATURES": "schema", "features_for": "schema", "kind_of": "schema",
+    "Source": "source",
+}  # fmt: skip
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value  # found directly from now on
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

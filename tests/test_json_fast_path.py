@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from test_clean_fast import TRICKY
 
-from datasets_builders import Source, build, compressed, json_table
-from datasets_builders.build import BuildStats, iter_rows
+from datasets_builders import Source, build, compressed, json_table, rows
 from datasets_builders.json_table import block_texts
+from datasets_builders.rows import iter_rows
+from datasets_builders.stats import BuildStats
 from se1b.errors import UserError
 
 ODD_LINES = [
@@ -98,7 +99,7 @@ def pair_source(arity=(2,), whitespace="collapse") -> Source:
 def both_paths(source: Source, path: Path, on_error: str):
     slow, fast = BuildStats(source="fast"), BuildStats(source="fast")
     slow_rows = list(iter_rows(source, [str(path)], slow, on_error))
-    tables = build._file_tables(source, [str(path)], fast, on_error)
+    tables = rows.file_tables(source, [str(path)], fast, on_error)
     fast_rows = [tuple(row.values()) for table in tables for row in table.to_pylist()]
     return (slow_rows, slow.to_dict()), (fast_rows, fast.to_dict())
 
@@ -157,7 +158,7 @@ def test_a_few_odd_lines_send_only_the_lines_around_them_line_by_line(tmp_path, 
         pieces.extend(split := json_table.fast_pieces(block))
         return split
 
-    monkeypatch.setattr(build, "fast_pieces", recorded)
+    monkeypatch.setattr(rows, "fast_pieces", recorded)
     slow, fast = both_paths(pair_source(), path, "skip")
     assert fast == slow and slow[1]["rejected"]
     per_record = sum(piece.count(b"\n") for _, piece, texts in pieces if texts is None)
@@ -168,7 +169,7 @@ def raised_by_both_paths(source, path) -> list[str]:
     """The error line the per-record path and the fast path each raise on `path` (--on-error raise)."""
     messages = []
     for run in (lambda: list(iter_rows(source, [str(path)], BuildStats(source="fast"), "raise")),
-                lambda: list(build._file_tables(source, [str(path)], BuildStats(source="fast"), "raise"))):
+                lambda: list(rows.file_tables(source, [str(path)], BuildStats(source="fast"), "raise"))):
         with pytest.raises(UserError) as caught:
             run()
         messages.append(str(caught.value))
@@ -210,13 +211,13 @@ def test_a_truncated_gzip_is_counted_alike(tmp_path, small_blocks):
 def ranged(source: Source, path: Path, on_error: str):
     """The rows and counts of `path` read as the build splits it: one span after another (`_read_spans`)."""
     spans = build._read_spans(source, [str(path)])
-    rows, total = [], BuildStats(source="fast")
+    read, total = [], BuildStats(source="fast")
     for _, span in spans:
         stats = BuildStats(source="fast")
-        rows += [tuple(row.values()) for table in build._file_tables(source, [str(path)], stats, on_error, span)
+        read += [tuple(row.values()) for table in rows.file_tables(source, [str(path)], stats, on_error, span)
                  for row in table.to_pylist()]
         total.add(stats)
-    return spans, rows, total.to_dict() | {"files": [str(path)]}
+    return spans, read, total.to_dict() | {"files": [str(path)]}
 
 
 @pytest.mark.parametrize("range_bytes", [1000, 4096, 10**9])
@@ -250,7 +251,7 @@ def test_a_bad_line_in_a_later_range_names_its_line_in_the_file(tmp_path, monkey
     messages = []
     for _, span in spans:
         try:
-            list(build._file_tables(pair_source(), [str(path)], BuildStats(source="fast"), "raise", span))
+            list(rows.file_tables(pair_source(), [str(path)], BuildStats(source="fast"), "raise", span))
         except UserError as error:
             messages.append(str(error))
     assert messages == [f"{path}:line 251: wrong_type: 'positive' must be text, got int "

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 from test_miners import article, comment, nli_line, wiki_page, write_comments, write_wiki_dump
 
-from datasets_builders import Source, build, build_source, engine, read_json_lines
+from datasets_builders import Source, build, build_source, engine, read_json_lines, tasks
 from datasets_builders.schema import PAIR_FEATURES
 from se1b.errors import UserError
 
@@ -235,7 +235,7 @@ def rows_block(texts: list[str], first: int) -> pa.Table:
     count = len(texts)
     columns = [pa.array([0] * count, pa.int32()), pa.array(range(first, first + count), pa.int64()), pa.array(texts),
                pa.array(texts), pa.nulls(count, pa.string()), pa.nulls(count, pa.string())]  # fmt: skip
-    return pa.table(columns, schema=build._ROWS)
+    return pa.table(columns, schema=tasks.ROWS)
 
 
 def test_the_arrow_file_does_not_depend_on_how_ray_split_the_rows_into_blocks(tmp_path):

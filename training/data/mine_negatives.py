@@ -381,9 +381,10 @@ def _publish(repo: str, config: str | None, config_name: str, triplets: list[tup
     mining facts from the report's "mining" entry."""
     import datasets
 
-    from datasets_builders.build import ARROW_FILE, Build, BuildStats, write_arrow
+    from datasets_builders.build import ARROW_FILE, Build, write_arrow
     from datasets_builders.publish import REPORTS_DIR, publish
     from datasets_builders.schema import TRIPLET_FEATURES
+    from datasets_builders.stats import BuildStats
     from model_cards.dataset_card import write_dataset_card
 
     report_path = Path(repo) / REPORTS_DIR / f"{config}.json"
