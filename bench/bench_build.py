@@ -163,7 +163,7 @@ def worker(kind: str, raw: str, work: str, num_proc: str = "1") -> dict:
 
     sys.path.insert(0, str(ROOT))
     from datasets_builders import Source, build_source
-    from datasets_builders.publish import publish
+    from datasets_builders.publishing import publish
 
     # The default reader and record converter (what the catalog's JSON-lines sources use, fast path included); a
     # --real file must hold pairs (a line with a negative is a wrong arity here).
@@ -219,7 +219,7 @@ def stages(raw: str, peer_raw: str | None = None) -> None:
 
     sys.path.insert(0, str(ROOT))
     from datasets_builders import Source
-    from datasets_builders.publish import _write_shards
+    from datasets_builders.publishing import _write_shards
     from datasets_builders.rows import file_tables, iter_rows
     from datasets_builders.schema import PAIR_FEATURES
     from datasets_builders.stats import BuildStats
@@ -316,7 +316,7 @@ def publish_threads(size: int, data: Path, threads: list[int]) -> None:
                 "citation='c', homepage='h'), [sys.argv[2]], progress=False, out_dir=sys.argv[3])")
         subprocess.run([sys.executable, "-c", code, str(ROOT), str(generated_file(data, size)), str(build)],
                        check=True, capture_output=True)
-    code = ("import sys, time, json; sys.path.insert(0, sys.argv[1]); from datasets_builders.publish import publish; "
+    code = ("import sys, time, json; sys.path.insert(0, sys.argv[1]); from datasets_builders import publish; "
             "w, c = time.perf_counter(), time.process_time(); "
             "publish(sys.argv[2], sys.argv[3], progress=False, num_threads=int(sys.argv[4])); "
             "print(json.dumps([time.perf_counter() - w, time.process_time() - c]))")

@@ -75,7 +75,7 @@ _EXPORTS = {
     "Build": "build", "build_source": "build", "load_build": "build",
     "BuildStats": "stats", "iter_rows": "rows",
     "mine_nli": "mined", "mine_reddit": "mined", "mine_stackexchange": "mined", "mine_wikipedia": "mined",
-    "DEFAULT_MAX_SHARD_BYTES": "publish", "publish": "publish",
+    "DEFAULT_MAX_SHARD_BYTES": "publishing", "publish": "publishing",
     "Filtered": "readers", "RecordError": "readers", "read_json_lines": "readers", "record_texts": "readers",
     "get_source": "registry", "list_sources": "registry", "register_source": "registry",
     "PAIR_FEATURES": "schema", "TRIPLET_FEATURES": "schema", "features_for": "schema", "kind_of": "schema",

@@ -3,8 +3,8 @@ config's columns and real counts) and a body that says which config to pick and,
 columns, cleaning counts, example rows, source, licence and citation. No path of the machine that built it: the
 build reports hold file names only. `model_cards.hub_rules.dataset_card_problems` checks the metadata.
 
-The card is generated from the `build_reports/<config>.json` files that `datasets_builders.publish` writes, so it can
-be regenerated at any time (`write_dataset_card(folder)`) and always covers every config in the folder.
+The card is generated from the `build_reports/<config>.json` files that `datasets_builders.publishing` writes, so it
+can be regenerated at any time (`write_dataset_card(folder)`) and always covers every config in the folder.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from datasets.arrow_writer import get_writer_batch_size_from_data_size
 
 from datasets_builders import build_source, get_source, list_sources, load_build
 from datasets_builders.build import ARROW_FILE
-from datasets_builders.publish import publish
+from datasets_builders.publishing import publish
 from model_cards.dataset_card import size_category
 
 pytestmark = pytest.mark.usefixtures("ray_session")  # builds run on Ray Data: one instance for all tests

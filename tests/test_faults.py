@@ -198,7 +198,7 @@ def test_an_out_that_is_a_symlink_or_a_file_is_refused_before_anything_is_writte
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and expected in err, (command, err)
         assert tree_digest(tmp_path) == before, command
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
-    from datasets_builders.publish import publish
+    from datasets_builders.publishing import publish
     from se1b.errors import UserError
 
     with pytest.raises(UserError, match=expected):

@@ -20,7 +20,7 @@ from datasets_builders.miners import (
     stackexchange,
 )
 from datasets_builders.miners.text import html_to_text, wiki_categories, wiki_intro, wiki_to_text
-from datasets_builders.publish import publish
+from datasets_builders.publishing import publish
 from se1b.cli import main as se1b
 from se1b.errors import UserError
 

@@ -14,7 +14,7 @@ from sentence_transformers import SentenceTransformer, SentenceTransformerTraine
 from sentence_transformers.losses import MultipleNegativesRankingLoss
 
 from datasets_builders import build_source
-from datasets_builders.publish import publish
+from datasets_builders.publishing import publish
 from model_cards.hub_rules import dataset_card_problems
 from training.model.tiny import write_tiny_model
 

@@ -355,7 +355,7 @@ def _check_out(out: Path) -> None:
     any folder publish would not write into (`check_out_dir`)."""
     import yaml
 
-    from datasets_builders.publish import REPORTS_DIR, check_out_dir
+    from datasets_builders.publishing import REPORTS_DIR, check_out_dir
 
     card = out / "README.md"
     if card.is_file():
@@ -382,7 +382,7 @@ def _publish(repo: str, config: str | None, config_name: str, triplets: list[tup
     import datasets
 
     from datasets_builders.build import ARROW_FILE, Build, write_arrow
-    from datasets_builders.publish import REPORTS_DIR, publish
+    from datasets_builders.publishing import REPORTS_DIR, publish
     from datasets_builders.schema import TRIPLET_FEATURES
     from datasets_builders.stats import BuildStats
     from model_cards.dataset_card import write_dataset_card

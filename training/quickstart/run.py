@@ -59,7 +59,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def build_datasets(out: Path, stdlib: Path | None) -> tuple[Path, StdlibData]:
     """Mine the standard library, build and publish the training pairs; returns (dataset folder, StdlibData)."""
     from datasets_builders import build_source
-    from datasets_builders.publish import publish
+    from datasets_builders.publishing import publish
     from training.quickstart.stdlib_pairs import SOURCE, mine_stdlib
 
     data = mine_stdlib(out, stdlib)
