@@ -226,5 +226,6 @@ def _texts_table(rows: list[Row]) -> pa.Table:
 
 
 def table_of(rows: list[tuple], schema: pa.Schema) -> pa.Table:
+    """A table of `schema` from row tuples in its column order (none: an empty table)."""
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
     return pa.table([pa.array(column, field.type) for column, field in zip(columns, schema, strict=True)], schema)
