@@ -125,8 +125,24 @@ def clean_table(source: Source, table: pa.Table) -> CleanedTable:
 
 
 def _printable(column: pa.Array) -> np.ndarray:
-    """Which texts hold printable ASCII only (a null: True), in one pass in C++."""
+    """Which texts hold printable ASCII only (a null or an empty text: True). When every byte of the column's texts
+    is printable ASCII (0x20-0x7E), all of them: one min and one max over the bytes in numpy, without the
+    temporary arrays of a comparison, cost a third of the per-text pass in C++ that the other columns get."""
+    data = _text_bytes(column)[1]
+    if not len(data) or (data.min() >= 0x20 and data.max() <= 0x7E):
+        return np.ones(len(column), dtype=bool)
     return np.asarray(pc.fill_null(pc.ascii_is_printable(column), True).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _text_bytes(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The offsets of the texts of a (large_)string array counted from its first text's first byte, and the bytes
+    of its texts: views of the column's buffers, whatever its slice."""
+    offsets = np.frombuffer(column.buffers()[1], np.int64 if pa.types.is_large_string(column.type) else np.int32)
+    offsets = offsets[column.offset : column.offset + len(column) + 1].astype(np.int64)
+    if offsets[-1] == offsets[0]:  # only empty or null texts (a column of nulls may have no data buffer)
+        return offsets - offsets[0], np.empty(0, np.uint8)
+    data = np.frombuffer(column.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
+    return offsets - offsets[0], data
 
 
 def _normalized(column: pa.Array, whitespace: str, printable: np.ndarray) -> pa.Array:
@@ -155,12 +171,9 @@ def _may_change(column: pa.Array, whitespace: str, printable: np.ndarray) -> np.
     of printable ASCII only, without two spaces in a row and without a space at either end is collapsed already;
     one without whitespace at either end is stripped already. A superset: the regex decides on these rows.
     `printable`: `_printable` of the texts (or of texts they were normalised from: those stay printable)."""
-    offsets = np.frombuffer(column.buffers()[1], np.int64 if pa.types.is_large_string(column.type) else np.int32)
-    offsets = offsets[column.offset : column.offset + len(column) + 1].astype(np.int64)
-    if offsets[-1] == offsets[0]:  # only empty or null texts: nothing changes
+    offsets, data = _text_bytes(column)
+    if not len(data):  # only empty or null texts: nothing changes
         return np.zeros(len(column), dtype=bool)
-    data = np.frombuffer(column.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
-    offsets -= offsets[0]
     starts, ends = offsets[:-1], offsets[1:]
     filled = ends > starts  # empty and null texts change nothing
     first = np.where(filled, data[np.minimum(starts, len(data) - 1)], 0x21).astype(np.uint8)

@@ -82,3 +82,35 @@ def test_every_text_normalize_changes_is_marked(whitespace):
         assert not [text for text, mark, change in zip(texts[offset:], marked, changed, strict=True)
                     if change and not mark]
         assert sum(changed) > 1000 and sum(marked) < len(marked)  # both outcomes, many times
+
+
+@pytest.mark.parametrize("whitespace", ["collapse", "strip"])
+def test_clean_table_equals_the_per_record_path_when_every_byte_is_printable_ascii(whitespace):
+    """Columns of printable ASCII only take the one-pass check (`_printable`): runs of spaces, spaces at the ends,
+    case-only differences, empty and blank texts must still come out as the per-record path gives them."""
+    printable = [text for text in TRICKY if text.isascii() and text.isprintable()]
+    assert {"a  b", " ab", "AB ", "", "   ", "A FOX"} <= set(printable)
+    rows = [(a, p, None) for a in printable for p in printable]
+    src = source((2,), whitespace)
+    table = pa.table({name: pa.array([row[i] for row in rows], pa.string())
+                      for i, name in enumerate(("anchor", "positive", "negative"))})
+    result = clean_table(src, table)
+    kept, same, errors = per_record(src, rows)
+    assert result.same.tolist() == same
+    assert {index: (error.reason, error.detail) for index, error in result.errors.items()} == errors
+    good = [i for i in range(len(rows)) if not same[i] and i not in errors]
+    assert [tuple(result.table.slice(i, 1).to_pylist()[0].values()) for i in good] == kept
+    assert errors and any(same) and kept
+
+
+def test_printable_marks_exactly_the_printable_ascii_texts_of_any_slice():
+    rng = random.Random(1)
+    for alphabet in ("ab  ~", "ab \x7f", "ab\x1f", "ab \t\xe9"):  # every byte printable (the one-pass check), then not
+        texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 6))) for _ in range(2000)]
+        texts[::97] = [None] * len(texts[::97])
+        column = pa.array(texts, pa.string())
+        for offset, length in ((0, 2000), (3, 500), (1, 0), (1999, 1)):
+            part = column.slice(offset, length)
+            expected = [text is None or (text.isascii() and text.isprintable()) for text in texts[offset:][:length]]
+            assert _printable(part).tolist() == expected
+    assert _printable(pa.nulls(4, pa.string())).tolist() == [True] * 4
