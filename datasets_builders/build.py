@@ -33,7 +33,7 @@ from datasets_builders import engine
 from datasets_builders.clean import Row
 from datasets_builders.compressed import compression_of, count_lines, line_boundary
 from datasets_builders.registry import get_source
-from datasets_builders.rows import BATCH_ROWS, ON_ERROR, fast_path
+from datasets_builders.rows import BATCH_ROWS, check_on_error, fast_path
 from datasets_builders.schema import features_for, kind_of
 from datasets_builders.source import Source
 from datasets_builders.stats import LISTED_NOT_INPUTS, BuildStats
@@ -230,8 +230,7 @@ def build_source(
     """
     source = get_source(source) if isinstance(source, str) else source
     check_name(source.name, "source name")
-    if on_error not in ON_ERROR:
-        raise UserError(f"--on-error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
+    check_on_error(on_error)
     inputs = list_raw_inputs(source, raw_paths)
     paths = sorted(inputs.paths, key=natural_key)
     temporary = out_dir is None

@@ -14,10 +14,11 @@ import sys
 from pathlib import Path
 
 from datasets_builders import engine
-from datasets_builders.build import ON_ERROR, STATS_FILE, Build, build_source, load_build
+from datasets_builders.build import STATS_FILE, Build, build_source, load_build
 from datasets_builders.miners.options import add_miner_options, miner_options
 from datasets_builders.publishing import DEFAULT_MAX_SHARD_BYTES, check_out_dir, publish
 from datasets_builders.registry import get_source, list_sources
+from datasets_builders.rows import ON_ERROR
 from datasets_builders.source import Source
 from se1b.errors import UserError
 from se1b.files import check_output_folder

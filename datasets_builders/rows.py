@@ -84,13 +84,18 @@ def fail(stats: BuildStats, on_error: str, place: str, error: RecordError) -> No
     stats.reject(error.reason, place, error.detail)
 
 
+def check_on_error(on_error: str) -> None:
+    """The error policy is one of ON_ERROR (a UserError naming the choices otherwise)."""
+    if on_error not in ON_ERROR:
+        raise UserError(f"--on-error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
+
+
 def counted_records(
     source: Source, paths: Sequence[str | Path], stats: BuildStats, on_error: str
 ) -> Iterator[tuple[str, object, object]]:
     """(file, location, record) of the records that are neither filtered nor bad, counting every record read,
     filtered and rejected (or raising for a bad one, by the error policy) and the pairs bounds did not form."""
-    if on_error not in ON_ERROR:
-        raise UserError(f"--on-error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
+    check_on_error(on_error)
     yield from _counted(_records(source, paths, stats), stats, on_error)
 
 
