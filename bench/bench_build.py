@@ -24,14 +24,16 @@ Each job runs twice in its process: "first" is the job a fresh `se1b data build`
 creates its two actors and the read workers import the project before their first row), "second" the same job
 again on the same instance, into fresh folders (a long-lived local instance or a cluster given with `--address`,
 where those costs were paid by an earlier build; the peer: a second load_dataset into a fresh cache folder).
-The generated files hold `{"anchor": ..., "positive": ...}` lines (a form both can read; pyarrow's JSON reader, and
-so `load_dataset("json")`, cannot read the 2021 list lines); `--data DIR` keeps them between runs (generating 4M
-pairs takes minutes). Peak memory is the largest sum of the PSS of the job's process and all its descendants (Ray's
-raylet, object store and workers included), sampled every 0.1 s. Rates count the records read (the peer writes them
-all; ours leaves out same_text and bad records, fewer pairs on real files). "Per core" divides each rate by the CPUs
-it was given. On a shared, loaded machine the CPU seconds are the steadier measure: user + system time of the job's
-whole process tree during the timed part (Ray's processes included; their start-up not), so "per CPU-second" = pairs
-per CPU-second, ours over the peer's. Each row gives the 1-minute load average at the start and end of its jobs.
+The generated files hold `{"anchor": ..., "positive": ...}` lines (a form both can read; pyarrow's JSON reader, and so
+`load_dataset("json")`, cannot read the 2021 list lines); `--data DIR` keeps them between runs (generating 4M pairs
+takes minutes). Peak memory is the largest sum of the PSS of the job's process and all its descendants (Ray's raylet,
+object store and workers included), sampled every 0.1 s in a third run of the job, apart from the two timed ones (the
+sampling, ~0.5 CPU-s per 1M-pair build of ours, would slow what it watches on this 2-core machine). Rates count the
+records read (the peer writes them all; ours leaves out same_text and bad records, fewer pairs on real files). "Per
+core" divides each rate by the CPUs it was given. On a shared, loaded machine the CPU seconds are the steadier measure:
+user + system time of the job's whole process tree during the timed part (Ray's processes included; their start-up
+not), so "per CPU-second" = pairs per CPU-second, ours over the peer's. Each row gives the 1-minute load average at the
+start and end of its jobs.
 """
 
 from __future__ import annotations
@@ -97,6 +99,31 @@ def generated_file(data: Path, size: int, form: str = "objects") -> Path:
     if not path.exists():
         generate(path.with_suffix(".tmp"), size, form=form).rename(path)
     return path
+
+
+class TreeCPU:
+    """User + system seconds of this process and all its descendants since construction (a descendant started since:
+    all of its own), read once at the start and once at `stop()`: nothing samples beside the job, which on this
+    2-core machine would take a core's share from it (a process that starts and ends in between is not seen)."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._me = psutil.Process()
+        self._base = self._read()
+
+    def _read(self) -> dict[int, float]:
+        seconds = {}
+        for process in [self._me, *self._me.children(recursive=True)]:
+            try:
+                times = process.cpu_times()
+            except Exception:  # a worker that just exited
+                continue
+            seconds[process.pid] = times.user + times.system
+        return seconds
+
+    def stop(self) -> float:
+        return sum(seconds - self._base.get(pid, 0.0) for pid, seconds in self._read().items())
 
 
 class TreeMemory:
@@ -185,11 +212,9 @@ def worker(kind: str, raw: str, work: str, num_proc: str = "1") -> dict:
         start = time.perf_counter()
         engine.start(num_cpus=int(num_proc))
         startup = time.perf_counter() - start
-    rounds = []
-    for round_ in ("first", "second"):  # the second job in the same process, on the same Ray instance
-        out = Path(work) / round_
-        memory = TreeMemory()  # after Ray's start-up: its processes' memory counts, their start-up CPU does not
-        start = time.perf_counter()  # imports and Ray start-up excluded
+
+    def job(out: Path) -> int:
+        """The job once, into fresh folders under `out` (removed after): the records it read."""
         if kind == "ours":
             build = build_source(source, files, progress=False, out_dir=out / "build")
             publish(build, out / "hub", progress=False, num_threads=int(num_proc))  # shards: the CPUs given
@@ -200,14 +225,23 @@ def worker(kind: str, raw: str, work: str, num_proc: str = "1") -> dict:
             )
             dataset.to_parquet(str(out / "peer.parquet"))
             rows = len(dataset)
-        seconds = time.perf_counter() - start
-        peak, cpu_seconds = memory.stop()
-        rounds.append({"rows": rows, "seconds": seconds, "pairs_per_s": rows / seconds, "peak_mib": peak,
-                       "cpu_s": cpu_seconds})
         shutil.rmtree(out)
+        return rows
+
+    rounds = []
+    for round_ in ("first", "second"):  # the second job in the same process, on the same Ray instance
+        cpu = TreeCPU()  # after Ray's start-up: its processes' CPU during the job counts, their start-up does not
+        start = time.perf_counter()  # imports and Ray start-up excluded
+        rows = job(Path(work) / round_)
+        seconds = time.perf_counter() - start
+        rounds.append({"rows": rows, "seconds": seconds, "pairs_per_s": rows / seconds, "cpu_s": cpu.stop()})
+    # Peak memory in a third run of the job, apart: sampling the PSS of Ray's ten processes every 0.1 s costs ~0.5
+    # CPU-s per 1M-pair build on this 2-core machine and slowed the build it watched by up to a fifth (BENCHMARKS.md).
+    memory = TreeMemory()
+    job(Path(work) / "memory")
+    peak, _ = memory.stop()
     first, second = rounds
-    return first | {"kind": kind, "startup_s": startup, "peak_mib": max(r["peak_mib"] for r in rounds),
-                    "second": second}
+    return first | {"kind": kind, "startup_s": startup, "peak_mib": peak, "second": second}
 
 
 def stages(raw: str, peer_raw: str | None = None) -> None:
