@@ -94,7 +94,7 @@ def start(address: str | None = None, num_cpus: int | None = None) -> None:
         if address.startswith("ray://"):  # a Ray Client server runs the job in a cluster-side process
             options.pop("log_to_driver")
     try:
-        with _one_gcs_attempt(), _workers_see_this_sys_path(local=address is None):
+        with _one_gcs_attempt(), _local_workers_environment(local=address is None):
             ray.init(**options)
     except Exception as error:  # connection refused, no cluster at "auto", a missing token: one line each
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -121,24 +121,38 @@ def check_reachable(address: str) -> None:
         ) from None
 
 
+# pyarrow's allocator (mimalloc) hands memory that has been free for 1 s back to the kernel. A read task keeps
+# allocating and freeing blocks of megabytes, so it got them back as fresh pages the kernel zeroes again: ~130
+# transparent huge page faults and ~15,000 page faults per 1M-pair build. Kept 10 s, they are reused: 0 and ~2,700,
+# 1.90 -> 1.65 CPU-s per 1M-pair build + publish (BENCHMARKS.md). A worker idle for 10 s returns them.
+ARROW_HEAP_KEPT_MS = 10_000
+_PURGE_DELAY = "MIMALLOC_PURGE_DELAY"  # mimalloc reads it when the process starts: pyarrow has no call to set it
+
+
 @contextlib.contextmanager
-def _workers_see_this_sys_path(local: bool) -> Iterator[None]:
-    """PYTHONPATH = this process's sys.path while ray.init spawns a local instance: its raylet, and so every worker it
-    starts, inherits it. Not through a runtime_env's env_vars, which would do the same: Ray keeps one worker pool per
+def _local_workers_environment(local: bool) -> Iterator[None]:
+    """The environment ray.init spawns a local instance with (its raylet, and so every worker it starts, inherits it):
+    PYTHONPATH = this process's sys.path, and pyarrow's freed memory kept ARROW_HEAP_KEPT_MS (unless the variable is
+    set already). Not through a runtime_env's env_vars, which would do the same: Ray keeps one worker pool per
     runtime env, so the worker it prestarts at ray.init would go unused and a build pay one more worker's start-up
-    (~1.2-1.5 CPU-s and ~1 s of a 1M-pair build, BENCHMARKS.md). A cluster's nodes have the package installed."""
+    (~1.2-1.5 CPU-s and ~1 s of a 1M-pair build, BENCHMARKS.md). A cluster's nodes have the package installed and
+    take MIMALLOC_PURGE_DELAY at `ray start`."""
     if not local:
         yield
         return
-    before = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(path for path in sys.path if path)
+    settings = {"PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
+    if _PURGE_DELAY not in os.environ:
+        settings[_PURGE_DELAY] = str(ARROW_HEAP_KEPT_MS)
+    before = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     try:
         yield
     finally:
-        if before is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = before
+        for name, value in before.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
 
 
 @contextlib.contextmanager

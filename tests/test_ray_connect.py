@@ -32,35 +32,76 @@ def test_a_ray_client_address_is_checked_too():
     engine.check_reachable("auto")  # Ray finds that one itself
 
 
-def test_local_workers_import_from_the_drivers_sys_path_and_the_environment_is_left_as_it_was(ray_session):
+def test_local_workers_import_from_the_drivers_sys_path_and_keep_pyarrows_freed_memory(ray_session):
     """`pair_fixtures` lives in tests/, which only pytest put on sys.path (no package, not installed): a Ray worker
-    of the local instance imports it."""
+    of the local instance imports it; its pyarrow keeps freed memory ARROW_HEAP_KEPT_MS (unless the variable was set
+    when the instance started)."""
+    import os
+
     import ray
 
     @ray.remote
-    def fixture_module_path() -> str:
+    def worker_view() -> tuple[str, str | None]:
         import pair_fixtures
 
-        return pair_fixtures.__file__
+        return pair_fixtures.__file__, os.environ.get("MIMALLOC_PURGE_DELAY")
 
     import pair_fixtures
 
-    assert ray.get(fixture_module_path.remote()) == pair_fixtures.__file__
+    kept = os.environ.get("MIMALLOC_PURGE_DELAY", str(engine.ARROW_HEAP_KEPT_MS))
+    assert ray.get(worker_view.remote()) == (pair_fixtures.__file__, kept)
 
 
 @pytest.mark.parametrize("before", [None, "/somewhere/else"])
-def test_pythonpath_is_set_for_the_local_spawn_alone(monkeypatch, before):
+def test_the_environment_is_set_for_the_local_spawn_alone(monkeypatch, before):
     import os
 
     if before is None:
         monkeypatch.delenv("PYTHONPATH", raising=False)
+        monkeypatch.delenv("MIMALLOC_PURGE_DELAY", raising=False)
     else:
         monkeypatch.setenv("PYTHONPATH", before)
-    with engine._workers_see_this_sys_path(local=True):
+        monkeypatch.setenv("MIMALLOC_PURGE_DELAY", "500")  # the user's own choice wins
+    with engine._local_workers_environment(local=True):
         assert os.environ["PYTHONPATH"].split(os.pathsep) == [path for path in sys.path if path]
+        assert os.environ["MIMALLOC_PURGE_DELAY"] == ("500" if before else str(engine.ARROW_HEAP_KEPT_MS))
     assert os.environ.get("PYTHONPATH") == before
-    with engine._workers_see_this_sys_path(local=False):  # a cluster's workers are not spawned by this process
+    assert os.environ.get("MIMALLOC_PURGE_DELAY") == ("500" if before else None)
+    with engine._local_workers_environment(local=False):  # a cluster's workers are not spawned by this process
         assert os.environ.get("PYTHONPATH") == before
+        assert os.environ.get("MIMALLOC_PURGE_DELAY") == ("500" if before else None)
+
+
+_ARROW_CHURN = """
+import resource
+import numpy as np, pyarrow as pa
+faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(100):  # a read task's pattern: a few blocks of MB from pyarrow's pool live at once, then freed
+    blocks = [pa.allocate_buffer(3_000_000) for _ in range(4)]
+    for block in blocks:
+        np.frombuffer(block, np.uint8)[::4096] = 1
+    del blocks
+print(pa.default_memory_pool().backend_name, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults)
+"""
+
+
+def test_pyarrows_allocator_keeps_freed_memory_for_the_time_the_local_instance_sets():
+    """pyarrow's default pool is mimalloc, which reads MIMALLOC_PURGE_DELAY: handed back at once (0), every block
+    faults its pages in again; kept ARROW_HEAP_KEPT_MS, they are reused. Should pyarrow stop reading the variable, this
+    fails and the setting in engine is dead."""
+    import os
+
+    def faults(delay: int) -> tuple[str, int]:
+        env = os.environ | {"MIMALLOC_PURGE_DELAY": str(delay)}
+        command = [sys.executable, "-c", _ARROW_CHURN]
+        done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+        backend, count = done.stdout.split()
+        return backend, int(count)
+
+    (backend, purged), (_, kept) = faults(0), faults(engine.ARROW_HEAP_KEPT_MS)
+    assert backend == "mimalloc"
+    assert purged > 50_000  # 400 blocks of ~730 pages each
+    assert kept < purged / 20
 
 
 _CHURN = """
