@@ -122,9 +122,10 @@ def check_reachable(address: str) -> None:
 
 
 # pyarrow's allocator (mimalloc) hands memory that has been free for 1 s back to the kernel. A read task keeps
-# allocating and freeing blocks of megabytes, so it got them back as fresh pages the kernel zeroes again: ~130
-# transparent huge page faults and ~15,000 page faults per 1M-pair build. Kept 10 s, they are reused: 0 and ~2,700,
-# 1.90 -> 1.65 CPU-s per 1M-pair build + publish (BENCHMARKS.md). A worker idle for 10 s returns them.
+# allocating and freeing blocks of megabytes, so it got them back as fresh pages the kernel zeroes again: per
+# 1M-pair build + publish ~135 transparent huge page faults, ~17,000 page faults and ~300 MB of zeroed pages more
+# than when they are kept 10 s (16 and ~3,600); CPU-s within this box's noise warm (1.76 -> 1.73 median), but a
+# fresh page costs far more on a fresh VM (BENCHMARKS.md). A worker idle for 10 s returns them.
 ARROW_HEAP_KEPT_MS = 10_000
 _PURGE_DELAY = "MIMALLOC_PURGE_DELAY"  # mimalloc reads it when the process starts: pyarrow has no call to set it
 
