@@ -1,9 +1,10 @@
 """The one place that owns Ray: starting or joining an instance, and turning task failures into our one-line errors.
 
-Every build runs on Ray Data. By default `session()` starts a local Ray instance for the build (no dashboard, its
-own auth token, workers that import what the driver imports) and stops it afterwards; `address` ("auto",
-"ray://host:10001", "host:6379") or RAY_ADDRESS joins an existing cluster instead, whose nodes must have this
-package installed. When Ray is already initialised (a test session, a notebook), that instance is used as it is.
+Every build runs on Ray Data. By default `session()` starts a local Ray instance for the build (no dashboard, its own
+auth token, workers that import what the driver imports and keep pyarrow's freed memory) and stops it afterwards;
+`address` ("auto", "ray://host:10001", "host:6379") or RAY_ADDRESS joins an existing cluster instead, whose nodes must
+have this package installed. When Ray is already initialised (a test session, a notebook), that instance is used as it
+is.
 
 A `UserError` raised inside a Ray task (bad input: file and line) reaches the caller as the same one-line
 `UserError`, never as a Ray traceback; a cluster that wants an auth token the driver lacks is one line saying what
