@@ -12,7 +12,8 @@ start-up reported apart), old in one process (its default index of 1,000,000 com
 second, per core = divided by the CPUs given, and comments per CPU-second of the job's whole process tree (Ray's
 driver, raylet and object store run beside its tasks on any free core). Pairs are compared as sets of (parent, reply)
 digests: the new miner must find every pair the old one finds, plus the ones the old one lost to eviction. Peak memory:
-the summed PSS of the job's process tree (Ray's processes included), sampled every 0.1 s. Ray's workers run at the
+the summed PSS of the job's process tree (Ray's processes included), sampled every 0.1 s in a second run of the job,
+apart from the timed one (the sampling would slow what it measures, BENCHMARKS.md). Ray's workers run at the
 benchmark's own priority (RAY_worker_niceness=0; Ray's default, 15, starves them beside the old miner's process on a
 loaded machine).
 First, the read stage alone in one process: the per-line reader vs the Arrow one on the first month.
@@ -42,7 +43,7 @@ REDDIT_2021_COMMENTS = 3_680_746_776  # PolyAI's reddit/README.md: the 2015-2018
 REDDIT_2021_PAIRS = 727_013_715  # the examples they made of them
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_build import TreeMemory  # noqa: E402
+from bench_build import TreeCPU, TreeMemory  # noqa: E402
 from bench_miners import generate_reddit  # noqa: E402
 
 
@@ -63,15 +64,19 @@ def child_new(cpus: int, folder: str, out: str, digests: str, object_store_mib: 
     else:
         engine.start(num_cpus=cpus)
     startup = time.perf_counter() - start
-    memory = TreeMemory()  # Ray's processes' start-up apart: their CPU seconds count from here
+    cpu = TreeCPU()  # Ray's processes' start-up apart: their CPU seconds count from here
     start, driver_start, writer_start = time.perf_counter(), time.process_time(), time.thread_time()
     build = build_source("reddit_comments", [folder], out_dir=out, progress=False)
-    seconds, driver_cpu = time.perf_counter() - start, time.process_time() - driver_start - memory.sampler_cpu
+    seconds, driver_cpu = time.perf_counter() - start, time.process_time() - driver_start
     writer_cpu = time.thread_time() - writer_start  # this thread receives the rows and writes them
-    stats, (peak, cpu) = build.stats, memory.stop()  # the digests for the comparison below are not the build's
+    stats, cpu = build.stats, cpu.stop()  # the digests for the comparison below are not the build's
     with open(digests, "wb") as handle:
         for batch in build.dataset.iter(batch_size=100_000):
             handle.write(b"".join(map(digest, batch["anchor"], batch["positive"])))
+    del build  # its rows, mapped and read above, are not the second build's memory
+    memory = TreeMemory()  # peak memory from a second build, apart: the sampler would slow the timed one
+    build_source("reddit_comments", [folder], out_dir=f"{out}-memory", progress=False)
+    peak, _ = memory.stop()
     return {"comments": stats.rows_read, "pairs": stats.pairs_written, "seconds": seconds, "startup_s": startup,
             "peak_mib": peak, "cpu_s": cpu, "driver_cpu_s": driver_cpu, "writer_cpu_s": writer_cpu,
             "filtered": stats.filtered}  # fmt: skip
@@ -94,13 +99,17 @@ def child_old(old_tree: str, folder: str, digests: str) -> dict:
     sys.path.insert(0, old_tree)
     from datasets_builders.miners import MiningStats, mine_reddit  # the old tree's, first on sys.path
 
-    memory = TreeMemory()
+    cpu = TreeCPU()
     stats = MiningStats(on_error="skip")
     start = time.perf_counter()
     with open(digests, "wb") as handle:
         for pair in mine_reddit(folder, stats=stats):
             handle.write(digest(pair["anchor"], pair["positive"]))
-    seconds, (peak, cpu) = time.perf_counter() - start, memory.stop()
+    seconds, cpu = time.perf_counter() - start, cpu.stop()
+    memory = TreeMemory()  # peak memory from a second run, apart, as for the new miner
+    for _ in mine_reddit(folder, stats=MiningStats(on_error="skip")):
+        pass
+    peak, _ = memory.stop()
     return {"comments": stats.records, "pairs": stats.pairs, "seconds": seconds, "startup_s": 0.0,
             "peak_mib": peak, "cpu_s": cpu, "filtered": dict(stats.dropped)}  # fmt: skip
 
