@@ -101,6 +101,12 @@ def generated_file(data: Path, size: int, form: str = "objects") -> Path:
     return path
 
 
+def cpu_seconds(process) -> float:
+    """User + system seconds of a psutil process."""
+    times = process.cpu_times()
+    return times.user + times.system
+
+
 class TreeCPU:
     """User + system seconds of this process and all its descendants since construction (a descendant started since:
     all of its own), read once at the start and once at `stop()`: nothing samples beside the job, which on this
@@ -116,10 +122,9 @@ class TreeCPU:
         seconds = {}
         for process in [self._me, *self._me.children(recursive=True)]:
             try:
-                times = process.cpu_times()
+                seconds[process.pid] = cpu_seconds(process)
             except Exception:  # a worker that just exited
                 continue
-            seconds[process.pid] = times.user + times.system
         return seconds
 
     def stop(self) -> float:
@@ -140,15 +145,10 @@ class TreeMemory:
 
         self.peak, self._stop, self._cpu, self.sampler_cpu = 0, threading.Event(), {}, 0.0
         self._me = psutil.Process()
-        self._start_cpu = self._seconds(self._me)
-        self._base = {child.pid: self._seconds(child) for child in self._me.children(recursive=True)}
+        self._start_cpu = cpu_seconds(self._me)
+        self._base = {child.pid: cpu_seconds(child) for child in self._me.children(recursive=True)}
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
-
-    @staticmethod
-    def _seconds(process) -> float:
-        times = process.cpu_times()
-        return times.user + times.system
 
     def _sample(self) -> None:
         start = time.thread_time()
@@ -158,7 +158,7 @@ class TreeMemory:
                 try:
                     total += _pss(process)
                     if process.pid != self._me.pid:
-                        self._cpu[process.pid] = self._seconds(process)
+                        self._cpu[process.pid] = cpu_seconds(process)
                 except Exception:  # a worker that just exited
                     continue
             self.peak = max(self.peak, total)
@@ -169,7 +169,7 @@ class TreeMemory:
         self._stop.set()
         self._thread.join()
         children = sum(seconds - self._base.get(pid, 0.0) for pid, seconds in self._cpu.items())
-        own = self._seconds(self._me) - self._start_cpu - self.sampler_cpu
+        own = cpu_seconds(self._me) - self._start_cpu - self.sampler_cpu
         return self.peak / 2**20, own + children
 
 
