@@ -151,8 +151,10 @@ class TreeMemory:
         self._thread.start()
 
     def _sample(self) -> None:
+        """Every 0.1 s, and once at the start and once at the stop: a job shorter than 0.1 s still gets samples."""
         start = time.thread_time()
-        while not self._stop.wait(0.1):
+        while True:
+            stopping = self._stop.is_set()
             total = 0
             for process in [self._me, *self._me.children(recursive=True)]:
                 try:
@@ -163,6 +165,9 @@ class TreeMemory:
                     continue
             self.peak = max(self.peak, total)
             self.sampler_cpu = time.thread_time() - start
+            if stopping:
+                return
+            self._stop.wait(0.1)
 
     def stop(self) -> tuple[float, float]:
         """(peak MiB, CPU seconds since start: a descendant's from its first sample or its start)."""
