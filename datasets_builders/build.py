@@ -5,10 +5,12 @@ Each raw file is read in its own Ray task (tasks.py: the source's reader through
 the counting and the error policy; a large uncompressed JSON-lines file by one task per range of whole lines, so
 workers share it); a source with a `Link` joins its records across all files through Ray's hash shuffle (Reddit:
 each reply to its parent); `--dedupe` is a global exact dedupe through the same shuffle; the rows are sorted by
-(file in natural order, position) and streamed to the driver, which writes them. Each task's counts (stats.py)
-travel with its rows as one extra row and are summed on the driver, so they hold whatever the number of workers or
-machines (engine.py owns Ray). Files found in a folder given as raw input that are not inputs of the source (a
-LICENSE, README or Sites.xml beside the data) are skipped and listed once (`not_inputs`).
+(file in natural order, position) and streamed to the driver, which writes them. Without a link or dedupe the order
+is the tasks' own, and each read task writes its rows into the build folder itself (a part file, renamed or copied
+into place by the driver: `write_arrow_batches`), unless its node does not see that folder. Each task's counts
+(stats.py) travel with its rows as one extra row and are summed on the driver, so they hold whatever the number of
+workers or machines (engine.py owns Ray). Files found in a folder given as raw input that are not inputs of the
+source (a LICENSE, README or Sites.xml beside the data) are skipped and listed once (`not_inputs`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from datasets_builders import engine
+from datasets_builders.arrow_stream import BatchWriter, read_stream
 from datasets_builders.clean import Row
 from datasets_builders.compressed import compression_of, count_lines, line_boundary
 from datasets_builders.registry import get_source
@@ -103,50 +106,80 @@ def write_arrow(
 
 
 def write_arrow_batches(
-    rows, path: Path, features: datasets.Features, on_batch: Callable[[int], object] | None = None
+    rows, path: Path, features: datasets.Features, parts: Path | None = None,
+    on_rows: Callable[[int], object] | None = None,
 ) -> tuple[int, list[tuple[tuple, BuildStats]]]:
-    """Write a Ray dataset of rows (in its order) to an Arrow stream file of `features` (a pair source's negatives,
-    all null, left out) in record batches of exactly 10,000 rows (the last one shorter), each copied into buffers of
-    its own, so the file's bytes depend on the rows alone, not on how Ray split them into blocks (a batch that is a
-    whole block would otherwise carry that block's spare buffer capacity into the file); an empty input still gets
-    one empty batch, so the file opens as a dataset of 0 rows. The rows that carry the tasks' counts are set aside:
-    returns (rows written, [(order, counts)])."""
+    """Write a Ray dataset of rows (in its order) to the Arrow stream file `path` of `features` (a pair source's
+    negatives, all null, left out) in the batches of `arrow_stream` (exactly 10,000 rows: the file's bytes depend on
+    the rows alone). The rows that carry the tasks' counts are set aside; a read task that wrote its rows to a part
+    file in `parts` itself (tasks.read_rows) sends only its counts, and the part takes its place in the order: a
+    build of one part alone is that file, renamed (its batches are already these), else the parts are copied in.
+    `on_rows` hears of the rows as they come (a part's as its task writes them). Returns (rows written,
+    [(order, counts)])."""
     schema = features.arrow_schema
-    written, parts, pending = 0, [], []
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+    counted_parts, held, writer = [], [], None
+    heard = 0  # rows of the current task's part reported by its progress rows
 
-        def flush(final: bool) -> int:
-            """Write the pending rows in batches of 10,000 (and the rest, if final); keep what is left over."""
-            table = pa.concat_tables(pending)  # zero-copy: the blocks stay chunks
-            pending.clear()
-            done = 0
-            while table.num_rows - done >= BATCH_ROWS or (final and done < table.num_rows):
-                piece = table.slice(done, BATCH_ROWS)
-                writer.write_batch(pa.record_batch([pa.concat_arrays(c.chunks) for c in piece.columns], schema=schema))
-                done += piece.num_rows
-                if on_batch is not None:
-                    on_batch(piece.num_rows)
-            if done < table.num_rows:
-                pending.append(table.slice(done))
-            return done
+    def append(table: pa.Table) -> None:
+        nonlocal writer
+        if writer is None:  # rows came through Ray: from here on everything is copied into `path`, in order
+            writer = BatchWriter(path, schema)
+            for name in held:
+                writer.write(read_stream(parts / name))
+        writer.write(table)
 
+    def tell(rows: int) -> None:
+        if on_rows is not None and rows:
+            on_rows(rows)
+
+    try:
         for batch in rows.iter_batches(batch_size=None, batch_format="pyarrow"):  # whole blocks: no re-batching
             counted = pc.is_valid(batch[COUNTS])
-            for text in batch[COUNTS].filter(counted).to_pylist():
-                part = json.loads(text)
-                parts.append((tuple(part["order"]), BuildStats.from_dict(part["stats"])))
             data = batch.select(schema.names).cast(schema)
             start = 0  # the data rows between the counts rows (few: one per task), as zero-copy slices
             for end in [*np.flatnonzero(counted.to_numpy(zero_copy_only=False)), data.num_rows]:
                 if end > start:
-                    pending.append(data.slice(start, end - start))
+                    append(data.slice(start, end - start))
+                    tell(end - start)
                 start = end + 1
-            if sum(table.num_rows for table in pending) >= BATCH_ROWS:
-                written += flush(final=False)
-        written += flush(final=True) if pending else 0
-        if not written:
-            writer.write_batch(pa.record_batch([pa.array([], f.type) for f in schema], schema=schema))
-    return written, parts
+            for text in batch[COUNTS].filter(counted).to_pylist():  # a task's counts follow its rows
+                counts = json.loads(text)
+                if "progress" in counts:
+                    heard += counts["progress"]
+                    tell(counts["progress"])
+                    continue
+                counted_parts.append((tuple(counts["order"]), BuildStats.from_dict(counts["stats"])))
+                if "part" in counts:
+                    part = _part_path(parts, counts["part"]["name"])
+                    tell(counts["part"]["rows"] - heard)
+                    held.append(part.name)
+                    if writer is not None:
+                        writer.write(read_stream(part))
+                heard = 0
+        if writer is None and len(held) == 1:
+            (parts / held[0]).replace(path)
+            return read_stream(path).num_rows, counted_parts
+        if writer is None:
+            writer = BatchWriter(path, schema)
+            for name in held:
+                writer.write(read_stream(parts / name))
+        return writer.close(), counted_parts
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+
+
+def _part_path(parts: Path | None, name: str) -> Path:
+    """Where the part a task reports is: in the driver's folder, unless the task's node has a disk of its own at
+    the folder's path (it saw a folder there, but not this one)."""
+    path = None if parts is None else parts / name
+    if path is None or not path.is_file():
+        raise UserError(
+            f"{parts}: a Ray worker wrote part of the build into a folder of this path on its own machine; give "
+            "--out a folder on a disk that every node shares at the same path, as the raw files"
+        )
+    return path
 
 
 @dataclass
@@ -244,10 +277,13 @@ def build_source(
     features = features_for(kind_of(source.arity))
     bar = tqdm(desc=f"build {source.name}", unit=" pairs", disable=not progress, mininterval=1.0)
     try:
+        parts = (folder / "parts").absolute()  # where read tasks write their rows (tasks.read_rows); removed
+        parts.mkdir()
         with engine.session(address, num_cpus), engine.task_errors():
-            rows = _rows_on_ray(source, paths, on_error, dedupe)
-            written, parts = write_arrow_batches(rows, folder / ARROW_FILE, features, on_batch=bar.update)
-        for _, part in sorted(parts, key=lambda part: part[0]):  # error samples in file order
+            rows = _rows_on_ray(source, paths, on_error, dedupe, parts, features.arrow_schema)
+            written, counted = write_arrow_batches(rows, folder / ARROW_FILE, features, parts, on_rows=bar.update)
+        shutil.rmtree(parts)
+        for _, part in sorted(counted, key=lambda part: part[0]):  # error samples in file order
             stats.add(part)
         stats.duplicates_removed = stats.pairs_generated - stats.same_text - written
         stats.pairs_written = written
@@ -274,14 +310,17 @@ def natural_key(path: str | Path) -> list:
 _ARROW = {"batch_format": "pyarrow", "zero_copy_batch": True}
 
 
-def _rows_on_ray(source: Source, paths: list[str], on_error: str, dedupe: bool):
+def _rows_on_ray(source: Source, paths: list[str], on_error: str, dedupe: bool, parts: Path, schema: pa.Schema):
     """The Ray Data pipeline, lazily: read tasks (one per file or range of lines, see `_read_spans`), the
-    source's link (join or group-by) with its outcomes counted, the optional global dedupe, the sort."""
+    source's link (join or group-by) with its outcomes counted, the optional global dedupe, the sort. Without a
+    link or dedupe, a read task writes its rows as a part file of `schema` in `parts` where it sees that folder."""
     options = {"source": source, "paths": paths, "on_error": on_error}
     if source.link is None:
         spans = _read_spans(source, paths)
-        rows = _one_task_each(len(spans), read_rows, options | {"spans": spans})
         if not dedupe:  # rows come out of each task in file order: keeping the tasks' order is the sort
+            options |= {"parts": str(parts), "schema": schema}
+        rows = _one_task_each(len(spans), read_rows, options | {"spans": spans})
+        if not dedupe:
             rows.context.execution_options.preserve_order = True
             return rows
     else:  # read once, used by several branches of the link

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 from test_miners import article, comment, nli_line, wiki_page, write_comments, write_wiki_dump
 
-from datasets_builders import Source, build, build_source, engine, read_json_lines, tasks
+from datasets_builders import Source, arrow_stream, build, build_source, engine, read_json_lines, tasks
 from datasets_builders.schema import PAIR_FEATURES
 from se1b.errors import UserError
 
@@ -69,13 +69,14 @@ def test_same_output_whatever_the_order_of_the_files_and_the_number_of_workers(t
 
 
 def killing_reader(path: str):
-    """Reads JSON lines, but the first time it meets b.jsonl it SIGKILLs its own worker process (a marker beside the
-    file remembers that it did)."""
+    """Reads JSON lines, but the first time it meets line 15,001 of b.jsonl it SIGKILLs its own worker process (a
+    marker beside the file remembers that it did): a task that writes its part has written a batch by then."""
     marker = Path(path).with_suffix(".killed")
-    if Path(path).name == "b.jsonl" and not marker.exists():
-        marker.write_text("killed once\n")
-        os.kill(os.getpid(), signal.SIGKILL)
-    yield from read_json_lines(path)
+    for item in read_json_lines(path):
+        if item[0] == 15_001 and Path(path).name == "b.jsonl" and not marker.exists():
+            marker.write_text("killed once\n")
+            os.kill(os.getpid(), signal.SIGKILL)
+        yield item
 
 
 KILLED = Source(
@@ -84,14 +85,18 @@ KILLED = Source(
 )  # fmt: skip
 
 
-def test_a_killed_worker_is_retried_and_the_output_is_identical(tmp_path):
-    files = [write_jsonl(tmp_path / f"{name}.jsonl", [[f"{name}{i}", f"x{i}"] for i in range(300)]) for name in "abc"]
-    killed = build_source(KILLED, files, dedupe=True, out_dir=tmp_path / "killed", progress=False)
+@pytest.mark.parametrize("dedupe", [False, True], ids=["parts", "dedupe"])
+def test_a_killed_worker_is_retried_and_the_output_is_identical(tmp_path, dedupe):
+    sizes = {"a": 300, "b": 25_000, "c": 300}
+    files = [write_jsonl(tmp_path / f"{name}.jsonl", [[f"{name}{i}", f"x{i}"] for i in range(size)])
+             for name, size in sizes.items()]  # fmt: skip
+    killed = build_source(KILLED, files, dedupe=dedupe, out_dir=tmp_path / "killed", progress=False)
     assert (tmp_path / "b.killed").exists()  # the worker reading b.jsonl was killed once
-    undisturbed = build_source(KILLED, files, dedupe=True, out_dir=tmp_path / "calm", progress=False)
+    undisturbed = build_source(KILLED, files, dedupe=dedupe, out_dir=tmp_path / "calm", progress=False)
     assert (tmp_path / "killed" / "pairs.arrow").read_bytes() == (tmp_path / "calm" / "pairs.arrow").read_bytes()
     assert killed.stats.to_dict() == undisturbed.stats.to_dict()
-    assert killed.stats.rows_read == killed.stats.pairs_written == 900
+    assert killed.stats.rows_read == killed.stats.pairs_written == 25_600
+    assert sorted(path.name for path in (tmp_path / "killed").iterdir()) == ["build.json", "pairs.arrow"]
 
 
 # A build in its own process whose reader, in a Ray worker, SIGKILLs the driver when it meets b.jsonl.
@@ -246,3 +251,56 @@ def test_the_arrow_file_does_not_depend_on_how_ray_split_the_rows_into_blocks(tm
     for name, blocks in (("whole", whole), ("split", split)):
         assert build.write_arrow_batches(blocks, tmp_path / f"{name}.arrow", PAIR_FEATURES) == (10_005, [])
     assert (tmp_path / "whole.arrow").read_bytes() == (tmp_path / "split.arrow").read_bytes()
+
+
+def counts_block(counts: dict) -> pa.Table:
+    return pa.table([[0], [-1], [None], [None], [None], [json.dumps(counts)]], schema=tasks.ROWS)
+
+
+def part_block(parts: Path, name: str, texts: list[str]) -> pa.Table:
+    """A read task's part of `texts` written into `parts`, and the counts row that tells the driver of it."""
+    with arrow_stream.part_file(parts / name, PAIR_FEATURES.arrow_schema) as writer:
+        writer.write(pa.table({"anchor": texts, "positive": texts}))
+    return counts_block({"order": [0, 0, 0], "stats": {"source": "t"}, "part": {"name": name, "rows": len(texts)}})
+
+
+def test_parts_written_by_tasks_take_their_place_among_rows_sent_through_ray(tmp_path):
+    texts = [f"text number {i} " * (i % 5 + 1) for i in range(25_000)]
+    sent = Blocks(rows_block(texts, 0))
+    assert build.write_arrow_batches(sent, tmp_path / "sent.arrow", PAIR_FEATURES) == (25_000, [])
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    heard = []
+    mixed = Blocks(
+        counts_block({"progress": 10_000}), part_block(parts, "part-00000.arrow", texts[:12_345]),
+        rows_block(texts[12_345:20_000], 0),  # a task on a node that does not see the folder: its rows came
+        counts_block({"order": [0, 1, 0], "stats": {"source": "t"}}),
+        part_block(parts, "part-00002.arrow", texts[20_000:]),
+    )  # fmt: skip
+    written, counted = build.write_arrow_batches(mixed, tmp_path / "mixed.arrow", PAIR_FEATURES, parts, heard.append)
+    assert (tmp_path / "mixed.arrow").read_bytes() == (tmp_path / "sent.arrow").read_bytes()
+    assert written == 25_000 == sum(heard) and len(counted) == 3  # the progress bar heard of every row once
+    lone = Blocks(part_block(parts, "part-00003.arrow", texts))
+    assert build.write_arrow_batches(lone, tmp_path / "lone.arrow", PAIR_FEATURES, parts)[0] == 25_000
+    assert (tmp_path / "lone.arrow").read_bytes() == (tmp_path / "sent.arrow").read_bytes()
+    assert not (parts / "part-00003.arrow").exists()  # one part alone is renamed, not copied
+
+
+def test_a_part_written_where_the_driver_does_not_see_it_is_one_line(tmp_path):
+    (tmp_path / "parts").mkdir()
+    elsewhere = counts_block({"order": [0, 0, 0], "stats": {"source": "t"}, "part": {"name": "part-00000.arrow",
+                                                                                     "rows": 3}})  # fmt: skip
+    with pytest.raises(UserError, match="give --out a folder on a disk that every node shares"):
+        build.write_arrow_batches(Blocks(elsewhere), tmp_path / "x.arrow", PAIR_FEATURES, tmp_path / "parts")
+
+
+def test_tasks_that_do_not_see_the_build_folder_send_their_rows_and_the_file_is_the_same(tmp_path):
+    files = [write_jsonl(tmp_path / f"{name}.jsonl", [[f"{name} question {i}", f"answer {i}"] for i in range(999)])
+             for name in "ab"]  # fmt: skip
+    built = build_source(PLAIN, files, out_dir=tmp_path / "shared", progress=False)
+    schema = PAIR_FEATURES.arrow_schema
+    with engine.session():  # a folder that no worker sees, as on a node without the shared disk
+        rows = build._rows_on_ray(PLAIN, list(map(str, files)), "raise", False, tmp_path / "not-shared", schema)
+        written, counted = build.write_arrow_batches(rows, tmp_path / "sent.arrow", PAIR_FEATURES)
+    assert (tmp_path / "sent.arrow").read_bytes() == (built.path / "pairs.arrow").read_bytes()
+    assert written == built.stats.pairs_written == 1998 and len(counted) == 2
