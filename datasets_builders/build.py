@@ -52,7 +52,7 @@ from datasets_builders.tasks import (
     with_digest,
 )
 from se1b.errors import UserError, library_logs_held
-from se1b.files import staging_sibling, swap_into_place
+from se1b.files import disk_full_error, is_disk_full, staging_sibling, swap_into_place
 from se1b.safety import check_name
 
 ARROW_FILE = "pairs.arrow"
@@ -291,8 +291,10 @@ def build_source(
         if target is not None:
             swap_into_place(folder, target)
             folder = target
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(error, Exception) and is_disk_full(error):  # in a read task too: its message says so
+            raise disk_full_error(folder.parent, None, f"the build of {source.name}") from None
         raise
     finally:
         bar.close()

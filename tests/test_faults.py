@@ -105,20 +105,40 @@ def test_a_signal_during_training_saves_a_checkpoint_and_exits_130(tmp_path, tra
             assert f"resumed from step {saved[0]}" in capsys.readouterr().out
 
 
-def _squad_build(folder: Path, pairs: int, seed: int) -> Path:
-    """A squad build of `pairs` pairs of random hex text (incompressible: Parquet is as large as the Arrow data)."""
+def _squad_raw(raw: Path, pairs: int, seed: int) -> Path:
+    """A squad raw file of `pairs` pairs of random hex text (incompressible: Parquet is as large as the Arrow data)."""
     import gzip
     import random
 
-    from datasets_builders.build import build_source
-
     rng = random.Random(seed)
-    raw = folder.with_suffix(".jsonl.gz")
     with gzip.open(raw, "wt") as handle:
         for _ in range(pairs):
             handle.write(f'["{rng.randbytes(40).hex()}", "{rng.randbytes(40).hex()}"]\n')
-    build_source("squad", [raw], out_dir=folder, progress=False)
+    return raw
+
+
+def _squad_build(folder: Path, pairs: int, seed: int) -> Path:
+    from datasets_builders.build import build_source
+
+    build_source("squad", [_squad_raw(folder.with_suffix(".jsonl.gz"), pairs, seed)], out_dir=folder, progress=False)
     return folder
+
+
+def test_a_build_on_a_full_disk_is_one_line_and_keeps_the_earlier_build(tmp_path):
+    """The read task writes its rows into the build folder (a Ray worker): a full disk there is still one line, the
+    staging folder goes and the earlier build stays as it was."""
+    small = _squad_raw(tmp_path / "small.jsonl.gz", 10, seed=0)
+    large = _squad_raw(tmp_path / "large.jsonl.gz", 5000, seed=1)
+    with small_disk(tmp_path, 4 << 20) as disk:
+        out = disk.folder / "build"
+        assert se1b_process("data", "build", "squad", "--raw", str(small), "--out", str(out)).returncode == 0
+        disk.fill(leave=64 * 1024)
+        before = tree_digest(disk.folder)
+        process = se1b_process("data", "build", "squad", "--raw", str(large), "--out", str(out), "--num-cpus", "1",
+                               preexec_fn=disk.preexec_fn)
+        line = assert_one_error_line(process, "data", f"{disk.folder}: disk full while writing the build of squad")
+        assert "partial output was removed" in line
+        assert tree_digest(disk.folder) == before
 
 
 def test_publish_on_a_full_disk_removes_its_partial_shards_and_keeps_the_old_config(tmp_path):
