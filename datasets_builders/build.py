@@ -120,13 +120,14 @@ def write_arrow_batches(
     counted_parts, held, writer = [], [], None
     heard = 0  # rows of the current task's part reported by its progress rows
 
-    def append(table: pa.Table) -> None:
+    def opened() -> BatchWriter:
+        """The writer of `path`, the parts held so far copied in: once rows came through Ray, or parts are several."""
         nonlocal writer
-        if writer is None:  # rows came through Ray: from here on everything is copied into `path`, in order
+        if writer is None:
             writer = BatchWriter(path, schema)
             for name in held:
                 writer.write(read_stream(parts / name))
-        writer.write(table)
+        return writer
 
     def tell(rows: int) -> None:
         if on_rows is not None and rows:
@@ -139,7 +140,7 @@ def write_arrow_batches(
             start = 0  # the data rows between the counts rows (few: one per task), as zero-copy slices
             for end in [*np.flatnonzero(counted.to_numpy(zero_copy_only=False)), data.num_rows]:
                 if end > start:
-                    append(data.slice(start, end - start))
+                    opened().write(data.slice(start, end - start))
                     tell(end - start)
                 start = end + 1
             for text in batch[COUNTS].filter(counted).to_pylist():  # a task's counts follow its rows
@@ -159,11 +160,7 @@ def write_arrow_batches(
         if writer is None and len(held) == 1:
             (parts / held[0]).replace(path)
             return read_stream(path).num_rows, counted_parts
-        if writer is None:
-            writer = BatchWriter(path, schema)
-            for name in held:
-                writer.write(read_stream(parts / name))
-        return writer.close(), counted_parts
+        return opened().close(), counted_parts
     except BaseException:
         if writer is not None:
             writer.abort()
