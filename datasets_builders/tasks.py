@@ -1,5 +1,6 @@
 """The Ray tasks of a build (build.py runs them on Ray Data): each reads a span of raw files into cleaned rows and
-their counts, or for a linked source the records a join needs, and after the join counts and cleans its outcomes.
+their counts (the rows written into the build folder as a part file where the task sees that folder, else sent on),
+or for a linked source the records a join needs, and after the join counts and cleans its outcomes.
 
 Imported by every Ray worker that runs one: it and its imports stay free of `datasets` (rows.py says why).
 """
