@@ -10,7 +10,7 @@ imports (rows.py says why).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,11 +21,10 @@ from datasets_builders.rows import BATCH_ROWS
 
 class BatchWriter:
     """Rows appended as tables of any chunking, written in batches of BATCH_ROWS; `close()` writes the rest (an
-    empty file gets one empty batch, so it opens as a dataset of 0 rows) and returns the rows written. `on_batch`
-    gets the row count of every batch written."""
+    empty file gets one empty batch, so it opens as a dataset of 0 rows) and returns the rows written."""
 
-    def __init__(self, path: Path, schema: pa.Schema, on_batch: Callable[[int], object] | None = None) -> None:
-        self.schema, self.written, self._on_batch = schema, 0, on_batch
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.schema, self.written = schema, 0
         self._pending: list[pa.Table] = []
         self._held = 0
         self._sink = pa.OSFile(str(path), "wb")
@@ -46,8 +45,6 @@ class BatchWriter:
                 pa.record_batch([pa.concat_arrays(column.chunks) for column in piece.columns], schema=self.schema)
             )
             done += piece.num_rows
-            if self._on_batch is not None:
-                self._on_batch(piece.num_rows)
         self.written += done
         self._pending = [table.slice(done)] if done < table.num_rows else []
         self._held = table.num_rows - done

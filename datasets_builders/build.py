@@ -77,32 +77,28 @@ class Build:
         return kind_of(self.facts["arity"])
 
 
-def write_arrow(
-    rows: Iterable[Row], path: Path, features: datasets.Features, on_batch: Callable[[int], object] | None = None
-) -> None:
-    """Write rows to an Arrow stream file of `features` (pairs: the rows' negatives, all None, are left out) in
-    batches of 10,000 (constant memory); an empty input still gets one (empty) batch, so the file opens as a
-    dataset of 0 rows."""
+def write_arrow(rows: Iterable[Row], path: Path, features: datasets.Features) -> None:
+    """Write rows to an Arrow stream file of `features` (pairs: the rows' negatives, all None, are left out) in the
+    batches of `arrow_stream`, 10,000 rows at a time (constant memory)."""
     schema = features.arrow_schema
-    width = len(features)
-    batch: list[Row] = []
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+    writer = BatchWriter(path, schema)
+    chunk: list[Row] = []
 
-        def flush() -> None:
-            columns = [list(column) for column in zip(*batch, strict=True)][:width] if batch else [[]] * width
-            writer.write_batch(pa.record_batch(columns, schema=schema))
-            if on_batch is not None:
-                on_batch(len(batch))
-            batch.clear()
+    def flush() -> None:
+        writer.write(pa.table([list(column) for column in zip(*chunk, strict=True)][: len(schema)], schema=schema))
+        chunk.clear()
 
-        batches = 0
+    try:
         for row in rows:
-            batch.append(row)
-            if len(batch) >= BATCH_ROWS:
+            chunk.append(row)
+            if len(chunk) >= BATCH_ROWS:
                 flush()
-                batches += 1
-        if batch or not batches:
+        if chunk:
             flush()
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
 
 
 def write_arrow_batches(
@@ -315,13 +311,12 @@ def _rows_on_ray(source: Source, paths: list[str], on_error: str, dedupe: bool, 
     link or dedupe, a read task writes its rows as a part file of `schema` in `parts` where it sees that folder."""
     options = {"source": source, "paths": paths, "on_error": on_error}
     if source.link is None:
-        spans = _read_spans(source, paths)
+        options |= {"spans": _read_spans(source, paths)}
         if not dedupe:  # rows come out of each task in file order: keeping the tasks' order is the sort
-            options |= {"parts": str(parts), "schema": schema}
-        rows = _one_task_each(len(spans), read_rows, options | {"spans": spans})
-        if not dedupe:
+            rows = _one_task_each(len(options["spans"]), read_rows, options | {"parts": str(parts), "schema": schema})
             rows.context.execution_options.preserve_order = True
             return rows
+        rows = _one_task_each(len(options["spans"]), read_rows, options)
     else:  # read once, used by several branches of the link
         records = _one_task_each(len(paths), read_records, options).materialize()
         rows = records.map_batches(only_counts, **_ARROW)
