@@ -12,6 +12,7 @@ per-record path, which knows every form and names every bad line.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,10 @@ _CONTEXT = ("context", "response")
 _NEWLINE, _RETURN, _SPACE = ord("\n"), ord("\r"), ord(" ")
 _CLOSING = {ord("{"): ord("}"), ord("["): ord("]")}
 _MIN_SPLIT_LINES = 256
+_QUOTE, _BACKSLASH = ord('"'), ord("\\")
+# A line of string keys and string values without an escape: json.loads reads its texts as the bytes between its
+# quotes. Spaces are the only whitespace left (the lines hold no control character, "\r" aside).
+_PLAIN_OBJECT = re.compile(rb'\{ *"[^"\\]*" *: *"[^"\\]*"(?: *, *"[^"\\]*" *: *"[^"\\]*")* *\} *\r?')
 
 
 @dataclass
@@ -71,7 +76,8 @@ def _pieces(block: bytes, before: int, texts: BlockTexts | None, budget: list[in
 
 
 def block_texts(block: bytes) -> BlockTexts | None:
-    """The text tuples of a block of whole JSON lines, or None when the block needs the per-record path.
+    """The text tuples of a block of whole JSON lines, or None when the block needs the per-record path. Objects of
+    plain strings are sliced out of the block (`_scanned_texts`), the rest is parsed by pyarrow (`_parsed_texts`).
 
     Exact because: every line is one list from `[` to `]` or one object from `{` to `}` (so no blank line, no
     leading or trailing text, and pyarrow's row count equals the line count, checked: two values on one line would
@@ -94,7 +100,16 @@ def block_texts(block: bytes) -> BlockTexts | None:
             block.decode("utf-8")
         except UnicodeDecodeError:
             return None
-    lists = data[0] == ord("[")
+    first = block[: ends[0] if len(ends) else len(data)]
+    if first[0] == ord("{") and len(data) < 2**31 and _PLAIN_OBJECT.fullmatch(first):
+        return _scanned_texts(block, data, ends)
+    return _parsed_texts(block, body, len(ends) + 1)
+
+
+def _parsed_texts(block: bytes, body: pa.Buffer, lines: int) -> BlockTexts | None:
+    """`block_texts` by pyarrow's parser, for a block (`body`: without its last newline) of `lines` lines that
+    passed its checks."""
+    lists = block[0] == ord("[")
     if lists:  # two copies of the block: the replace, and the prefix (a line without "\n" gets a third)
         wrapped = _WRAP_START + block.replace(b"\n", _WRAP_NEXT)
         body = (pa.py_buffer(wrapped).slice(0, len(wrapped) - len(_WRAP_START)) if block.endswith(b"\n")
@@ -109,7 +124,7 @@ def block_texts(block: bytes) -> BlockTexts | None:
         table.validate()
     except pa.ArrowInvalid:
         return None
-    return _texts_of(table) if table.num_rows == len(ends) + 1 else None
+    return _texts_of(table) if table.num_rows == lines else None
 
 
 def _texts_of(table: pa.Table) -> BlockTexts | None:
@@ -238,3 +253,57 @@ def _line_ends(data: np.ndarray) -> np.ndarray | None:
         return None
     whole = (data[ends - 1 - crlf] == closing).all() and (data[ends + 1] == data[0]).all()
     return ends if whole else None
+
+
+def _scanned_texts(block: bytes, data: np.ndarray, ends: np.ndarray) -> BlockTexts | None:
+    """`block_texts` of a block of objects whose first line is plain (`_PLAIN_OBJECT`: distinct string keys, string
+    values, no backslash). Every line with the first line's bytes outside its values (keys, spaces, colons, commas;
+    its number of quotes) is plain too, and its values are sliced out of the block by their quotes' places:
+    pyarrow's parser costs twice the CPU of these few passes over the bytes, for the same strings. The other lines
+    (an escape, another key, a number) are parsed by pyarrow, together; None if that fails."""
+    starts = np.concatenate(([0], ends + 1))
+    stops = np.append(ends, len(data))
+    first = block[: stops[0]]
+    quotes = np.flatnonzero(data == _QUOTE)
+    per_line = first.count(b'"')
+    keys = [first[a + 1: b].decode() for a, b in zip(quotes[:per_line:4], quotes[1:per_line:4], strict=True)]
+    if len(set(keys)) < len(keys):  # json.loads keeps a repeated key's last value; pyarrow fails the block
+        return None
+    lines = len(starts)
+    bounds = np.searchsorted(quotes, stops)  # quotes before each line's end
+    counts = np.diff(bounds, prepend=0)
+    plain = counts == per_line
+    if b"\\" in block:
+        plain[np.searchsorted(stops, np.flatnonzero(data == _BACKSLASH))] = False
+    # The block cut into consecutive strings at each plain line's start, its values' quotes and its end: per line,
+    # the bytes before its first value, the value, the bytes up to the next value, ..., the bytes after its last
+    # value, and what lies between this line's end and the next plain line (no copy of the block).
+    first_quote = bounds[plain] - per_line
+    cuts = np.empty((len(first_quote), 2 * len(keys) + 2), np.int64)
+    cuts[:, 0], cuts[:, -1] = starts[plain], stops[plain]
+    cuts[:, 1:-1:2] = quotes[first_quote[:, None] + np.arange(2, per_line, 4)] + 1  # a value's first byte
+    cuts[:, 2:-1:2] = quotes[first_quote[:, None] + np.arange(3, per_line, 4)]  # its closing quote
+    pieces = pa.StringArray.from_buffers(cuts.size + 1, pa.py_buffer(np.concatenate(([0], cuts.ravel(), [len(data)]))
+                                                                     .astype(np.int32)), pa.py_buffer(block))
+    line_pieces = np.arange(len(cuts)) * cuts.shape[1] + 1  # a line's first piece
+    # Between its values a line holds the first line's bytes (its quotes among them).
+    same = np.ones(len(cuts), bool)
+    for at in range(0, cuts.shape[1] - 1, 2):
+        between = block[cuts[0, at]: cuts[0, at + 1]].decode()
+        same &= pc.equal(pieces.take(line_pieces + at), between).to_numpy(zero_copy_only=False)
+    if not same.all():
+        plain[np.flatnonzero(plain)[~same]] = False
+        line_pieces = line_pieces[same]
+    columns = {key: pieces.take(line_pieces + 2 * i + 1) for i, key in enumerate(keys)}
+    columns.setdefault("negative", pa.nulls(len(line_pieces), pa.string()))
+    texts = _texts_of(pa.table(columns))
+    if texts is None or plain.all():
+        return texts
+    others = np.flatnonzero(~plain)
+    rest = b"\n".join(block[starts[i]: stops[i]] for i in others)
+    parsed = _parsed_texts(rest, pa.py_buffer(rest), len(others))
+    if parsed is None:
+        return None
+    line = np.concatenate((np.flatnonzero(plain)[texts.line], others[parsed.line]))
+    order = np.argsort(line, kind="stable")  # each line's tuples stay in their order
+    return BlockTexts(pa.concat_tables([texts.table, parsed.table]).take(order), line[order], lines)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,10 @@ ODD_LINES = [
     b'"neg": null}', b'{"query": null, "pos": ["p"]}', b'{"query": "q"}', b'{"pos": ["p"]}', b'{"query": "q", '
     b'"pos": "p"}', b'{"query": "q", "pos": ["p1", "", "p3"]}', b'{"query": "q", "pos": ["p1", "p2", "p3"], "neg": '
     b'["n1", "n2"]}', b'{"query": "q", "pos": ["p"], "set": ["a", "b"]}',
+    # lines a slicer of plain lines must not slice like the block's plain lines (other bytes between the values)
+    b'{"anchor":"tight","positive":"p"}', b'{ "anchor" : "loose" , "positive" : "p" }',
+    b'{"positive": "swapped", "anchor": "a"}', b'{"anchor": "an \\"escaped\\" quote", "positive": "p"}',
+    b'{"anchor": "a", "positive": "p", "Negative": "n"}', b'{"anchor": "}, {", "positive": "\\", \\""}',
 ]
 FORMS = ("objects", "lists", "texts", "extras", "context", "set", "query", "query_neg")
 
@@ -291,3 +296,74 @@ def test_a_list_that_opens_with_null_in_a_blocks_first_line_is_read_line_by_line
     source = pair_source((3,) if form == "query_neg" else (2,))
     slow, fast = both_paths(source, write(tmp_path / "leading_null.jsonl", [first, *clean_lines(3, form)]), "skip")
     assert fast == slow and slow[0] and slow[1]["rejected"]["wrong_type"] == 1  # that line alone
+
+
+# Values that look like JSON structure (a careless slicer would cut at them), non-ASCII, empty, spaces.
+STRUCTURAL = ["}, {anchor: x", "], [", "a: b, c", "{} ' '", "{[]}", "", " ", "café ☕", "日本語 テキスト",
+              "emoji \U0001f600", "x" * 300, "null", "5", "'single'"]
+
+
+def plain_line(rng, keys=("anchor", "positive"), separator=", ", colon=": ") -> bytes:
+    pairs = [f'"{key}"{colon}"{rng.choice(STRUCTURAL)} {rng.randrange(10**6)}"' for key in keys]  # no escape
+    return ("{" + separator.join(pairs) + "}").encode()
+
+
+@pytest.mark.parametrize("crlf", [False, True])
+def test_lines_of_plain_strings_are_sliced_out_as_json_loads_reads_them(monkeypatch, crlf):
+    """A block whose first line is an object of plain strings (no escape): every line of the same bytes outside its
+    values is sliced out of the block, whatever its values hold (quotes excepted: those are escaped); any other line
+    (an escape, other spacing, other keys or key order, a number, a null) goes to pyarrow's parser, alone; the
+    tuples are json.loads' in line order."""
+    rng = random.Random(7)
+    others = [b'{"anchor": "an \\"escaped\\" quote", "positive": "p"}', b'{"anchor":"tight","positive":"p"}',
+              b'{ "anchor" : "loose" , "positive" : "p" }', b'{"positive": "swapped", "anchor": "a"}',
+              b'{"anchor": "a", "positive": "p", "id": 7}', b'{"anchor": "a", "positive": "p", "negative": null}',
+              b'{"anchor": "a", "positive": "p", "negative": "n"}', b'{"anchor": "\\u00e9t\\u00e9", "positive": "p"}',
+              b'{"anchor": "a",  "positive": "p"}', b'{"anchox": "a", "positive": "p"}']
+    lines = [plain_line(rng) for _ in range(300)]
+    for i, other in enumerate(others):
+        lines.insert(1 + 29 * i, other)
+    if crlf:
+        lines = [line + b"\r" for line in lines]
+    parsed_lines = []
+    parse = json_table._parsed_texts
+    monkeypatch.setattr(json_table, "_parsed_texts",
+                        lambda block, body, count: parsed_lines.append(count) or parse(block, body, count))
+    texts = block_texts(b"\n".join(lines) + b"\n")
+    assert parsed_lines == [len(others)]  # the odd lines alone, in one parse
+    loaded = [json.loads(line) for line in lines]
+    expected = [(o.get("anchor"), o["positive"], o.get("negative")) for o in loaded if "anchox" not in o]
+    assert texts is None  # a line without an anchor: the per-record path names it (as pyarrow's path decides)
+    del lines[1 + 29 * (len(others) - 1)]
+    parsed_lines.clear()
+    texts = block_texts(b"\n".join(lines) + b"\n")
+    assert parsed_lines == [len(others) - 1]
+    assert list(zip(*texts.table.to_pydict().values(), strict=True)) == expected
+    assert texts.line.tolist() == list(range(len(lines))) and texts.lines == len(lines)
+
+
+@pytest.mark.parametrize("first", [b'{"anchor": "a", "positive": "p", "n": 1}',
+                                   b'{"anchor": "a\\u0062", "positive": "p"}',
+                                   b'{"anchor": "a", "positive": "p", "ok": true}'])
+def test_a_first_line_that_is_not_plain_leaves_the_block_to_pyarrow(monkeypatch, first):
+    """A number, an escape, a literal: the first line sets the bytes the other lines are compared with, so only a
+    plain one may; a key given twice goes line by line (json.loads keeps its last value)."""
+    parsed_lines = []
+    parse = json_table._parsed_texts
+    monkeypatch.setattr(json_table, "_parsed_texts",
+                        lambda block, body, count: parsed_lines.append(count) or parse(block, body, count))
+    rng = random.Random(3)
+    lines = [plain_line(rng) for _ in range(20)]
+    texts = block_texts(b"\n".join([first, *lines]) + b"\n")
+    assert parsed_lines == [21]
+    assert texts.table["positive"].to_pylist()[1:] == [json.loads(line)["positive"] for line in lines]
+    repeated = b'{"anchor": "a", "positive": "p", "anchor": "again"}'
+    assert block_texts(b"\n".join([repeated, *lines]) + b"\n") is None and parsed_lines == [21]
+
+
+def test_plain_lines_with_extra_keys_and_a_negative_keep_their_columns():
+    rng = random.Random(5)
+    lines = [plain_line(rng, ("split", "anchor", "positive", "negative", "dialogue_id")) for _ in range(50)]
+    texts = block_texts(b"\n".join(lines))  # no last newline
+    loaded = [json.loads(line) for line in lines]
+    assert texts.table.to_pylist() == [{k: o[k] for k in ("anchor", "positive", "negative")} for o in loaded]
