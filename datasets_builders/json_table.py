@@ -38,9 +38,11 @@ _NEWLINE, _RETURN, _SPACE = ord("\n"), ord("\r"), ord(" ")
 _CLOSING = {ord("{"): ord("}"), ord("["): ord("]")}
 _MIN_SPLIT_LINES = 256
 _QUOTE, _BACKSLASH = ord('"'), ord("\\")
-# A line of string keys and string values without an escape: json.loads reads its texts as the bytes between its
-# quotes. Spaces are the only whitespace left (the lines hold no control character, "\r" aside).
+# A line of plain strings: an object of string keys and string values or a list of strings, without an escape:
+# json.loads reads its texts as the bytes between its quotes. Spaces are the only whitespace left (the lines hold
+# no control character, "\r" aside).
 _PLAIN_OBJECT = re.compile(rb'\{ *"[^"\\]*" *: *"[^"\\]*"(?: *, *"[^"\\]*" *: *"[^"\\]*")* *\} *\r?')
+_PLAIN_LIST = re.compile(rb'\[ *"[^"\\]*"(?: *, *"[^"\\]*")* *\] *\r?')
 
 
 @dataclass
@@ -76,7 +78,7 @@ def _pieces(block: bytes, before: int, texts: BlockTexts | None, budget: list[in
 
 
 def block_texts(block: bytes) -> BlockTexts | None:
-    """The text tuples of a block of whole JSON lines, or None when the block needs the per-record path. Objects of
+    """The text tuples of a block of whole JSON lines, or None when the block needs the per-record path. Lines of
     plain strings are sliced out of the block (`_scanned_texts`), the rest is parsed by pyarrow (`_parsed_texts`).
 
     Exact because: every line is one list from `[` to `]` or one object from `{` to `}` (so no blank line, no
@@ -101,7 +103,7 @@ def block_texts(block: bytes) -> BlockTexts | None:
         except UnicodeDecodeError:
             return None
     first = block[: ends[0] if len(ends) else len(data)]
-    if first[0] == ord("{") and len(data) < 2**31 and _PLAIN_OBJECT.fullmatch(first):
+    if len(data) < 2**31 and (_PLAIN_LIST if first[0] == ord("[") else _PLAIN_OBJECT).fullmatch(first):
         return _scanned_texts(block, data, ends)
     return _parsed_texts(block, body, len(ends) + 1)
 
@@ -256,9 +258,9 @@ def _line_ends(data: np.ndarray) -> np.ndarray | None:
 
 
 def _scanned_texts(block: bytes, data: np.ndarray, ends: np.ndarray) -> BlockTexts | None:
-    """`block_texts` of a block of objects whose first line is plain (`_PLAIN_OBJECT`: distinct string keys, string
-    values, no backslash). Every line with the first line's bytes outside its values (keys, spaces, colons, commas;
-    its number of quotes) is plain too, and its values are sliced out of the block by their quotes' places:
+    """`block_texts` of a block whose first line is plain (`_PLAIN_OBJECT` of distinct keys, `_PLAIN_LIST` of 2 or 3
+    texts). Every line with the first line's bytes outside its values (keys, brackets, spaces, colons, commas; its
+    number of quotes) is plain too, and its values are sliced out of the block by their quotes' places:
     pyarrow's parser costs twice the CPU of these few passes over the bytes, for the same strings. The other lines
     (an escape, another key, a number) are parsed by pyarrow, together; None if that fails."""
     starts = np.concatenate(([0], ends + 1))
@@ -266,8 +268,13 @@ def _scanned_texts(block: bytes, data: np.ndarray, ends: np.ndarray) -> BlockTex
     first = block[: stops[0]]
     quotes = np.flatnonzero(data == _QUOTE)
     per_line = first.count(b'"')
-    keys = [first[a + 1: b].decode() for a, b in zip(quotes[:per_line:4], quotes[1:per_line:4], strict=True)]
-    if len(set(keys)) < len(keys):  # json.loads keeps a repeated key's last value; pyarrow fails the block
+    lists = first[0] == ord("[")
+    per_value = 2 if lists else 4  # a list's value has 2 quotes, an object's key and value 4
+    if lists:  # another length: the per-record path names the lines (wrong_arity)
+        names = list(_TEXTS[: per_line // 2]) if per_line // 2 in (2, 3) else None
+    else:
+        names = [first[a + 1: b].decode() for a, b in zip(quotes[:per_line:4], quotes[1:per_line:4], strict=True)]
+    if not names or len(set(names)) < len(names):  # json.loads keeps a repeated key's last value; pyarrow fails
         return None
     lines = len(starts)
     bounds = np.searchsorted(quotes, stops)  # quotes before each line's end
@@ -279,10 +286,11 @@ def _scanned_texts(block: bytes, data: np.ndarray, ends: np.ndarray) -> BlockTex
     # the bytes before its first value, the value, the bytes up to the next value, ..., the bytes after its last
     # value, and what lies between this line's end and the next plain line (no copy of the block).
     first_quote = bounds[plain] - per_line
-    cuts = np.empty((len(first_quote), 2 * len(keys) + 2), np.int64)
+    cuts = np.empty((len(first_quote), 2 * len(names) + 2), np.int64)
     cuts[:, 0], cuts[:, -1] = starts[plain], stops[plain]
-    cuts[:, 1:-1:2] = quotes[first_quote[:, None] + np.arange(2, per_line, 4)] + 1  # a value's first byte
-    cuts[:, 2:-1:2] = quotes[first_quote[:, None] + np.arange(3, per_line, 4)]  # its closing quote
+    value_quotes = first_quote[:, None] + np.arange(per_value - 2, per_line, per_value)
+    cuts[:, 1:-1:2] = quotes[value_quotes] + 1  # a value's first byte
+    cuts[:, 2:-1:2] = quotes[value_quotes + 1]  # its closing quote
     pieces = pa.StringArray.from_buffers(cuts.size + 1, pa.py_buffer(np.concatenate(([0], cuts.ravel(), [len(data)]))
                                                                      .astype(np.int32)), pa.py_buffer(block))
     line_pieces = np.arange(len(cuts)) * cuts.shape[1] + 1  # a line's first piece
@@ -294,9 +302,9 @@ def _scanned_texts(block: bytes, data: np.ndarray, ends: np.ndarray) -> BlockTex
     if not same.all():
         plain[np.flatnonzero(plain)[~same]] = False
         line_pieces = line_pieces[same]
-    columns = {key: pieces.take(line_pieces + 2 * i + 1) for i, key in enumerate(keys)}
+    columns = {name: pieces.take(line_pieces + 2 * i + 1) for i, name in enumerate(names)}
     columns.setdefault("negative", pa.nulls(len(line_pieces), pa.string()))
-    texts = _texts_of(pa.table(columns))
+    texts = _one_per_line(pa.table(columns)) if lists else _texts_of(pa.table(columns))
     if texts is None or plain.all():
         return texts
     others = np.flatnonzero(~plain)

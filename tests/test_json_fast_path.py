@@ -308,8 +308,18 @@ def plain_line(rng, keys=("anchor", "positive"), separator=", ", colon=": ") -> 
     return ("{" + separator.join(pairs) + "}").encode()
 
 
+@pytest.fixture
+def parsed_lines(monkeypatch) -> list[int]:
+    """The number of lines of each block pyarrow's parser gets."""
+    counts = []
+    parse = json_table._parsed_texts
+    monkeypatch.setattr(json_table, "_parsed_texts",
+                        lambda block, body, count: counts.append(count) or parse(block, body, count))
+    return counts
+
+
 @pytest.mark.parametrize("crlf", [False, True])
-def test_lines_of_plain_strings_are_sliced_out_as_json_loads_reads_them(monkeypatch, crlf):
+def test_lines_of_plain_strings_are_sliced_out_as_json_loads_reads_them(parsed_lines, crlf):
     """A block whose first line is an object of plain strings (no escape): every line of the same bytes outside its
     values is sliced out of the block, whatever its values hold (quotes excepted: those are escaped); any other line
     (an escape, other spacing, other keys or key order, a number, a null) goes to pyarrow's parser, alone; the
@@ -325,10 +335,6 @@ def test_lines_of_plain_strings_are_sliced_out_as_json_loads_reads_them(monkeypa
         lines.insert(1 + 29 * i, other)
     if crlf:
         lines = [line + b"\r" for line in lines]
-    parsed_lines = []
-    parse = json_table._parsed_texts
-    monkeypatch.setattr(json_table, "_parsed_texts",
-                        lambda block, body, count: parsed_lines.append(count) or parse(block, body, count))
     texts = block_texts(b"\n".join(lines) + b"\n")
     assert parsed_lines == [len(others)]  # the odd lines alone, in one parse
     loaded = [json.loads(line) for line in lines]
@@ -345,13 +351,9 @@ def test_lines_of_plain_strings_are_sliced_out_as_json_loads_reads_them(monkeypa
 @pytest.mark.parametrize("first", [b'{"anchor": "a", "positive": "p", "n": 1}',
                                    b'{"anchor": "a\\u0062", "positive": "p"}',
                                    b'{"anchor": "a", "positive": "p", "ok": true}'])
-def test_a_first_line_that_is_not_plain_leaves_the_block_to_pyarrow(monkeypatch, first):
+def test_a_first_line_that_is_not_plain_leaves_the_block_to_pyarrow(parsed_lines, first):
     """A number, an escape, a literal: the first line sets the bytes the other lines are compared with, so only a
     plain one may; a key given twice goes line by line (json.loads keeps its last value)."""
-    parsed_lines = []
-    parse = json_table._parsed_texts
-    monkeypatch.setattr(json_table, "_parsed_texts",
-                        lambda block, body, count: parsed_lines.append(count) or parse(block, body, count))
     rng = random.Random(3)
     lines = [plain_line(rng) for _ in range(20)]
     texts = block_texts(b"\n".join([first, *lines]) + b"\n")
@@ -367,3 +369,24 @@ def test_plain_lines_with_extra_keys_and_a_negative_keep_their_columns():
     texts = block_texts(b"\n".join(lines))  # no last newline
     loaded = [json.loads(line) for line in lines]
     assert texts.table.to_pylist() == [{k: o[k] for k in ("anchor", "positive", "negative")} for o in loaded]
+
+
+@pytest.mark.parametrize("crlf", [False, True])
+def test_list_lines_of_plain_strings_are_sliced_out_as_json_loads_reads_them(parsed_lines, crlf):
+    """The 2021 list lines: `["anchor", "positive"]` of plain strings sliced out, a triplet, an escape or other
+    spacing parsed; a first line of another length than 2 or 3 goes line by line (wrong_arity)."""
+    rng = random.Random(11)
+    others = [b'["an \\"escaped\\" quote", "p"]', b'["tight","p"]', b'[ "loose" , "p" ]', b'["a", "b", "third"]',
+              b'["\\u00e9t\\u00e9", "p"]', b'["a",  "p"]']
+    lines = [("[" + ", ".join(f'"{rng.choice(STRUCTURAL)} {rng.randrange(10**6)}"' for _ in range(2)) + "]").encode()
+             for _ in range(200)]
+    for i, other in enumerate(others):
+        lines.insert(1 + 31 * i, other)
+    if crlf:
+        lines = [line + b"\r" for line in lines]
+    texts = block_texts(b"\n".join(lines) + b"\n")
+    assert parsed_lines == [len(others)]
+    expected = [(*loaded, *[None] * (3 - len(loaded))) for loaded in map(json.loads, lines)]
+    assert list(zip(*texts.table.to_pydict().values(), strict=True)) == expected
+    assert texts.line.tolist() == list(range(len(lines)))
+    assert block_texts(b'["a", "b", "c", "d"]\n' + b"\n".join(lines)) is None and parsed_lines == [len(others)]
