@@ -381,7 +381,9 @@ def run(kind: str, raw: Path, num_proc: int) -> dict:
     env = os.environ | {"RAY_worker_niceness": "0"}
     with tempfile.TemporaryDirectory(prefix="bench-build-") as work:
         command = [sys.executable, __file__, "--worker", kind, str(raw), work, str(num_proc)]
-        out = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
+        # From this tree's root: Ray puts the driver's working directory first on its workers' sys.path, so a job
+        # started elsewhere (from another checkout, in an A/B of two trees) would read with that checkout's code.
+        out = subprocess.run(command, check=True, capture_output=True, text=True, env=env, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -303,7 +303,8 @@ def _scanned_texts(block: bytes, data: np.ndarray, ends: np.ndarray) -> BlockTex
         plain[np.flatnonzero(plain)[~same]] = False
         line_pieces = line_pieces[same]
     columns = {name: pieces.take(line_pieces + 2 * i + 1) for i, name in enumerate(names)}
-    columns.setdefault("negative", pa.nulls(len(line_pieces), pa.string()))
+    for name in _TEXTS:  # as pyarrow's schema gives them (`_OBJECTS`): absent, a null
+        columns.setdefault(name, pa.nulls(len(line_pieces), pa.string()))
     texts = _one_per_line(pa.table(columns)) if lists else _texts_of(pa.table(columns))
     if texts is None or plain.all():
         return texts

@@ -390,3 +390,14 @@ def test_list_lines_of_plain_strings_are_sliced_out_as_json_loads_reads_them(par
     assert list(zip(*texts.table.to_pydict().values(), strict=True)) == expected
     assert texts.line.tolist() == list(range(len(lines)))
     assert block_texts(b'["a", "b", "c", "d"]\n' + b"\n".join(lines)) is None and parsed_lines == [len(others)]
+
+
+@pytest.mark.parametrize(("keys", "reads"), [(("question", "positive"), False), (("anchor", "answer"), False),
+                                             (("context", "response"), True), (("context", "positive"), False)])
+def test_plain_lines_without_a_text_key_go_line_by_line(keys, reads):
+    """No anchor or no positive (and not PolyAI's context + response): the per-record path names the lines."""
+    rng = random.Random(9)
+    lines = [plain_line(rng, keys) for _ in range(30)]
+    texts = block_texts(b"\n".join(lines))
+    assert (texts is not None) == reads
+    assert not reads or texts.table["anchor"].to_pylist() == [json.loads(line)["context"] for line in lines]
