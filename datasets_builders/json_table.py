@@ -3,7 +3,8 @@ by line, for every form of the 2021 files: list lines (`["a", "b"]`, `["a", "b",
 `{"set": [...]}` (every pair of a set), `{"query": ..., "pos": [...][, "neg": [...]]}`, PolyAI's Reddit objects
 (`{"context": ..., "response": ...}`) and the common schema itself (`{"anchor": ..., "positive": ...[, "negative":
 ...]}`), any of the objects with extra keys of plain values (`"subreddit": "askscience"`, `"id": 7`), which the
-per-record path ignores too.
+per-record path ignores too. Lines of plain strings (no escape: most lines of English text) are not parsed at all:
+their texts are the bytes between their quotes, sliced out of the block (`_scanned_texts`).
 
 Only when the result is certain to equal the per-record path's (`parse_json` + `record_texts`) for every line of
 the block; any other block (another record form, a bad line, anything pyarrow might read differently) gets the

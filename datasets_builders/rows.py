@@ -168,8 +168,8 @@ def _json_line_tables(
 ) -> Iterator[pa.Table]:
     """`iter_rows` of one file of the default JSON-lines reader (or of the byte range `span` of its whole lines), a
     block of lines at a time: a block (or, around a few odd lines, a piece of one: `fast_pieces`) in one of the 2021
-    record forms is parsed by pyarrow and cleaned over Arrow (`clean_table`), both exact; any other piece goes
-    through the per-record path line by line.
+    record forms is read at once (`block_texts`: sliced or parsed by pyarrow) and cleaned over Arrow (`clean_table`),
+    both exact; any other piece goes through the per-record path line by line.
     Same rows, counts and errors, in order; a range's line numbers are the file's (`span` holds its first)."""
     before = span[2] - 1 if span else 0  # lines of the file before the range
     blocks = read_line_blocks(Path(path), span[:2] if span else None)
