@@ -311,12 +311,13 @@ def _rows_on_ray(source: Source, paths: list[str], on_error: str, dedupe: bool, 
     link or dedupe, a read task writes its rows as a part file of `schema` in `parts` where it sees that folder."""
     options = {"source": source, "paths": paths, "on_error": on_error}
     if source.link is None:
-        options |= {"spans": _read_spans(source, paths)}
+        spans = _read_spans(source, paths)
+        options |= {"spans": spans}
         if not dedupe:  # rows come out of each task in file order: keeping the tasks' order is the sort
-            rows = _one_task_each(len(options["spans"]), read_rows, options | {"parts": str(parts), "schema": schema})
+            rows = _one_task_each(len(spans), read_rows, options | {"parts": str(parts), "schema": schema})
             rows.context.execution_options.preserve_order = True
             return rows
-        rows = _one_task_each(len(options["spans"]), read_rows, options)
+        rows = _one_task_each(len(spans), read_rows, options)
     else:  # read once, used by several branches of the link
         records = _one_task_each(len(paths), read_records, options).materialize()
         rows = records.map_batches(only_counts, **_ARROW)

@@ -105,7 +105,7 @@ def block_texts(block: bytes) -> BlockTexts | None:
             return None
     first = block[: ends[0] if len(ends) else len(data)]
     if len(data) < 2**31 and (_PLAIN_LIST if first[0] == ord("[") else _PLAIN_OBJECT).fullmatch(first):
-        return _scanned_texts(block, data, ends)
+        return _scanned_texts(block, data, ends, first)
     return _parsed_texts(block, body, len(ends) + 1)
 
 
@@ -258,15 +258,14 @@ def _line_ends(data: np.ndarray) -> np.ndarray | None:
     return ends if whole else None
 
 
-def _scanned_texts(block: bytes, data: np.ndarray, ends: np.ndarray) -> BlockTexts | None:
-    """`block_texts` of a block whose first line is plain (`_PLAIN_OBJECT` of distinct keys, `_PLAIN_LIST` of 2 or 3
+def _scanned_texts(block: bytes, data: np.ndarray, ends: np.ndarray, first: bytes) -> BlockTexts | None:
+    """`block_texts` of a block whose `first` line is plain (`_PLAIN_OBJECT` of distinct keys, `_PLAIN_LIST` of 2 or 3
     texts). Every line with the first line's bytes outside its values (keys, brackets, spaces, colons, commas; its
     number of quotes) is plain too, and its values are sliced out of the block by their quotes' places:
     pyarrow's parser costs twice the CPU of these few passes over the bytes, for the same strings. The other lines
     (an escape, another key, a number) are parsed by pyarrow, together; None if that fails."""
     starts = np.concatenate(([0], ends + 1))
     stops = np.append(ends, len(data))
-    first = block[: stops[0]]
     quotes = np.flatnonzero(data == _QUOTE)
     per_line = first.count(b'"')
     lists = first[0] == ord("[")
